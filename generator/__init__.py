@@ -1,0 +1,1 @@
+"""Static report-site generator for CNN interpretability (MkDocs Material)."""

@@ -1,0 +1,31 @@
+"""Layer activations of images, by layer name (never by index into ``model.layers``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+
+@lru_cache(maxsize=8)
+def _extractor(features, layers: tuple[str, ...]):
+    import keras
+
+    return keras.Model(features.input, [features.get_layer(name).output for name in layers])
+
+
+def layer_activations(loaded, pixels: np.ndarray, layers: list[str]) -> dict[str, np.ndarray]:
+    """Activations (N, h, w, C) of each named layer for a uint8 batch (N, H, W, 3)."""
+    import keras
+
+    extractor = _extractor(loaded.features, tuple(layers))
+    outputs = extractor(loaded.preprocess(pixels.astype("float32")))
+    if len(layers) == 1:
+        outputs = [outputs]
+    return {name: keras.ops.convert_to_numpy(out) for name, out in zip(layers, outputs)}
+
+
+def channel_stats(activations: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-channel mean and max over positions of one image's (h, w, C) activations."""
+    flat = activations.reshape(-1, activations.shape[-1])
+    return {"mean": flat.mean(axis=0), "max": flat.max(axis=0)}

@@ -1,0 +1,77 @@
+"""Command line: ``python -m generator build | layers | clean``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+
+from generator.errors import GeneratorError
+
+DEFAULT_CONFIG = "site_config.yaml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m generator", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build", help="compute the analyses and write the site's pages under docs/generated")
+    layers = sub.add_parser("layers", help="list the model's layers (names, types, channels)")
+    clean = sub.add_parser("clean", help="remove the generated pages and the cache")
+    for p in (build, layers, clean):
+        p.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default: {DEFAULT_CONFIG})")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    _quiet_tensorflow()
+    try:
+        return {"build": _build, "layers": _layers, "clean": _clean}[args.command](args)
+    except GeneratorError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the previous site is left as it was", file=sys.stderr)
+        return 130
+
+
+def _quiet_tensorflow() -> None:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+def _build(args) -> int:
+    from generator.build import build_site
+    from generator.config import load_config
+
+    build_site(load_config(args.config))
+    return 0
+
+
+def _layers(args) -> int:
+    from generator.build import SiteBuild
+    from generator.cache import Cache
+    from generator.config import load_config
+
+    config = load_config(args.config)
+    site = SiteBuild(config, Cache(config.root / ".cache" / "generator"))
+    print(f"{'layer':<28} {'type':<20} {'output shape':<24} channels")
+    for r in site.layers:
+        shape = str(r["output_shape"]).replace("None", "?")
+        print(f"{r['name']:<28} {r['type']:<20} {shape:<24} {r['channels'] or ''}")
+    return 0
+
+
+def _clean(args) -> int:
+    from generator.build import GENERATED
+    from generator.config import load_config
+
+    root = load_config(args.config).root
+    for path in (root / GENERATED, root / ".cache" / "generator"):
+        shutil.rmtree(path, ignore_errors=True)
+        print(f"removed {path}")
+    return 0

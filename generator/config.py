@@ -1,0 +1,328 @@
+"""The site configuration: a typed schema for ``site_config.yaml`` and its loader.
+
+Every section is a frozen dataclass whose fields are the allowed keys. Loading checks
+unknown keys (with a suggestion), types and ranges, and raises :class:`GeneratorError`
+with one line naming the key, the value and what is allowed. Checks that need the model
+(layer names, channel ranges) happen in :mod:`generator.build`, once the model is known.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from generator.errors import GeneratorError
+
+EXCITER_METHODS = ("gradient_ascent", "lucid")
+OBJECTIVES = ("channel", "neuron")
+
+
+@dataclass(frozen=True)
+class SiteSection:
+    title: str = "CNN interpretability report"
+    author: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    # A keras.applications name (vgg16, vgg19, resnet50, mobilenet_v2), the bundled
+    # offline model "vgg16-hed", or a path to a user's own ``.keras`` file.
+    name: str = "vgg16-hed"
+    # "imagenet", "none" (seeded random init) or a path to a weights file; for
+    # vgg16-hed "bundled"; ignored for a .keras file.
+    weights: str = "imagenet"
+    seed: int = 0
+    # Input preprocessing for a user's .keras model: caffe, tf, torch or none.
+    preprocess: str = "none"
+    # Optional text file with one class name a line, for a user's classifier.
+    labels: str = ""
+
+
+@dataclass(frozen=True)
+class ImagesSection:
+    dir: str = "images"
+    # File names inside ``dir``; empty means every image file there.
+    files: tuple[str, ...] = ()
+    # Side in pixels that images are resized (centre crop) to before the model sees them.
+    size: int = 224
+    # The image (a file name from ``files``) that feature maps and circuits are shown on.
+    composite: str = ""
+
+
+@dataclass(frozen=True)
+class FeatureMapsSection:
+    layers: tuple[str, ...] = ()
+    per_row: int = 16
+
+
+@dataclass(frozen=True)
+class ExciterParams:
+    """How an exciter (activation-maximising image) is made; part of its cache key."""
+
+    method: str = "gradient_ascent"
+    steps: int = 40
+    step_size: float = 1.0
+    size: int = 150
+    seed: int = 0
+    objective: str = "channel"
+    negative: bool = False
+    # Units optimised together in one compiled step.
+    batch_size: int = 16
+
+
+@dataclass(frozen=True)
+class ExciterGridSection:
+    layer: str = ""
+    count: int = 64
+    size: int = 64
+    per_row: int = 8
+
+
+@dataclass(frozen=True)
+class ExcitersSection:
+    method: str = "gradient_ascent"
+    steps: int = 40
+    step_size: float = 1.0
+    size: int = 150
+    seed: int = 0
+    objective: str = "channel"
+    negative: bool = False
+    batch_size: int = 16
+    grid: ExciterGridSection = field(default_factory=ExciterGridSection)
+
+    def params(self, size: int | None = None) -> ExciterParams:
+        return ExciterParams(
+            method=self.method,
+            steps=self.steps,
+            step_size=self.step_size,
+            size=self.size if size is None else size,
+            seed=self.seed,
+            objective=self.objective,
+            negative=self.negative,
+            batch_size=self.batch_size,
+        )
+
+
+@dataclass(frozen=True)
+class UnitSection:
+    layer: str
+    channel: int
+    # Markdown, or a path to a .md file (relative to the config file).
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class CircuitsSection:
+    top_k: int = 6
+
+
+@dataclass(frozen=True)
+class NotesSection:
+    """The author's notes, one per part of the lab report: Markdown or a path to a .md file."""
+
+    introduction: str = ""
+    predictions: str = ""
+    feature_maps: str = ""
+    exciter: str = ""
+    circuit: str = ""
+    inputs: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    site: SiteSection = field(default_factory=SiteSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    images: ImagesSection = field(default_factory=ImagesSection)
+    feature_maps: FeatureMapsSection = field(default_factory=FeatureMapsSection)
+    exciters: ExcitersSection = field(default_factory=ExcitersSection)
+    units: tuple[UnitSection, ...] = ()
+    circuits: CircuitsSection = field(default_factory=CircuitsSection)
+    notes: NotesSection = field(default_factory=NotesSection)
+    # Directory that relative paths in the config are resolved against.
+    root: Path = Path(".")
+
+    def path(self, value: str) -> Path:
+        """A config path made absolute against the config file's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+    def note(self, text: str) -> str:
+        """The Markdown of a note: inline text, or the contents of the .md file it names."""
+        if text.strip().endswith(".md") and "\n" not in text.strip():
+            p = self.path(text.strip())
+            try:
+                return p.read_text(encoding="utf-8")
+            except OSError as e:
+                raise GeneratorError(f"note file {text.strip()!r}: cannot read it ({e.strerror})") from None
+        return text
+
+
+# Checks beyond types: key path -> (predicate, description of what is allowed).
+_RULES: dict[str, tuple[typing.Callable[[object], bool], str]] = {
+    "images.size": (lambda v: 16 <= v <= 1024, "an integer from 16 to 1024"),
+    "feature_maps.per_row": (lambda v: 1 <= v <= 64, "an integer from 1 to 64"),
+    "exciters.method": (lambda v: v in EXCITER_METHODS, "one of " + ", ".join(EXCITER_METHODS)),
+    "exciters.objective": (lambda v: v in OBJECTIVES, "one of " + ", ".join(OBJECTIVES)),
+    "exciters.steps": (lambda v: 0 <= v <= 100_000, "an integer from 0 to 100000"),
+    "exciters.step_size": (lambda v: v > 0, "a number above 0"),
+    "exciters.size": (lambda v: 16 <= v <= 1024, "an integer from 16 to 1024"),
+    "exciters.batch_size": (lambda v: 1 <= v <= 4096, "an integer from 1 to 4096"),
+    "exciters.grid.count": (lambda v: 0 <= v <= 4096, "an integer from 0 to 4096"),
+    "exciters.grid.size": (lambda v: 16 <= v <= 512, "an integer from 16 to 512"),
+    "exciters.grid.per_row": (lambda v: 1 <= v <= 64, "an integer from 1 to 64"),
+    "units.channel": (lambda v: v >= 0, "an integer 0 or above"),
+    "circuits.top_k": (lambda v: 1 <= v <= 64, "an integer from 1 to 64"),
+    "model.preprocess": (lambda v: v in ("caffe", "tf", "torch", "none"), "one of caffe, tf, torch, none"),
+}
+
+
+def _describe(tp: object) -> str:
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        return "a list of " + _describe(typing.get_args(tp)[0]) + "s"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {str: "text", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
+
+
+def _convert(value: object, tp: object, key: str) -> object:
+    """Check ``value`` against the type ``tp`` and return it converted (lists to tuples)."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise GeneratorError(f"config key {key!r}: got {value!r}, expected a mapping")
+        return _build(tp, value, key)
+    if origin is tuple:
+        if isinstance(value, (str, dict)) or not isinstance(value, (list, tuple)):
+            value = [value] if isinstance(value, (str, dict)) else value
+        if not isinstance(value, (list, tuple)):
+            raise GeneratorError(f"config key {key!r}: got {value!r}, expected {_describe(tp)}")
+        (item,) = typing.get_args(tp)[:1]
+        return tuple(_convert(v, item, key) for v in value)
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif tp is str:
+        ok = isinstance(value, (str, int, float)) and not isinstance(value, bool)
+        value = str(value) if ok else value
+    else:  # pragma: no cover - schema error, not user error
+        raise TypeError(f"unsupported schema type {tp!r}")
+    if not ok:
+        raise GeneratorError(f"config key {key!r}: got {value!r}, expected {_describe(tp)}")
+    rule = _RULES.get(_rule_key(key))
+    if rule and not rule[0](value):
+        raise GeneratorError(f"config key {key!r}: got {value!r}, expected {rule[1]}")
+    return value
+
+
+def _rule_key(key: str) -> str:
+    """``units[2].channel`` -> ``units.channel``."""
+    return ".".join(part.split("[")[0] for part in key.split("."))
+
+
+def _build(cls: type, data: dict, prefix: str) -> object:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "root"}
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else str(name)
+        if name not in fields:
+            close = difflib.get_close_matches(str(name), list(fields), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise GeneratorError(
+                f"config key {key!r} is not known{hint}; allowed here: {', '.join(fields)}"
+            )
+        tp = hints[name]
+        if isinstance(tp, types.UnionType):  # pragma: no cover - not used by the schema
+            raise TypeError(tp)
+        if value is None:
+            continue
+        if typing.get_origin(tp) is tuple and dataclasses.is_dataclass(typing.get_args(tp)[0]):
+            item_cls = typing.get_args(tp)[0]
+            if not isinstance(value, list):
+                raise GeneratorError(f"config key {key!r}: got {value!r}, expected a list of mappings")
+            kwargs[name] = tuple(_unit_item(item_cls, v, f"{key}[{i}]") for i, v in enumerate(value))
+        else:
+            kwargs[name] = _convert(value, tp, key)
+    missing = [
+        n for n, f in fields.items()
+        if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise GeneratorError(f"config key {prefix + '.' + missing[0]!r} is required")
+    return cls(**kwargs)
+
+
+def _unit_item(cls: type, value: object, key: str) -> object:
+    if not isinstance(value, dict):
+        raise GeneratorError(f"config key {key!r}: got {value!r}, expected a mapping with layer and channel")
+    return _build(cls, value, key)
+
+
+def parse_config(data: object, root: Path) -> Config:
+    """Build a :class:`Config` from already-parsed YAML data."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise GeneratorError(f"config: the top level must be a mapping of sections, got {type(data).__name__}")
+    config = _build(Config, data, "")
+    config = dataclasses.replace(config, root=root)
+    _check_paths(config)
+    return config
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate ``site_config.yaml``; every problem is one :class:`GeneratorError` line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GeneratorError(f"config file {str(path)!r} not found") from None
+    except OSError as e:
+        raise GeneratorError(f"config file {str(path)!r}: cannot read it ({e.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise GeneratorError(f"config file {str(path)!r} is not valid YAML{where}: {problem}") from None
+    return parse_config(data, path.resolve().parent)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def image_files(config: Config) -> list[Path]:
+    """The configured image paths, in config order (or sorted when ``files`` is empty)."""
+    folder = config.path(config.images.dir)
+    if not folder.is_dir():
+        raise GeneratorError(f"config key 'images.dir': folder {config.images.dir!r} not found")
+    if config.images.files:
+        return [folder / name for name in config.images.files]
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _check_paths(config: Config) -> None:
+    files = image_files(config)
+    if not files:
+        raise GeneratorError(f"config key 'images.dir': no image files in {config.images.dir!r}")
+    for p in files:
+        if not p.is_file():
+            raise GeneratorError(f"config key 'images.files': image {p.name!r} not found in {config.images.dir!r}")
+    names = [p.name for p in files]
+    if config.images.composite and config.images.composite not in names:
+        raise GeneratorError(
+            f"config key 'images.composite': {config.images.composite!r} is not one of the images ({', '.join(names)})"
+        )

@@ -1,0 +1,56 @@
+"""Reading the configured photos: centre-cropped square RGB arrays, plus the bytes that key the cache."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from generator.errors import GeneratorError
+
+
+@dataclass(frozen=True)
+class InputImage:
+    slug: str  # file stem, used in URLs: images/<slug>/
+    file: str  # file name as configured
+    pixels: np.ndarray  # (size, size, 3) uint8
+    digest: str  # hash of the file's bytes
+
+    @property
+    def url(self) -> str:
+        return f"images/{self.slug}/"
+
+
+def square(image: Image.Image, size: int) -> np.ndarray:
+    """Centre-crop to a square and resize to ``size`` x ``size`` RGB uint8."""
+    image = image.convert("RGB")
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def load_image(path: Path, size: int) -> InputImage:
+    try:
+        data = path.read_bytes()
+        with Image.open(path) as image:
+            pixels = square(image, size)
+    except FileNotFoundError:
+        raise GeneratorError(f"config key 'images.files': image {path.name!r} not found") from None
+    except (UnidentifiedImageError, OSError) as e:
+        why = "not an image Pillow can read" if isinstance(e, UnidentifiedImageError) else str(e)
+        raise GeneratorError(f"config key 'images.files': image {path.name!r} is unreadable ({why})") from None
+    return InputImage(path.stem, path.name, pixels, hashlib.blake2b(data, digest_size=16).hexdigest())
+
+
+def load_images(paths: list[Path], size: int) -> list[InputImage]:
+    images = [load_image(p, size) for p in paths]
+    slugs = [im.slug for im in images]
+    dupes = sorted({s for s in slugs if slugs.count(s) > 1})
+    if dupes:
+        raise GeneratorError(f"config key 'images.files': two images share the name {dupes[0]!r}; rename one")
+    return images

@@ -1,0 +1,117 @@
+"""Markdown pages from the Jinja2 templates in ``templates/``, plus the site navigation.
+
+Each page is ``<folder>/index.md``; links between pages and to figures are relative, so
+MkDocs checks them (``mkdocs build --strict``) and the site works under any base URL.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+HAND_WRITTEN = Path("docs") / "pages"
+
+
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["pct"] = lambda p: f"{100 * p:.1f}%"
+    env.filters["num"] = lambda x: f"{x:.4g}"
+    return env
+
+
+class PageWriter:
+    def __init__(self, out: Path):
+        self.out = out
+        self.env = environment()
+        self.count = 0
+
+    def write(self, folder: str, template: str, **context) -> str:
+        """Render ``template`` to ``<folder>/index.md``; ``link(target)`` makes site paths relative."""
+        here = folder.strip("/")
+
+        def link(target: str) -> str:
+            target = target.strip("/")
+            if not target or target.endswith("/") or "." not in Path(target).name:
+                target = f"{target}/index.md" if target else "index.md"
+            return Path(os.path.relpath(target, here or ".")).as_posix()
+
+        path = self.out / here / "index.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.env.get_template(template).render(link=link, **context), encoding="utf-8")
+        self.count += 1
+        return f"{here}/index.md" if here else "index.md"
+
+
+def render_site(out: Path, *, config, model, model_description, layers, images, composite, predictions,
+                featured, inputs, units, grid_layer, pictures) -> int:
+    """Write every page of the site into ``out``; returns the number of pages."""
+    w = PageWriter(out)
+    m = model.name
+    common = dict(site=config.site, model=model, model_description=model_description, pictures=pictures)
+    unit_layers = list(dict.fromkeys([u.layer for u in units] + ([grid_layer] if grid_layer else [])))
+    analysed = {r["name"]: r for r in layers if r["name"] in unit_layers}
+
+    w.write("", "home.md.j2", images=images, featured=featured, units=units, layers=analysed, **common)
+    w.write(
+        "report", "report.md.j2", images=images, composite=composite, predictions=predictions,
+        featured=featured, inputs=inputs, units=units, grid_layer=grid_layer, config=config,
+        layers_by_name={r["name"]: r for r in layers},
+        notes={k: config.note(v) for k, v in vars(config.notes).items()}, **common,
+    )
+    for i, im in enumerate(images):
+        w.write(
+            im.url, "image.md.j2", image=im, prediction=predictions[im.slug],
+            feature_layers=config.feature_maps.layers, units=units,
+            previous=images[i - 1] if i else None, next=images[i + 1] if i + 1 < len(images) else None, **common,
+        )
+    w.write(f"models/{m}", "model.md.j2", layers=layers, analysed=analysed, **common)
+    for name, record in analysed.items():
+        layer_units = sorted(u for u in units if u.layer == name)
+        w.write(f"models/{m}/{name}", "layer.md.j2", layer=record, layer_units=layer_units, units=units,
+                grid=pictures["grid"] if name == grid_layer else "", **common)
+    ordered = sorted(units)
+    for i, u in enumerate(ordered):
+        same_layer = [v for v in ordered if v.layer == u.layer]
+        j = same_layer.index(u)
+        w.write(
+            u.url(m), "unit.md.j2", unit=u, result=units[u], images=images, units=units,
+            previous=same_layer[j - 1] if j else None, next=same_layer[j + 1] if j + 1 < len(same_layer) else None,
+            **common,
+        )
+    hand_written = _copy_hand_written(config.root / HAND_WRITTEN, out / "pages")
+    _write_nav(out, m, images, analysed, hand_written)
+    return w.count + len(hand_written)
+
+
+def _copy_hand_written(source: Path, dest: Path) -> list[str]:
+    """The author's own pages (``docs/pages/*.md``) go into the site as they are."""
+    if not source.is_dir():
+        return []
+    shutil.copytree(source, dest)
+    return sorted(p.relative_to(dest.parent).as_posix() for p in dest.rglob("*.md"))
+
+
+def _write_nav(out: Path, model: str, images, analysed: dict, hand_written: list[str]) -> None:
+    """``nav.yml``, which ``mkdocs.yml`` inherits: report, model, layers, images; unit pages stay out."""
+    nav = [
+        {"Home": "index.md"},
+        {"Lab report": "report/index.md"},
+        {"Model": [{"Architecture": f"models/{model}/index.md"}]
+         + [{name: f"models/{model}/{name}/index.md"} for name in analysed]},
+        {"Images": [{im.file: f"{im.url}index.md"} for im in images]},
+    ]
+    if hand_written:
+        nav.append({"Notes": hand_written})
+    (out / "nav.yml").write_text(yaml.safe_dump({"nav": nav}, sort_keys=False), encoding="utf-8")

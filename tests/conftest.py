@@ -1,0 +1,68 @@
+"""Shared fixtures: a tiny seeded classifier saved as a .keras file, and a project folder using it."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+
+def tiny_classifier(seed: int = 0):
+    """Input (any size) -> c1 (4) -> c2 (6) -> p1 max-pool -> c3 (8) -> global average -> head (5 classes)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    x = inputs = keras.Input((None, None, 3), name="pixels")
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(x)
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="c2")(x)
+    x = keras.layers.MaxPooling2D(2, name="p1")(x)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c3")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(5, activation="softmax", name="head")(x)
+    return keras.Model(inputs, outputs, name="tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    tiny_classifier().save(path)
+    return path
+
+
+def write_images(folder: Path, n: int = 3, size: int = 40, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i in range(n):
+        name = f"photo{i}.png"
+        Image.fromarray(rng.integers(0, 256, (size, size + 8, 3), dtype=np.uint8)).save(folder / name)
+        names.append(name)
+    return names
+
+
+def tiny_config(model_file: Path, names: list[str]) -> dict:
+    return {
+        "site": {"title": "Tiny report"},
+        "model": {"name": str(model_file), "preprocess": "tf"},
+        "images": {"dir": "images", "files": names, "size": 32, "composite": names[0]},
+        "feature_maps": {"layers": ["c1", "c2"], "per_row": 4},
+        "exciters": {"steps": 4, "size": 32, "batch_size": 4, "grid": {"layer": "c2", "count": 4, "size": 16, "per_row": 2}},
+        "units": [{"layer": "c3", "channel": 1, "note": "Channel one of c3 **likes** stripes."}],
+        "circuits": {"top_k": 3},
+        "notes": {"predictions": "Random weights, random photos."},
+    }
+
+
+@pytest.fixture
+def tiny_project(tmp_path, tiny_model_file) -> Path:
+    """A project folder with images, a config on the tiny model, and nothing built yet."""
+    names = write_images(tmp_path / "images")
+    (tmp_path / "site_config.yaml").write_text(yaml.safe_dump(tiny_config(tiny_model_file, names)))
+    return tmp_path
