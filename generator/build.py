@@ -33,6 +33,8 @@ from generator.units import Unit
 log = logging.getLogger("generator")
 
 GENERATED = Path("docs") / "generated"
+CACHE = Path(".cache") / "generator"
+HAND_WRITTEN = Path("docs") / "pages"  # the author's own pages, copied into the site as they are
 
 
 @contextmanager
@@ -209,15 +211,20 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def build_site(config: Config, *, out_dir: Path | None = None, cache_dir: Path | None = None) -> dict:
-    """Build the whole site into ``out_dir`` (default ``docs/generated``), atomically."""
+def build_site(config: Config, project: Path | None = None) -> dict:
+    """Build the site into ``<project>/docs/generated`` atomically; the cache is ``<project>/.cache``.
+
+    ``project`` (default: the current folder) is where ``mkdocs.yml`` lives; paths inside the
+    config are relative to the config file instead.
+    """
     start = time.perf_counter()
-    out_dir = out_dir or config.root / GENERATED
-    cache = Cache(cache_dir or config.root / ".cache" / "generator")
+    project = Path.cwd() if project is None else project
+    out_dir = project / GENERATED
+    cache = Cache(project / CACHE)
     staging = out_dir.parent / f".{out_dir.name}-staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        summary = _build_into(config, cache, staging)
+        summary = _build_into(config, cache, staging, project / HAND_WRITTEN)
         _swap(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -235,7 +242,7 @@ def _swap(staging: Path, out_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _build_into(config: Config, cache: Cache, out: Path) -> dict:
+def _build_into(config: Config, cache: Cache, out: Path, hand_written: Path) -> dict:
     site = SiteBuild(config, cache)
     with stage("images"):
         images = load_images(image_files(config), config.images.size)
@@ -300,6 +307,7 @@ def _build_into(config: Config, cache: Cache, out: Path) -> dict:
             units=units,
             grid_layer=grid_cfg.layer if grid_units else "",
             pictures=pictures,
+            hand_written=hand_written,
         )
     return {"pages": n_pages, "units": len(units), "images": len(images)}
 

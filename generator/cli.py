@@ -17,8 +17,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="compute the analyses and write the site's pages under docs/generated")
     layers = sub.add_parser("layers", help="list the model's layers (names, types, channels)")
-    clean = sub.add_parser("clean", help="remove the generated pages and the cache")
-    for p in (build, layers, clean):
+    sub.add_parser("clean", help="remove the generated pages and the cache")
+    for p in (build, layers):
         p.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default: {DEFAULT_CONFIG})")
     return parser
 
@@ -53,12 +53,11 @@ def _build(args) -> int:
 
 
 def _layers(args) -> int:
-    from generator.build import SiteBuild
+    from generator.build import CACHE, SiteBuild
     from generator.cache import Cache
     from generator.config import load_config
 
-    config = load_config(args.config)
-    site = SiteBuild(config, Cache(config.root / ".cache" / "generator"))
+    site = SiteBuild(load_config(args.config), Cache(CACHE))
     print(f"{'layer':<28} {'type':<20} {'output shape':<24} channels")
     for r in site.layers:
         shape = str(r["output_shape"]).replace("None", "?")
@@ -67,11 +66,11 @@ def _layers(args) -> int:
 
 
 def _clean(args) -> int:
-    from generator.build import GENERATED
-    from generator.config import load_config
+    from pathlib import Path
 
-    root = load_config(args.config).root
-    for path in (root / GENERATED, root / ".cache" / "generator"):
+    from generator.build import CACHE, GENERATED
+
+    for path in (Path.cwd() / GENERATED, Path.cwd() / CACHE):
         shutil.rmtree(path, ignore_errors=True)
         print(f"removed {path}")
     return 0

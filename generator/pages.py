@@ -7,6 +7,7 @@ MkDocs checks them (``mkdocs build --strict``) and the site works under any base
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,11 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-HAND_WRITTEN = Path("docs") / "pages"
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown inline text without links and code marks, for alt attributes."""
+    return re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown).replace("`", "")
 
 
 def environment() -> Environment:
@@ -28,6 +33,7 @@ def environment() -> Environment:
     )
     env.filters["pct"] = lambda p: f"{100 * p:.1f}%"
     env.filters["num"] = lambda x: f"{x:.4g}"
+    env.filters["plain"] = plain_text
     return env
 
 
@@ -55,7 +61,7 @@ class PageWriter:
 
 
 def render_site(out: Path, *, config, model, model_description, layers, images, composite, predictions,
-                featured, inputs, units, grid_layer, pictures) -> int:
+                featured, inputs, units, grid_layer, pictures, hand_written: Path) -> int:
     """Write every page of the site into ``out``; returns the number of pages."""
     w = PageWriter(out)
     m = model.name
@@ -90,9 +96,9 @@ def render_site(out: Path, *, config, model, model_description, layers, images, 
             previous=same_layer[j - 1] if j else None, next=same_layer[j + 1] if j + 1 < len(same_layer) else None,
             **common,
         )
-    hand_written = _copy_hand_written(config.root / HAND_WRITTEN, out / "pages")
-    _write_nav(out, m, images, analysed, hand_written)
-    return w.count + len(hand_written)
+    own_pages = _copy_hand_written(hand_written, out / "pages")
+    _write_nav(out, m, images, analysed, own_pages)
+    return w.count + len(own_pages)
 
 
 def _copy_hand_written(source: Path, dest: Path) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -54,15 +55,38 @@ def tiny_config(model_file: Path, names: list[str]) -> dict:
         "images": {"dir": "images", "files": names, "size": 32, "composite": names[0]},
         "feature_maps": {"layers": ["c1", "c2"], "per_row": 4},
         "exciters": {"steps": 4, "size": 32, "batch_size": 4, "grid": {"layer": "c2", "count": 4, "size": 16, "per_row": 2}},
-        "units": [{"layer": "c3", "channel": 1, "note": "Channel one of c3 **likes** stripes."}],
+        "units": [{"layer": "c3", "channel": 5, "note": "Channel five of c3 **likes** stripes."}],
         "circuits": {"top_k": 3},
         "notes": {"predictions": "Random weights, random photos."},
     }
 
 
+def make_project(folder: Path, model_file: Path) -> Path:
+    names = write_images(folder / "images")
+    (folder / "site_config.yaml").write_text(yaml.safe_dump(tiny_config(model_file, names)))
+    return folder
+
+
 @pytest.fixture
 def tiny_project(tmp_path, tiny_model_file) -> Path:
     """A project folder with images, a config on the tiny model, and nothing built yet."""
-    names = write_images(tmp_path / "images")
-    (tmp_path / "site_config.yaml").write_text(yaml.safe_dump(tiny_config(tiny_model_file, names)))
-    return tmp_path
+    return make_project(tmp_path, tiny_model_file)
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tmp_path_factory, tiny_model_file) -> tuple[Path, dict]:
+    """The tiny project built once (cold); tests copy it rather than build it again."""
+    from generator.build import build_site
+    from generator.config import load_config
+
+    project = make_project(tmp_path_factory.mktemp("built"), tiny_model_file)
+    return project, build_site(load_config(project / "site_config.yaml"), project)
+
+
+@pytest.fixture
+def built(tiny_build, tmp_path) -> tuple[Path, dict]:
+    """A private copy of the built tiny project (site and cache), with the cold build's summary."""
+    project, summary = tiny_build
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy)
+    return copy, summary

@@ -1,0 +1,328 @@
+"""Render numpy arrays to PNG files: matplotlib (Agg) for figures, Pillow for plain images.
+
+No model code lives here. Every figure function takes arrays and a destination path, writes
+one PNG and returns the path. Output is deterministic: the same inputs give byte-identical
+files (fixed dpi, no "Software" metadata, no timestamps).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from PIL import Image  # noqa: E402
+
+DPI = 100
+GRID_LABEL = "normalised activation (per map: mean 128, std 64)"
+KERNEL_LABEL = "weight (red excitatory, blue inhibitory)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Array helpers (pure numpy, no drawing)
+# ---------------------------------------------------------------------------------------------
+
+
+def normalise_map(m: np.ndarray) -> np.ndarray:
+    """Display-normalise one map: (m - mean) / std * 64 + 128, clipped to 0..255, uint8.
+
+    A constant map, an empty one or one with non-finite values renders flat 128, without
+    warnings. Constancy is tested exactly (max == min): a constant 0.1 map has a float
+    rounding std of ~1e-17, which would otherwise be blown up to a flat 64 or 192.
+    """
+    m = np.asarray(m, dtype=np.float64)
+    flat = np.full(m.shape, 128, dtype=np.uint8)
+    if m.size == 0 or not np.isfinite(m).all() or m.max() == m.min():
+        return flat
+    with np.errstate(all="ignore"):  # std may overflow (huge values) or underflow (subnormal)
+        scaled = (m - m.mean()) / m.std() * 64 + 128
+    if not np.isfinite(scaled).all():
+        return flat
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def deprocess(x: np.ndarray) -> np.ndarray:
+    """Exciter deprocessing: centre, scale to std 0.1, shift to 0.5, clip to [0, 1], x255, uint8.
+
+    Takes one image (H, W, 3) or a batch (N, H, W, 3); each image is normalised on its own.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"deprocess expects (H, W, 3) or (N, H, W, 3), got shape {x.shape}")
+    axes = (-3, -2, -1)
+    x = x - x.mean(axis=axes, keepdims=True)
+    x = x / (x.std(axis=axes, keepdims=True) + 1e-5) * 0.1 + 0.5
+    return (np.clip(x, 0, 1) * 255).astype(np.uint8)
+
+
+def symmetric_limit(kernels: np.ndarray) -> float:
+    """Half-width of a zero-centred colour scale: max |w| over finite weights, 1.0 if all zero."""
+    w = np.abs(np.asarray(kernels, dtype=np.float64))
+    w = w[np.isfinite(w)]
+    limit = float(w.max()) if w.size else 0.0
+    return limit if limit > 0 else 1.0
+
+
+def tile_mosaic(tiles: np.ndarray, per_row: int, fill) -> np.ndarray:
+    """Lay out tiles (N, h, w[, c]) row by row, per_row a row; empty slots get ``fill``."""
+    n, h, w = tiles.shape[:3]
+    rest = tiles.shape[3:]
+    rows = math.ceil(n / per_row)
+    canvas = np.full((rows * per_row, h, w, *rest), fill, dtype=tiles.dtype)
+    canvas[:n] = tiles
+    canvas = canvas.reshape(rows, per_row, h, w, *rest).swapaxes(1, 2)
+    return canvas.reshape(rows * h, per_row * w, *rest)
+
+
+def upsample(activation: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a 2-D float map to size (H, W)."""
+    a = np.asarray(activation, dtype=np.float32)
+    h, w = size
+    return np.asarray(Image.fromarray(a).resize((w, h), Image.BILINEAR))
+
+
+def _value_range(a: np.ndarray) -> tuple[float, float]:
+    """Colour limits over the finite values; a flat or empty map gets (v, v + 1)."""
+    finite = a[np.isfinite(a)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    lo, hi = float(finite.min()), float(finite.max())
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figure plumbing
+# ---------------------------------------------------------------------------------------------
+
+
+def _figure(width: float, height: float, layout: str | None = "compressed") -> Figure:
+    # A bare Figure (not pyplot) is never registered globally, so nothing leaks between calls.
+    return Figure(figsize=(width, height), dpi=DPI, layout=layout)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    """The one save step: fixed dpi, tight box, opaque RGB, no metadata; then free the figure."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None},
+                bbox_inches="tight", pad_inches=0.1)
+    fig.clear()
+    with Image.open(buffer) as rendered:
+        return _write_png(rendered.convert("RGB"), path)
+
+
+def _write_png(image: Image.Image, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="PNG")
+    return path
+
+
+def _grid_axes(tiles: np.ndarray, per_row: int, colorbar: bool):
+    """Exact placement for a mosaic: tiles near their own pixel size, at most ~12 inches wide.
+
+    Returns (fig, ax, cax, cols); cax is a thin horizontal colour-bar axes under the mosaic,
+    or None. Fixed positions (not a layout engine) keep the bar right under tall mosaics.
+    """
+    n, h, w = tiles.shape[:3]
+    if n == 0:
+        raise ValueError("a mosaic needs at least one tile")
+    cols = min(per_row, n)
+    rows = math.ceil(n / cols)
+    tile_in = float(np.clip(w / DPI, 0.6, min(1.5, 12 / cols)))
+    below = 0.9 if colorbar else 0.05  # inches under the mosaic
+    height = rows * tile_in * h / w + below
+    fig = _figure(cols * tile_in, height, layout=None)
+    ax = fig.add_axes((0, below / height, 1, 1 - below / height))
+    cax = fig.add_axes((0.2, 0.5 / height, 0.6, 0.15 / height)) if colorbar else None
+    return fig, ax, cax, cols
+
+
+def _draw_mosaic(ax, tiles: np.ndarray, labels: Sequence[str], cols: int, fill, **imshow_kw):
+    """One imshow for all tiles, white lines between them, each tile's label in its corner."""
+    h, w = tiles.shape[1:3]
+    image = ax.imshow(tile_mosaic(tiles, cols, fill), **imshow_kw)
+    rows = math.ceil(len(tiles) / cols)
+    ax.vlines(np.arange(1, cols) * w - 0.5, -0.5, rows * h - 0.5, colors="white", linewidth=1)
+    ax.hlines(np.arange(1, rows) * h - 0.5, -0.5, cols * w - 0.5, colors="white", linewidth=1)
+    box = {"facecolor": "black", "alpha": 0.6, "pad": 1, "linewidth": 0}
+    for k, label in enumerate(labels):
+        y, x = divmod(k, cols)
+        ax.text(x * w + 0.04 * w, y * h + 0.04 * h, label, fontsize=6, color="white",
+                ha="left", va="top", bbox=box)
+    ax.set_axis_off()
+    return image
+
+
+def _hbar(labels: Sequence[str], values: Sequence[float], path: Path, *, title: str,
+          xlabel: str, xmax: float, fmt) -> Path:
+    """Horizontal bars sorted largest first (at the top), each annotated with fmt(value)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(labels) != len(values):
+        raise ValueError(f"{len(labels)} labels for {len(values)} values")
+    order = np.argsort(-values, kind="stable")
+    fig = _figure(6.5, 0.4 * len(values) + 1.2)
+    ax = fig.add_subplot()
+    y = np.arange(len(values))
+    ax.barh(y, values[order], color="tab:blue")
+    ax.set_yticks(y, [str(labels[i]) for i in order])
+    ax.invert_yaxis()
+    ax.set_xlim(0, xmax)
+    for yi, v in zip(y, values[order]):
+        inside = v > 0.8 * xmax
+        ax.text(v - 0.01 * xmax if inside else v + 0.01 * xmax, yi, fmt(v), va="center",
+                ha="right" if inside else "left", color="white" if inside else "black",
+                fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------------
+
+
+def feature_map_grid(maps: np.ndarray, path: Path, *, title: str, per_row: int = 16) -> Path:
+    """All C channels of one layer's (H, W, C) activations, each normalised on its own."""
+    maps = np.asarray(maps)
+    if maps.ndim != 3:
+        raise ValueError(f"feature_map_grid expects (H, W, C), got shape {maps.shape}")
+    tiles = np.stack([normalise_map(maps[..., c]) for c in range(maps.shape[-1])])
+    fig, ax, cax, cols = _grid_axes(tiles, per_row, colorbar=True)
+    image = _draw_mosaic(ax, tiles.astype(np.float32), [str(c) for c in range(len(tiles))],
+                         cols, np.nan, cmap="viridis", vmin=0, vmax=255)
+    fig.colorbar(image, cax=cax, orientation="horizontal", label=GRID_LABEL)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def exciter_grid(images: np.ndarray, channels: Sequence[int], path: Path, *, title: str,
+                 per_row: int = 8) -> Path:
+    """Mosaic of (N, S, S, 3) uint8 exciter images, each labelled with its channel number."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"exciter_grid expects uint8 (N, S, S, 3), got {images.dtype} "
+                         f"{images.shape}")
+    if len(channels) != len(images):
+        raise ValueError(f"{len(channels)} channel labels for {len(images)} images")
+    fig, ax, _, cols = _grid_axes(images, per_row, colorbar=False)
+    _draw_mosaic(ax, images, [str(c) for c in channels], cols, 255)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def save_rgb(image: np.ndarray, path: Path) -> Path:
+    """Save a uint8 (H, W, 3) image as a plain PNG (no axes, no metadata)."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"save_rgb expects uint8 (H, W, 3), got {image.dtype} {image.shape}")
+    return _write_png(Image.fromarray(np.ascontiguousarray(image)), path)
+
+
+def activation_overlay(image: np.ndarray, activation: np.ndarray, path: Path, *,
+                       title: str) -> Path:
+    """The image with its activation map upsampled (bilinear) on top as a translucent heatmap."""
+    image = np.asarray(image)
+    heat = upsample(activation, image.shape[:2])
+    vmin, vmax = _value_range(heat)
+    fig = _figure(5.5, 4.5)
+    ax = fig.add_subplot()
+    ax.imshow(image)
+    overlay = ax.imshow(heat, cmap="magma", alpha=0.6, vmin=vmin, vmax=vmax)
+    fig.colorbar(overlay, ax=ax, label="activation")
+    ax.set_axis_off()
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def kernel_heatmaps(kernels: np.ndarray, labels: Sequence[str], path: Path, *,
+                    title: str) -> Path:
+    """n kernels (kh, kw, n) on one diverging scale centred on zero, 6 a row, values annotated."""
+    kernels = np.asarray(kernels, dtype=np.float64)
+    if kernels.ndim != 3 or kernels.shape[-1] == 0:
+        raise ValueError(f"kernel_heatmaps expects (kh, kw, n) with n > 0, got {kernels.shape}")
+    kh, kw, n = kernels.shape
+    if len(labels) != n:
+        raise ValueError(f"{len(labels)} labels for {n} kernels")
+    limit = symmetric_limit(kernels)
+    cols, rows = min(n, 6), math.ceil(n / 6)
+    fig = _figure(1.9 * cols + 0.4, 2.2 * rows + 1.2)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    for k, ax in enumerate(axes[:n]):
+        kernel = kernels[..., k]
+        image = ax.imshow(kernel, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_title(str(labels[k]), fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if kh * kw <= 25:
+            _annotate_cells(ax, kernel, limit)
+    fig.colorbar(image, ax=list(axes), location="bottom", shrink=0.6, aspect=40,
+                 label=KERNEL_LABEL)
+    fig.suptitle(title, fontsize="x-large")
+    return _save(fig, path)
+
+
+def _annotate_cells(ax, values: np.ndarray, limit: float) -> None:
+    """Write each cell's value on it, white on dark (strong) cells, black on pale ones."""
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=7,
+                color="white" if abs(v) > 0.6 * limit else "black")
+
+
+def top_predictions_bar(names: Sequence[str], probabilities: Sequence[float], path: Path, *,
+                        title: str) -> Path:
+    """Top-k class probabilities as horizontal bars, highest at the top, in percent."""
+    return _hbar(names, probabilities, path, title=title, xlabel="probability", xmax=1.0,
+                 fmt=lambda v: f"{v:.1%}")
+
+
+def output_map(image: np.ndarray, output: np.ndarray, path: Path, *, title: str) -> Path:
+    """Input image beside the model's output map in [0, 1], drawn dark-on-white (gray_r)."""
+    output = np.asarray(output, dtype=np.float64)
+    if output.ndim == 3 and output.shape[-1] == 1:
+        output = output[..., 0]
+    if output.ndim != 2:
+        raise ValueError(f"output_map expects an (H, W) or (H, W, 1) output, got {output.shape}")
+    fig = _figure(9, 4.2)
+    left, right = fig.subplots(1, 2)
+    left.imshow(np.asarray(image))
+    left.set_title("input image")
+    shown = right.imshow(output, cmap="gray_r", vmin=0, vmax=1)
+    right.set_title("model output")
+    for ax in (left, right):
+        ax.set_axis_off()
+    fig.colorbar(shown, ax=right, label="output value (dark = high)")
+    fig.suptitle(title, fontsize="x-large")
+    return _save(fig, path)
+
+
+def norm_bar(labels: Sequence[str], norms: Sequence[float], path: Path, *, title: str,
+             xlabel: str = "Frobenius norm of incoming kernel") -> Path:
+    """Values ranked as horizontal bars, largest at the top."""
+    values = np.asarray(norms, dtype=np.float64)
+    top = float(values[np.isfinite(values)].max(initial=0.0))
+    return _hbar(labels, values, path, title=title, xlabel=xlabel,
+                 xmax=top * 1.2 if top > 0 else 1.0, fmt=lambda v: f"{v:.3g}")
+
+
+def activation_map(activation: np.ndarray, path: Path, *, title: str) -> Path:
+    """One (h, w) activation map on viridis with a colour bar."""
+    activation = np.asarray(activation, dtype=np.float64)
+    vmin, vmax = _value_range(activation)
+    fig = _figure(5, 4.2)
+    ax = fig.add_subplot()
+    shown = ax.imshow(activation, cmap="viridis", vmin=vmin, vmax=vmax)
+    fig.colorbar(shown, ax=ax, label="activation")
+    ax.set_xlabel("x (feature-map column)")
+    ax.set_ylabel("y (feature-map row)")
+    ax.set_title(title)
+    return _save(fig, path)

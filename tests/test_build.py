@@ -1,0 +1,133 @@
+"""End to end on the tiny model: pages, figures, data files, cache behaviour, atomic output."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from generator import build as build_module
+from generator import pages
+from generator.build import build_site
+from generator.config import load_config
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def build(project: Path) -> dict:
+    return build_site(load_config(project / "site_config.yaml"), project)
+
+
+def edit_config(project: Path, **sections) -> None:
+    path = project / "site_config.yaml"
+    data = yaml.safe_load(path.read_text())
+    for name, values in sections.items():
+        data[name] = {**data.get(name, {}), **values} if isinstance(values, dict) else values
+    path.write_text(yaml.safe_dump(data))
+
+
+def test_pages_figures_and_data(built, tiny_model_file):
+    project, summary = built
+    out = project / "docs" / "generated"
+    for page in ["index.md", "report/index.md", "images/photo0/index.md", "models/tiny/index.md",
+                 "models/tiny/c3/index.md", "models/tiny/c3/5/index.md"]:
+        assert (out / page).is_file(), page
+    unit = out / "models/tiny/c3/5"
+    for figure in ["exciter.png", "exciter-map.png", "map-photo1.png", "incoming-kernels.png", "incoming-norms.png"]:
+        assert (unit / figure).stat().st_size > 100, figure
+    data = json.loads((unit / "unit.json").read_text())
+    assert data["exciter"]["activation"] > data["exciter"]["start_activation"]
+    assert set(data["maps"]) == {"photo0", "photo1", "photo2"}
+
+    # The circuit table ranks c3 channel 5's inputs (the 6 channels of c2) by kernel norm.
+    import keras
+
+    kernel = keras.saving.load_model(tiny_model_file).get_layer("c3").kernel.numpy()[..., 5]
+    norms = np.sqrt((kernel**2).sum(axis=(0, 1)))
+    rows = list(csv.DictReader(open(unit / "circuit.csv")))
+    assert [int(r["channel"]) for r in rows] == list(np.argsort(-norms, kind="stable"))
+    np.testing.assert_allclose([float(r["norm"]) for r in rows], np.sort(norms)[::-1], rtol=1e-5)
+    assert data["circuit"]["previous"] == "c2" and len(data["circuit"]["top"]) == 3
+    for r in data["circuit"]["top"]:  # the top inputs got unit pages of their own
+        assert (out / f"models/tiny/c2/{r['channel']}/exciter.png").is_file()
+
+    top5 = json.loads((out / "images/photo0/predictions.json").read_text())
+    probabilities = [p["probability"] for p in top5]
+    assert len(top5) == 5 and probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0001
+    assert summary["images"] == 3 and summary["units"] == 4
+
+
+def test_notes_sit_beside_their_figures(built):
+    project, _ = built
+    out = project / "docs" / "generated"
+    report = (out / "report/index.md").read_text()
+    assert "Channel five of c3 **likes** stripes." in report
+    assert "Random weights, random photos." in report
+    assert "Channel five of c3 **likes** stripes." in (out / "models/tiny/c3/5/index.md").read_text()
+
+
+def test_navigation_keeps_unit_pages_out(built):
+    project, _ = built
+    nav = yaml.safe_load((project / "docs/generated/nav.yml").read_text())["nav"]
+    flat = json.dumps(nav)
+    assert "report/index.md" in flat and "models/tiny/c3/index.md" in flat and "images/photo2/index.md" in flat
+    assert "models/tiny/c3/5/" not in flat
+
+
+def test_rebuild_recomputes_nothing_and_loads_no_model(built, monkeypatch):
+    project, first = built
+    assert first["cache_misses"] > 0
+    monkeypatch.setattr(build_module, "load_model", lambda *a: pytest.fail("the model was loaded"))
+    before = (project / "docs/generated/models/tiny/c3/5/exciter.png").read_bytes()
+    second = build(project)
+    assert second["cache_misses"] == 0
+    assert (project / "docs/generated/models/tiny/c3/5/exciter.png").read_bytes() == before
+
+
+def test_changed_parameter_recomputes_only_what_depends_on_it(built):
+    project, _ = built
+    edit_config(project, exciters={"steps": 5})
+    summary = build(project)
+    # 4 exciters (c3:1 and its 3 inputs) + 4 grid exciters and their maps and figures; not the
+    # predictions, activations or feature maps.
+    assert 0 < summary["cache_misses"] < summary["cache_hits"]
+
+
+def test_failed_build_leaves_the_previous_site(built, monkeypatch):
+    project, _ = built
+    out = project / "docs" / "generated"
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(pages, "render_site", broken)
+    with pytest.raises(RuntimeError):
+        build(project)
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert [p.name for p in (project / "docs").iterdir()] == ["generated"]
+
+
+def test_mkdocs_build_strict(built):
+    project, _ = built
+    shutil.copy(REPO / "mkdocs.yml", project / "mkdocs.yml")
+    (project / "docs/pages").mkdir()
+    (project / "docs/pages/method.md").write_text("# Method\n\nHand-written.\n")
+    build(project)  # again, to pick up the hand-written page
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q"], cwd=project, env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    site = project / "site"
+    assert (site / "models/tiny/c3/5/index.html").is_file()
+    assert (site / "pages/method/index.html").is_file()
+    html = (site / "report/index.html").read_text()
+    assert "<figcaption>" in html and "glightbox" in html

@@ -1,0 +1,280 @@
+"""Tests for generator.figures: numbers first, then that every figure renders, reads and repeats."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generator import figures
+
+
+@pytest.fixture(autouse=True)
+def warnings_are_errors():
+    """Any warning (RuntimeWarning from a zero std, matplotlib layout warnings ...) fails."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+
+
+def rng():
+    return np.random.default_rng(0)
+
+
+def read_png(path):
+    with Image.open(path) as image:
+        image.load()
+        return image.format, image.info, np.asarray(image.convert("RGB")).astype(int)
+
+
+# --- normalise_map -----------------------------------------------------------------------------
+
+
+def test_normalise_map_matches_formula():
+    m = np.array([[0.0, 1.0], [2.0, 5.0]])
+    mean, std = 2.0, np.sqrt((4 + 1 + 0 + 9) / 4)
+    expected = np.clip((m - mean) / std * 64 + 128, 0, 255).astype(np.uint8)
+    out = figures.normalise_map(m)
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, expected)
+    assert out[1, 1] > out[1, 0] > out[0, 1] > out[0, 0]
+
+
+def test_normalise_map_matches_formula_on_many_values():
+    m = rng().normal(5.0, 3.0, size=(32, 32)).astype(np.float32)
+    m64 = m.astype(np.float64)
+    expected = np.clip((m64 - m64.mean()) / m64.std() * 64 + 128, 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(figures.normalise_map(m), expected)
+
+
+def test_normalise_map_clips_outliers():
+    m = np.zeros(100)
+    m[0] = 1000.0  # 9.95 std above the mean -> far above 255
+    out = figures.normalise_map(m)
+    assert out[0] == 255
+    assert np.all(out[1:] == out[1])
+    assert out[1] < 128
+
+
+@pytest.mark.parametrize("m", [
+    np.zeros((5, 5)), np.full((3, 4), 7.5),
+    np.full((3, 5), 0.1), np.full((14, 14), 0.7), np.full((14, 14), 0.1, dtype=np.float32),
+    np.array([[np.nan, 1.0]]), np.array([[np.inf, 1.0]]), np.array([[1e300, -1e300]]),
+    np.array([[0.0, 5e-324]]), np.zeros((0, 3)),
+])
+def test_normalise_map_flat_or_broken_maps_are_128(m):
+    out = figures.normalise_map(m)
+    assert out.shape == m.shape and out.dtype == np.uint8
+    assert np.all(out == 128)
+
+
+# --- deprocess ---------------------------------------------------------------------------------
+
+
+def test_deprocess_matches_formula_and_range():
+    x = rng().normal(3.0, 40.0, size=(6, 5, 3))
+    expected = (np.clip((x - x.mean()) / (x.std() + 1e-5) * 0.1 + 0.5, 0, 1) * 255).astype(np.uint8)
+    out = figures.deprocess(x)
+    assert out.dtype == np.uint8 and out.shape == x.shape
+    np.testing.assert_array_equal(out, expected)
+    assert 100 < out.mean() < 155  # centred near 0.5 * 255
+
+
+def test_deprocess_batch_normalises_each_image_on_its_own():
+    x = rng().normal(size=(8, 8, 3))
+    other = np.random.default_rng(1).normal(size=(8, 8, 3))
+    batch = np.stack([x, 1000.0 * x, x + 50.0, other])
+    out = figures.deprocess(batch)
+    for i in range(len(batch)):
+        np.testing.assert_array_equal(out[i], figures.deprocess(batch[i]))
+    # each image's own scale and offset are normalised away, so the first three look alike
+    for i in (1, 2):
+        assert np.abs(out[i].astype(int) - out[0]).max() <= 1
+    assert np.abs(out[3].astype(int) - out[0]).max() > 10
+
+
+def test_deprocess_constant_image_is_mid_grey_without_warnings():
+    out = figures.deprocess(np.full((4, 4, 3), 9.0))
+    assert np.all(out == 127)
+
+
+# --- small helpers -----------------------------------------------------------------------------
+
+
+def test_symmetric_limit_uses_largest_magnitude():
+    kernels = np.zeros((3, 3, 2))
+    kernels[0, 0, 0] = 0.5
+    kernels[1, 1, 1] = -2.0
+    assert figures.symmetric_limit(kernels) == 2.0
+    assert figures.symmetric_limit(-kernels) == 2.0
+    assert figures.symmetric_limit(np.zeros((3, 3, 4))) == 1.0
+
+
+def test_tile_mosaic_places_tiles_row_by_row_and_fills_the_rest():
+    tiles = np.arange(5)[:, None, None] * np.ones((5, 2, 3), dtype=int)
+    mosaic = figures.tile_mosaic(tiles, per_row=2, fill=-1)
+    assert mosaic.shape == (3 * 2, 2 * 3)
+    for k in range(5):
+        r, c = divmod(k, 2)
+        assert np.all(mosaic[r * 2:(r + 1) * 2, c * 3:(c + 1) * 3] == k)
+    assert np.all(mosaic[4:, 3:] == -1)
+
+
+def test_tile_mosaic_keeps_colour_channels():
+    tiles = rng().integers(0, 255, size=(3, 4, 4, 3), dtype=np.uint8)
+    mosaic = figures.tile_mosaic(tiles, per_row=3, fill=255)
+    assert mosaic.shape == (4, 12, 3)
+    np.testing.assert_array_equal(mosaic[:, 4:8], tiles[1])
+
+
+def test_upsample_is_bilinear_to_the_requested_size():
+    a = np.array([[0.0, 1.0], [0.0, 1.0]])
+    up = figures.upsample(a, (10, 20))
+    assert up.shape == (10, 20)
+    assert up.min() >= 0.0 and up.max() <= 1.0
+    assert np.all(np.diff(up, axis=1) >= 0)  # ramps left to right ...
+    assert 0.0 < up[5, 10] < 1.0  # ... with in-between values, not nearest-neighbour steps
+    np.testing.assert_allclose(figures.upsample(np.full((3, 3), 2.5), (7, 7)), 2.5)
+
+
+# --- every figure ------------------------------------------------------------------------------
+
+IMAGE = (rng().random((40, 48, 3)) * 255).astype(np.uint8)
+RENDERERS = {
+    "feature_map_grid": lambda p: figures.feature_map_grid(
+        rng().random((9, 9, 20)), p, title="block1_conv1 maps"),
+    "exciter_grid": lambda p: figures.exciter_grid(
+        figures.deprocess(rng().normal(size=(10, 16, 16, 3))), list(range(10, 20)), p,
+        title="exciters"),
+    "save_rgb": lambda p: figures.save_rgb(IMAGE, p),
+    "activation_overlay": lambda p: figures.activation_overlay(
+        IMAGE, rng().random((5, 6)), p, title="overlay"),
+    "kernel_heatmaps": lambda p: figures.kernel_heatmaps(
+        rng().normal(size=(3, 3, 7)), [f"conv:{i}" for i in range(7)], p, title="kernels"),
+    "top_predictions_bar": lambda p: figures.top_predictions_bar(
+        ["pizza", "bagel", "plate"], [0.1, 0.85, 0.05], p, title="top-3"),
+    "output_map": lambda p: figures.output_map(IMAGE, rng().random((20, 24, 1)), p, title="edges"),
+    "norm_bar": lambda p: figures.norm_bar(["a", "b", "c"], [1.0, 3.0, 2.0], p, title="norms"),
+    "activation_map": lambda p: figures.activation_map(rng().random((7, 7)), p, title="map"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RENDERERS))
+def test_figure_writes_a_valid_png(name, tmp_path):
+    path = tmp_path / "sub" / f"{name}.png"
+    assert RENDERERS[name](path) == path
+    fmt, info, pixels = read_png(path)
+    assert fmt == "PNG"
+    assert "Software" not in info
+    height, width = pixels.shape[:2]
+    if name == "save_rgb":
+        assert (height, width) == IMAGE.shape[:2]
+    else:
+        assert 150 <= width <= 2000 and 100 <= height <= 2000, (width, height)
+    assert pixels.std() > 0  # something was drawn
+
+
+@pytest.mark.parametrize("name", sorted(RENDERERS))
+def test_figure_is_byte_identical_when_rendered_twice(name, tmp_path):
+    first = RENDERERS[name](tmp_path / "a.png").read_bytes()
+    second = RENDERERS[name](tmp_path / "b.png").read_bytes()
+    assert first == second
+
+
+def test_save_rgb_round_trips_pixels_and_rejects_floats(tmp_path):
+    path = figures.save_rgb(IMAGE, tmp_path / "x.png")
+    np.testing.assert_array_equal(read_png(path)[2], IMAGE)
+    with pytest.raises(ValueError):
+        figures.save_rgb(IMAGE / 255.0, tmp_path / "y.png")
+
+
+def test_feature_map_grid_handles_512_channels_with_dead_ones_quickly(tmp_path):
+    maps = rng().random((14, 14, 512))
+    maps[..., ::3] = 0.0  # dead channels: std == 0
+    start = time.perf_counter()
+    path = figures.feature_map_grid(maps, tmp_path / "g.png", title="block4_conv1")
+    elapsed = time.perf_counter() - start
+    assert elapsed < 20, f"512-channel grid took {elapsed:.1f} s"
+    height, width = read_png(path)[2].shape[:2]
+    assert height > 2 * width  # 32 rows of 16
+
+
+def test_feature_map_grid_per_row_controls_the_shape(tmp_path):
+    maps = rng().random((10, 10, 16))
+    wide = read_png(figures.feature_map_grid(maps, tmp_path / "w.png", title="t", per_row=16))[2]
+    tall = read_png(figures.feature_map_grid(maps, tmp_path / "t.png", title="t", per_row=2))[2]
+    assert wide.shape[1] > wide.shape[0]
+    assert tall.shape[0] > tall.shape[1]
+
+
+def red_and_blue_pixels(pixels):
+    r, b = pixels[..., 0], pixels[..., 2]
+    return int(np.sum(r - b > 60)), int(np.sum(b - r > 60))
+
+
+def test_kernel_heatmaps_draw_positive_red_and_negative_blue(tmp_path):
+    excitatory = np.full((3, 3, 2), 0.3)
+    red, blue = red_and_blue_pixels(read_png(
+        figures.kernel_heatmaps(excitatory, ["a", "b"], tmp_path / "p.png", title="t"))[2])
+    assert red > 5 * blue  # the colour bar adds some blue, the kernels are all red
+    red, blue = red_and_blue_pixels(read_png(
+        figures.kernel_heatmaps(-excitatory, ["a", "b"], tmp_path / "n.png", title="t"))[2])
+    assert blue > 5 * red
+
+
+def test_kernel_heatmaps_zero_kernels_and_label_mismatch(tmp_path):
+    figures.kernel_heatmaps(np.zeros((3, 3, 2)), ["a", "b"], tmp_path / "z.png", title="dead")
+    with pytest.raises(ValueError):
+        figures.kernel_heatmaps(np.zeros((3, 3, 2)), ["a"], tmp_path / "m.png", title="t")
+
+
+def test_dead_activations_render_without_warnings(tmp_path):
+    figures.activation_overlay(IMAGE, np.zeros((5, 5)), tmp_path / "o.png", title="dead")
+    figures.activation_map(np.zeros((5, 5)), tmp_path / "m.png", title="dead")
+    figures.feature_map_grid(np.zeros((4, 4, 3)), tmp_path / "g.png", title="dead")
+
+
+def test_bar_charts_reject_mismatched_lengths(tmp_path):
+    with pytest.raises(ValueError):
+        figures.top_predictions_bar(["a", "b"], [0.5], tmp_path / "t.png", title="t")
+    with pytest.raises(ValueError):
+        figures.norm_bar(["a"], [1.0, 2.0], tmp_path / "n.png", title="t")
+
+
+def test_exciter_grid_needs_one_label_per_image(tmp_path):
+    images = np.zeros((4, 8, 8, 3), dtype=np.uint8)
+    with pytest.raises(ValueError):
+        figures.exciter_grid(images, [0, 1, 2], tmp_path / "e.png", title="t")
+    with pytest.raises(ValueError):  # floats in [0, 1] would silently render black
+        figures.exciter_grid(images / 255.0, [0, 1, 2, 3], tmp_path / "f.png", title="t")
+
+
+def test_module_uses_agg_and_never_imports_tensorflow():
+    code = ("import sys, matplotlib, generator.figures; "
+            "assert matplotlib.get_backend().lower() == 'agg', matplotlib.get_backend(); "
+            "assert not {'tensorflow', 'keras'} & set(sys.modules), 'model code imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def bar_lengths_top_to_bottom(pixels):
+    """Length in pixels of each horizontal tab:blue bar, from the top of the image down."""
+    blue = np.all(np.abs(pixels - [31, 119, 180]) < 8, axis=-1).sum(axis=1)
+    rows = np.flatnonzero(blue > 3)
+    bars = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+    return [int(blue[bar].max()) for bar in bars]
+
+
+@pytest.mark.parametrize("draw", [
+    lambda p: figures.top_predictions_bar(["low", "high", "mid"], [0.1, 0.7, 0.2], p, title="t"),
+    lambda p: figures.norm_bar(["low", "high", "mid"], [1.0, 7.0, 2.0], p, title="t"),
+])
+def test_bars_are_ranked_largest_at_the_top(draw, tmp_path):
+    lengths = bar_lengths_top_to_bottom(read_png(draw(tmp_path / "bars.png"))[2])
+    assert len(lengths) == 3
+    assert lengths[0] > lengths[1] > lengths[2]
+    assert lengths[0] > 3 * lengths[2]
