@@ -1,0 +1,248 @@
+"""Circuits on tiny seeded models: kernels, input ranking and expanded weights.
+
+Expanded weights are checked against a brute force that shares no code with the module:
+a linearised Keras copy of the path (no bias, no activation, AvgPool for MaxPool), fed
+one-hot source activations, read at one target position.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from generator.analysis.circuits import (
+    InputWeight,
+    UnsupportedCircuit,
+    chain_between,
+    conv_layers,
+    expanded_weights,
+    incoming_kernel,
+    next_conv_layer,
+    previous_conv_layer,
+    rank_inputs,
+)
+from generator.errors import GeneratorError
+
+L = keras.layers
+
+
+def seeded(model, seed=0):
+    """Give every weight a deterministic random value (variances positive for BatchNorm)."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.uniform(0.5, 1.5, v.shape) if "variance" in v.path
+                       else rng.normal(size=v.shape) for v in model.weights])
+    return model
+
+
+def plain_model(activation="relu"):
+    """16x16x3 -> c1 (4) -> c2 (5) -> p1 max 2x2 -> c3 (6); 'same' padding."""
+    return seeded(keras.Sequential([
+        keras.Input((16, 16, 3)),
+        L.Conv2D(4, 3, padding="same", activation=activation, name="c1"),
+        L.Conv2D(5, 3, padding="same", activation=activation, name="c2"),
+        L.MaxPooling2D(name="p1"),
+        L.Conv2D(6, 3, padding="same", name="c3"),
+    ]))
+
+
+@pytest.fixture(scope="module")
+def plain():
+    return plain_model()
+
+
+@pytest.fixture(scope="module")
+def strided():
+    """Stride 2 'valid' conv, BatchNorm, ReLU layer, zero padding, rectangular dilated conv."""
+    image = keras.Input((18, 18, 3), name="image")
+    x = L.Conv2D(4, 3, strides=2, name="s1")(image)                       # 8x8
+    x = L.BatchNormalization(name="bn")(x)
+    x = L.ReLU(name="relu")(x)
+    x = L.ZeroPadding2D(1, name="pad")(x)                                # 10x10
+    x = L.Conv2D(3, (3, 2), dilation_rate=(1, 2), name="s2")(x)          # 8x8
+    return seeded(keras.Model(image, x), seed=1)
+
+
+@pytest.fixture(scope="module")
+def residual():
+    image = keras.Input((8, 8, 3), name="image")
+    a = L.Conv2D(3, 3, padding="same", name="a")(image)
+    b = L.Conv2D(3, 3, padding="same", activation="relu", name="b")(a)
+    s = L.Add(name="block_add")([a, b])
+    c = L.Conv2D(2, 3, padding="same", name="c")(s)
+    return seeded(keras.Model(image, c), seed=2)
+
+
+def kernel(model, name):
+    return model.get_layer(name).get_weights()[0]
+
+
+def linearised(layer):
+    """A bias-free, activation-free copy of one layer; MaxPool becomes AvgPool; None for ReLU."""
+    if isinstance(layer, L.Conv2D):
+        copy = L.Conv2D.from_config({**layer.get_config(), "activation": None, "use_bias": False})
+        return copy, [layer.get_weights()[0]]
+    if isinstance(layer, L.MaxPooling2D):
+        return L.AveragePooling2D(layer.pool_size, layer.strides, layer.padding), []
+    if isinstance(layer, L.BatchNormalization):
+        gamma, _, _, variance = layer.get_weights()
+        return L.BatchNormalization.from_config(layer.get_config()), [
+            gamma, np.zeros_like(gamma), np.zeros_like(gamma), variance]
+    if isinstance(layer, L.ReLU):
+        return None, []
+    return layer.__class__.from_config(layer.get_config()), []
+
+
+def brute_force(model, source, target, channels, position):
+    """d target[position, channels] / d source[y, x, i] by one-hot inputs to a linear copy.
+
+    Shape (H, W, C_source, len(channels)) over the whole source map.
+    """
+    h, w, c = model.get_layer(source).output.shape[1:]
+    tail = keras.Sequential([keras.Input((h, w, c))])
+    for layer in chain_between(model, source, target):
+        copy, weights = linearised(layer)
+        if copy is not None:
+            tail.add(copy)
+            copy.set_weights(weights)
+    one_hots = np.eye(h * w * c, dtype="float32").reshape(-1, h, w, c)
+    out = keras.ops.convert_to_numpy(tail(one_hots, training=False))
+    return out[:, position[0], position[1]][:, channels].reshape(h, w, c, len(channels))
+
+
+def test_layer_walks(plain, strided, residual):
+    assert conv_layers(plain) == ["c1", "c2", "c3"]
+    assert previous_conv_layer(plain, "c3") == "c2"
+    assert previous_conv_layer(plain, "c1") is None
+    assert next_conv_layer(plain, "c2") == "c3"
+    assert next_conv_layer(plain, "c3") is None
+    assert previous_conv_layer(strided, "s2") == "s1"
+    assert next_conv_layer(strided, "image") == "s1"
+    assert previous_conv_layer(residual, "c") is None      # the Add merges two paths
+    assert next_conv_layer(residual, "a") is None          # 'a' feeds both 'b' and the Add
+    assert [layer.name for layer in chain_between(plain, "c1", "c3")] == ["c2", "p1", "c3"]
+
+
+def test_incoming_kernel_and_ranking(plain):
+    full = kernel(plain, "c2")
+    for channel in range(5):
+        sliced = incoming_kernel(plain, "c2", channel)
+        np.testing.assert_array_equal(sliced, full[:, :, :, channel])
+        ranked = rank_inputs(sliced, top_k=3)
+        norms = [float(np.linalg.norm(sliced[:, :, i])) for i in range(4)]
+        order = sorted(range(4), key=lambda i: (-norms[i], i))[:3]
+        assert [r.channel for r in ranked] == order
+        for r in ranked:
+            weights = sliced[:, :, r.channel]
+            assert r.norm == pytest.approx(norms[r.channel], rel=1e-6)
+            assert r.excitatory == pytest.approx(weights[weights > 0].sum(), rel=1e-6)
+            assert r.inhibitory == pytest.approx(weights[weights < 0].sum(), rel=1e-6)
+            assert r.inhibitory <= 0 <= r.excitatory
+
+
+def test_rank_inputs_breaks_ties_by_lower_channel():
+    slice_ = np.zeros((1, 1, 4), dtype="float32")
+    slice_[0, 0] = [1.0, -2.0, 2.0, 1.0]
+    assert rank_inputs(slice_, top_k=4) == [
+        InputWeight(1, 2.0, 0.0, -2.0), InputWeight(2, 2.0, 2.0, 0.0),
+        InputWeight(0, 1.0, 1.0, 0.0), InputWeight(3, 1.0, 1.0, 0.0)]
+
+
+def test_incoming_kernel_refuses_non_conv_and_bad_channel(plain):
+    with pytest.raises(UnsupportedCircuit, match="MaxPooling2D"):
+        incoming_kernel(plain, "p1", 0)
+    with pytest.raises(UnsupportedCircuit, match="channel 9 does not exist"):
+        incoming_kernel(plain, "c2", 9)
+    with pytest.raises(GeneratorError, match="no layer named 'nope'"):
+        incoming_kernel(plain, "nope", 0)
+
+
+def test_adjacent_layers_give_the_kernel_itself(plain):
+    np.testing.assert_array_equal(expanded_weights(plain, "c1", "c2", [4, 1]),
+                                  kernel(plain, "c2")[:, :, :, [4, 1]])
+    np.testing.assert_array_equal(expanded_weights(plain, "p1", "c3", [0]),
+                                  kernel(plain, "c3")[:, :, :, [0]])
+
+
+def test_across_a_pool_is_the_kernel_spread_over_2x2_cells(plain):
+    expected = np.repeat(np.repeat(kernel(plain, "c3"), 2, axis=0), 2, axis=1) / 4
+    np.testing.assert_allclose(expanded_weights(plain, "c2", "c3", range(6)), expected, rtol=1e-6)
+
+
+# (source, target, target position, top-left of its receptive field on the source map)
+BRUTE_FORCE_CASES = [
+    ("plain", "c1", "c2", (8, 8), (7, 7)),       # 3x3 'same': rows 7..9
+    ("plain", "c2", "c3", (4, 4), (6, 6)),       # p1 rows 3..5 -> c2 rows 6..11
+    ("plain", "c1", "c3", (4, 4), (5, 5)),       # ... -> c1 rows 5..12
+    ("strided", "s1", "s2", (4, 4), (3, 3)),     # pad rows 4..6 -> s1 rows 3..5, cols 3 and 5
+    ("strided", "image", "s2", (4, 4), (6, 6)),  # stride 2: image rows 6..12
+]
+
+
+@pytest.mark.parametrize("model_name, source, target, position, corner", BRUTE_FORCE_CASES)
+def test_expanded_weights_match_brute_force(request, model_name, source, target, position, corner):
+    model = request.getfixturevalue(model_name)
+    channels = [2, 0]
+    got = expanded_weights(model, source, target, channels)
+    full = brute_force(model, source, target, channels, position)
+    (top, left), (h, w) = corner, got.shape[:2]
+    np.testing.assert_allclose(got, full[top:top + h, left:left + w], rtol=1e-4, atol=1e-5)
+    assert np.abs(full).sum() == pytest.approx(np.abs(got).sum(), rel=1e-4)  # nothing outside
+
+
+def test_batchnorm_enters_as_its_scale(strided):
+    bn = strided.get_layer("bn")
+    scale = bn.gamma.numpy() / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
+    dilated = np.zeros((3, 3, 4, 3), dtype="float32")       # dilation 2 along x: taps 0 and 2
+    dilated[:, ::2] = kernel(strided, "s2")
+    np.testing.assert_allclose(expanded_weights(strided, "s1", "s2", [1]),
+                               (dilated * scale[:, None])[:, :, :, [1]], rtol=1e-6)
+
+
+def test_independent_of_biases_and_relu(plain):
+    before = expanded_weights(plain, "c1", "c3", [0, 5])
+    no_relu = plain_model(activation=None)                          # same seed, same weights
+    np.testing.assert_array_equal(expanded_weights(no_relu, "c1", "c3", [0, 5]), before)
+    new_biases = plain_model()
+    rng = np.random.default_rng(7)
+    new_biases.set_weights([rng.normal(size=w.shape) * 10 if w.ndim == 1 else w
+                            for w in plain.get_weights()])
+    np.testing.assert_array_equal(expanded_weights(new_biases, "c1", "c3", [0, 5]), before)
+
+
+def test_channels_are_batched(plain):
+    both = expanded_weights(plain, "c1", "c3", [3, 0])
+    singles = [expanded_weights(plain, "c1", "c3", [c])[..., 0] for c in (3, 0)]
+    np.testing.assert_array_equal(both, np.stack(singles, axis=-1))
+
+
+def test_window_crops_and_pads_around_the_centre(plain):
+    full = expanded_weights(plain, "c1", "c3", [1])                 # 8x8
+    assert full.shape == (8, 8, 4, 1)
+    cropped = expanded_weights(plain, "c1", "c3", [1], window=3)
+    np.testing.assert_array_equal(cropped, full[2:5, 2:5])
+    padded = expanded_weights(plain, "c1", "c3", [1], window=9)     # one zero row/col on top/left
+    np.testing.assert_array_equal(padded[1:, 1:], full)
+    assert not padded[0].any() and not padded[:, 0].any()
+
+
+def test_residual_and_backwards_paths_are_refused(plain, residual):
+    with pytest.raises(UnsupportedCircuit,
+                       match=r"^circuits: c <- a: the path goes through Add layer 'block_add'"):
+        expanded_weights(residual, "a", "c", [0])
+    with pytest.raises(UnsupportedCircuit, match="'c3' is not upstream of 'c1'"):
+        expanded_weights(plain, "c3", "c1", [0])
+    with pytest.raises(UnsupportedCircuit, match="not upstream"):
+        chain_between(plain, "c2", "c2")
+
+
+def test_unsupported_layers_are_named():
+    image = keras.Input((8, 8, 3), name="image")
+    x = L.Conv2D(3, 3, name="a")(image)
+    x = L.DepthwiseConv2D(3, name="dw")(x)
+    x = L.Conv2D(2, 1, activation="relu", name="b")(x)
+    x = L.Conv2D(2, 1, activation="sigmoid", name="c")(x)
+    model = keras.Model(image, L.Conv2D(2, 1, name="d")(x))
+    with pytest.raises(UnsupportedCircuit, match="through DepthwiseConv2D layer 'dw';"):
+        chain_between(model, "a", "b")
+    with pytest.raises(UnsupportedCircuit, match="Conv2D layer 'c' with activation 'sigmoid';"):
+        chain_between(model, "b", "d")
+    assert [layer.name for layer in chain_between(model, "dw", "b")] == ["b"]
