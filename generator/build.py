@@ -7,7 +7,7 @@ logs its time; long stages show a progress bar.
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import json
 import logging
 import os
@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from generator import figures, pages
-from generator.analysis.architecture import check_channel, find_layer, summarise
+from generator import assets, pages
+from generator.analysis.architecture import check_channel, conv_layer_names, find_layer, summarise
 from generator.cache import Cache, digest
-from generator.config import Config, ExciterParams, image_files
+from generator.config import IMAGE_SUFFIXES, Config, ExciterParams, image_files
 from generator.errors import GeneratorError
 from generator.images import InputImage, load_images
 from generator.models import describe_model, load_model
@@ -46,11 +46,16 @@ def stage(name: str):
 
 @dataclass
 class UnitResult:
-    """Everything computed for one unit: its exciter, its maps and (for featured units) its circuit."""
+    """Everything computed for one unit that has a page."""
 
     unit: Unit
-    exciter: dict[str, np.ndarray]
-    maps: dict[str, np.ndarray] = field(default_factory=dict)  # image slug -> (h, w) map
+    exciter: dict[str, np.ndarray]  # image (S, S, 3) uint8, activation, start_activation
+    maps: dict[str, np.ndarray]  # image slug -> (h, w) activation map
+    stats: dict  # mean and max activation over the image set; dead when it never fires
+    incoming: list[tuple[Unit, float]] = field(default_factory=list)  # top-k of the conv layer before
+    outgoing: list[tuple[Unit, float]] = field(default_factory=list)  # top-k of the conv layer after
+    examples: list[dict] = field(default_factory=list)  # top images of the examples folder
+    featured: bool = False  # configured unit or one of its top inputs: full-size figures
     exciter_map: np.ndarray | None = None
     circuit: dict | None = None
     note: str = ""
@@ -186,29 +191,86 @@ class SiteBuild:
         return record
 
 
+    # -- browsing: every unit of the browsed layers ----------------------------------------
+    def browse_layers(self) -> list[str]:
+        names = self.config.browse.layers
+        if names == ("all",):
+            return conv_layer_names(self.layers)
+        for i, name in enumerate(names):
+            find_layer(self.layers, name, f"browse.layers[{i}]", conv=True)
+        return list(names)
+
+    def neighbours(self, layer: str) -> dict:
+        """The conv layers before and after ``layer`` and the kernel norms that connect them.
+
+        ``incoming`` is (C_before, C_layer): column c ranks the inputs of unit c;
+        ``outgoing`` is (C_layer, C_after): row c ranks the units that unit c feeds.
+        """
+        key = digest("neighbours", self.spec.fingerprint, layer)
+
+        def compute() -> dict:
+            from generator.analysis import circuits
+
+            model = self.model.features
+            result = {}
+            for side, name, source, target in (
+                ("incoming", circuits.previous_conv_layer(model, layer), None, layer),
+                ("outgoing", circuits.next_conv_layer(model, layer), layer, None),
+            ):
+                if name is None:
+                    continue
+                try:
+                    circuits.chain_between(model, source or name, target or name)
+                except circuits.UnsupportedCircuit:
+                    continue
+                result[side] = circuits.kernel_norms(model, target or name)
+                result[f"{side}_layer"] = np.array(name)
+            return result
+
+        stored = self.cache.arrays(key, compute)
+        return {k: (str(v) if v.dtype.kind == "U" else v) for k, v in stored.items()}
+
+    def examples(self, layer: str, paths: list[Path], listing: str) -> dict[str, np.ndarray]:
+        """Top images of the examples folder for every channel of ``layer``, and their maps.
+
+        Returns ``image`` (C, N) indices into ``paths``, ``score`` (C, N), ``y``/``x`` peak
+        positions, and ``maps`` (C, N, h, w): each top image's activation map, for overlays.
+        """
+        b = self.config.browse
+        key = digest("examples", self.spec.fingerprint, layer, listing, b.examples_top_n, self.config.images.size)
+
+        def compute() -> dict:
+            from generator.analysis import examples
+            from generator.analysis.activations import layer_activations
+
+            size, batch = self.config.images.size, 16
+            channels = list(range(find_layer(self.layers, layer, "browse.layers", conv=True)["channels"]))
+            with tqdm(total=len(paths), desc=f"examples {layer}", unit="image", disable=None) as bar:
+                top = examples.top_examples(
+                    self.model.features, self.model.preprocess, layer, channels,
+                    examples.stream_images(paths, size, batch), b.examples_top_n, bar.update,
+                )
+            table = {f: np.array([[getattr(e, f) for e in top[c]] for c in channels]) for f in ("image", "score", "y", "x")}
+            # Maps of the top images only, from one more pass over the (few) images that made a top list.
+            needed = sorted(set(table["image"].ravel().tolist()))
+            maps = None
+            for start in range(0, len(needed), batch):
+                chunk = needed[start:start + batch]
+                pixels = next(examples.stream_images([paths[i] for i in chunk], size, len(chunk)))
+                acts = layer_activations(self.model, pixels, [layer])[layer]  # (B, h, w, C)
+                if maps is None:
+                    maps = np.zeros((*table["image"].shape, *acts.shape[1:3]), np.float32)
+                for j, i in enumerate(chunk):
+                    where = np.nonzero(table["image"] == i)
+                    maps[where] = np.moveaxis(acts[j], -1, 0)[where[0]]
+            rf = examples.receptive_field(self.model.features, layer)
+            return {**table, "maps": maps, "rf": np.array([rf.size, rf.stride, rf.offset], np.float64)}
+
+        return self.cache.arrays(key, compute)
+
+
 def _never() -> dict:
     raise AssertionError("cache entry vanished during the build")
-
-
-def _write_json(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n", encoding="utf-8")
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(type(value))
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def build_site(config: Config, project: Path | None = None) -> dict:
@@ -248,7 +310,7 @@ def _build_into(config: Config, cache: Cache, out: Path, hand_written: Path) -> 
         images = load_images(image_files(config), config.images.size)
     with stage("check config"):
         site.check()
-    model_name = site.spec.name
+        browse_layers = site.browse_layers()
     composite = next((im for im in images if im.file == config.images.composite), images[0])
 
     with stage("predictions"):
@@ -258,133 +320,100 @@ def _build_into(config: Config, cache: Cache, out: Path, hand_written: Path) -> 
     notes = {Unit(u.layer, u.channel): config.note(u.note) for u in config.units}
     with stage("circuits"):
         circuits = {u: site.circuit(u) for u in featured}
-    inputs = {
-        u: [Unit(c["previous"], w["channel"]) for w in c["top"]] for u, c in circuits.items() if c["previous"]
-    }
+    inputs = {u: [Unit(c["previous"], w["channel"]) for w in c["top"]] for u, c in circuits.items() if c["previous"]}
+    featured_units = list(dict.fromkeys(featured + [i for ins in inputs.values() for i in ins]))
+    channels = {r["name"]: r["channels"] for r in site.layers}
+    browse_units = [Unit(layer, c) for layer in browse_layers for c in range(channels[layer])]
+    all_units = sorted(set(featured_units) | set(browse_units))
 
-    params = site.exciter_params()
     with stage("exciters"):
-        exciter_units = list(dict.fromkeys(featured + [i for ins in inputs.values() for i in ins]))
-        exciters = site.exciters(exciter_units, params, "exciters")
+        exciters = site.exciters(featured_units, site.exciter_params(), "exciters")
+        b = config.browse
+        thumb_params = dataclasses.replace(site.exciter_params(b.thumbnail_size), steps=b.thumbnail_steps)
+        thumbs = site.exciters(browse_units, thumb_params, "thumbnails")
+        exciters = {**thumbs, **exciters}
         grid_cfg = config.exciters.grid
-        grid_units = []
-        grid = {}
+        grid_units, grid = [], {}
         if grid_cfg.layer and grid_cfg.count:
-            record = find_layer(site.layers, grid_cfg.layer, "exciters.grid.layer", conv=True)
-            grid_units = [Unit(grid_cfg.layer, c) for c in range(min(grid_cfg.count, record["channels"]))]
+            grid_units = [Unit(grid_cfg.layer, c) for c in range(min(grid_cfg.count, channels[grid_cfg.layer]))]
             grid = site.exciters(grid_units, site.exciter_params(grid_cfg.size), f"exciter grid {grid_cfg.layer}")
 
-    map_layers = list(dict.fromkeys(list(config.feature_maps.layers) + [u.layer for u in exciter_units]))
+    unit_layers = list(dict.fromkeys(u.layer for u in all_units))
+    map_layers = list(dict.fromkeys([*config.feature_maps.layers, *unit_layers]))
     with stage("activations"):
         activations = {im.slug: site.activations(im, map_layers) for im in tqdm(images, desc="activations", disable=None)}
 
+    with stage("examples"):
+        example_paths = _example_files(config, images)
+        listing = digest([(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in example_paths])
+        examples = {layer: site.examples(layer, example_paths, listing) for layer in unit_layers}
+
+    with stage("neighbours"):
+        neighbours = {layer: site.neighbours(layer) for layer in unit_layers}
+
     units = {}
-    for u in exciter_units:
+    for u in all_units:
+        maps = {slug: acts[u.layer][..., u.channel] for slug, acts in activations.items()}
+        peaks = np.array([m.max() for m in maps.values()])
         units[u] = UnitResult(
             unit=u,
             exciter=exciters[u],
-            maps={slug: acts[u.layer][..., u.channel] for slug, acts in activations.items()},
-            exciter_map=site.exciter_map(u, exciters[u]),
+            maps=maps,
+            stats={"mean": float(np.mean([m.mean() for m in maps.values()])), "max": float(peaks.max()),
+                   "dead": bool(peaks.max() <= 0)},
+            incoming=_ranked(neighbours[u.layer], "incoming", u.channel, config.browse.top_k),
+            outgoing=_ranked(neighbours[u.layer], "outgoing", u.channel, config.browse.top_k),
+            examples=_unit_examples(examples[u.layer], u.channel, example_paths),
+            featured=u in featured_units,
+            exciter_map=site.exciter_map(u, exciters[u]) if u in featured_units else None,
             circuit=circuits.get(u),
             note=notes.get(u, ""),
         )
 
     with stage("figures"):
-        pictures = _render(cache, out, model_name, images, predictions, activations, config, units, grid_units, grid)
+        pictures = assets.write_assets(out, cache, site.spec.name, config, images, predictions, activations, units,
+                                       examples, example_paths, grid_units, grid)
 
     with stage("pages"):
         n_pages = pages.render_site(
-            out,
-            config=config,
-            model=site.spec,
-            model_description=_model_description(site),
-            layers=site.layers,
-            images=images,
-            composite=composite,
-            predictions=predictions,
-            featured=featured,
-            inputs=inputs,
-            units=units,
-            grid_layer=grid_cfg.layer if grid_units else "",
-            pictures=pictures,
-            hand_written=hand_written,
+            out, config=config, model=site.spec, model_description=_model_description(site), layers=site.layers,
+            images=images, composite=composite, predictions=predictions, featured=featured, inputs=inputs,
+            units=units, grid_layer=grid_cfg.layer if grid_units else "", pictures=pictures, hand_written=hand_written,
         )
     return {"pages": n_pages, "units": len(units), "images": len(images)}
+
+
+def _example_files(config: Config, images: list[InputImage]) -> list[Path]:
+    """The images searched for dataset examples: ``browse.examples_dir``, else the configured images."""
+    folder = config.browse.examples_dir
+    if not folder:
+        return image_files(config)
+    path = config.path(folder)
+    if not path.is_dir():
+        raise GeneratorError(f"config key 'browse.examples_dir': folder {folder!r} not found")
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise GeneratorError(f"config key 'browse.examples_dir': no image files in {folder!r}")
+    return files
+
+
+def _ranked(neighbours: dict, side: str, channel: int, top_k: int) -> list[tuple[Unit, float]]:
+    """The top-k units on one side of ``channel``, by kernel norm."""
+    if side not in neighbours:
+        return []
+    norms = neighbours[side][:, channel] if side == "incoming" else neighbours[side][channel]
+    order = np.argsort(-norms, kind="stable")[:top_k]
+    return [(Unit(neighbours[f"{side}_layer"], int(c)), float(norms[c])) for c in order]
+
+
+def _unit_examples(table: dict, channel: int, paths: list[Path]) -> list[dict]:
+    return [
+        {"rank": r + 1, "file": paths[i].name, "image": int(i), "score": float(table["score"][channel, r]),
+         "y": int(table["y"][channel, r]), "x": int(table["x"][channel, r])}
+        for r, i in enumerate(table["image"][channel])
+    ]
 
 
 def _model_description(site: SiteBuild) -> str:
     key = digest("model-description", site.spec.fingerprint)
     return site.cache.record(key, lambda: site.model.description)
-
-
-def _render(cache, out, model_name, images, predictions, activations, config, units, grid_units, grid) -> dict:
-    """Write every figure and its data file; returns the figure paths by role, relative to ``out``."""
-    pics: dict = {"images": {}, "units": {}, "grid": ""}
-    per_row = config.feature_maps.per_row
-    for im in tqdm(images, desc="image figures", disable=None):
-        d = out / "images" / im.slug
-        entry = {"input": cache.figure(d / "input.png", figures.save_rgb, im.pixels), "feature_maps": {}}
-        pred = predictions[im.slug]
-        if "top5" in pred:
-            entry["predictions"] = cache.figure(
-                d / "predictions.png", figures.top_predictions_bar,
-                [p["name"] for p in pred["top5"]], [p["probability"] for p in pred["top5"]],
-                title=f"Top-5 predictions: {im.file}",
-            )
-            _write_json(d / "predictions.json", pred["top5"])
-        else:
-            entry["output"] = cache.figure(d / "output.png", figures.output_map, im.pixels, pred["map"], title=f"Model output: {im.file}")
-            m = pred["map"]
-            _write_json(d / "output.json", {"shape": list(m.shape), "mean": float(m.mean()), "max": float(m.max()),
-                                            "fraction_above_0.5": float((m > 0.5).mean())})
-        for layer in config.feature_maps.layers:
-            entry["feature_maps"][layer] = cache.figure(
-                d / f"feature-maps-{layer}.png", figures.feature_map_grid, activations[im.slug][layer],
-                title=f"{layer} feature maps on {im.file} (each map normalised on its own)", per_row=per_row,
-            )
-        pics["images"][im.slug] = entry
-    for u, res in tqdm(units.items(), desc="unit figures", disable=None):
-        d = out / u.url(model_name)
-        e = {
-            "exciter": cache.figure(d / "exciter.png", figures.save_rgb, res.exciter["image"]),
-            "exciter_map": cache.figure(d / "exciter-map.png", figures.activation_overlay, res.exciter["image"], res.exciter_map,
-                                        title=f"{u} on its own exciter"),
-            "maps": {},
-        }
-        for im in images:
-            e["maps"][im.slug] = cache.figure(d / f"map-{im.slug}.png", figures.activation_overlay, im.pixels, res.maps[im.slug],
-                                              title=f"{u} on {im.file}")
-        data = {
-            "layer": u.layer, "channel": u.channel,
-            "exciter": {"activation": float(res.exciter["activation"]), "start_activation": float(res.exciter["start_activation"])},
-            "maps": {slug: {"mean": float(m.mean()), "max": float(m.max())} for slug, m in res.maps.items()},
-        }
-        c = res.circuit
-        if c and c["previous"]:
-            top = c["top"]
-            labels = [f"{c['previous']}:{w['channel']}" for w in top]
-            e["kernels"] = cache.figure(d / "incoming-kernels.png", figures.kernel_heatmaps, np.asarray(c["top_kernels"], dtype=np.float32),
-                                        labels, title=f"Incoming {c['kernel_shape'][0]}x{c['kernel_shape'][1]} kernels of {u}, top {len(top)} by norm")
-            e["norms"] = cache.figure(d / "incoming-norms.png", figures.norm_bar, labels, [w["norm"] for w in top],
-                                      title=f"Strongest inputs of {u} from {c['previous']}")
-            _write_csv(d / "circuit.csv", c["inputs"])
-            data["circuit"] = {"previous": c["previous"], "top": top}
-        _write_json(d / "unit.json", data)
-        pics["units"][u] = e
-    if grid_units:
-        g = config.exciters.grid
-        d = out / "models" / model_name / g.layer
-        images_ = np.stack([grid[u]["image"] for u in grid_units])
-        pics["grid"] = cache.figure(d / "exciter-grid.png", figures.exciter_grid, images_, [u.channel for u in grid_units],
-                                    title=f"Exciters of {g.layer}, channels 0-{len(grid_units) - 1}", per_row=g.per_row)
-        _write_csv(d / "exciter-grid.csv", [{"channel": u.channel, "activation": float(grid[u]["activation"]),
-                                            "start_activation": float(grid[u]["start_activation"])} for u in grid_units])
-    return _relative(pics, out)
-
-
-def _relative(value, out: Path):
-    if isinstance(value, Path):
-        return value.relative_to(out).as_posix()
-    if isinstance(value, dict):
-        return {k: _relative(v, out) for k, v in value.items()}
-    return value

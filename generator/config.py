@@ -124,6 +124,22 @@ class CircuitsSection:
 
 
 @dataclass(frozen=True)
+class BrowseSection:
+    """Microscope-style browsing: every unit of these layers gets its own page."""
+
+    # Layer names, or "all" for every conv layer.
+    layers: tuple[str, ...] = ()
+    # The exciters on layer pages and unit cards: small and quick, unlike the featured units'.
+    thumbnail_size: int = 64
+    thumbnail_steps: int = 40
+    # Folder of images searched for each unit's dataset examples; empty: the configured images.
+    examples_dir: str = ""
+    examples_top_n: int = 6
+    # Incoming and outgoing units listed on a unit page.
+    top_k: int = 6
+
+
+@dataclass(frozen=True)
 class NotesSection:
     """The author's notes, one per part of the lab report: Markdown or a path to a .md file."""
 
@@ -144,6 +160,7 @@ class Config:
     exciters: ExcitersSection = field(default_factory=ExcitersSection)
     units: tuple[UnitSection, ...] = ()
     circuits: CircuitsSection = field(default_factory=CircuitsSection)
+    browse: BrowseSection = field(default_factory=BrowseSection)
     notes: NotesSection = field(default_factory=NotesSection)
     # Directory that relative paths in the config are resolved against.
     root: Path = Path(".")
@@ -179,6 +196,10 @@ _RULES: dict[str, tuple[typing.Callable[[object], bool], str]] = {
     "exciters.grid.per_row": (lambda v: 1 <= v <= 64, "an integer from 1 to 64"),
     "units.channel": (lambda v: v >= 0, "an integer 0 or above"),
     "circuits.top_k": (lambda v: 1 <= v <= 64, "an integer from 1 to 64"),
+    "browse.thumbnail_size": (lambda v: 16 <= v <= 512, "an integer from 16 to 512"),
+    "browse.thumbnail_steps": (lambda v: 0 <= v <= 100_000, "an integer from 0 to 100000"),
+    "browse.examples_top_n": (lambda v: 1 <= v <= 100, "an integer from 1 to 100"),
+    "browse.top_k": (lambda v: 1 <= v <= 64, "an integer from 1 to 64"),
     "model.preprocess": (lambda v: v in ("caffe", "tf", "torch", "none"), "one of caffe, tf, torch, none"),
 }
 

@@ -15,6 +15,7 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TOP_UNITS_PER_IMAGE = 8
 
 
 def plain_text(markdown: str) -> str:
@@ -76,26 +77,28 @@ def render_site(out: Path, *, config, model, model_description, layers, images, 
         layers_by_name={r["name"]: r for r in layers},
         notes={k: config.note(v) for k, v in vars(config.notes).items()}, **common,
     )
+    by_layer = {name: sorted(u for u in units if u.layer == name) for name in analysed}
     for i, im in enumerate(images):
+        top_units = {name: sorted(us, key=lambda u: -float(units[u].maps[im.slug].max()))[:TOP_UNITS_PER_IMAGE]
+                     for name, us in by_layer.items()}
         w.write(
-            im.url, "image.md.j2", image=im, prediction=predictions[im.slug],
-            feature_layers=config.feature_maps.layers, units=units,
+            im.url, "image.md.j2", image=im, prediction=predictions[im.slug], feature_layers=config.feature_maps.layers,
+            units=units, top_units=top_units,
             previous=images[i - 1] if i else None, next=images[i + 1] if i + 1 < len(images) else None, **common,
         )
     w.write(f"models/{m}", "model.md.j2", layers=layers, analysed=analysed, **common)
     for name, record in analysed.items():
-        layer_units = sorted(u for u in units if u.layer == name)
+        layer_units = by_layer[name]
         w.write(f"models/{m}/{name}", "layer.md.j2", layer=record, layer_units=layer_units, units=units,
+                dead=[u for u in layer_units if units[u].stats["dead"]], n_images=len(images),
                 grid=pictures["grid"] if name == grid_layer else "", **common)
-    ordered = sorted(units)
-    for i, u in enumerate(ordered):
-        same_layer = [v for v in ordered if v.layer == u.layer]
-        j = same_layer.index(u)
-        w.write(
-            u.url(m), "unit.md.j2", unit=u, result=units[u], images=images, units=units,
-            previous=same_layer[j - 1] if j else None, next=same_layer[j + 1] if j + 1 < len(same_layer) else None,
-            **common,
-        )
+    for name, layer_units in by_layer.items():
+        for j, u in enumerate(layer_units):
+            w.write(
+                u.url(m), "unit.md.j2", unit=u, result=units[u], images=images, units=units,
+                previous=layer_units[j - 1] if j else None,
+                next=layer_units[j + 1] if j + 1 < len(layer_units) else None, **common,
+            )
     own_pages = _copy_hand_written(hand_written, out / "pages")
     _write_nav(out, m, images, analysed, own_pages)
     return w.count + len(own_pages)

@@ -57,6 +57,7 @@ def tiny_config(model_file: Path, names: list[str]) -> dict:
         "exciters": {"steps": 4, "size": 32, "batch_size": 4, "grid": {"layer": "c2", "count": 4, "size": 16, "per_row": 2}},
         "units": [{"layer": "c3", "channel": 5, "note": "Channel five of c3 **likes** stripes."}],
         "circuits": {"top_k": 3},
+        "browse": {"layers": ["c2", "c3"], "thumbnail_size": 16, "thumbnail_steps": 3, "examples_top_n": 2, "top_k": 3},
         "notes": {"predictions": "Random weights, random photos."},
     }
 

@@ -62,7 +62,8 @@ def test_pages_figures_and_data(built, tiny_model_file):
     top5 = json.loads((out / "images/photo0/predictions.json").read_text())
     probabilities = [p["probability"] for p in top5]
     assert len(top5) == 5 and probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0001
-    assert summary["images"] == 3 and summary["units"] == 4
+    # Every unit of the browsed layers c2 (6) and c3 (8) has a page.
+    assert summary["images"] == 3 and summary["units"] == 14
 
 
 def test_notes_sit_beside_their_figures(built):
@@ -129,5 +130,63 @@ def test_mkdocs_build_strict(built):
     site = project / "site"
     assert (site / "models/tiny/c3/5/index.html").is_file()
     assert (site / "pages/method/index.html").is_file()
+    index = json.loads((site / "search/search_index.json").read_text())
+    locations = {doc["location"].split("#")[0] for doc in index["docs"]}
+    assert "report/" in locations and "models/tiny/c3/" in locations
+    assert not any(loc.startswith("models/tiny/c3/5") for loc in locations)  # unit pages stay out of search
     html = (site / "report/index.html").read_text()
     assert "<figcaption>" in html and "glightbox" in html
+
+
+def test_browsed_unit_links_rank_by_kernel_norm(built, tiny_model_file):
+    import keras
+
+    project, _ = built
+    out = project / "docs" / "generated"
+    model = keras.saving.load_model(tiny_model_file)
+    c2 = np.sqrt((model.get_layer("c2").kernel.numpy() ** 2).sum(axis=(0, 1)))  # (4 in, 6 out)
+    c3 = np.sqrt((model.get_layer("c3").kernel.numpy() ** 2).sum(axis=(0, 1)))  # (6 in, 8 out)
+    data = json.loads((out / "models/tiny/c2/4/unit.json").read_text())
+    assert [(x["layer"], x["channel"]) for x in data["incoming"]] == [("c1", int(c)) for c in np.argsort(-c2[:, 4], kind="stable")[:3]]
+    assert [(x["layer"], x["channel"]) for x in data["outgoing"]] == [("c3", int(c)) for c in np.argsort(-c3[4], kind="stable")[:3]]
+    np.testing.assert_allclose([x["norm"] for x in data["outgoing"]], np.sort(c3[4])[::-1][:3], rtol=1e-5)
+    page = (out / "models/tiny/c2/4/index.md").read_text()
+    # outgoing units have pages (c3 is browsed) and are linked; incoming c1 units have none and are not
+    assert f"(../../c3/{data['outgoing'][0]['channel']}/index.md)" in page
+    assert "`c1:" in page and "../../c1/" not in page
+
+
+def test_layer_page_lists_every_unit_with_stats(built):
+    project, _ = built
+    out = project / "docs" / "generated"
+    page = (out / "models/tiny/c3/index.md").read_text()
+    for c in range(8):
+        assert f"({c}/index.md)" in page
+    rows = list(csv.DictReader(open(out / "models/tiny/c3/units.csv")))
+    assert [int(r["channel"]) for r in rows] == list(range(8))
+    for r in rows:
+        unit = json.loads((out / f"models/tiny/c3/{r['channel']}/unit.json").read_text())
+        peak = max(m["max"] for m in unit["maps"].values())
+        assert float(r["max"]) == pytest.approx(peak) and (r["dead"] == "True") == (peak <= 0)
+
+
+def test_dataset_examples_are_the_top_images(built):
+    project, _ = built
+    out = project / "docs" / "generated"
+    data = json.loads((out / "models/tiny/c3/5/unit.json").read_text())
+    maxima = {slug: m["max"] for slug, m in data["maps"].items()}
+    expected = sorted(maxima, key=lambda s: -maxima[s])[:2]
+    assert [x["file"].removesuffix(".png") for x in data["examples"]] == expected
+    assert [x["score"] for x in data["examples"]] == pytest.approx([maxima[s] for s in expected], rel=1e-5)
+    assert (out / "models/tiny/c3/5/examples.png").stat().st_size > 100
+
+
+def test_image_page_lists_the_units_that_fire_most(built):
+    project, _ = built
+    out = project / "docs" / "generated"
+    page = (out / "images/photo1/index.md").read_text()
+    section = page.split("### `c3`")[1]
+    maxima = {c: json.loads((out / f"models/tiny/c3/{c}/unit.json").read_text())["maps"]["photo1"]["max"] for c in range(8)}
+    first = max(maxima, key=lambda c: maxima[c])
+    assert section.index(f"c3` channel {first}]") < min(
+        section.index(f"c3` channel {c}]") for c in range(8) if c != first and f"c3` channel {c}]" in section)

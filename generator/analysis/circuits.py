@@ -156,6 +156,17 @@ def rank_inputs(kernel_slice: np.ndarray, top_k: int) -> list[InputWeight]:
     ]
 
 
+def kernel_norms(model: keras.Model, layer: str) -> np.ndarray:
+    """Frobenius norms of every (input channel, output channel) kernel of a Conv2D: shape (C_in, C_out).
+
+    Column ``o`` ranks the inputs of unit ``o``; row ``i`` ranks the units that input ``i`` feeds.
+    """
+    conv = _layer(model, layer)
+    if not isinstance(conv, keras.layers.Conv2D):
+        raise UnsupportedCircuit(f"circuits: {layer!r} is a {type(conv).__name__}, not a Conv2D layer; it has no kernel")
+    return np.sqrt(np.sum(np.square(_numpy(conv.kernel)), axis=(0, 1)))
+
+
 # --- any distance: expanded weights --------------------------------------------------------
 
 

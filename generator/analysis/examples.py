@@ -1,0 +1,387 @@
+"""Dataset examples: the images of a folder that excite a unit most, as on a Microscope unit page.
+
+For each unit (layer, channel) we keep the ``top_n`` images with the highest *score*, the
+channel's maximum activation over positions, and where in the activation grid that maximum
+sits. The images are streamed in batches: one forward pass per batch through the model cut
+at the layer, the per-channel max and argmax reduced on the device, and each batch's
+candidates merged into a running ``(channels, top_n)`` table. Memory does not grow with the
+number of images and the cost is linear in it.
+
+The crop shown for an example is the receptive field of the peak position: activation
+position ``(y, x)`` of a layer reads the input pixels centred on
+``(offset + stride * y, offset + stride * x)`` in a ``size`` x ``size`` square
+(:func:`receptive_field`, :func:`crop_box`). The activation map is recomputed for the few
+winning images only (:func:`example_maps`) and resampled onto the crop (:func:`box_map`).
+
+Typical use::
+
+    rf = receptive_field(features, layer, image_size=size)
+    top = top_examples(features, preprocess, layer, channels,
+                       stream_images(paths, size, batch_size), top_n)
+    for channel, examples in top.items():
+        pixels = np.stack([square_image(paths[e.image]) for e in examples])
+        maps = example_maps(features, preprocess, layer, channel, pixels)
+        boxes = [crop_box(rf, e.y, e.x, size) for e in examples]
+        crops = np.stack([p[t:t + s, l:l + s] for p, (t, l, s) in zip(pixels, boxes)])
+        heat = np.stack([box_map(rf, m, b) for m, b in zip(maps, boxes)])
+        figures.example_crops(crops, heat, [e.score for e in examples], path, title=...)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import ops
+from PIL import Image, UnidentifiedImageError
+
+from generator.analysis import backend
+from generator.analysis.circuits import UnsupportedCircuit, _inbound
+from generator.errors import GeneratorError
+from generator.images import square
+
+# --- receptive fields ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Where a layer's activation positions look, in input pixels.
+
+    Position ``(y, x)`` of the layer sees the ``size`` x ``size`` square of input pixels centred
+    on ``(offset + stride * y, offset + stride * x)`` (pixel ``i`` has its centre at ``i``; an
+    even ``size`` gives a half-integer centre). Near the borders part of the square is padding.
+    """
+
+    size: int
+    stride: int
+    offset: float
+
+
+_WINDOW_LAYERS = (
+    keras.layers.Conv2D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv2D,
+    keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling2D,
+)
+# Layers that act position by position: the geometry passes through them unchanged.
+_POINTWISE_LAYERS = tuple(
+    getattr(keras.layers, name)
+    for name in (
+        "InputLayer", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax",
+        "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
+        "Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+        "Rescaling", "Normalization", "Identity",
+    )
+    if hasattr(keras.layers, name)
+)
+
+
+def _chain_to(model: keras.Model, layer: str) -> list[keras.layers.Layer]:
+    """The layers from the model input up to and including ``layer``, for a plain chain."""
+    try:
+        current = model.get_layer(layer)
+    except ValueError:
+        raise UnsupportedCircuit(f"receptive field: the model has no layer named {layer!r}") from None
+    inbound = _inbound(model)
+    chain = [current]
+    while inbound[current.name]:
+        parents = inbound[current.name]
+        if len(parents) != 1:
+            raise UnsupportedCircuit(
+                f"receptive field of {layer!r}: the path from the input goes through "
+                f"{type(current).__name__} layer {current.name!r} with {len(parents)} inputs; "
+                f"receptive fields are only computed for plain chains of conv/pool layers"
+            )
+        current = model.get_layer(parents[0])
+        chain.append(current)
+    return chain[::-1]
+
+
+def _pair(value) -> tuple[int, int]:
+    return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def _axis_geometry(chain: list[keras.layers.Layer], axis: int, n: int | None, target: str):
+    """(size, stride, offset) of the chain along one spatial axis (0 rows, 1 columns).
+
+    ``n`` is the input length along the axis, or None when unknown. Per window layer with
+    kernel k, dilation r (span ``K = r(k-1) + 1``), stride s and leading padding p:
+    ``size += (K - 1) * stride``, ``offset += ((K - 1) / 2 - p) * stride``, ``stride *= s``.
+    "same" pads like TensorFlow: ``p = max((ceil(n/s) - 1) s + K - n, 0) // 2``, which depends
+    on ``n``; with ``n`` unknown it is taken as a multiple of s: ``p = max(K - s, 0) // 2``.
+    """
+    size, stride, offset = 1, 1, 0.0
+    for layer in chain:
+        what = f"{type(layer).__name__} layer {layer.name!r}"
+        if isinstance(layer, _WINDOW_LAYERS):
+            if getattr(layer, "data_format", "channels_last") != "channels_last":
+                raise UnsupportedCircuit(f"receptive field of {target!r}: {what} is channels_first")
+            pooling = isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D))
+            k = _pair(layer.pool_size if pooling else layer.kernel_size)[axis]
+            s = _pair(layer.strides)[axis]
+            r = 1 if pooling else _pair(layer.dilation_rate)[axis]
+            span = r * (k - 1) + 1
+            padding = str(layer.padding).lower()
+            if padding == "valid":
+                lead = 0
+                n = None if n is None else (n - span) // s + 1
+            elif padding == "same":
+                if n is None:
+                    lead = max(span - s, 0) // 2
+                else:
+                    out = -(-n // s)
+                    lead = max((out - 1) * s + span - n, 0) // 2
+                    n = out
+            else:
+                raise UnsupportedCircuit(f"receptive field of {target!r}: {what} has padding {padding!r}")
+            offset += ((span - 1) / 2 - lead) * stride
+            size += (span - 1) * stride
+            stride *= s
+        elif isinstance(layer, keras.layers.ZeroPadding2D):
+            before, after = _pair(layer.padding[axis])
+            offset -= before * stride
+            n = None if n is None else n + before + after
+        elif isinstance(layer, keras.layers.Cropping2D):
+            before, after = _pair(layer.cropping[axis])
+            offset += before * stride
+            n = None if n is None else n - before - after
+        elif not isinstance(layer, _POINTWISE_LAYERS):
+            raise UnsupportedCircuit(
+                f"receptive field of {target!r}: the path from the input goes through {what}; "
+                f"only conv, pooling, padding, cropping and per-position layers are understood"
+            )
+    return size, stride, offset
+
+
+def receptive_field(model: keras.Model, layer: str, image_size: int | None = None) -> ReceptiveField:
+    """The receptive field of the layer named ``layer`` (see :class:`ReceptiveField`).
+
+    Computed from the chain of layers between the model input and ``layer``: Conv2D,
+    DepthwiseConv2D, SeparableConv2D (kernel, stride, dilation, "valid"/"same" padding), max and
+    average pooling, ZeroPadding2D, Cropping2D, and layers acting per position (activations,
+    normalisation, dropout, rescaling). Anything else, or a branch/merge on the way
+    (ResNet, MobileNetV2), raises ``UnsupportedCircuit`` (a GeneratorError).
+
+    ``image_size`` (the side of the square input) matters only after a strided "same" layer
+    whose input length is not a multiple of its stride: TensorFlow then pads one pixel less at
+    the top/left. Without it the model's static input size is used, else sizes are taken to be
+    multiples of the strides (true for 224 px input to VGG and the like).
+    """
+    chain = _chain_to(model, layer)
+    inputs = getattr(model, "inputs", None) or []
+    shape = tuple(inputs[0].shape) if len(inputs) == 1 else ()
+    geometry = []
+    for axis in (0, 1):
+        n = image_size
+        if n is None and len(shape) == 4:
+            n = shape[1 + axis]
+        geometry.append(_axis_geometry(chain, axis, n, layer))
+    if geometry[0] != geometry[1]:
+        raise UnsupportedCircuit(
+            f"receptive field of {layer!r}: rows and columns differ ({geometry[0][:2]} vs "
+            f"{geometry[1][:2]}); only square receptive fields are supported"
+        )
+    size, stride, offset = geometry[0]
+    return ReceptiveField(int(size), int(stride), float(offset))
+
+
+def crop_box(rf: ReceptiveField, y: int, x: int, image_size: int) -> tuple[int, int, int]:
+    """(top, left, side) of the square crop around the receptive field of position (y, x).
+
+    ``side = min(rf.size, image_size)``; the box is centred on the field's centre (rounding
+    half up when the centre falls between pixels) and then shifted to lie inside the image.
+    """
+    side = min(int(rf.size), int(image_size))
+
+    def start(position: int) -> int:
+        centre = rf.offset + rf.stride * position
+        first = math.floor(centre - (side - 1) / 2 + 0.5)
+        return int(min(max(first, 0), image_size - side))
+
+    return start(y), start(x), side
+
+
+def box_map(rf: ReceptiveField, activation: np.ndarray, box: tuple[int, int, int]) -> np.ndarray:
+    """The (h, w) activation map resampled onto the pixels of ``box``: (side, side) float32.
+
+    Each pixel gets the bilinear interpolation of the map between the centres of the
+    receptive fields around it (position y is centred on pixel ``offset + stride * y``),
+    held constant beyond the first and last centres, so the heat sits exactly on the crop.
+    """
+    activation = np.asarray(activation, dtype=np.float32)
+    top, left, side = box
+
+    def weights(first: int, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        t = (np.arange(first, first + side) - rf.offset) / rf.stride
+        t = np.clip(t, 0, length - 1)
+        low = np.floor(t).astype(int)
+        high = np.minimum(low + 1, length - 1)
+        return low, high, (t - low).astype(np.float32)
+
+    r0, r1, fr = weights(top, activation.shape[0])
+    c0, c1, fc = weights(left, activation.shape[1])
+    rows = activation[r0] * (1 - fr[:, None]) + activation[r1] * fr[:, None]
+    return (rows[:, c0] * (1 - fc) + rows[:, c1] * fc).astype(np.float32)
+
+
+# --- streaming images ---------------------------------------------------------------------------
+
+
+def stream_images(paths: Sequence[Path], size: int, batch_size: int) -> Iterator[np.ndarray]:
+    """uint8 (B, size, size, 3) batches of the images at ``paths``, in order, read lazily.
+
+    Each image is centre-cropped and resized like the configured photos
+    (:func:`generator.images.square`); only one batch is in memory at a time. A missing or
+    unreadable file raises GeneratorError naming it.
+    """
+    if batch_size < 1:
+        raise GeneratorError(f"dataset examples: batch size must be at least 1, not {batch_size}")
+    batch: list[np.ndarray] = []
+    for path in paths:
+        batch.append(_read(Path(path), size))
+        if len(batch) == batch_size:
+            yield np.stack(batch)
+            batch = []
+    if batch:
+        yield np.stack(batch)
+
+
+def _read(path: Path, size: int) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            return square(image, size)
+    except FileNotFoundError:
+        raise GeneratorError(f"dataset examples: image {str(path)!r} not found") from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        why = "not an image Pillow can read" if isinstance(e, UnidentifiedImageError) else str(e)
+        raise GeneratorError(f"dataset examples: image {str(path)!r} is unreadable ({why})") from None
+
+
+# --- the top images of each unit ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Example:
+    image: int  # index into the streamed image list
+    score: float  # the channel's maximum activation over positions on that image
+    y: int  # where the maximum is in the activation grid (first in row-major order on ties)
+    x: int
+
+
+def _cut(features: keras.Model, layer: str) -> keras.Model:
+    try:
+        target = features.get_layer(layer)
+    except ValueError:
+        raise GeneratorError(f"dataset examples: the model has no layer named {layer!r}") from None
+    return keras.Model(features.input, target.output)
+
+
+@lru_cache(maxsize=4)
+def _peak_step(features, preprocess, layer: str, channels: tuple[int, ...] | None):
+    """Compiled ``uint8 (B, H, W, 3) -> (scores (B, K), flat argmax (B, K), (h, w))`` of one batch."""
+    cut = _cut(features, layer)
+
+    def step(pixels):
+        maps = cut(preprocess(ops.cast(pixels, "float32")), training=False)
+        if channels is not None:
+            maps = ops.take(maps, ops.convert_to_tensor(channels, dtype="int32"), axis=-1)
+        b, h, w, k = ops.shape(maps)
+        flat = ops.reshape(maps, (b, h * w, k))
+        peak = ops.max(flat, axis=1)
+        # The first position holding the maximum (argmax leaves ties unspecified on some backends).
+        positions = ops.reshape(ops.arange(h * w, dtype="int32"), (1, h * w, 1))
+        first = ops.min(ops.where(flat == peak[:, None, :], positions, h * w), axis=1)
+        return peak, ops.minimum(first, h * w - 1), ops.convert_to_tensor([h, w], dtype="int32")
+
+    return backend.compile_step(step)
+
+
+def _merge(best: tuple[np.ndarray, ...], batch: tuple[np.ndarray, ...], top_n: int) -> tuple[np.ndarray, ...]:
+    """Merge one batch's candidates into the running table, keeping ``top_n`` a row.
+
+    Both are tuples (scores, images, positions) of (K, n) arrays; the result is sorted in each
+    row by score descending, equal scores by lower image index. NaN scores sort last.
+    """
+    scores, images, positions = (np.concatenate([a, b], axis=1) for a, b in zip(best, batch))
+    keys = np.where(np.isnan(scores), np.inf, -scores)
+    order = np.lexsort((images, keys), axis=1)[:, :top_n]
+    return tuple(np.take_along_axis(a, order, axis=1) for a in (scores, images, positions))
+
+
+def top_examples(
+    features: keras.Model,
+    preprocess: Callable,
+    layer: str,
+    channels: Sequence[int],
+    batches: Iterable[np.ndarray],
+    top_n: int,
+    progress: Callable[[int], None] | None = None,
+) -> dict[int, list[Example]]:
+    """The ``top_n`` images that excite each channel of ``layer`` most, best first.
+
+    ``batches`` yields uint8 (B, H, W, 3) arrays (e.g. :func:`stream_images`); image indices
+    count across batches from 0. It is consumed lazily, one batch at a time, and memory stays at
+    one batch plus a (len(channels), top_n) table, whatever the number of images. An image's
+    score is the channel's maximum over positions; equal scores keep the lower image index.
+    ``progress(k)`` is called after each batch with its number of images (an increment).
+    Returns ``{channel: [Example, ...]}`` in the order of ``channels``, each list at most
+    ``top_n`` long (shorter when there are fewer images).
+    """
+    if top_n < 1:
+        raise GeneratorError(f"dataset examples: top_n must be at least 1, not {top_n}")
+    channels = list(dict.fromkeys(int(c) for c in channels))
+    count = _cut(features, layer).output.shape[-1]
+    bad = [c for c in channels if not 0 <= c < count]
+    if bad:
+        raise GeneratorError(f"dataset examples: layer {layer!r} has {count} channels; channel {bad[0]} does not exist")
+    if not channels:
+        return {}
+    selection = None if channels == list(range(count)) else tuple(channels)
+    step = _peak_step(features, preprocess, layer, selection)
+
+    k = len(channels)
+    best = (np.empty((k, 0), np.float32), np.empty((k, 0), np.int64), np.empty((k, 0), np.int64))
+    seen, width = 0, 1
+    for pixels in batches:
+        pixels = np.asarray(pixels)
+        if pixels.ndim != 4 or pixels.shape[-1] != 3:
+            raise GeneratorError(f"dataset examples: expected image batches (B, H, W, 3), got {pixels.shape}")
+        n = len(pixels)
+        if n == 0:
+            continue
+        peak, first, grid = (keras.ops.convert_to_numpy(t) for t in step(pixels))
+        width = int(grid[1])
+        index = np.broadcast_to(np.arange(seen, seen + n, dtype=np.int64), (k, n))
+        best = _merge(best, (peak.T.astype(np.float32), index, first.T.astype(np.int64)), top_n)
+        seen += n
+        if progress is not None:
+            progress(n)
+
+    scores, images, positions = best
+    return {
+        channel: [
+            Example(int(i), float(s), int(p) // width, int(p) % width)
+            for s, i, p in zip(scores[row], images[row], positions[row])
+        ]
+        for row, channel in enumerate(channels)
+    }
+
+
+def example_maps(features: keras.Model, preprocess: Callable, layer: str, channel: int, images: np.ndarray) -> np.ndarray:
+    """The (N, h, w) float32 activation maps of ``channel`` of ``layer`` on uint8 (N, H, W, 3) images."""
+    from generator.analysis.activations import _extractor
+
+    images = np.asarray(images)
+    count = _cut(features, layer).output.shape[-1]
+    if not 0 <= int(channel) < count:
+        raise GeneratorError(
+            f"dataset examples: layer {layer!r} has {count} channels; channel {channel} does not exist"
+        )
+    out = _extractor(features, (layer,))(preprocess(images.astype("float32")), training=False)
+    return np.ascontiguousarray(keras.ops.convert_to_numpy(out)[..., int(channel)], dtype=np.float32)

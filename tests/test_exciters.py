@@ -1,0 +1,148 @@
+"""Exciters on a tiny seeded conv model: they raise (or lower) their unit, are deterministic and batch-invariant."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+from keras import ops  # noqa: E402
+
+from generator.analysis import exciters  # noqa: E402
+from generator.analysis.exciters import render_exciters  # noqa: E402
+from generator.config import ExciterParams  # noqa: E402
+from generator.errors import GeneratorError  # noqa: E402
+
+PARAMS = ExciterParams(steps=5, size=32, batch_size=4, seed=3)
+LUCID = dataclasses.replace(PARAMS, method="lucid", steps=12)
+
+
+def preprocess(x):
+    """Grey to zero, so that every unit of the random model fires somewhere on both start images."""
+    return (x - 128.0) / 10.0
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(1)
+    x = inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="c1")(x)
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="c2")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    x = keras.layers.Conv2D(8, 3, name="c3")(x)  # linear: its centre neuron always has a gradient
+    return keras.Model(inputs, x, name="tiny")
+
+
+def test_gradient_ascent_raises_every_unit(model):
+    done = []
+    result = render_exciters(model, "c2", range(8), PARAMS, preprocess, done.append)
+    assert result.images.shape == (8, 32, 32, 3) and result.images.dtype == np.uint8
+    assert result.activation.shape == result.start_activation.shape == (8,)
+    assert np.all(result.activation > result.start_activation * 1.5 + 1e-3), (result.start_activation, result.activation)
+    assert done == [4, 4]
+    assert len({img.tobytes() for img in result.images}) == 8  # one image per unit, not one shared
+
+
+def test_negative_lowers_every_unit(model):
+    result = render_exciters(model, "c2", range(8), dataclasses.replace(PARAMS, negative=True), preprocess)
+    assert np.all(result.activation < result.start_activation), (result.start_activation, result.activation)
+
+
+@pytest.mark.parametrize("layer", ["c1", "pool"])
+def test_first_layer_and_non_conv_layer(model, layer):
+    """c1 reads the model input directly; pool is not a conv, so its channels are gathered."""
+    result = render_exciters(model, layer, [0, 7, 3], PARAMS, preprocess)
+    assert np.all(result.activation > result.start_activation * 1.2 + 1e-3), (result.start_activation, result.activation)
+
+
+def test_neuron_objective(model):
+    result = render_exciters(model, "c3", range(8), dataclasses.replace(PARAMS, objective="neuron"), preprocess)
+    assert np.all(result.activation > result.start_activation + 1.0), (result.start_activation, result.activation)
+
+
+def test_deterministic(model):
+    a = render_exciters(model, "c2", [0, 3, 6], PARAMS, preprocess)
+    b = render_exciters(model, "c2", [0, 3, 6], PARAMS, preprocess)
+    assert a.images.tobytes() == b.images.tobytes()
+    np.testing.assert_array_equal(a.activation, b.activation)
+    c = render_exciters(model, "c2", [0, 3, 6], dataclasses.replace(PARAMS, seed=4), preprocess)
+    assert a.images.tobytes() != c.images.tobytes()
+
+
+@pytest.mark.parametrize("params", [PARAMS, LUCID], ids=["gradient_ascent", "lucid"])
+def test_unit_image_does_not_depend_on_its_batch(model, params):
+    batched = render_exciters(model, "c2", [5, 1, 2], dataclasses.replace(params, batch_size=2), preprocess)
+    alone = render_exciters(model, "c2", [1], params, preprocess)
+    assert batched.images.shape[0] == 3
+    np.testing.assert_allclose(batched.activation[1], alone.activation[0], rtol=1e-4)
+    diff = np.abs(batched.images[1].astype(int) - alone.images[0].astype(int))
+    assert diff.max() <= 1, diff.max()
+    assert np.abs(batched.images[0].astype(int) - alone.images[0].astype(int)).max() > 1  # other units differ
+
+
+def test_sliced_conv_matches_gathered_output(model):
+    """The kernel-sliced path (batch narrower than the layer) computes what the cut model outputs."""
+    layer = model.get_layer("c2")
+    x = ops.convert_to_tensor(np.random.default_rng(0).normal(size=(3, 12, 12, 3)).astype("float32"))
+    channels = ops.convert_to_tensor(np.array([6, 0, 6], "int32"))
+    sliced = exciters.unit_maps(model, layer, 3)(x, channels)
+    gathered = exciters.unit_maps(model, layer, 8)(x, channels)
+    full = keras.Model(model.input, layer.output)(x)
+    np.testing.assert_allclose(ops.convert_to_numpy(sliced), ops.convert_to_numpy(gathered), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ops.convert_to_numpy(sliced)[1], ops.convert_to_numpy(full)[1, ..., 0], rtol=1e-5, atol=1e-5)
+
+
+def test_lucid_raises_every_unit_deterministically(model):
+    a = render_exciters(model, "c2", range(8), LUCID, preprocess)
+    assert a.images.shape == (8, 32, 32, 3) and a.images.dtype == np.uint8
+    assert np.all(a.activation > a.start_activation * 1.5 + 1e-3), (a.start_activation, a.activation)
+    b = render_exciters(model, "c2", range(8), LUCID, preprocess)
+    assert a.images.tobytes() == b.images.tobytes()
+
+
+def test_lucid_negative_ends_below_positive(model):
+    """Lucid starts near grey, where units barely fire, so compare with the positive run instead."""
+    low = render_exciters(model, "c2", [0, 4, 5], dataclasses.replace(LUCID, negative=True), preprocess)
+    high = render_exciters(model, "c2", [0, 4, 5], LUCID, preprocess)
+    assert np.all(low.activation < high.activation * 0.5), (low.activation, high.activation)
+
+
+def test_irfft2_matches_numpy():
+    rng = np.random.default_rng(0)
+    real, imag = rng.normal(size=(2, 3, 10, 6)).astype("float32"), rng.normal(size=(2, 3, 10, 6)).astype("float32")
+    got = ops.convert_to_numpy(exciters.irfft2(ops.convert_to_tensor(real), ops.convert_to_tensor(imag), 10))
+    np.testing.assert_allclose(got, np.fft.irfft2(real + 1j * imag, s=(10, 10)), atol=1e-5)
+
+
+def test_lucid_transform_without_randomness_is_the_padded_view():
+    """Scale 1, no rotation, no jitter: canvas pixel (x, y) shows image pixel (x - 12, y - 12), as Lucid's pad 12."""
+    t = exciters.lucid_transforms(dataclasses.replace(LUCID, steps=200), 0, LUCID.size + 12)
+    plain = t[(np.abs(t[:, 0] - 1) < 1e-6) & (np.abs(t[:, 1]) < 1e-6)]
+    assert len(plain) > 0
+    offsets = plain[:, [2, 5]]  # input = padded image (pad 6), so image x = input x - 6
+    assert np.all((offsets >= -6) & (offsets <= 6)) and np.all(offsets == np.round(offsets))
+    assert np.all(np.abs(t[:, [0, 1, 3, 4]]) <= 1 / 0.9 + 1e-6) and np.all(t[:, 6:] == 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrecisionParams(ExciterParams):
+    precision: str = "float32"  # read by render_exciters when ExciterParams has it
+
+
+def test_bfloat16_reaches_what_float32_reaches(model):
+    fp32 = render_exciters(model, "c2", range(8), PARAMS, preprocess)
+    params = PrecisionParams(**dataclasses.asdict(PARAMS), precision="bfloat16")
+    bf16 = render_exciters(model, "c2", range(8), params, preprocess)
+    assert bf16.images.dtype == np.uint8 and bf16.activation.dtype == np.float32
+    assert np.all(bf16.activation > bf16.start_activation * 1.5 + 1e-3)
+    np.testing.assert_allclose(bf16.activation, fp32.activation, rtol=0.1, atol=0.02)
+    assert model.get_layer("c2").compute_dtype == "float32"  # the caller's model is left alone
+
+
+def test_bad_layer_and_channel(model):
+    with pytest.raises(GeneratorError, match="did you mean 'c2'"):
+        render_exciters(model, "c22", [0], PARAMS, preprocess)
+    with pytest.raises(GeneratorError, match="channels 0..7, got 8"):
+        render_exciters(model, "c2", [1, 8], PARAMS, preprocess)
