@@ -13,7 +13,8 @@ One figure a line:
 - peak_rss_mib / peak_rss_mib_after_quarter: the process' peak resident memory (ru_maxrss)
   after the N/4 run and after the N run; equal values mean memory does not grow with N.
 - all_activations_mib: what keeping every activation of the layer would have needed instead.
-- linearity_ratio: seconds per image at N over seconds per image at N/4 (1.0 = linear).
+- linearity_ratio: seconds per image at N over seconds per image at N/4 (1.0 = linear);
+  linearity_ratio_cpu the same in process CPU time, steadier on a shared machine.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def main() -> None:
         features, preprocess = model.features, model.preprocess
         channels = list(range(features.get_layer(args.layer).output.shape[-1]))
 
-        def run(count: int) -> tuple[float, float, dict]:
+        def run(count: int) -> tuple[float, float, float, dict]:
             decode = [0.0]
 
             def timed(batches):
@@ -102,10 +103,10 @@ def main() -> None:
                         return
                     yield batch
 
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             top = top_examples(features, preprocess, args.layer, channels,
                                timed(stream_images(paths[:count], args.size, args.batch)), args.top_n)
-            return time.perf_counter() - t, decode[0], top
+            return time.perf_counter() - t, time.process_time() - cpu, decode[0], top
 
         # Warm-up: compile the full batch and both last-batch shapes outside the timed runs.
         start = time.perf_counter()
@@ -116,9 +117,9 @@ def main() -> None:
         print(f"warmup_seconds={time.perf_counter() - start:.1f}")
         rss_before = peak_rss_mib()
 
-        t_quarter, _, _ = run(quarter)
+        t_quarter, cpu_quarter, _, _ = run(quarter)
         rss_quarter = peak_rss_mib()
-        t_full, decode_full, top = run(n)
+        t_full, cpu_full, decode_full, top = run(n)
         rss_full = peak_rss_mib()
 
         cut = keras.Model(features.input, features.get_layer(args.layer).output)
@@ -128,6 +129,8 @@ def main() -> None:
         print(f"decode_seconds={decode_full:.1f}")
         print(f"quarter_images_per_second={quarter / t_quarter:.2f}")
         print(f"linearity_ratio={(t_full / n) / (t_quarter / quarter):.3f}")
+        print(f"cpu_seconds={cpu_full:.1f}")
+        print(f"linearity_ratio_cpu={(cpu_full / n) / (cpu_quarter / quarter):.3f}")
         print(f"peak_rss_mib_before_streaming={rss_before:.0f}")
         print(f"peak_rss_mib_after_quarter={rss_quarter:.0f}")
         print(f"peak_rss_mib={rss_full:.0f}")

@@ -53,6 +53,9 @@ def write_assets(out: Path, cache: Cache, model: str, config, images, prediction
     for u, result in tqdm(units.items(), desc="unit figures", disable=None):
         pictures["units"][u] = _unit_assets(out / u.url(model), cache, u, result, images, pixels, labels,
                                             examples[u.layer], example_pixels)
+        if result.circuit and result.circuit["previous"]:
+            exciters = {v: r.exciter for v, r in units.items()}
+            pictures["units"][u]["diagram"] = write_circuit_diagram(out / u.url(model), cache, u, result.circuit, exciters)
     if grid_units:
         g = config.exciters.grid
         d = out / "models" / model / g.layer
@@ -136,8 +139,37 @@ def _unit_assets(d: Path, cache: Cache, u, result, images, pixels, labels, table
                                   title=f"Strongest inputs of {u} from {c['previous']}")
         write_csv(d / "circuit.csv", c["inputs"])
         data["circuit"] = {"previous": c["previous"], "top": top}
+        x = c.get("expanded")
+        if x and x.get("top"):
+            names = [f"{x['layer']}:{w['channel']}" for w in x["top"]]
+            h, w_ = x["kernel_shape"][:2]
+            e["expanded_kernels"] = cache.figure(
+                d / "circuit" / "expanded-kernels.png", figures.kernel_heatmaps, np.asarray(x["top_kernels"], dtype=np.float32),
+                names, title=f"Expanded weights of {x['layer']} on {u} ({h}x{w_} window), top {len(names)} by norm")
+            e["expanded_norms"] = cache.figure(d / "circuit" / "expanded-norms.png", figures.norm_bar, names,
+                                               [w["norm"] for w in x["top"]], title=f"Strongest inputs of {u} from {x['layer']}",
+                                               xlabel="Frobenius norm of expanded weights")
+            write_csv(d / "circuit" / "expanded.csv", x["inputs"])
+            data["circuit"]["expanded"] = {"layer": x["layer"], "top": x["top"]}
     write_json(d / "unit.json", data)
     return e
+
+
+def write_circuit_diagram(d: Path, cache: Cache, u, circuit: dict, exciters: dict) -> str:
+    """The circuit over two or three layers: edges coloured by the sign of the summed weights, sized by norm."""
+    from generator.units import Unit
+
+    direct = circuit["top"]
+    columns = [(circuit["previous"], [w["channel"] for w in direct]), (u.layer, [u.channel])]
+    edges = [((circuit["previous"], w["channel"]), (u.layer, u.channel), w["norm"], w["net"]) for w in direct]
+    x = circuit.get("expanded") or {}
+    if x.get("top") and x["layer"] != circuit["previous"]:
+        columns.insert(0, (x["layer"], [w["channel"] for w in x["top"]]))
+        edges += [((x["layer"], w["channel"]), (u.layer, u.channel), w["norm"], w["net"]) for w in x["top"]]
+        edges += [((x["layer"], k["from"]), (circuit["previous"], k["to"]), k["norm"], k["net"]) for k in x["edges"]]
+    thumbnails = {(layer, c): exciters[Unit(layer, c)]["image"] for layer, cs in columns for c in cs if Unit(layer, c) in exciters}
+    return cache.figure(d / "circuit" / "diagram.png", figures.circuit_diagram, columns, edges,
+                        title=f"Circuit into {u}", thumbnails=thumbnails)
 
 
 def _example_crops(table: dict, channel: int, examples: list[dict], example_pixels) -> tuple[np.ndarray, np.ndarray]:

@@ -158,38 +158,57 @@ class SiteBuild:
 
         return self.cache.arrays(key, compute)["map"]
 
-    def circuit(self, unit: Unit) -> dict | None:
-        """The unit's top-k inputs from the conv layer before it, by incoming kernel norm."""
-        top_k = self.config.circuits.top_k
-        key = digest("circuit", self.spec.fingerprint, unit.layer, unit.channel, top_k)
+    def circuit(self, unit: Unit) -> dict:
+        """The unit's inputs: direct weights from the conv layer before it, ranked by kernel norm,
+        and (with ``circuits.earlier_layer``) expanded weights from an earlier conv layer."""
+        cfg = self.config.circuits
+        key = digest("circuit", self.spec.fingerprint, unit.layer, unit.channel, cfg)
 
         def compute() -> dict:
             from generator.analysis import circuits
 
-            previous = circuits.previous_conv_layer(self.model.features, unit.layer)
+            model = self.model.features
+            previous = circuits.previous_conv_layer(model, unit.layer)
             if previous is None:
                 return {"previous": None, "reason": f"{unit.layer} is the first conv layer: its inputs are the image's colour channels"}
             try:
-                circuits.chain_between(self.model.features, previous, unit.layer)
+                circuits.chain_between(model, previous, unit.layer)
             except circuits.UnsupportedCircuit as e:
                 return {"previous": None, "reason": str(e)}
-            kernel = circuits.incoming_kernel(self.model.features, unit.layer, unit.channel)
-            ranked = circuits.rank_inputs(kernel, kernel.shape[-1])
-            return {
-                "previous": previous,
-                "kernel_shape": list(kernel.shape),
-                "inputs": [
-                    {"rank": r + 1, "channel": w.channel, "norm": w.norm, "excitatory": w.excitatory, "inhibitory": w.inhibitory}
-                    for r, w in enumerate(ranked)
-                ],
-                "top_kernels": kernel[..., [w.channel for w in ranked[:top_k]]].tolist(),
-            }
+            kernel = circuits.incoming_kernel(model, unit.layer, unit.channel)
+            record = {"previous": previous, **_ranked_inputs(circuits, kernel, cfg.top_k)}
+            if cfg.earlier_layer:
+                record["expanded"] = self._expanded(circuits, unit, previous, record["inputs"])
+            return record
 
         record = self.cache.record(key, compute)
-        if record["previous"] is not None:
-            record["top"] = record["inputs"][:top_k]
+        for side in (record, record.get("expanded") or {}):
+            if side.get("inputs"):
+                side["top"] = side["inputs"][: cfg.top_k]
         return record
 
+    def _expanded(self, circuits, unit: Unit, previous: str, direct_inputs: list[dict]) -> dict:
+        """Expanded weights from ``circuits.earlier_layer`` onto ``unit``, plus the edges
+        earlier -> previous between the top inputs of both, for the circuit diagram."""
+        cfg = self.config.circuits
+        model = self.model.features
+        earlier = cfg.earlier_layer
+        window = cfg.window or None
+        try:
+            weights = circuits.expanded_weights(model, earlier, unit.layer, [unit.channel], window)[..., 0]
+            record = {"layer": earlier, **_ranked_inputs(circuits, weights, cfg.top_k)}
+            if earlier != previous:
+                tops = [w["channel"] for w in direct_inputs[: cfg.top_k]]
+                between = circuits.expanded_weights(model, earlier, previous, tops, window)
+                mine = [w["channel"] for w in record["inputs"][: cfg.top_k]]
+                record["edges"] = [
+                    {"from": int(i), "to": int(o), "norm": float(np.linalg.norm(between[:, :, i, k])),
+                     "net": float(between[:, :, i, k].sum())}
+                    for k, o in enumerate(tops) for i in mine
+                ]
+            return record
+        except circuits.UnsupportedCircuit as e:
+            return {"layer": earlier, "reason": str(e)}
 
     # -- browsing: every unit of the browsed layers ----------------------------------------
     def browse_layers(self) -> list[str]:
@@ -269,6 +288,20 @@ class SiteBuild:
         return self.cache.arrays(key, compute)
 
 
+def _ranked_inputs(circuits, weights: np.ndarray, top_k: int) -> dict:
+    """Every input channel of a (h, w, C_in) weight slice ranked by norm, and the top-k kernels."""
+    ranked = circuits.rank_inputs(weights, weights.shape[-1])
+    return {
+        "kernel_shape": list(weights.shape),
+        "inputs": [
+            {"rank": r + 1, "channel": w.channel, "norm": w.norm, "excitatory": w.excitatory, "inhibitory": w.inhibitory,
+             "net": w.excitatory + w.inhibitory}
+            for r, w in enumerate(ranked)
+        ],
+        "top_kernels": weights[..., [w.channel for w in ranked[:top_k]]].tolist(),
+    }
+
+
 def _never() -> dict:
     raise AssertionError("cache entry vanished during the build")
 
@@ -321,7 +354,9 @@ def _build_into(config: Config, cache: Cache, out: Path, hand_written: Path) -> 
     with stage("circuits"):
         circuits = {u: site.circuit(u) for u in featured}
     inputs = {u: [Unit(c["previous"], w["channel"]) for w in c["top"]] for u, c in circuits.items() if c["previous"]}
-    featured_units = list(dict.fromkeys(featured + [i for ins in inputs.values() for i in ins]))
+    earlier_inputs = [Unit(e["layer"], w["channel"]) for c in circuits.values() for e in [c.get("expanded") or {}]
+                      for w in e.get("top", [])]
+    featured_units = list(dict.fromkeys(featured + [i for ins in inputs.values() for i in ins] + earlier_inputs))
     channels = {r["name"]: r["channels"] for r in site.layers}
     browse_units = [Unit(layer, c) for layer in browse_layers for c in range(channels[layer])]
     all_units = sorted(set(featured_units) | set(browse_units))

@@ -121,6 +121,11 @@ class UnitSection:
 @dataclass(frozen=True)
 class CircuitsSection:
     top_k: int = 6
+    # An earlier conv layer whose units feed the featured units through the layers between
+    # (Distill's expanded weights); empty: only the adjacent layer's direct weights.
+    earlier_layer: str = ""
+    # Side of the expanded-weight window around the target's centre; 0: the whole receptive field.
+    window: int = 0
 
 
 @dataclass(frozen=True)
@@ -196,6 +201,7 @@ _RULES: dict[str, tuple[typing.Callable[[object], bool], str]] = {
     "exciters.grid.per_row": (lambda v: 1 <= v <= 64, "an integer from 1 to 64"),
     "units.channel": (lambda v: v >= 0, "an integer 0 or above"),
     "circuits.top_k": (lambda v: 1 <= v <= 64, "an integer from 1 to 64"),
+    "circuits.window": (lambda v: 0 <= v <= 256, "an integer from 0 (whole receptive field) to 256"),
     "browse.thumbnail_size": (lambda v: 16 <= v <= 512, "an integer from 16 to 512"),
     "browse.thumbnail_steps": (lambda v: 0 <= v <= 100_000, "an integer from 0 to 100000"),
     "browse.examples_top_n": (lambda v: 1 <= v <= 100, "an integer from 1 to 100"),

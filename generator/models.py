@@ -270,5 +270,5 @@ def _load_file(spec: ModelSpec, section: ModelSection, root: Path) -> LoadedMode
         output_kind="classes" if rank == 2 else "map",
         predict=predict,
         class_names=(lambda p: _numbered_classes(p, names)) if rank == 2 else None,
-        description=f"User model loaded from {section.name}.",
+        description=f"User model `{Path(section.name).name}`.",
     )

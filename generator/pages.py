@@ -14,6 +14,8 @@ from pathlib import Path
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from generator.units import Unit
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 TOP_UNITS_PER_IMAGE = 8
 
@@ -99,6 +101,10 @@ def render_site(out: Path, *, config, model, model_description, layers, images, 
                 previous=layer_units[j - 1] if j else None,
                 next=layer_units[j + 1] if j + 1 < len(layer_units) else None, **common,
             )
+    for u, result in units.items():
+        if result.circuit and result.circuit["previous"]:
+            w.write(f"{u.url(m)}circuit", "circuit.md.j2", unit=u, circuit=result.circuit, unit_of=Unit, **common)
+    shutil.copytree(TEMPLATES / "assets", out / "assets")
     own_pages = _copy_hand_written(hand_written, out / "pages")
     _write_nav(out, m, images, analysed, own_pages)
     return w.count + len(own_pages)

@@ -56,7 +56,7 @@ def tiny_config(model_file: Path, names: list[str]) -> dict:
         "feature_maps": {"layers": ["c1", "c2"], "per_row": 4},
         "exciters": {"steps": 4, "size": 32, "batch_size": 4, "grid": {"layer": "c2", "count": 4, "size": 16, "per_row": 2}},
         "units": [{"layer": "c3", "channel": 5, "note": "Channel five of c3 **likes** stripes."}],
-        "circuits": {"top_k": 3},
+        "circuits": {"top_k": 3, "earlier_layer": "c1"},
         "browse": {"layers": ["c2", "c3"], "thumbnail_size": 16, "thumbnail_steps": 3, "examples_top_n": 2, "top_k": 3},
         "notes": {"predictions": "Random weights, random photos."},
     }

@@ -62,8 +62,9 @@ def test_pages_figures_and_data(built, tiny_model_file):
     top5 = json.loads((out / "images/photo0/predictions.json").read_text())
     probabilities = [p["probability"] for p in top5]
     assert len(top5) == 5 and probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0001
-    # Every unit of the browsed layers c2 (6) and c3 (8) has a page.
-    assert summary["images"] == 3 and summary["units"] == 14
+    # Every unit of the browsed layers c2 (6) and c3 (8) has a page, and so have the top 3
+    # units of c1, the circuit's earlier layer.
+    assert summary["images"] == 3 and summary["units"] == 6 + 8 + 3
 
 
 def test_notes_sit_beside_their_figures(built):
@@ -151,9 +152,11 @@ def test_browsed_unit_links_rank_by_kernel_norm(built, tiny_model_file):
     assert [(x["layer"], x["channel"]) for x in data["outgoing"]] == [("c3", int(c)) for c in np.argsort(-c3[4], kind="stable")[:3]]
     np.testing.assert_allclose([x["norm"] for x in data["outgoing"]], np.sort(c3[4])[::-1][:3], rtol=1e-5)
     page = (out / "models/tiny/c2/4/index.md").read_text()
-    # outgoing units have pages (c3 is browsed) and are linked; incoming c1 units have none and are not
-    assert f"(../../c3/{data['outgoing'][0]['channel']}/index.md)" in page
-    assert "`c1:" in page and "../../c1/" not in page
+    # a listed unit is linked exactly when it has a page (all of c3; only the circuit's top units of c1)
+    for x in data["incoming"] + data["outgoing"]:
+        has_page = (out / f"models/tiny/{x['layer']}/{x['channel']}/index.md").is_file()
+        assert (f"(../../{x['layer']}/{x['channel']}/index.md)" in page) == has_page
+        assert f"`{x['layer']}:{x['channel']}`" in page
 
 
 def test_layer_page_lists_every_unit_with_stats(built):
@@ -190,3 +193,26 @@ def test_image_page_lists_the_units_that_fire_most(built):
     first = max(maxima, key=lambda c: maxima[c])
     assert section.index(f"c3` channel {first}]") < min(
         section.index(f"c3` channel {c}]") for c in range(8) if c != first and f"c3` channel {c}]" in section)
+
+
+def test_circuit_page_with_expanded_weights(built, tiny_model_file):
+    import keras
+
+    from generator.analysis.circuits import expanded_weights
+
+    project, _ = built
+    out = project / "docs" / "generated"
+    page = out / "models/tiny/c3/5/circuit"
+    text = (page / "index.md").read_text()
+    assert "## Direct inputs from `c2`" in text and "## Expanded inputs from `c1`" in text
+    assert (page / "diagram.png").stat().st_size > 1000 and (page / "expanded-kernels.png").is_file()
+    rows = list(csv.DictReader(open(page / "expanded.csv")))
+    weights = expanded_weights(keras.saving.load_model(tiny_model_file), "c1", "c3", [5])[..., 0]
+    norms = np.sqrt((weights**2).sum(axis=(0, 1)))
+    assert [int(r["channel"]) for r in rows] == list(np.argsort(-norms, kind="stable"))
+    for r in rows:
+        i = int(r["channel"])
+        assert float(r["excitatory"]) == pytest.approx(weights[..., i][weights[..., i] > 0].sum(), rel=1e-5)
+    for r in rows[:3]:  # each top earlier unit is linked to its page
+        assert f"(../../../c1/{r['channel']}/index.md)" in text
+        assert (out / f"models/tiny/c1/{r['channel']}/index.md").is_file()
