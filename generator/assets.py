@@ -105,7 +105,7 @@ class _ExamplePixels:
 def _unit_assets(d: Path, cache: Cache, u, result, images, pixels, labels, table, example_pixels) -> dict:
     e = {
         "exciter": cache.figure(d / "exciter.png", figures.save_rgb, result.exciter["image"]),
-        "strip": cache.figure(d / "maps.png", figures.activation_strip, pixels, np.stack(list(result.maps.values())), labels),
+        "strip": cache.figure(d / "maps.jpg", figures.activation_strip, pixels, np.stack(list(result.maps.values())), labels),
         "maps": {},
     }
     if result.featured:

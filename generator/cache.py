@@ -93,20 +93,23 @@ class Cache:
         return json.loads(text)
 
     def figure(self, dest: Path, render: Callable[..., Path], *args: object, **kwargs: object) -> Path:
-        """Write ``render(*args, dest, **kwargs)``'s PNG to ``dest``, reusing a cached copy."""
+        """Write ``render(*args, dest, **kwargs)``'s image to ``dest``, reusing a cached copy.
+
+        The file type follows ``dest``'s suffix, which is part of the stored name.
+        """
         key = digest(render.__module__, render.__qualname__, *args, kwargs)
-        path = self._path(key, ".png")
+        path = self._path(key, dest.suffix)
         if path.exists():
             self.hits += 1
         else:
             self.misses += 1
-            self._store(path, lambda tmp: _render_to(render, tmp, args, kwargs))
+            self._store(path, lambda tmp: _render_to(render, tmp, dest.suffix, args, kwargs))
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest)
         return dest
 
 
-def _render_to(render: Callable[..., Path], tmp: Path, args: tuple, kwargs: dict) -> None:
-    png = tmp.with_suffix(".png")
-    render(*args, png, **kwargs)
-    os.replace(png, tmp)
+def _render_to(render: Callable[..., Path], tmp: Path, suffix: str, args: tuple, kwargs: dict) -> None:
+    out = tmp.with_name(tmp.name + suffix)  # renderers pick the format from the suffix
+    render(*args, out, **kwargs)
+    os.replace(out, tmp)

@@ -356,6 +356,10 @@ def activation_strip(images: np.ndarray, maps: np.ndarray, labels: Sequence[str]
         strip.paste(Image.fromarray((mixed * 255).astype(np.uint8)), (i * tile, 0))
         draw.text((i * tile + 3, tile + 2), str(label)[:16], fill="black")
         draw.text((i * tile + 3, tile + 14), f"max {float(np.nanmax(m)) if m.size else 0:.3g}", fill="dimgray")
+    if Path(path).suffix.lower() in (".jpg", ".jpeg"):  # photos compress 4x better as JPEG
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        strip.save(path, format="JPEG", quality=85)
+        return Path(path)
     return _write_png(strip, path)
 
 

