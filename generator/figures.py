@@ -566,19 +566,25 @@ def example_crops(crops: np.ndarray, maps: np.ndarray, scores: Sequence[float], 
 
     ``maps`` (N, s, s) is the activation over each crop's own region, upsampled (bilinear) to
     S and drawn translucent (magma, as activation_overlay) on one colour scale shared by all
-    crops, so brighter means stronger across the row. Tiles wrap at ``per_row``; each is
-    labelled "<label> <score>" (label defaults to the rank, #1 for the best).
+    crops, so brighter means stronger across the row. Crops under 96 px are zoomed by a whole
+    factor (pixels stay sharp). Tiles wrap at ``per_row``; each is labelled "<label> <score>"
+    (label defaults to the rank, #1 for the best).
     """
     crops, maps = np.asarray(crops), np.asarray(maps, dtype=np.float32)
-    if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[-1] != 3 or crops.shape[1] != crops.shape[2]:
-        raise ValueError(f"example_crops expects uint8 (N, S, S, 3) crops, got {crops.dtype} {crops.shape}")
+    if (crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[-1] != 3
+            or crops.shape[1] != crops.shape[2]):
+        raise ValueError(f"example_crops expects uint8 (N, S, S, 3) crops, got {crops.dtype} "
+                         f"{crops.shape}")
     if maps.ndim != 3 or len(maps) != len(crops):
-        raise ValueError(f"example_crops expects (N, s, s) maps for {len(crops)} crops, got {maps.shape}")
+        raise ValueError(f"example_crops expects (N, s, s) maps for {len(crops)} crops, "
+                         f"got {maps.shape}")
     if len(scores) != len(crops):
         raise ValueError(f"{len(scores)} scores for {len(crops)} crops")
     labels = [f"#{k + 1}" for k in range(len(crops))] if labels is None else list(labels)
     if len(labels) != len(crops):
         raise ValueError(f"{len(labels)} labels for {len(crops)} crops")
+    zoom = max(1, math.ceil(96 / max(crops.shape[1], 1)))  # whole-pixel zoom to ~1 inch
+    crops = crops.repeat(zoom, axis=1).repeat(zoom, axis=2)
     side = crops.shape[1]
     heat = np.stack([upsample(m, (side, side)) for m in maps]) if len(maps) else maps
     vmin, vmax = _value_range(heat)

@@ -203,7 +203,8 @@ def assert_same(got: dict[int, list[Example]], want: dict[int, list[Example]]):
     assert list(got) == list(want)
     for c in want:
         assert [(e.image, e.y, e.x) for e in got[c]] == [(e.image, e.y, e.x) for e in want[c]], f"channel {c}"
-        np.testing.assert_allclose([e.score for e in got[c]], [e.score for e in want[c]], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose([e.score for e in got[c]], [e.score for e in want[c]],
+                                   rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("channels", [[0, 1, 2, 3, 4], [4, 2, 0]])

@@ -19,7 +19,7 @@ Typical use::
     top = top_examples(features, preprocess, layer, channels,
                        stream_images(paths, size, batch_size), top_n)
     for channel, examples in top.items():
-        pixels = np.stack([square_image(paths[e.image]) for e in examples])
+        pixels = np.stack([square(Image.open(paths[e.image]), size) for e in examples])
         maps = example_maps(features, preprocess, layer, channel, pixels)
         boxes = [crop_box(rf, e.y, e.x, size) for e in examples]
         crops = np.stack([p[t:t + s, l:l + s] for p, (t, l, s) in zip(pixels, boxes)])
@@ -302,11 +302,13 @@ def _peak_step(features, preprocess, layer: str, channels: tuple[int, ...] | Non
     return backend.compile_step(step)
 
 
-def _merge(best: tuple[np.ndarray, ...], batch: tuple[np.ndarray, ...], top_n: int) -> tuple[np.ndarray, ...]:
+def _merge(best: tuple[np.ndarray, ...], batch: tuple[np.ndarray, ...], top_n: int
+           ) -> tuple[np.ndarray, ...]:
     """Merge one batch's candidates into the running table, keeping ``top_n`` a row.
 
     Both are tuples (scores, images, positions) of (K, n) arrays; the result is sorted in each
-    row by score descending, equal scores by lower image index. NaN scores sort last.
+    row by score descending, equal scores by lower image index. NaN scores sort last. One
+    sort of ``top_n + B`` keys a row per batch: constant work per image, vectorised over rows.
     """
     scores, images, positions = (np.concatenate([a, b], axis=1) for a, b in zip(best, batch))
     keys = np.where(np.isnan(scores), np.inf, -scores)
@@ -339,7 +341,9 @@ def top_examples(
     count = _cut(features, layer).output.shape[-1]
     bad = [c for c in channels if not 0 <= c < count]
     if bad:
-        raise GeneratorError(f"dataset examples: layer {layer!r} has {count} channels; channel {bad[0]} does not exist")
+        raise GeneratorError(
+            f"dataset examples: layer {layer!r} has {count} channels; channel {bad[0]} does not exist"
+        )
     if not channels:
         return {}
     selection = None if channels == list(range(count)) else tuple(channels)
@@ -373,7 +377,9 @@ def top_examples(
     }
 
 
-def example_maps(features: keras.Model, preprocess: Callable, layer: str, channel: int, images: np.ndarray) -> np.ndarray:
+def example_maps(
+    features: keras.Model, preprocess: Callable, layer: str, channel: int, images: np.ndarray
+) -> np.ndarray:
     """The (N, h, w) float32 activation maps of ``channel`` of ``layer`` on uint8 (N, H, W, 3) images."""
     from generator.analysis.activations import _extractor
 
