@@ -86,28 +86,14 @@ class ExciterGridSection:
 
 
 @dataclass(frozen=True)
-class ExcitersSection:
-    method: str = "gradient_ascent"
-    steps: int = 40
-    step_size: float = 1.0
-    size: int = 150
-    seed: int = 0
-    objective: str = "channel"
-    negative: bool = False
-    batch_size: int = 16
+class ExcitersSection(ExciterParams):
+    """The exciter settings of the featured units (ExciterParams' fields), plus the lab's grid."""
+
     grid: ExciterGridSection = field(default_factory=ExciterGridSection)
 
     def params(self, size: int | None = None) -> ExciterParams:
-        return ExciterParams(
-            method=self.method,
-            steps=self.steps,
-            step_size=self.step_size,
-            size=self.size if size is None else size,
-            seed=self.seed,
-            objective=self.objective,
-            negative=self.negative,
-            batch_size=self.batch_size,
-        )
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(ExciterParams)}
+        return ExciterParams(**{**values, "size": self.size if size is None else size})
 
 
 @dataclass(frozen=True)
