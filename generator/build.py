@@ -362,9 +362,14 @@ def _build_into(config: Config, cache: Cache, out: Path, hand_written: Path) -> 
     all_units = sorted(set(featured_units) | set(browse_units))
 
     with stage("exciters"):
-        exciters = site.exciters(featured_units, site.exciter_params(), "exciters")
+        methods = {Unit(u.layer, u.channel): u.method for u in config.units if u.method}
+        exciters = {}
+        for method in sorted({methods.get(u, config.exciters.method) for u in featured_units}):
+            todo = [u for u in featured_units if methods.get(u, config.exciters.method) == method]
+            exciters.update(site.exciters(todo, dataclasses.replace(site.exciter_params(), method=method), f"exciters ({method})"))
         b = config.browse
-        thumb_params = dataclasses.replace(site.exciter_params(b.thumbnail_size), steps=b.thumbnail_steps)
+        thumb_params = dataclasses.replace(site.exciter_params(b.thumbnail_size), steps=b.thumbnail_steps,
+                                           method=b.thumbnail_method or config.exciters.method)
         thumbs = site.exciters(browse_units, thumb_params, "thumbnails")
         exciters = {**thumbs, **exciters}
         grid_cfg = config.exciters.grid

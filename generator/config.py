@@ -102,6 +102,8 @@ class UnitSection:
     channel: int
     # Markdown, or a path to a .md file (relative to the config file).
     note: str = ""
+    # This unit's exciter method, if not exciters.method.
+    method: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ class BrowseSection:
     # The exciters on layer pages and unit cards: small and quick, unlike the featured units'.
     thumbnail_size: int = 64
     thumbnail_steps: int = 40
+    # The thumbnails' exciter method, if not exciters.method.
+    thumbnail_method: str = ""
     # Folder of images searched for each unit's dataset examples; empty: the configured images.
     examples_dir: str = ""
     examples_top_n: int = 6
@@ -177,6 +181,8 @@ _RULES: dict[str, tuple[typing.Callable[[object], bool], str]] = {
     "images.size": (lambda v: 16 <= v <= 1024, "an integer from 16 to 1024"),
     "feature_maps.per_row": (lambda v: 1 <= v <= 64, "an integer from 1 to 64"),
     "exciters.method": (lambda v: v in EXCITER_METHODS, "one of " + ", ".join(EXCITER_METHODS)),
+    "units.method": (lambda v: v in ("", *EXCITER_METHODS), "one of " + ", ".join(EXCITER_METHODS)),
+    "browse.thumbnail_method": (lambda v: v in ("", *EXCITER_METHODS), "one of " + ", ".join(EXCITER_METHODS)),
     "exciters.objective": (lambda v: v in OBJECTIVES, "one of " + ", ".join(OBJECTIVES)),
     "exciters.steps": (lambda v: 0 <= v <= 100_000, "an integer from 0 to 100000"),
     "exciters.step_size": (lambda v: v > 0, "a number above 0"),

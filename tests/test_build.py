@@ -216,3 +216,16 @@ def test_circuit_page_with_expanded_weights(built, tiny_model_file):
     for r in rows[:3]:  # each top earlier unit is linked to its page
         assert f"(../../../c1/{r['channel']}/index.md)" in text
         assert (out / f"models/tiny/c1/{r['channel']}/index.md").is_file()
+
+
+def test_a_unit_can_use_its_own_exciter_method(built):
+    project, _ = built
+    exciter = project / "docs/generated/models/tiny/c3/5/exciter.png"
+    before = exciter.read_bytes()
+    other = (project / "docs/generated/models/tiny/c2/0/exciter.png").read_bytes()
+    data = yaml.safe_load((project / "site_config.yaml").read_text())
+    data["units"][0]["method"] = "lucid"
+    (project / "site_config.yaml").write_text(yaml.safe_dump(data))
+    build(project)
+    assert exciter.read_bytes() != before
+    assert (project / "docs/generated/models/tiny/c2/0/exciter.png").read_bytes() == other
