@@ -106,7 +106,7 @@ def render_site(out: Path, *, config, model, model_description, layers, images, 
             w.write(f"{u.url(m)}circuit", "circuit.md.j2", unit=u, circuit=result.circuit, unit_of=Unit, **common)
     shutil.copytree(TEMPLATES / "assets", out / "assets")
     own_pages = _copy_hand_written(hand_written, out / "pages")
-    _write_nav(out, m, images, analysed, own_pages)
+    _write_nav(out, config.site, m, images, analysed, own_pages)
     return w.count + len(own_pages)
 
 
@@ -118,8 +118,9 @@ def _copy_hand_written(source: Path, dest: Path) -> list[str]:
     return sorted(p.relative_to(dest.parent).as_posix() for p in dest.rglob("*.md"))
 
 
-def _write_nav(out: Path, model: str, images, analysed: dict, hand_written: list[str]) -> None:
-    """``nav.yml``, which ``mkdocs.yml`` inherits: report, model, layers, images; unit pages stay out."""
+def _write_nav(out: Path, site, model: str, images, analysed: dict, hand_written: list[str]) -> None:
+    """``mkdocs-generated.yml``, which ``mkdocs.yml`` inherits: the site's name and its navigation
+    (report, model, layers, images); unit pages stay out."""
     nav = [
         {"Home": "index.md"},
         {"Lab report": "report/index.md"},
@@ -129,4 +130,5 @@ def _write_nav(out: Path, model: str, images, analysed: dict, hand_written: list
     ]
     if hand_written:
         nav.append({"Notes": hand_written})
-    (out / "nav.yml").write_text(yaml.safe_dump({"nav": nav}, sort_keys=False), encoding="utf-8")
+    settings = {"site_name": site.title, "site_description": site.description.strip(), "nav": nav}
+    (out / "mkdocs-generated.yml").write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")

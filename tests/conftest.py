@@ -50,7 +50,7 @@ def write_images(folder: Path, n: int = 3, size: int = 40, seed: int = 0) -> lis
 
 def tiny_config(model_file: Path, names: list[str]) -> dict:
     return {
-        "site": {"title": "Tiny report"},
+        "site": {"title": "Tiny report: colons, #hashes and \"quotes\""},
         "model": {"name": str(model_file), "preprocess": "tf"},
         "images": {"dir": "images", "files": names, "size": 32, "composite": names[0]},
         "feature_maps": {"layers": ["c1", "c2"], "per_row": 4},

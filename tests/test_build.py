@@ -78,7 +78,9 @@ def test_notes_sit_beside_their_figures(built):
 
 def test_navigation_keeps_unit_pages_out(built):
     project, _ = built
-    nav = yaml.safe_load((project / "docs/generated/nav.yml").read_text())["nav"]
+    settings = yaml.safe_load((project / "docs/generated/mkdocs-generated.yml").read_text())
+    assert settings["site_name"] == 'Tiny report: colons, #hashes and "quotes"'
+    nav = settings["nav"]
     flat = json.dumps(nav)
     assert "report/index.md" in flat and "models/tiny/c3/index.md" in flat and "images/photo2/index.md" in flat
     assert "models/tiny/c3/5/" not in flat
@@ -229,3 +231,16 @@ def test_a_unit_can_use_its_own_exciter_method(built):
     build(project)
     assert exciter.read_bytes() != before
     assert (project / "docs/generated/models/tiny/c2/0/exciter.png").read_bytes() == other
+
+
+def test_every_page_has_valid_front_matter(built):
+    project, _ = built
+    pages = list((project / "docs/generated").rglob("index.md"))
+    assert len(pages) > 20
+    for page in pages:
+        text = page.read_text()
+        assert text.startswith("---\n"), page
+        meta = yaml.safe_load(text.split("---\n")[1])
+        assert isinstance(meta, dict) and meta["title"], page
+    home = yaml.safe_load((project / "docs/generated/index.md").read_text().split("---\n")[1])
+    assert home["title"] == 'Tiny report: colons, #hashes and "quotes"'

@@ -141,6 +141,18 @@ def test_bfloat16_reaches_what_float32_reaches(model):
     assert model.get_layer("c2").compute_dtype == "float32"  # the caller's model is left alone
 
 
+def test_fixed_size_model():
+    keras.utils.set_random_seed(2)
+    x = inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c1")(x)
+    fixed = keras.Model(inputs, x)
+    for params in (PARAMS, dataclasses.replace(LUCID, size=24)):  # lucid pads its 24 px image to the model's 32
+        result = render_exciters(fixed, "c1", [0, 1], dataclasses.replace(params, steps=3), preprocess)
+        assert result.images.shape == (2, params.size, params.size, 3)
+    with pytest.raises(GeneratorError, match="takes 32x32 images; set exciters size to 32"):
+        render_exciters(fixed, "c1", [0], dataclasses.replace(PARAMS, size=40), preprocess)
+
+
 def test_bad_layer_and_channel(model):
     with pytest.raises(GeneratorError, match="did you mean 'c2'"):
         render_exciters(model, "c22", [0], PARAMS, preprocess)

@@ -58,7 +58,10 @@ def value_and_grad(fn: Callable) -> Callable:
 
 
 def compile_step(fn: Callable) -> Callable:
-    """Compile ``fn`` once for its argument shapes: tf.function (no XLA: slower on CPU), jax.jit; torch runs it eagerly."""
+    """Compile ``fn`` once for its argument shapes.
+
+    tf.function (without XLA, which is slower for convolutions on CPU), jax.jit; torch runs it eagerly.
+    """
     name = keras.backend.backend()
     if name == "tensorflow":
         import tensorflow as tf

@@ -92,8 +92,13 @@ def render_exciters(
 # --- the objective: one value per image, of that image's own unit --------------------------------
 
 
-def unit_objective(model: keras.Model, layer: keras.layers.Layer, width: int, preprocess: Callable, kind: str) -> Callable:
-    """``(images 0..255 (B, H, W, 3), channels (B,)) -> (B,)``: each image's own unit, mean over positions or centre."""
+def unit_objective(
+    model: keras.Model, layer: keras.layers.Layer, width: int, preprocess: Callable, kind: str
+) -> Callable:
+    """``(images 0..255 (B, H, W, 3), channels (B,)) -> (B,)``: each image's own unit.
+
+    ``kind`` "channel": the channel's mean over positions; "neuron": its value at the centre position.
+    """
     if kind not in ("channel", "neuron"):
         raise ValueError(f"unknown exciter objective {kind!r}; allowed: channel, neuron")
     maps = unit_maps(model, layer, width)
@@ -190,28 +195,25 @@ def _check_channels(layer: keras.layers.Layer, channels: list[int]) -> None:
 
 
 def _canvas(model: keras.Model, params: ExciterParams) -> int:
-    """The side of the image the model sees: size (gradient ascent) or size + 12 (lucid's transforms)."""
-    side = params.size + (12 if params.method == "lucid" else 0)
+    """The side of the image the model sees: size, or for lucid's transformed view size + 12.
+
+    A model with a fixed input size sees that size: lucid pads its view to it (when it is at least
+    ``size``); gradient ascent needs ``size`` to be it.
+    """
+    lucid = params.method == "lucid"
     fixed = tuple(model.input.shape[1:3])
-    if None not in fixed and fixed != (side, side):
-        if params.method == "lucid" and fixed[0] == fixed[1]:
-            return fixed[0]  # lucid crops or pads its transformed view to the model's size
-        raise GeneratorError(
-            f"exciters: model {model.name!r} takes {fixed[0]}x{fixed[1]} images; set exciters size to {fixed[0]}"
-        )
-    return side
+    if None in fixed:
+        return params.size + (12 if lucid else 0)
+    if fixed[0] == fixed[1] and (fixed[0] == params.size or (lucid and fixed[0] > params.size)):
+        return fixed[0]
+    raise GeneratorError(
+        f"exciters: model {model.name!r} takes {fixed[0]}x{fixed[1]} images; set exciters size to {fixed[0]}"
+    )
 
 
 def _rng(params: ExciterParams, channel: int, stream: int) -> np.random.Generator:
     """The random numbers of one unit: the same whatever batch the unit lands in."""
     return np.random.default_rng([params.seed, channel, stream])
-
-
-@dataclass(frozen=True)
-class _Batch:
-    images: np.ndarray
-    activation: np.ndarray
-    start_activation: np.ndarray
 
 
 # --- the lab's recipe ----------------------------------------------------------------------------
@@ -234,7 +236,7 @@ def _gradient_ascent(objective: Callable, params: ExciterParams, canvas: int) ->
     step = backend.compile_step(step)
     forward = backend.compile_step(objective)
 
-    def run_batch(channels: list[int]) -> _Batch:
+    def run_batch(channels: list[int]) -> ExciterResult:
         units = ops.convert_to_tensor(np.array(channels, "int32"))
         x = ops.convert_to_tensor(np.stack([start_image(params, c) for c in channels]))
         start = None
@@ -243,7 +245,7 @@ def _gradient_ascent(objective: Callable, params: ExciterParams, canvas: int) ->
             start = values if start is None else start  # the value before the first step
         reached = _numpy(forward(x, units))
         start = reached if start is None else _numpy(start)
-        return _Batch(deprocess(_numpy(x)), reached, start)
+        return ExciterResult(deprocess(_numpy(x)), reached, start)
 
     return run_batch
 
@@ -306,16 +308,12 @@ def lucid_transforms(params: ExciterParams, channel: int, canvas: int) -> np.nda
 def _lucid(objective: Callable, params: ExciterParams, canvas: int) -> Callable:
     size, scale = params.size, spectrum_scale(params.size)
     sign = -1.0 if params.negative else 1.0
-    before = (canvas - size) // 2
-    pads = [[0, 0], [before, canvas - size - before], [before, canvas - size - before], [0, 0]]
+    before, after = (canvas - size) // 2, canvas - size - (canvas - size) // 2
+    pads = [[0, 0], [before, after], [before, after], [0, 0]]
 
     def seen(spectrum, transforms, channels):
         """The signed objective of the image as seen through this step's transforms."""
-        image = spectrum_to_rgb(spectrum, scale, size)
-        if canvas > size:
-            image = ops.pad(image, pads, constant_values=0.5)
-        elif canvas < size:
-            image = image[:, -before : canvas - before, -before : canvas - before]
+        image = ops.pad(spectrum_to_rgb(spectrum, scale, size), pads, constant_values=0.5)  # to the canvas size
         image = ops.image.affine_transform(image, transforms, fill_mode="constant", fill_value=0.5)
         return sign * objective(image * 255.0, channels)
 
@@ -328,23 +326,27 @@ def _lucid(objective: Callable, params: ExciterParams, canvas: int) -> Callable:
         m_hat, v_hat = m / (1 - _BETA1**t), v / (1 - _BETA2**t)
         return spectrum + _LR * m_hat / (ops.sqrt(v_hat) + _EPS), m, v
 
-    step = backend.compile_step(step)
-    untransformed = backend.compile_step(lambda spectrum, channels: objective(spectrum_to_rgb(spectrum, scale, size) * 255.0, channels))
-    rgb = backend.compile_step(lambda spectrum: spectrum_to_rgb(spectrum, scale, size))
+    def image_and_objective(spectrum, channels):
+        image = spectrum_to_rgb(spectrum, scale, size)
+        return image, objective(image * 255.0, channels)
 
-    def run_batch(channels: list[int]) -> _Batch:
+    step = backend.compile_step(step)
+    image_and_objective = backend.compile_step(image_and_objective)
+
+    def run_batch(channels: list[int]) -> ExciterResult:
         units = ops.convert_to_tensor(np.array(channels, "int32"))
         shape = (2, 3, size, size // 2 + 1)
-        spectrum = ops.convert_to_tensor(np.stack([_rng(params, c, 0).normal(0, 0.01, shape).astype("float32") for c in channels]))
+        spectrum = np.stack([_rng(params, c, 0).normal(0, 0.01, shape) for c in channels]).astype("float32")
+        spectrum = ops.convert_to_tensor(spectrum)
         transforms = np.stack([lucid_transforms(params, c, canvas) for c in channels], 1)  # (steps, B, 8)
-        start = _numpy(untransformed(spectrum, units))
+        _, start = image_and_objective(spectrum, units)
         m = v = ops.zeros_like(spectrum)
         for i in range(params.steps):
             t = ops.convert_to_tensor(np.float32(i + 1))
             spectrum, m, v = step(spectrum, m, v, t, ops.convert_to_tensor(transforms[i]), units)
-        reached = _numpy(untransformed(spectrum, units))
-        images = np.clip(np.round(_numpy(rgb(spectrum)) * 255.0), 0, 255).astype(np.uint8)
-        return _Batch(images, reached, start)
+        image, reached = image_and_objective(spectrum, units)
+        images = np.clip(np.round(_numpy(image) * 255.0), 0, 255).astype(np.uint8)
+        return ExciterResult(images, _numpy(reached), _numpy(start))
 
     return run_batch
 
