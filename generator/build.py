@@ -91,6 +91,8 @@ class SiteBuild:
             check_channel(record, unit.channel, f"units[{i}].channel")
         if cfg.exciters.grid.layer:
             find_layer(self.layers, cfg.exciters.grid.layer, "exciters.grid.layer", conv=True)
+        if cfg.circuits.earlier_layer:
+            find_layer(self.layers, cfg.circuits.earlier_layer, "circuits.earlier_layer", conv=True)
 
     def exciter_params(self, size: int | None = None) -> ExciterParams:
         return self.config.exciters.params(self.fixed_input or size)
@@ -341,6 +343,7 @@ def _build_into(config: Config, cache: Cache, out: Path, hand_written: Path) -> 
     site = SiteBuild(config, cache)
     with stage("images"):
         images = load_images(image_files(config), config.images.size)
+        example_paths = _example_files(config)
     with stage("check config"):
         site.check()
         browse_layers = site.browse_layers()
@@ -384,7 +387,6 @@ def _build_into(config: Config, cache: Cache, out: Path, hand_written: Path) -> 
         activations = {im.slug: site.activations(im, map_layers) for im in tqdm(images, desc="activations", disable=None)}
 
     with stage("examples"):
-        example_paths = _example_files(config, images)
         listing = digest([(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in example_paths])
         examples = {layer: site.examples(layer, example_paths, listing) for layer in unit_layers}
 
@@ -423,7 +425,7 @@ def _build_into(config: Config, cache: Cache, out: Path, hand_written: Path) -> 
     return {"pages": n_pages, "units": len(units), "images": len(images)}
 
 
-def _example_files(config: Config, images: list[InputImage]) -> list[Path]:
+def _example_files(config: Config) -> list[Path]:
     """The images searched for dataset examples: ``browse.examples_dir``, else the configured images."""
     folder = config.browse.examples_dir
     if not folder:

@@ -103,3 +103,15 @@ def test_layers_command_lists_conv_layers(tiny_project, monkeypatch, capsys):
     assert cli.main(["layers"]) == 0
     out = capsys.readouterr().out
     assert "c3" in out and "Conv2D" in out and "MaxPooling2D" in out
+
+
+def test_missing_examples_folder_fails_before_any_work(tiny_project, monkeypatch, capsys):
+    edit_config(tiny_project, browse={"examples_dir": "no-such-folder"})
+    line = fails(tiny_project, monkeypatch, capsys)
+    assert "'browse.examples_dir'" in line and "'no-such-folder' not found" in line
+
+
+def test_earlier_layer_must_be_a_conv_layer(tiny_project, monkeypatch, capsys):
+    edit_config(tiny_project, circuits={"earlier_layer": "p1"})
+    line = fails(tiny_project, monkeypatch, capsys)
+    assert "'circuits.earlier_layer'" in line and "MaxPooling2D" in line
