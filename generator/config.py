@@ -21,6 +21,7 @@ from generator.errors import GeneratorError
 
 EXCITER_METHODS = ("gradient_ascent", "lucid")
 OBJECTIVES = ("channel", "neuron")
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,9 @@ class ExciterParams:
     negative: bool = False
     # Units optimised together in one compiled step.
     batch_size: int = 16
+    # Arithmetic of the network during optimisation: "auto" is bfloat16 where the CPU computes it
+    # natively (AVX512-BF16 or AMX, about twice as fast), else float32.
+    precision: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,7 @@ _RULES: dict[str, tuple[typing.Callable[[object], bool], str]] = {
     "exciters.method": (lambda v: v in EXCITER_METHODS, "one of " + ", ".join(EXCITER_METHODS)),
     "units.method": (lambda v: v in ("", *EXCITER_METHODS), "one of " + ", ".join(EXCITER_METHODS)),
     "browse.thumbnail_method": (lambda v: v in ("", *EXCITER_METHODS), "one of " + ", ".join(EXCITER_METHODS)),
+    "exciters.precision": (lambda v: v in PRECISIONS, "one of " + ", ".join(PRECISIONS)),
     "exciters.objective": (lambda v: v in OBJECTIVES, "one of " + ", ".join(OBJECTIVES)),
     "exciters.steps": (lambda v: 0 <= v <= 100_000, "an integer from 0 to 100000"),
     "exciters.step_size": (lambda v: v > 0, "a number above 0"),

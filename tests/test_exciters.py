@@ -15,7 +15,7 @@ from generator.analysis.exciters import render_exciters  # noqa: E402
 from generator.config import ExciterParams  # noqa: E402
 from generator.errors import GeneratorError  # noqa: E402
 
-PARAMS = ExciterParams(steps=5, size=32, batch_size=4, seed=3)
+PARAMS = ExciterParams(steps=5, size=32, batch_size=4, seed=3, precision="float32")
 LUCID = dataclasses.replace(PARAMS, method="lucid", steps=12)
 
 
@@ -126,14 +126,15 @@ def test_lucid_transform_without_randomness_is_the_padded_view():
     assert np.all(np.abs(t[:, [0, 1, 3, 4]]) <= 1 / 0.9 + 1e-6) and np.all(t[:, 6:] == 0)
 
 
-@dataclasses.dataclass(frozen=True)
-class PrecisionParams(ExciterParams):
-    precision: str = "float32"  # read by render_exciters when ExciterParams has it
+def test_bfloat16_on_the_first_layer(model):
+    params = dataclasses.replace(PARAMS, precision="bfloat16")
+    result = render_exciters(model, "c1", [0, 1, 2], params, preprocess)
+    assert np.all(result.activation > result.start_activation)
 
 
 def test_bfloat16_reaches_what_float32_reaches(model):
     fp32 = render_exciters(model, "c2", range(8), PARAMS, preprocess)
-    params = PrecisionParams(**dataclasses.asdict(PARAMS), precision="bfloat16")
+    params = dataclasses.replace(PARAMS, precision="bfloat16")
     bf16 = render_exciters(model, "c2", range(8), params, preprocess)
     assert bf16.images.dtype == np.uint8 and bf16.activation.dtype == np.float32
     assert np.all(bf16.activation > bf16.start_activation * 1.5 + 1e-3)
@@ -158,3 +159,14 @@ def test_bad_layer_and_channel(model):
         render_exciters(model, "c22", [0], PARAMS, preprocess)
     with pytest.raises(GeneratorError, match="channels 0..7, got 8"):
         render_exciters(model, "c2", [1, 8], PARAMS, preprocess)
+
+
+def test_precision_auto_follows_the_cpu():
+    from pathlib import Path
+
+    from generator.analysis.exciters import resolve_precision
+
+    assert resolve_precision("float32") == "float32" and resolve_precision("bfloat16") == "bfloat16"
+    flags = set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").exists() else set()
+    native = bool({"avx512_bf16", "amx_bf16"} & flags)
+    assert resolve_precision("auto") == ("bfloat16" if native else "float32")
