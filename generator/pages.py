@@ -18,6 +18,8 @@ from generator.units import Unit
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 TOP_UNITS_PER_IMAGE = 8
+# Link targets with these suffixes are files; anything else names a page (layer names may hold dots).
+FILE_SUFFIXES = {".png", ".jpg", ".csv", ".json", ".md"}
 
 
 def plain_text(markdown: str) -> str:
@@ -52,7 +54,7 @@ class PageWriter:
 
         def link(target: str) -> str:
             target = target.strip("/")
-            if not target or target.endswith("/") or "." not in Path(target).name:
+            if Path(target).suffix.lower() not in FILE_SUFFIXES:  # a page: its folder's index.md
                 target = f"{target}/index.md" if target else "index.md"
             return Path(os.path.relpath(target, here or ".")).as_posix()
 
@@ -69,7 +71,7 @@ def render_site(out: Path, *, config, model, model_description, layers, images, 
     w = PageWriter(out)
     m = model.name
     common = dict(site=config.site, model=model, model_description=model_description, pictures=pictures)
-    unit_layers = list(dict.fromkeys([u.layer for u in units] + ([grid_layer] if grid_layer else [])))
+    unit_layers = {u.layer for u in units}
     analysed = {r["name"]: r for r in layers if r["name"] in unit_layers}
 
     w.write("", "home.md.j2", images=images, featured=featured, units=units, layers=analysed, **common)

@@ -48,9 +48,9 @@ def site(tiny_build, tmp_path_factory) -> Path:
     shutil.copytree(tiny_build[0], project)
     shutil.copy(REPO / "mkdocs.yml", project / "mkdocs.yml")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q"], cwd=project, env=env,
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=project, env=env,
                          capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 0 and "WARNING" not in run.stderr, run.stderr
     return project / "site"
 
 

@@ -56,9 +56,9 @@ def default_site(tmp_path_factory) -> Path:
     build_site(load_config(REPO / "site_config.yaml"), project)
     shutil.copy(REPO / "mkdocs.yml", project / "mkdocs.yml")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q"], cwd=project, env=env,
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=project, env=env,
                          capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 0 and "WARNING" not in run.stderr, run.stderr
     return project
 
 
