@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from generator import figures
 from generator.cache import Cache
+from generator.geometry import ReceptiveField, box_map, crop_box
 from generator.images import load_image
 
 
@@ -173,17 +174,20 @@ def write_circuit_diagram(d: Path, cache: Cache, u, circuit: dict, exciters: dic
 
 
 def _example_crops(table: dict, channel: int, examples: list[dict], example_pixels) -> tuple[np.ndarray, np.ndarray]:
-    """Square crops around each example's peak, sized to the receptive field, with the map over the same square."""
-    from generator.analysis.examples import ReceptiveField, box_map, crop_box
-
-    size_, stride, offset = table["rf"]
-    rf = ReceptiveField(int(size_), int(stride), float(offset))
+    """Square crops around each example's peak, sized to the receptive field, with the map over the
+    same square; the whole image where the receptive field is unknown (a model that is not a chain)."""
+    rf = ReceptiveField(int(table["rf"][0]), int(table["rf"][1]), float(table["rf"][2])) if table["rf"].size else None
     crops, maps = [], []
     for rank, x in enumerate(examples):
         image = example_pixels[x["image"]]
+        activation = table["maps"][channel, rank]
+        if rf is None:
+            crops.append(image)
+            maps.append(figures.upsample(activation, image.shape[:2]))
+            continue
         top, left, side = box = crop_box(rf, x["y"], x["x"], image.shape[0])
         crops.append(image[top:top + side, left:left + side])
-        maps.append(box_map(rf, table["maps"][channel, rank], box))
+        maps.append(box_map(rf, activation, box))
     return np.stack(crops), np.stack(maps)
 
 

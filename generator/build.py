@@ -84,6 +84,11 @@ class SiteBuild:
     # -- checks of the config against the model ------------------------------------------
     def check(self) -> None:
         cfg = self.config
+        if self.fixed_input and self.fixed_input != cfg.images.size:
+            raise GeneratorError(
+                f"config key 'images.size': got {cfg.images.size}, but the model takes {self.fixed_input}x"
+                f"{self.fixed_input} images; set images.size to {self.fixed_input}"
+            )
         for i, name in enumerate(cfg.feature_maps.layers):
             find_layer(self.layers, name, f"feature_maps.layers[{i}]")
         for i, unit in enumerate(cfg.units):
@@ -172,7 +177,9 @@ class SiteBuild:
             model = self.model.features
             previous = circuits.previous_conv_layer(model, unit.layer)
             if previous is None:
-                return {"previous": None, "reason": f"{unit.layer} is the first conv layer: its inputs are the image's colour channels"}
+                return {"previous": None, "reason": f"No single conv layer feeds {unit.layer} directly: it is the first "
+                        "conv layer, or its input comes from a merge (Add, Concatenate), where weights alone do not say "
+                        "which unit feeds it"}
             try:
                 circuits.chain_between(model, previous, unit.layer)
             except circuits.UnsupportedCircuit as e:
@@ -263,6 +270,7 @@ class SiteBuild:
         def compute() -> dict:
             from generator.analysis import examples
             from generator.analysis.activations import layer_activations
+            from generator.analysis.circuits import UnsupportedCircuit
 
             size, batch = self.config.images.size, 16
             channels = list(range(find_layer(self.layers, layer, "browse.layers", conv=True)["channels"]))
@@ -284,8 +292,12 @@ class SiteBuild:
                 for j, i in enumerate(chunk):
                     where = np.nonzero(table["image"] == i)
                     maps[where] = np.moveaxis(acts[j], -1, 0)[where[0]]
-            rf = examples.receptive_field(self.model.features, layer)
-            return {**table, "maps": maps, "rf": np.array([rf.size, rf.stride, rf.offset], np.float64)}
+            try:
+                rf = examples.receptive_field(self.model.features, layer, self.config.images.size)
+                geometry = np.array([rf.size, rf.stride, rf.offset], np.float64)
+            except UnsupportedCircuit:  # not a plain chain: examples are shown whole
+                geometry = np.zeros(0)
+            return {**table, "maps": maps, "rf": geometry}
 
         return self.cache.arrays(key, compute)
 

@@ -250,6 +250,8 @@ def _load_file(spec: ModelSpec, section: ModelSection, root: Path) -> LoadedMode
         model = keras.saving.load_model(path, compile=False)
     except Exception as e:
         raise GeneratorError(f"config key 'model.name': cannot load {section.name!r} ({_first_line(e)})") from None
+    if isinstance(model, keras.Sequential):  # a reloaded Sequential has no .input: make it functional
+        model = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
     preprocess = preprocessor(section.preprocess)
     rank = len(model.output_shape)
     names = None

@@ -19,6 +19,8 @@ from generator import pages
 from generator.build import build_site
 from generator.config import load_config
 
+from conftest import tiny_config, write_images
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -244,3 +246,32 @@ def test_every_page_has_valid_front_matter(built):
         assert isinstance(meta, dict) and meta["title"], page
     home = yaml.safe_load((project / "docs/generated/index.md").read_text().split("---\n")[1])
     assert home["title"] == 'Tiny report: colons, #hashes and "quotes"'
+
+
+def test_a_residual_model_builds_and_says_what_it_cannot_show(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(1)
+    x = inputs = keras.Input((None, None, 3))
+    a = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(x)
+    b = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c2")(a)
+    x = keras.layers.Add(name="add")([a, b])
+    x = keras.layers.Conv2D(5, 3, padding="same", activation="relu", name="c3")(x)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    keras.Model(inputs, outputs).save(tmp_path / "residual.keras")
+    names = write_images(tmp_path / "images")
+    config = tiny_config(tmp_path / "residual.keras", names)
+    config["units"] = [{"layer": "c3", "channel": 0}]
+    config["browse"]["layers"] = ["c2", "c3"]
+    config["circuits"]["earlier_layer"] = "c1"
+    (tmp_path / "site_config.yaml").write_text(yaml.safe_dump(config))
+    build(tmp_path)
+    out = tmp_path / "docs/generated"
+    page = (out / "models/residual/c3/0/index.md").read_text()
+    assert "its input comes from a merge" in page
+    assert (out / "models/residual/c3/0/examples.png").is_file()  # whole images: no receptive field here
+    shutil.copy(REPO / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0 and "WARNING" not in run.stderr, run.stderr

@@ -115,3 +115,25 @@ def test_earlier_layer_must_be_a_conv_layer(tiny_project, monkeypatch, capsys):
     edit_config(tiny_project, circuits={"earlier_layer": "p1"})
     line = fails(tiny_project, monkeypatch, capsys)
     assert "'circuits.earlier_layer'" in line and "MaxPooling2D" in line
+
+
+def test_a_sequential_model_with_a_fixed_size(tiny_project, monkeypatch, capsys):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    keras.Sequential([keras.Input((24, 24, 3)), keras.layers.Conv2D(4, 3, activation="relu", name="k1"),
+                      keras.layers.Conv2D(5, 3, activation="relu", name="k2"), keras.layers.Flatten(),
+                      keras.layers.Dense(3, activation="softmax")]).save(tiny_project / "seq.keras")
+    edit_config(tiny_project, model={"name": "seq.keras"}, feature_maps={"layers": ["k1"]},
+                units=[{"layer": "k2", "channel": 1}], browse={"layers": ["k2"]},
+                circuits={"earlier_layer": ""}, exciters={"grid": {"layer": "k2", "count": 2, "size": 16}})
+    line = fails(tiny_project, monkeypatch, capsys)
+    assert "'images.size'" in line and "got 32" in line and "24x24" in line
+    edit_config(tiny_project, images={"size": 24})
+    assert cli.main(["build"]) == 0
+    unit = tiny_project / "docs/generated/models/seq/k2/1"
+    assert (unit / "index.md").is_file()
+    from PIL import Image
+
+    with Image.open(unit / "exciter.png") as im:
+        assert im.size == (24, 24)  # exciters take the model's own input size
