@@ -24,7 +24,7 @@ from tqdm import tqdm
 from generator import assets, pages
 from generator.analysis.architecture import check_channel, conv_layer_names, find_layer, summarise
 from generator.cache import Cache, digest
-from generator.config import IMAGE_SUFFIXES, Config, ExciterParams, image_files
+from generator.config import Config, ExciterParams, exciter_key, image_files, list_images
 from generator.errors import GeneratorError
 from generator.images import InputImage, load_images
 from generator.models import describe_model, load_model
@@ -132,7 +132,7 @@ class SiteBuild:
 
     def exciters(self, units: list[Unit], params: ExciterParams, what: str) -> dict[Unit, dict[str, np.ndarray]]:
         """Exciters of ``units``; the missing ones are rendered together, a batch per layer."""
-        keys = {u: digest("exciter", self.spec.fingerprint, u.layer, u.channel, params) for u in units}
+        keys = {u: digest("exciter", self.spec.fingerprint, u.layer, u.channel, exciter_key(params)) for u in units}
         missing = [u for u in units if not self.cache.has(keys[u])]
         if missing:
             from generator.analysis.exciters import render_exciters
@@ -330,8 +330,8 @@ def build_site(config: Config, project: Path | None = None) -> dict:
     project = Path.cwd() if project is None else project
     out_dir = project / GENERATED
     cache = Cache(project / CACHE)
+    _recover(out_dir)
     staging = out_dir.parent / f".{out_dir.name}-staging-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
     try:
         summary = _build_into(config, cache, staging, project / HAND_WRITTEN)
         _swap(staging, out_dir)
@@ -341,6 +341,17 @@ def build_site(config: Config, project: Path | None = None) -> dict:
     log.info("site written to %s (%d pages, %.1f s, cache %d hits / %d misses)",
              out_dir, summary["pages"], summary["seconds"], cache.hits, cache.misses)
     return summary
+
+
+def _recover(out_dir: Path) -> None:
+    """Clear what a killed build left beside ``out_dir``; if it died mid-swap, put the old site back."""
+    for leftover in sorted(out_dir.parent.glob(f".{out_dir.name}-staging-*")):
+        shutil.rmtree(leftover, ignore_errors=True)
+    for old in sorted(out_dir.parent.glob(f".{out_dir.name}-old-*")):
+        if out_dir.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(old, out_dir)
 
 
 def _swap(staging: Path, out_dir: Path) -> None:
@@ -445,7 +456,7 @@ def _example_files(config: Config) -> list[Path]:
     path = config.path(folder)
     if not path.is_dir():
         raise GeneratorError(f"config key 'browse.examples_dir': folder {folder!r} not found")
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = list_images(path, recursive=True)
     if not files:
         raise GeneratorError(f"config key 'browse.examples_dir': no image files in {folder!r}")
     return files

@@ -17,10 +17,14 @@ from typing import Callable
 import numpy as np
 
 
+# Bump when a change to the analyses or figures should invalidate what earlier versions cached.
+CACHE_VERSION = 1
+
+
 def digest(*parts: object) -> str:
     """A stable hash of parts: JSON-able values, numpy arrays (dtype, shape, bytes), nested in lists and dicts."""
     h = hashlib.blake2b(digest_size=20)
-    _feed(h, parts)
+    _feed(h, (CACHE_VERSION, parts))
     return h.hexdigest()
 
 

@@ -81,6 +81,25 @@ class ExciterParams:
     precision: str = "auto"
 
 
+def resolve_precision(precision: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """``auto`` -> ``bfloat16`` where the CPU has native bfloat16 arithmetic (AVX512-BF16, AMX), else ``float32``."""
+    if precision != "auto":
+        return precision
+    try:
+        flags = set(cpuinfo.read_text().split())
+    except OSError:
+        return "float32"
+    return "bfloat16" if {"avx512_bf16", "amx_bf16"} & flags else "float32"
+
+
+def exciter_key(params: ExciterParams) -> dict:
+    """What an exciter depends on: the parameters with the precision resolved, without the batch size."""
+    values = dataclasses.asdict(params)
+    values["precision"] = resolve_precision(params.precision)
+    del values["batch_size"]
+    return values
+
+
 @dataclass(frozen=True)
 class ExciterGridSection:
     layer: str = ""
@@ -335,10 +354,24 @@ def image_files(config: Config) -> list[Path]:
         raise GeneratorError(f"config key 'images.dir': folder {config.images.dir!r} not found")
     if config.images.files:
         return [folder / name for name in config.images.files]
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return list_images(folder, recursive=False)
+
+
+def list_images(folder: Path, recursive: bool) -> list[Path]:
+    """Image files in ``folder`` by suffix, sorted; hidden files and folders are skipped."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(
+        p for p in found
+        if p.suffix.lower() in IMAGE_SUFFIXES and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
 
 
 def _check_paths(config: Config) -> None:
+    """Files the config names must exist before any model work starts."""
+    if config.model.labels and not config.path(config.model.labels).is_file():
+        raise GeneratorError(f"config key 'model.labels': file {config.model.labels!r} not found")
+    for text in [*vars(config.notes).values(), *(u.note for u in config.units)]:
+        config.note(text)
     files = image_files(config)
     if not files:
         raise GeneratorError(f"config key 'images.dir': no image files in {config.images.dir!r}")

@@ -275,3 +275,14 @@ def test_a_residual_model_builds_and_says_what_it_cannot_show(tmp_path):
     run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=tmp_path, env=env,
                          capture_output=True, text=True)
     assert run.returncode == 0 and "WARNING" not in run.stderr, run.stderr
+
+
+def test_a_build_killed_mid_swap_is_recovered(built):
+    project, _ = built
+    docs = project / "docs"
+    (docs / "generated").rename(docs / ".generated-old-999")  # died between the two renames
+    (docs / ".generated-staging-998").mkdir()  # and an earlier one during its build
+    (docs / ".generated-staging-998" / "junk.md").write_text("half")
+    build_module._recover(docs / "generated")
+    assert sorted(p.name for p in docs.iterdir()) == ["generated"]
+    assert (docs / "generated" / "report" / "index.md").is_file()

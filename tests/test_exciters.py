@@ -161,12 +161,13 @@ def test_bad_layer_and_channel(model):
         render_exciters(model, "c2", [1, 8], PARAMS, preprocess)
 
 
-def test_precision_auto_follows_the_cpu():
-    from pathlib import Path
-
-    from generator.analysis.exciters import resolve_precision
+def test_precision_auto_follows_the_cpu(tmp_path):
+    from generator.config import resolve_precision
 
     assert resolve_precision("float32") == "float32" and resolve_precision("bfloat16") == "bfloat16"
-    flags = set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").exists() else set()
-    native = bool({"avx512_bf16", "amx_bf16"} & flags)
-    assert resolve_precision("auto") == ("bfloat16" if native else "float32")
+    with_bf16, without = tmp_path / "with", tmp_path / "without"
+    with_bf16.write_text("flags\t: fpu sse avx512f avx512_bf16 avx512_vnni\n")
+    without.write_text("flags\t: fpu sse avx2 avx512f\n")
+    assert resolve_precision("auto", with_bf16) == "bfloat16"
+    assert resolve_precision("auto", without) == "float32"
+    assert resolve_precision("auto", tmp_path / "missing") == "float32"

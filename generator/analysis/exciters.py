@@ -25,7 +25,6 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Sequence
 
 import keras
@@ -33,7 +32,7 @@ import numpy as np
 from keras import ops
 
 from generator.analysis import backend
-from generator.config import ExciterParams
+from generator.config import ExciterParams, resolve_precision
 from generator.errors import GeneratorError
 from generator.figures import deprocess
 
@@ -142,17 +141,6 @@ def model_until(model: keras.Model, tensor) -> Callable:
     if tensor is model.input:
         return lambda inputs: inputs
     return keras.Model(model.input, tensor)
-
-
-def resolve_precision(precision: str) -> str:
-    """``auto`` -> ``bfloat16`` where the CPU has native bfloat16 arithmetic, else ``float32``."""
-    if precision != "auto":
-        return precision
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return "float32"
-    return "bfloat16" if {"avx512_bf16", "amx_bf16"} & set(flags) else "float32"
 
 
 def at_precision(model: keras.Model, precision: str) -> keras.Model:
