@@ -134,6 +134,7 @@ class SiteBuild:
         """Exciters of ``units``; the missing ones are rendered together, a batch per layer."""
         keys = {u: digest("exciter", self.spec.fingerprint, u.layer, u.channel, exciter_key(params)) for u in units}
         missing = [u for u in units if not self.cache.has(keys[u])]
+        rendered = {}
         if missing:
             from generator.analysis.exciters import render_exciters
 
@@ -144,7 +145,7 @@ class SiteBuild:
                         self.model.features, layer, [u.channel for u in todo], params, self.model.preprocess, bar.update
                     )
                     for i, u in enumerate(todo):
-                        self.cache.arrays(
+                        rendered[u] = self.cache.arrays(
                             keys[u],
                             lambda i=i: {
                                 "image": result.images[i],
@@ -152,7 +153,7 @@ class SiteBuild:
                                 "start_activation": np.float32(result.start_activation[i]),
                             },
                         )
-        return {u: self.cache.arrays(keys[u], _never) for u in units}
+        return {u: rendered[u] if u in rendered else self.cache.arrays(keys[u], _never) for u in units}
 
     def exciter_map(self, unit: Unit, exciter: dict[str, np.ndarray]) -> np.ndarray:
         key = digest("exciter-map", self.spec.fingerprint, unit.layer, unit.channel, exciter["image"])

@@ -314,20 +314,6 @@ def norm_bar(labels: Sequence[str], norms: Sequence[float], path: Path, *, title
                  xmax=top * 1.2 if top > 0 else 1.0, fmt=lambda v: f"{v:.3g}")
 
 
-def activation_map(activation: np.ndarray, path: Path, *, title: str) -> Path:
-    """One (h, w) activation map on viridis with a colour bar."""
-    activation = np.asarray(activation, dtype=np.float64)
-    vmin, vmax = _value_range(activation)
-    fig = _figure(5, 4.2)
-    ax = fig.add_subplot()
-    shown = ax.imshow(activation, cmap="viridis", vmin=vmin, vmax=vmax)
-    fig.colorbar(shown, ax=ax, label="activation")
-    ax.set_xlabel("x (feature-map column)")
-    ax.set_ylabel("y (feature-map row)")
-    ax.set_title(title)
-    return _save(fig, path)
-
-
 def activation_strip(images: np.ndarray, maps: np.ndarray, labels: Sequence[str], path: Path, *,
                      tile: int = 96) -> Path:
     """One unit's activation maps on every image, side by side, on ONE shared colour scale.

@@ -10,11 +10,6 @@ class Unit:
     layer: str
     channel: int
 
-    @property
-    def slug(self) -> str:
-        """Path fragment used in URLs and file names: ``<layer>/<channel>``."""
-        return f"{self.layer}/{self.channel}"
-
     def url(self, model: str) -> str:
         """Site path of the unit page, Microscope style: ``models/<model>/<layer>/<channel>/``."""
         return f"models/{model}/{self.layer}/{self.channel}/"

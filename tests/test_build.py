@@ -98,13 +98,24 @@ def test_rebuild_recomputes_nothing_and_loads_no_model(built, monkeypatch):
     assert (project / "docs/generated/models/tiny/c3/5/exciter.png").read_bytes() == before
 
 
-def test_changed_parameter_recomputes_only_what_depends_on_it(built):
+def test_changed_parameter_recomputes_only_what_depends_on_it(built, monkeypatch):
+    from generator.analysis import examples, exciters, predictions
+
     project, _ = built
+    rendered = []
+    real = exciters.render_exciters
+    monkeypatch.setattr(exciters, "render_exciters",
+                        lambda model, layer, channels, *a, **k: rendered.extend((layer, c) for c in channels) or real(model, layer, channels, *a, **k))
+    monkeypatch.setattr(predictions, "predict", lambda *a: pytest.fail("predictions were recomputed"))
+    monkeypatch.setattr(examples, "top_examples", lambda *a, **k: pytest.fail("dataset examples were recomputed"))
     edit_config(project, exciters={"steps": 5})
-    summary = build(project)
-    # 4 exciters (c3:1 and its 3 inputs) + 4 grid exciters and their maps and figures; not the
-    # predictions, activations or feature maps.
-    assert 0 < summary["cache_misses"] < summary["cache_hits"]
+    build(project)
+    data = json.loads((project / "docs/generated/models/tiny/c3/5/unit.json").read_text())
+    featured = {("c3", 5)} | {("c2", w["channel"]) for w in data["circuit"]["top"]} | {
+        ("c1", w["channel"]) for w in data["circuit"]["expanded"]["top"]}
+    grid = {("c2", c) for c in range(4)}
+    # The featured units and the grid take exciters.steps; the browse thumbnails do not.
+    assert sorted(rendered) == sorted([*featured, *grid])
 
 
 def test_failed_build_leaves_the_previous_site(built, monkeypatch):

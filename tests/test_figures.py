@@ -160,7 +160,6 @@ RENDERERS = {
         ["pizza", "bagel", "plate"], [0.1, 0.85, 0.05], p, title="top-3"),
     "output_map": lambda p: figures.output_map(IMAGE, rng().random((20, 24, 1)), p, title="edges"),
     "norm_bar": lambda p: figures.norm_bar(["a", "b", "c"], [1.0, 3.0, 2.0], p, title="norms"),
-    "activation_map": lambda p: figures.activation_map(rng().random((7, 7)), p, title="map"),
 }
 
 
@@ -235,7 +234,6 @@ def test_kernel_heatmaps_zero_kernels_and_label_mismatch(tmp_path):
 
 def test_dead_activations_render_without_warnings(tmp_path):
     figures.activation_overlay(IMAGE, np.zeros((5, 5)), tmp_path / "o.png", title="dead")
-    figures.activation_map(np.zeros((5, 5)), tmp_path / "m.png", title="dead")
     figures.feature_map_grid(np.zeros((4, 4, 3)), tmp_path / "g.png", title="dead")
 
 

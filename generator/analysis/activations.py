@@ -23,9 +23,3 @@ def layer_activations(loaded, pixels: np.ndarray, layers: list[str]) -> dict[str
     if len(layers) == 1:
         outputs = [outputs]
     return {name: keras.ops.convert_to_numpy(out) for name, out in zip(layers, outputs)}
-
-
-def channel_stats(activations: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-channel mean and max over positions of one image's (h, w, C) activations."""
-    flat = activations.reshape(-1, activations.shape[-1])
-    return {"mean": flat.mean(axis=0), "max": flat.max(axis=0)}

@@ -77,11 +77,6 @@ def _ancestors(inbound: dict[str, list[str]], name: str) -> set[str]:
     return seen
 
 
-def conv_layers(model: keras.Model) -> list[str]:
-    """Names of the model's Conv2D layers, in graph (topological) order."""
-    return [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-
-
 def previous_conv_layer(model: keras.Model, layer: str) -> str | None:
     """The nearest Conv2D upstream of ``layer`` through single-input layers.
 
