@@ -55,7 +55,7 @@ class UnitResult:
     incoming: list[tuple[Unit, float]] = field(default_factory=list)  # top-k of the conv layer before
     outgoing: list[tuple[Unit, float]] = field(default_factory=list)  # top-k of the conv layer after
     examples: list[dict] = field(default_factory=list)  # top images of the examples folder
-    featured: bool = False  # configured unit or one of its top inputs: full-size figures
+    featured: bool = False  # a configured unit or one of its circuit's top inputs: full-size figures
     exciter_map: np.ndarray | None = None
     circuit: dict | None = None
     note: str = ""
@@ -383,16 +383,16 @@ def _build_into(config: Config, cache: Cache, out: Path, hand_written: Path) -> 
     inputs = {u: [Unit(c["previous"], w["channel"]) for w in c["top"]] for u, c in circuits.items() if c["previous"]}
     earlier_inputs = [Unit(e["layer"], w["channel"]) for c in circuits.values() for e in [c.get("expanded") or {}]
                       for w in e.get("top", [])]
-    featured_units = list(dict.fromkeys(featured + [i for ins in inputs.values() for i in ins] + earlier_inputs))
+    circuit_units = list(dict.fromkeys(featured + [i for ins in inputs.values() for i in ins] + earlier_inputs))
     channels = {r["name"]: r["channels"] for r in site.layers}
     browse_units = [Unit(layer, c) for layer in browse_layers for c in range(channels[layer])]
-    all_units = sorted(set(featured_units) | set(browse_units))
+    all_units = sorted(set(circuit_units) | set(browse_units))
 
     with stage("exciters"):
         methods = {Unit(u.layer, u.channel): u.method for u in config.units if u.method}
         exciters = {}
-        for method in sorted({methods.get(u, config.exciters.method) for u in featured_units}):
-            todo = [u for u in featured_units if methods.get(u, config.exciters.method) == method]
+        for method in sorted({methods.get(u, config.exciters.method) for u in circuit_units}):
+            todo = [u for u in circuit_units if methods.get(u, config.exciters.method) == method]
             exciters.update(site.exciters(todo, dataclasses.replace(site.exciter_params(), method=method), f"exciters ({method})"))
         b = config.browse
         thumb_params = dataclasses.replace(site.exciter_params(b.thumbnail_size), steps=b.thumbnail_steps,
@@ -430,8 +430,8 @@ def _build_into(config: Config, cache: Cache, out: Path, hand_written: Path) -> 
             incoming=_ranked(neighbours[u.layer], "incoming", u.channel, config.browse.top_k),
             outgoing=_ranked(neighbours[u.layer], "outgoing", u.channel, config.browse.top_k),
             examples=_unit_examples(examples[u.layer], u.channel, example_paths),
-            featured=u in featured_units,
-            exciter_map=site.exciter_map(u, exciters[u]) if u in featured_units else None,
+            featured=u in circuit_units,
+            exciter_map=site.exciter_map(u, exciters[u]) if u in circuit_units else None,
             circuit=circuits.get(u),
             note=notes.get(u, ""),
         )

@@ -53,7 +53,7 @@ class ImagesSection:
     files: tuple[str, ...] = ()
     # Side in pixels that images are resized (centre crop) to before the model sees them.
     size: int = 224
-    # The image (a file name from ``files``) that feature maps and circuits are shown on.
+    # The image (a file name from ``files``) that the report shows feature maps and unit maps on.
     composite: str = ""
 
 
