@@ -19,6 +19,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from PIL import Image as PILImage
 from tqdm import tqdm
 
 from generator import assets, pages
@@ -411,7 +412,9 @@ def _build_into(config: Config, cache: Cache, out: Path, hand_written: Path) -> 
         activations = {im.slug: site.activations(im, map_layers) for im in tqdm(images, desc="activations", disable=None)}
 
     with stage("examples"):
-        listing = digest([(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in example_paths])
+        root = Path(os.path.commonpath([p.parent for p in example_paths]))
+        example_names = [p.relative_to(root).as_posix() for p in example_paths]
+        listing = digest([(name, p.stat().st_size, p.stat().st_mtime_ns) for name, p in zip(example_names, example_paths)])
         examples = {layer: site.examples(layer, example_paths, listing) for layer in unit_layers}
 
     with stage("neighbours"):
@@ -429,7 +432,7 @@ def _build_into(config: Config, cache: Cache, out: Path, hand_written: Path) -> 
                    "dead": bool(peaks.max() <= 0)},
             incoming=_ranked(neighbours[u.layer], "incoming", u.channel, config.browse.top_k),
             outgoing=_ranked(neighbours[u.layer], "outgoing", u.channel, config.browse.top_k),
-            examples=_unit_examples(examples[u.layer], u.channel, example_paths),
+            examples=_unit_examples(examples[u.layer], u.channel, example_names),
             featured=u in circuit_units,
             exciter_map=site.exciter_map(u, exciters[u]) if u in circuit_units else None,
             circuit=circuits.get(u),
@@ -457,10 +460,20 @@ def _example_files(config: Config) -> list[Path]:
     path = config.path(folder)
     if not path.is_dir():
         raise GeneratorError(f"config key 'browse.examples_dir': folder {folder!r} not found")
-    files = list_images(path, recursive=True)
+    files = [p for p in list_images(path, recursive=True) if _readable(p)]
     if not files:
-        raise GeneratorError(f"config key 'browse.examples_dir': no image files in {folder!r}")
+        raise GeneratorError(f"config key 'browse.examples_dir': no readable image files in {folder!r}")
     return files
+
+
+def _readable(path: Path) -> bool:
+    """Whether Pillow recognises the file (a header read); a folder of thousands may hold a few bad ones."""
+    try:
+        with PILImage.open(path):
+            return True
+    except (OSError, ValueError):
+        log.warning("skipping %s: not an image Pillow can read", path)
+        return False
 
 
 def _ranked(neighbours: dict, side: str, channel: int, top_k: int) -> list[tuple[Unit, float]]:
@@ -472,9 +485,9 @@ def _ranked(neighbours: dict, side: str, channel: int, top_k: int) -> list[tuple
     return [(Unit(neighbours[f"{side}_layer"], int(c)), float(norms[c])) for c in order]
 
 
-def _unit_examples(table: dict, channel: int, paths: list[Path]) -> list[dict]:
+def _unit_examples(table: dict, channel: int, names: list[str]) -> list[dict]:
     return [
-        {"rank": r + 1, "file": paths[i].name, "image": int(i), "score": float(table["score"][channel, r]),
+        {"rank": r + 1, "file": names[i], "image": int(i), "score": float(table["score"][channel, r]),
          "y": int(table["y"][channel, r]), "x": int(table["x"][channel, r])}
         for r, i in enumerate(table["image"][channel])
     ]

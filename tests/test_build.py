@@ -297,3 +297,22 @@ def test_a_build_killed_mid_swap_is_recovered(built):
     build_module._recover(docs / "generated")
     assert sorted(p.name for p in docs.iterdir()) == ["generated"]
     assert (docs / "generated" / "report" / "index.md").is_file()
+
+
+def test_examples_folder_streams_many_files_and_skips_bad_ones(built):
+    from conftest import write_images
+
+    project, _ = built
+    folder = project / "many"
+    write_images(folder / "a", n=5, seed=1)
+    write_images(folder / "b", n=4, seed=2)
+    (folder / "b" / "broken.png").write_text("not an image")
+    (folder / ".hidden.png").write_text("ignored")
+    edit_config(project, browse={"examples_dir": "many", "examples_top_n": 3})
+    build(project)
+    data = json.loads((project / "docs/generated/models/tiny/c3/5/unit.json").read_text())
+    assert len(data["examples"]) == 3
+    files = {x["file"] for x in data["examples"]}
+    assert files <= {f"a/photo{i}.png" for i in range(5)} | {f"b/photo{i}.png" for i in range(4)}
+    scores = [x["score"] for x in data["examples"]]
+    assert scores == sorted(scores, reverse=True) and scores[0] > 0
