@@ -16,7 +16,7 @@ from tqdm import tqdm
 from generator import figures
 from generator.cache import Cache
 from generator.geometry import ReceptiveField, box_map, crop_box
-from generator.images import load_image
+from generator.images import read_square
 
 
 def write_json(path: Path, data: object) -> None:
@@ -51,11 +51,11 @@ def write_assets(out: Path, cache: Cache, model: str, config, images, prediction
     pixels = np.stack([im.pixels for im in images])
     labels = [im.slug for im in images]
     example_pixels = _ExamplePixels(example_paths, config.images.size)
+    exciters = {v: r.exciter for v, r in units.items()}
     for u, result in tqdm(units.items(), desc="unit figures", disable=None):
         pictures["units"][u] = _unit_assets(out / u.url(model), cache, u, result, images, pixels, labels,
                                             examples[u.layer], example_pixels)
         if result.circuit and result.circuit["previous"]:
-            exciters = {v: r.exciter for v, r in units.items()}
             pictures["units"][u]["diagram"] = write_circuit_diagram(out / u.url(model), cache, u, result.circuit, exciters)
     if grid_units:
         g = config.exciters.grid
@@ -99,7 +99,7 @@ class _ExamplePixels:
 
     def __getitem__(self, index: int) -> np.ndarray:
         if index not in self.loaded:
-            self.loaded[index] = load_image(self.paths[index], self.size).pixels
+            self.loaded[index] = read_square(self.paths[index], self.size, "dataset examples")
         return self.loaded[index]
 
 
@@ -124,7 +124,7 @@ def _unit_assets(d: Path, cache: Cache, u, result, images, pixels, labels, table
         "exciter": {"size": int(result.exciter["image"].shape[0]), "activation": float(result.exciter["activation"]),
                     "start_activation": float(result.exciter["start_activation"])},
         "stats": result.stats,
-        "maps": {slug: {"mean": float(m.mean()), "max": float(m.max())} for slug, m in result.maps.items()},
+        "maps": result.map_stats,
         "incoming": [{"layer": v.layer, "channel": v.channel, "norm": n} for v, n in result.incoming],
         "outgoing": [{"layer": v.layer, "channel": v.channel, "norm": n} for v, n in result.outgoing],
         "examples": result.examples,

@@ -52,6 +52,7 @@ class UnitResult:
     unit: Unit
     exciter: dict[str, np.ndarray]  # image (S, S, 3) uint8, activation, start_activation
     maps: dict[str, np.ndarray]  # image slug -> (h, w) activation map
+    map_stats: dict[str, dict]  # image slug -> mean and max of that map
     stats: dict  # mean and max activation over the image set; dead when it never fires
     incoming: list[tuple[Unit, float]] = field(default_factory=list)  # top-k of the conv layer before
     outgoing: list[tuple[Unit, float]] = field(default_factory=list)  # top-k of the conv layer after
@@ -423,13 +424,14 @@ def _build_into(config: Config, cache: Cache, out: Path, hand_written: Path) -> 
     units = {}
     for u in all_units:
         maps = {slug: acts[u.layer][..., u.channel] for slug, acts in activations.items()}
-        peaks = np.array([m.max() for m in maps.values()])
+        map_stats = {slug: {"mean": float(m.mean()), "max": float(m.max())} for slug, m in maps.items()}
+        peak = max(m["max"] for m in map_stats.values())
         units[u] = UnitResult(
             unit=u,
             exciter=exciters[u],
             maps=maps,
-            stats={"mean": float(np.mean([m.mean() for m in maps.values()])), "max": float(peaks.max()),
-                   "dead": bool(peaks.max() <= 0)},
+            map_stats=map_stats,
+            stats={"mean": float(np.mean([m["mean"] for m in map_stats.values()])), "max": peak, "dead": peak <= 0},
             incoming=_ranked(neighbours[u.layer], "incoming", u.channel, config.browse.top_k),
             outgoing=_ranked(neighbours[u.layer], "outgoing", u.channel, config.browse.top_k),
             examples=_unit_examples(examples[u.layer], u.channel, example_names),

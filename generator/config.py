@@ -185,8 +185,7 @@ class Config:
 
     def path(self, value: str) -> Path:
         """A config path made absolute against the config file's folder."""
-        p = Path(value).expanduser()
-        return p if p.is_absolute() else self.root / p
+        return resolve_path(value, self.root)
 
     def note(self, text: str) -> str:
         """The Markdown of a note: inline text, or the contents of the .md file it names."""
@@ -197,6 +196,12 @@ class Config:
             except OSError as e:
                 raise GeneratorError(f"note file {text.strip()!r}: cannot read it ({e.strerror})") from None
         return text
+
+
+def resolve_path(value: str, root: Path) -> Path:
+    """``value`` (``~`` expanded) made absolute against ``root`` unless it already is."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else root / p
 
 
 # Checks beyond types: key path -> (predicate, description of what is allowed).

@@ -34,17 +34,22 @@ def square(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
-def load_image(path: Path, size: int) -> InputImage:
+def read_square(path: Path, size: int, what: str = "config key 'images.files'") -> np.ndarray:
+    """The image at ``path`` as :func:`square` pixels; a missing or unreadable file is one
+    GeneratorError line starting with ``what`` (the config key or stage it belongs to)."""
     try:
-        data = path.read_bytes()
         with Image.open(path) as image:
-            pixels = square(image, size)
+            return square(image, size)
     except FileNotFoundError:
-        raise GeneratorError(f"config key 'images.files': image {path.name!r} not found") from None
-    except (UnidentifiedImageError, OSError) as e:
+        raise GeneratorError(f"{what}: image {path.name!r} not found") from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
         why = "not an image Pillow can read" if isinstance(e, UnidentifiedImageError) else str(e)
-        raise GeneratorError(f"config key 'images.files': image {path.name!r} is unreadable ({why})") from None
-    return InputImage(path.stem, path.name, pixels, hashlib.blake2b(data, digest_size=16).hexdigest())
+        raise GeneratorError(f"{what}: image {path.name!r} is unreadable ({why})") from None
+
+
+def load_image(path: Path, size: int) -> InputImage:
+    pixels = read_square(path, size)
+    return InputImage(path.stem, path.name, pixels, hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest())
 
 
 def load_images(paths: list[Path], size: int) -> list[InputImage]:

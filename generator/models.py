@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from generator.config import ModelSection
+from generator.config import ModelSection, resolve_path
 from generator.errors import GeneratorError
 
 # keras.applications constructor name and preprocessing mode, by config name.
@@ -89,21 +89,16 @@ def describe_model(section: ModelSection, root: Path) -> ModelSpec:
             return ModelSpec(name, f"{name}:imagenet")
         if weights == "none":
             return ModelSpec(name, f"{name}:none:seed={section.seed}")
-        path = _resolve(weights, root)
+        path = resolve_path(weights, root)
         return ModelSpec(name, f"{name}:{_file_digest(path, 'model.weights')}")
     if name.endswith(".keras"):
-        path = _resolve(name, root)
+        path = resolve_path(name, root)
         if not path.is_file():
             raise GeneratorError(f"config key 'model.name': model file {name!r} not found")
         return ModelSpec(path.stem, f"file:{_file_digest(path, 'model.name')}:{section.preprocess}")
     raise GeneratorError(
         f"config key 'model.name': unknown model {name!r}; allowed: {', '.join(KNOWN_MODELS)} or a path to a .keras file"
     )
-
-
-def _resolve(value: str, root: Path) -> Path:
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else root / p
 
 
 def preprocessor(mode: str, mean_bgr: tuple[float, float, float] = CAFFE_MEAN_BGR) -> Callable:
@@ -182,7 +177,7 @@ def _load_application(spec: ModelSpec, section: ModelSection, root: Path) -> Loa
     if weights == "none":
         weights = None
     elif weights != "imagenet":
-        weights = str(_resolve(weights, root))
+        weights = str(resolve_path(weights, root))
     try:
         full = constructor(weights=weights, include_top=True)
     except Exception as e:  # Keras raises bare Exceptions for download and file errors
@@ -245,7 +240,7 @@ def _first_line(e: Exception) -> str:
 def _load_file(spec: ModelSpec, section: ModelSection, root: Path) -> LoadedModel:
     import keras
 
-    path = _resolve(section.name, root)
+    path = resolve_path(section.name, root)
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as e:
@@ -256,7 +251,7 @@ def _load_file(spec: ModelSpec, section: ModelSection, root: Path) -> LoadedMode
     rank = len(model.output_shape)
     names = None
     if section.labels:
-        lines = _resolve(section.labels, root).read_text(encoding="utf-8").splitlines()
+        lines = resolve_path(section.labels, root).read_text(encoding="utf-8").splitlines()
         names = [line.strip() for line in lines if line.strip()]
     fixed = model.input_shape[1:3]
 

@@ -83,7 +83,7 @@ def render_site(out: Path, *, config, model, model_description, layers, images, 
     )
     by_layer = {name: sorted(u for u in units if u.layer == name) for name in analysed}
     for i, im in enumerate(images):
-        top_units = {name: sorted(us, key=lambda u: -float(units[u].maps[im.slug].max()))[:TOP_UNITS_PER_IMAGE]
+        top_units = {name: sorted(us, key=lambda u: -units[u].map_stats[im.slug]["max"])[:TOP_UNITS_PER_IMAGE]
                      for name, us in by_layer.items()}
         w.write(
             im.url, "image.md.j2", image=im, prediction=predictions[im.slug], feature_layers=config.feature_maps.layers,

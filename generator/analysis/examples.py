@@ -19,7 +19,7 @@ Typical use::
     top = top_examples(features, preprocess, layer, channels,
                        stream_images(paths, size, batch_size), top_n)
     for channel, examples in top.items():
-        pixels = np.stack([square(Image.open(paths[e.image]), size) for e in examples])
+        pixels = np.stack([read_square(paths[e.image], size) for e in examples])
         maps = example_maps(features, preprocess, layer, channel, pixels)
         boxes = [crop_box(rf, e.y, e.x, size) for e in examples]
         crops = np.stack([p[t:t + s, l:l + s] for p, (t, l, s) in zip(pixels, boxes)])
@@ -37,12 +37,11 @@ from pathlib import Path
 import keras
 import numpy as np
 from keras import ops
-from PIL import Image, UnidentifiedImageError
 
 from generator.analysis import backend
 from generator.analysis.circuits import UnsupportedCircuit, _inbound
 from generator.errors import GeneratorError
-from generator.images import square
+from generator.images import read_square
 from generator.geometry import ReceptiveField, box_map, crop_box  # noqa: F401  (re-exported)
 
 # --- receptive fields ---------------------------------------------------------------------------
@@ -191,23 +190,12 @@ def stream_images(paths: Sequence[Path], size: int, batch_size: int) -> Iterator
         raise GeneratorError(f"dataset examples: batch size must be at least 1, not {batch_size}")
     batch: list[np.ndarray] = []
     for path in paths:
-        batch.append(_read(Path(path), size))
+        batch.append(read_square(Path(path), size, "dataset examples"))
         if len(batch) == batch_size:
             yield np.stack(batch)
             batch = []
     if batch:
         yield np.stack(batch)
-
-
-def _read(path: Path, size: int) -> np.ndarray:
-    try:
-        with Image.open(path) as image:
-            return square(image, size)
-    except FileNotFoundError:
-        raise GeneratorError(f"dataset examples: image {str(path)!r} not found") from None
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        why = "not an image Pillow can read" if isinstance(e, UnidentifiedImageError) else str(e)
-        raise GeneratorError(f"dataset examples: image {str(path)!r} is unreadable ({why})") from None
 
 
 # --- the top images of each unit ----------------------------------------------------------------
