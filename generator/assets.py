@@ -1,12 +1,13 @@
 """The files beside the pages: figures (rendered through the cache) and the data behind them.
 
-Every number a page shows is also written here as JSON or CSV, next to its figure.
-Returns the figure paths by role, relative to the site root, for the page templates.
+Every number a page shows is also written here as JSON or CSV, next to its figure. Every file
+name comes from :class:`generator.site_paths.SitePaths`, which the pages use to link to them.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,8 +16,13 @@ from tqdm import tqdm
 
 from generator import figures
 from generator.cache import Cache
-from generator.geometry import ReceptiveField, box_map, crop_box
+from generator.circuit_diagram import circuit_diagram
+from generator.config import Config
+from generator.geometry import box_map, crop_box
 from generator.images import read_square
+from generator.pixels import upsample
+from generator.results import Circuit, CircuitWeights, ImageResult, Site, Unit, UnitResult
+from generator.site_paths import SitePaths
 
 
 def write_json(path: Path, data: object) -> None:
@@ -40,55 +46,151 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def write_assets(out: Path, cache: Cache, model: str, config, images, predictions, activations, units,
-                 examples, example_paths, grid_units, grid) -> dict:
-    pictures = {
-        "images": {im.slug: _image_assets(out, cache, config, im, predictions[im.slug], activations[im.slug])
-                   for im in tqdm(images, desc="image figures", disable=None)},
-        "units": {},
-        "grid": "",
-    }
-    pixels = np.stack([im.pixels for im in images])
-    labels = [im.slug for im in images]
-    example_pixels = _ExamplePixels(example_paths, config.images.size)
-    exciters = {v: r.exciter for v, r in units.items()}
-    for u, result in tqdm(units.items(), desc="unit figures", disable=None):
-        pictures["units"][u] = _unit_assets(out / u.url(model), cache, u, result, images, pixels, labels,
-                                            examples[u.layer], example_pixels)
-        if result.circuit and result.circuit["previous"]:
-            pictures["units"][u]["diagram"] = write_circuit_diagram(out / u.url(model), cache, u, result.circuit, exciters)
-    if grid_units:
-        g = config.exciters.grid
-        d = out / "models" / model / g.layer
-        stacked = np.stack([grid[u]["image"] for u in grid_units])
-        pictures["grid"] = cache.figure(d / "exciter-grid.png", figures.exciter_grid, stacked, [u.channel for u in grid_units],
-                                        title=f"Exciters of {g.layer}, channels 0-{len(grid_units) - 1}", per_row=g.per_row)
-        write_csv(d / "exciter-grid.csv", [{"channel": u.channel, "activation": float(grid[u]["activation"]),
-                                            "start_activation": float(grid[u]["start_activation"])} for u in grid_units])
-    _write_layer_stats(out, model, units)
-    return _relative(pictures, out)
+class AssetWriter:
+    """Writes one site's files under ``out``, figures through the cache."""
+
+    def __init__(self, out: Path, cache: Cache, site: Site, config: Config):
+        self.out, self.cache, self.site, self.config = out, cache, site, config
+        self.paths = SitePaths(site.model)
+        self.example_pixels = _ExamplePixels(list(site.example_files), config.images.size)
+
+    def figure(self, path: str, render, *args, **kwargs) -> None:
+        self.cache.figure(self.out / path, render, *args, **kwargs)
+
+    def file(self, path: str) -> Path:
+        return self.out / path
+
+    def write_all(self) -> None:
+        for result in tqdm(self.site.images, desc="image figures", disable=None):
+            self.image(result)
+        pixels = np.stack([r.image.pixels for r in self.site.images])
+        labels = [r.image.slug for r in self.site.images]
+        for result in tqdm(self.site.units.values(), desc="unit figures", disable=None):
+            self.unit(result, pixels, labels)
+        if self.site.grid:
+            self.grid()
+        for layer in self.site.analysed_layers:
+            rows = [{"channel": u.channel, **dataclasses.asdict(self.site.units[u].stats)}
+                    for u in self.site.layer_units(layer.name)]
+            write_csv(self.file(self.paths.layer_file(layer.name, "units.csv")), rows)
+
+    def image(self, result: ImageResult) -> None:
+        im, p = result.image, self.paths
+        self.figure(p.image_file(im.slug, "input.png"), figures.save_rgb, im.pixels)
+        prediction = result.prediction
+        if prediction.top5:
+            top5 = prediction.top5
+            self.figure(p.image_file(im.slug, "predictions.png"), figures.top_predictions_bar,
+                        [c.name for c in top5], [c.probability for c in top5], title=f"Top-5 predictions: {im.file}")
+            write_json(self.file(p.image_file(im.slug, "predictions.json")), [dataclasses.asdict(c) for c in top5])
+        else:
+            m = prediction.output_map
+            self.figure(p.image_file(im.slug, "output.png"), figures.output_map, im.pixels, m,
+                        title=f"Model output: {im.file}")
+            write_json(self.file(p.image_file(im.slug, "output.json")),
+                       {"shape": list(m.shape), "mean": float(m.mean()), "max": float(m.max()),
+                        "fraction_above_0.5": float((m > 0.5).mean())})
+        for layer in self.config.feature_maps.layers:
+            self.figure(p.feature_maps(im.slug, layer), figures.feature_map_grid, result.activations[layer],
+                        title=f"{layer} feature maps on {im.file} (each map normalised on its own)",
+                        per_row=self.config.feature_maps.per_row)
+
+    def unit(self, result: UnitResult, pixels: np.ndarray, labels: list[str]) -> None:
+        u, p = result.unit, self.paths
+        self.figure(p.unit_file(u, "exciter.png"), figures.save_rgb, result.exciter.image)
+        self.figure(p.unit_file(u, "maps.jpg"), figures.activation_strip, pixels, np.stack(list(result.maps.values())),
+                    labels)
+        if result.featured:
+            self.figure(p.unit_file(u, "exciter-map.png"), figures.activation_overlay, result.exciter.image,
+                        result.exciter_map, title=f"{u} on its own exciter")
+            for r in self.site.images:
+                self.figure(p.unit_map(u, r.image.slug), figures.activation_overlay, r.image.pixels,
+                            result.maps[r.image.slug], title=f"{u} on {r.image.file}")
+        if result.examples:
+            crops, maps = self._example_crops(result)
+            self.figure(p.unit_file(u, "examples.png"), figures.example_crops, crops, maps,
+                        [x.score for x in result.examples], title=f"Images that excite {u} most")
+        data = {
+            "layer": u.layer, "channel": u.channel,
+            "exciter": {"size": int(result.exciter.image.shape[0]), "activation": result.exciter.activation,
+                        "start_activation": result.exciter.start_activation},
+            "stats": dataclasses.asdict(result.stats),
+            "maps": {slug: dataclasses.asdict(s) for slug, s in result.map_stats.items()},
+            "incoming": [_link_record(link) for link in result.incoming],
+            "outgoing": [_link_record(link) for link in result.outgoing],
+            "examples": [{"rank": x.rank, "file": x.file, "image": x.image, "score": x.score, "y": x.y, "x": x.x}
+                         for x in result.examples],
+        }
+        c = result.circuit
+        if c and c.supported:
+            data["circuit"] = self.circuit(c)
+        write_json(self.file(p.unit_file(u, "unit.json")), data)
+
+    def circuit(self, c: Circuit) -> dict:
+        """A supported circuit's tables, kernels and diagram; returns its summary for ``unit.json``."""
+        u, p, direct, x = c.unit, self.paths, c.direct, c.expanded
+        h, w = direct.top_kernels.shape[:2]
+        self._weights(direct, p.unit_file(u, "incoming-kernels.png"), p.unit_file(u, "incoming-norms.png"),
+                      p.unit_file(u, "circuit.csv"), f"Incoming {h}x{w} kernels of {u}, top {len(direct.top)} by norm",
+                      f"Strongest inputs of {u} from {direct.layer}", "Frobenius norm of incoming kernel")
+        summary = {"previous": direct.layer, "top": [_input_record(i) for i in direct.top]}
+        columns = [(direct.layer, [i.unit.channel for i in direct.top]), (u.layer, [u.channel])]
+        edges = [(_node(i.unit), _node(u), i.norm, i.net) for i in direct.top]
+        if c.expanded_supported:
+            h, w = x.top_kernels.shape[:2]
+            self._weights(x, p.circuit_file(u, "expanded-kernels.png"), p.circuit_file(u, "expanded-norms.png"),
+                          p.circuit_file(u, "expanded.csv"),
+                          f"Expanded weights of {x.layer} on {u} ({h}x{w} window), top {len(x.top)} by norm",
+                          f"Strongest inputs of {u} from {x.layer}", "Frobenius norm of expanded weights")
+            summary["expanded"] = {"layer": x.layer, "top": [_input_record(i) for i in x.top]}
+            if x.top and x.layer != direct.layer:
+                columns.insert(0, (x.layer, [i.unit.channel for i in x.top]))
+                edges += [(_node(i.unit), _node(u), i.norm, i.net) for i in x.top]
+                edges += [(_node(e.source), _node(e.target), e.norm, e.net) for e in c.edges]
+        thumbnails = {(layer, ch): self.site.units[Unit(layer, ch)].exciter.image
+                      for layer, channels in columns for ch in channels if Unit(layer, ch) in self.site.units}
+        self.figure(p.circuit_file(u, "diagram.png"), circuit_diagram, columns, edges, title=f"Circuit into {u}",
+                    thumbnails=thumbnails)
+        return summary
+
+    def _weights(self, w: CircuitWeights, kernels: str, norms: str, table: str, kernels_title: str, norms_title: str,
+                 xlabel: str) -> None:
+        """One side of a circuit: its top kernels on one scale, their norms as bars, every input as CSV."""
+        names = [str(i.unit) for i in w.top]
+        self.figure(kernels, figures.kernel_heatmaps, np.asarray(w.top_kernels, dtype=np.float32), names,
+                    title=kernels_title)
+        self.figure(norms, figures.norm_bar, names, [i.norm for i in w.top], title=norms_title, xlabel=xlabel)
+        write_csv(self.file(table), [_input_record(i) for i in w.inputs])
+
+    def grid(self) -> None:
+        g, layer = self.site.grid, self.site.grid.layer
+        self.figure(self.paths.layer_file(layer, "exciter-grid.png"), figures.exciter_grid,
+                    np.stack([e.image for e in g.exciters]), [u.channel for u in g.units],
+                    title=f"Exciters of {layer}, channels 0-{len(g.units) - 1}", per_row=self.config.exciters.grid.per_row)
+        write_csv(self.file(self.paths.layer_file(layer, "exciter-grid.csv")),
+                  [{"channel": u.channel, "activation": e.activation, "start_activation": e.start_activation}
+                   for u, e in zip(g.units, g.exciters)])
+
+    def _example_crops(self, result: UnitResult) -> tuple[np.ndarray, np.ndarray]:
+        """Square crops around each example's peak, sized to the receptive field, with the map over the
+        same square; the whole image where the receptive field is unknown (a model that is not a chain)."""
+        rf = result.receptive_field
+        crops, maps = [], []
+        for x in result.examples:
+            image = self.example_pixels[x.image]
+            if rf is None:
+                crops.append(image)
+                maps.append(upsample(x.map, image.shape[:2]))
+                continue
+            top, left, side = box = crop_box(rf, x.y, x.x, image.shape[0])
+            crops.append(image[top:top + side, left:left + side])
+            maps.append(box_map(rf, x.map, box))
+        return np.stack(crops), np.stack(maps)
 
 
-def _image_assets(out: Path, cache: Cache, config, im, prediction: dict, activations: dict) -> dict:
-    d = out / im.url
-    entry = {"input": cache.figure(d / "input.png", figures.save_rgb, im.pixels), "feature_maps": {}}
-    if "top5" in prediction:
-        top5 = prediction["top5"]
-        entry["predictions"] = cache.figure(d / "predictions.png", figures.top_predictions_bar,
-                                            [p["name"] for p in top5], [p["probability"] for p in top5],
-                                            title=f"Top-5 predictions: {im.file}")
-        write_json(d / "predictions.json", top5)
-    else:
-        m = prediction["map"]
-        entry["output"] = cache.figure(d / "output.png", figures.output_map, im.pixels, m, title=f"Model output: {im.file}")
-        write_json(d / "output.json", {"shape": list(m.shape), "mean": float(m.mean()), "max": float(m.max()),
-                                       "fraction_above_0.5": float((m > 0.5).mean())})
-    for layer in config.feature_maps.layers:
-        entry["feature_maps"][layer] = cache.figure(
-            d / f"feature-maps-{layer}.png", figures.feature_map_grid, activations[layer],
-            title=f"{layer} feature maps on {im.file} (each map normalised on its own)", per_row=config.feature_maps.per_row,
-        )
-    return entry
+def write_assets(out: Path, cache: Cache, site: Site, config: Config) -> None:
+    """Every figure and data file of ``site`` under ``out``."""
+    AssetWriter(out, cache, site, config).write_all()
 
 
 class _ExamplePixels:
@@ -103,103 +205,14 @@ class _ExamplePixels:
         return self.loaded[index]
 
 
-def _unit_assets(d: Path, cache: Cache, u, result, images, pixels, labels, table, example_pixels) -> dict:
-    e = {
-        "exciter": cache.figure(d / "exciter.png", figures.save_rgb, result.exciter["image"]),
-        "strip": cache.figure(d / "maps.jpg", figures.activation_strip, pixels, np.stack(list(result.maps.values())), labels),
-        "maps": {},
-    }
-    if result.featured:
-        e["exciter_map"] = cache.figure(d / "exciter-map.png", figures.activation_overlay, result.exciter["image"],
-                                        result.exciter_map, title=f"{u} on its own exciter")
-        for im in images:
-            e["maps"][im.slug] = cache.figure(d / f"map-{im.slug}.png", figures.activation_overlay, im.pixels,
-                                              result.maps[im.slug], title=f"{u} on {im.file}")
-    if result.examples:
-        crops, maps = _example_crops(table, u.channel, result.examples, example_pixels)
-        e["examples"] = cache.figure(d / "examples.png", figures.example_crops, crops, maps,
-                                     [x["score"] for x in result.examples], title=f"Images that excite {u} most")
-    data = {
-        "layer": u.layer, "channel": u.channel,
-        "exciter": {"size": int(result.exciter["image"].shape[0]), "activation": float(result.exciter["activation"]),
-                    "start_activation": float(result.exciter["start_activation"])},
-        "stats": result.stats,
-        "maps": result.map_stats,
-        "incoming": [{"layer": v.layer, "channel": v.channel, "norm": n} for v, n in result.incoming],
-        "outgoing": [{"layer": v.layer, "channel": v.channel, "norm": n} for v, n in result.outgoing],
-        "examples": result.examples,
-    }
-    c = result.circuit
-    if c and c["previous"]:
-        top = c["top"]
-        names = [f"{c['previous']}:{w['channel']}" for w in top]
-        e["kernels"] = cache.figure(d / "incoming-kernels.png", figures.kernel_heatmaps,
-                                    np.asarray(c["top_kernels"], dtype=np.float32), names,
-                                    title=f"Incoming {c['kernel_shape'][0]}x{c['kernel_shape'][1]} kernels of {u}, top {len(top)} by norm")
-        e["norms"] = cache.figure(d / "incoming-norms.png", figures.norm_bar, names, [w["norm"] for w in top],
-                                  title=f"Strongest inputs of {u} from {c['previous']}")
-        write_csv(d / "circuit.csv", c["inputs"])
-        data["circuit"] = {"previous": c["previous"], "top": top}
-        x = c.get("expanded")
-        if x and x.get("top"):
-            names = [f"{x['layer']}:{w['channel']}" for w in x["top"]]
-            h, w_ = x["kernel_shape"][:2]
-            e["expanded_kernels"] = cache.figure(
-                d / "circuit" / "expanded-kernels.png", figures.kernel_heatmaps, np.asarray(x["top_kernels"], dtype=np.float32),
-                names, title=f"Expanded weights of {x['layer']} on {u} ({h}x{w_} window), top {len(names)} by norm")
-            e["expanded_norms"] = cache.figure(d / "circuit" / "expanded-norms.png", figures.norm_bar, names,
-                                               [w["norm"] for w in x["top"]], title=f"Strongest inputs of {u} from {x['layer']}",
-                                               xlabel="Frobenius norm of expanded weights")
-            write_csv(d / "circuit" / "expanded.csv", x["inputs"])
-            data["circuit"]["expanded"] = {"layer": x["layer"], "top": x["top"]}
-    write_json(d / "unit.json", data)
-    return e
+def _node(unit: Unit) -> tuple[str, int]:
+    return unit.layer, unit.channel
 
 
-def write_circuit_diagram(d: Path, cache: Cache, u, circuit: dict, exciters: dict) -> str:
-    """The circuit over two or three layers: edges coloured by the sign of the summed weights, sized by norm."""
-    from generator.units import Unit
-
-    direct = circuit["top"]
-    columns = [(circuit["previous"], [w["channel"] for w in direct]), (u.layer, [u.channel])]
-    edges = [((circuit["previous"], w["channel"]), (u.layer, u.channel), w["norm"], w["net"]) for w in direct]
-    x = circuit.get("expanded") or {}
-    if x.get("top") and x["layer"] != circuit["previous"]:
-        columns.insert(0, (x["layer"], [w["channel"] for w in x["top"]]))
-        edges += [((x["layer"], w["channel"]), (u.layer, u.channel), w["norm"], w["net"]) for w in x["top"]]
-        edges += [((x["layer"], k["from"]), (circuit["previous"], k["to"]), k["norm"], k["net"]) for k in x["edges"]]
-    thumbnails = {(layer, c): exciters[Unit(layer, c)]["image"] for layer, cs in columns for c in cs if Unit(layer, c) in exciters}
-    return cache.figure(d / "circuit" / "diagram.png", figures.circuit_diagram, columns, edges,
-                        title=f"Circuit into {u}", thumbnails=thumbnails)
+def _link_record(link) -> dict:
+    return {"layer": link.unit.layer, "channel": link.unit.channel, "norm": link.norm}
 
 
-def _example_crops(table: dict, channel: int, examples: list[dict], example_pixels) -> tuple[np.ndarray, np.ndarray]:
-    """Square crops around each example's peak, sized to the receptive field, with the map over the
-    same square; the whole image where the receptive field is unknown (a model that is not a chain)."""
-    rf = ReceptiveField(int(table["rf"][0]), int(table["rf"][1]), float(table["rf"][2])) if table["rf"].size else None
-    crops, maps = [], []
-    for rank, x in enumerate(examples):
-        image = example_pixels[x["image"]]
-        activation = table["maps"][channel, rank]
-        if rf is None:
-            crops.append(image)
-            maps.append(figures.upsample(activation, image.shape[:2]))
-            continue
-        top, left, side = box = crop_box(rf, x["y"], x["x"], image.shape[0])
-        crops.append(image[top:top + side, left:left + side])
-        maps.append(box_map(rf, activation, box))
-    return np.stack(crops), np.stack(maps)
-
-
-def _write_layer_stats(out: Path, model: str, units: dict) -> None:
-    for layer in sorted({u.layer for u in units}):
-        rows = [{"channel": u.channel, **r.stats} for u, r in sorted(units.items()) if u.layer == layer]
-        write_csv(out / "models" / model / layer / "units.csv", rows)
-
-
-def _relative(value, out: Path):
-    if isinstance(value, Path):
-        return value.relative_to(out).as_posix()
-    if isinstance(value, dict):
-        return {k: _relative(v, out) for k, v in value.items()}
-    return value
+def _input_record(w) -> dict:
+    return {"rank": w.rank, "channel": w.unit.channel, "norm": w.norm, "excitatory": w.excitatory,
+            "inhibitory": w.inhibitory, "net": w.net}

@@ -1,4 +1,4 @@
-"""A content-addressed on-disk cache for arrays, JSON records and rendered figures.
+"""A content-addressed on-disk cache for typed results, arrays, JSON records and rendered figures.
 
 A key is the hash of everything a result depends on (model fingerprint, image bytes,
 parameters), so a rebuild with nothing changed finds every result and recomputes nothing,
@@ -16,9 +16,10 @@ from typing import Callable
 
 import numpy as np
 
+from generator import codec
 
 # Bump when a change to the analyses or figures should invalidate what earlier versions cached.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def digest(*parts: object) -> str:
@@ -64,37 +65,33 @@ class Cache:
         os.replace(tmp, path)
 
     def has(self, key: str) -> bool:
-        """Whether arrays are stored under ``key``."""
-        return self._path(key, ".npz").exists()
+        """Whether a result is stored under ``key``."""
+        return self._path(key, ".json").exists()
 
-    def arrays(self, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-        """The arrays stored under ``key``, computing and storing them on a miss."""
-        path = self._path(key, ".npz")
-        if path.exists():
-            self.hits += 1
-            with np.load(path) as data:
-                return {name: data[name] for name in data.files}
-        self.misses += 1
-        result = compute()
+    def value(self, key: str, kind: object, compute: Callable[[], object]) -> object:
+        """The result of type ``kind`` stored under ``key``, computed on a miss.
 
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as f:
-                np.savez(f, **result)
-
-        self._store(path, write)
-        return result
-
-    def record(self, key: str, compute: Callable[[], object]) -> object:
-        """A JSON-able record stored under ``key``, computed on a miss."""
+        Stored as its arrays (``.npz``, when it has any) and a JSON record naming them
+        (:mod:`generator.codec`); the record is written last, so it marks a complete entry.
+        """
         path = self._path(key, ".json")
+        arrays_path = self._path(key, ".npz")
         if path.exists():
             self.hits += 1
-            return json.loads(path.read_text(encoding="utf-8"))
+            record = json.loads(path.read_text(encoding="utf-8"))
+            arrays = {}
+            if arrays_path.exists():
+                with np.load(arrays_path) as data:
+                    arrays = {name: data[name] for name in data.files}
+            return codec.decode(kind, record, arrays)
         self.misses += 1
         result = compute()
-        text = json.dumps(result)
+        record, arrays = codec.encode(result)
+        if arrays:
+            self._store(arrays_path, lambda tmp: _save_npz(tmp, arrays))
+        text = json.dumps(record)
         self._store(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-        return json.loads(text)
+        return codec.decode(kind, json.loads(text), arrays)
 
     def figure(self, dest: Path, render: Callable[..., Path], *args: object, **kwargs: object) -> Path:
         """Write ``render(*args, dest, **kwargs)``'s image to ``dest``, reusing a cached copy.
@@ -111,6 +108,11 @@ class Cache:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest)
         return dest
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def _render_to(render: Callable[..., Path], tmp: Path, suffix: str, args: tuple, kwargs: dict) -> None:

@@ -52,15 +52,14 @@ def _build(args) -> int:
 
 
 def _layers(args) -> int:
-    from generator.build import CACHE, SiteBuild
+    from generator.analyses import Analyses
+    from generator.build import CACHE
     from generator.cache import Cache
     from generator.config import load_config
 
-    site = SiteBuild(load_config(args.config), Cache(CACHE))
     print(f"{'layer':<28} {'type':<20} {'output shape':<24} channels")
-    for r in site.layers:
-        shape = str(r["output_shape"]).replace("None", "?")
-        print(f"{r['name']:<28} {r['type']:<20} {shape:<24} {r['channels'] or ''}")
+    for r in Analyses(load_config(args.config), Cache(CACHE)).layers:
+        print(f"{r.name:<28} {r.type:<20} {r.shape_text:<24} {r.channels or ''}")
     return 0
 
 

@@ -81,25 +81,6 @@ class ExciterParams:
     precision: str = "auto"
 
 
-def resolve_precision(precision: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """``auto`` -> ``bfloat16`` where the CPU has native bfloat16 arithmetic (AVX512-BF16, AMX), else ``float32``."""
-    if precision != "auto":
-        return precision
-    try:
-        flags = set(cpuinfo.read_text().split())
-    except OSError:
-        return "float32"
-    return "bfloat16" if {"avx512_bf16", "amx_bf16"} & flags else "float32"
-
-
-def exciter_key(params: ExciterParams) -> dict:
-    """What an exciter depends on: the parameters with the precision resolved, without the batch size."""
-    values = dataclasses.asdict(params)
-    values["precision"] = resolve_precision(params.precision)
-    del values["batch_size"]
-    return values
-
-
 @dataclass(frozen=True)
 class ExciterGridSection:
     layer: str = ""

@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from generator.errors import GeneratorError
-
-
-@dataclass(frozen=True)
-class InputImage:
-    slug: str  # file stem, used in URLs: images/<slug>/
-    file: str  # file name as configured
-    pixels: np.ndarray  # (size, size, 3) uint8
-    digest: str  # hash of the file's bytes
-
-    @property
-    def url(self) -> str:
-        return f"images/{self.slug}/"
+from generator.results import InputImage
 
 
 def square(image: Image.Image, size: int) -> np.ndarray:

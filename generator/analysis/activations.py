@@ -6,12 +6,12 @@ from functools import lru_cache
 
 import numpy as np
 
+from generator.analysis import graph
+
 
 @lru_cache(maxsize=8)
 def _extractor(features, layers: tuple[str, ...]):
-    import keras
-
-    return keras.Model(features.input, [features.get_layer(name).output for name in layers])
+    return graph.cut(features, [graph.model_layer(features, name, "activations").output for name in layers])
 
 
 def layer_activations(loaded, pixels: np.ndarray, layers: list[str]) -> dict[str, np.ndarray]:

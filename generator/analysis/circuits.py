@@ -17,95 +17,90 @@ Layers are always addressed by name, never by position in ``model.layers``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import keras
 import numpy as np
 
+from generator.analysis import graph
 from generator.errors import GeneratorError
+from generator.results import Circuit, CircuitEdge, CircuitInput, CircuitWeights, LayerLinks, Unit
 
 _PLAIN_CHAINS_ONLY = "expanded weights are only defined for plain chains of conv/pool/relu layers"
 _LINEARISED_ACTIVATIONS = {"relu", "linear"}
+_NO_SINGLE_INPUT = ("No single conv layer feeds {layer} directly: it is the first conv layer, or its input comes "
+                    "from a merge (Add, Concatenate), where weights alone do not say which unit feeds it")
 
 
 class UnsupportedCircuit(GeneratorError):
     """The requested circuit is not defined for this model (one line for the user)."""
 
 
-@dataclass(frozen=True)
-class InputWeight:
-    """How strongly one input channel feeds a filter.
+# --- a featured unit's circuit --------------------------------------------------------------------
 
-    norm: Frobenius norm of its (kh, kw) kernel; excitatory: sum of its positive weights;
-    inhibitory: sum of its negative weights (<= 0).
+
+def circuit(model: keras.Model, unit: Unit, top_k: int, earlier_layer: str = "", window: int | None = None) -> Circuit:
+    """The inputs of ``unit``: direct weights from the conv layer before it, ranked by kernel norm,
+    and (with ``earlier_layer``) expanded weights from an earlier conv layer plus the edges
+    earlier -> previous between the top inputs of both, for the circuit diagram.
+
+    Where weights cannot say which unit feeds it (a merge on the way, the first conv layer) the
+    result is not supported and says why.
     """
-
-    channel: int
-    norm: float
-    excitatory: float
-    inhibitory: float
-
-
-# --- the graph ------------------------------------------------------------------------------
-
-
-def _layer(model: keras.Model, name: str) -> keras.layers.Layer:
+    previous = graph.previous_conv_layer(model, unit.layer)
+    if previous is None:
+        return Circuit(unit, CircuitWeights("", False, _NO_SINGLE_INPUT.format(layer=unit.layer)))
     try:
-        return model.get_layer(name)
-    except ValueError:
-        raise UnsupportedCircuit(f"circuits: the model has no layer named {name!r}") from None
+        chain_between(model, previous, unit.layer)
+    except UnsupportedCircuit as e:
+        return Circuit(unit, CircuitWeights(previous, False, str(e)))
+    direct = circuit_weights(previous, incoming_kernel(model, unit.layer, unit.channel), top_k)
+    if not earlier_layer:
+        return Circuit(unit, direct)
+    try:
+        weights = expanded_weights(model, earlier_layer, unit.layer, [unit.channel], window)[..., 0]
+        expanded = circuit_weights(earlier_layer, weights, top_k)
+        return Circuit(unit, direct, expanded, _edges(model, expanded, direct, window))
+    except UnsupportedCircuit as e:
+        return Circuit(unit, direct, CircuitWeights(earlier_layer, False, str(e)))
 
 
-def _inbound(model: keras.Model) -> dict[str, list[str]]:
-    """Map each layer name to the names of the layers whose outputs it reads (in order)."""
-    producer = {id(layer.output): layer.name for layer in model.layers}
-    return {
-        layer.name: [producer[id(t)] for t in keras.tree.flatten(layer.input) if id(t) in producer]
-        for layer in model.layers
-    }
+def _edges(model: keras.Model, earlier: CircuitWeights, direct: CircuitWeights, window: int | None
+           ) -> tuple[CircuitEdge, ...]:
+    """Expanded weights between the top inputs of two layers (none when they are the same layer)."""
+    if earlier.layer == direct.layer:
+        return ()
+    targets = [w.unit for w in direct.top]
+    between = expanded_weights(model, earlier.layer, direct.layer, [t.channel for t in targets], window)
+    return tuple(
+        CircuitEdge(w.unit, t, float(np.linalg.norm(between[:, :, w.unit.channel, k])),
+                    float(between[:, :, w.unit.channel, k].sum()))
+        for k, t in enumerate(targets) for w in earlier.top
+    )
 
 
-def _ancestors(inbound: dict[str, list[str]], name: str) -> set[str]:
-    """Names of every layer that ``name`` depends on, through any path."""
-    seen: set[str] = set()
-    stack = list(inbound[name])
-    while stack:
-        parent = stack.pop()
-        if parent not in seen:
-            seen.add(parent)
-            stack.extend(inbound[parent])
-    return seen
+def circuit_weights(layer: str, weights: np.ndarray, top_k: int) -> CircuitWeights:
+    """Every input channel of a (h, w, C_in) weight slice from ``layer``, ranked by norm, and the top-k kernels."""
+    ranked = rank_inputs(weights, layer)
+    top = [w.unit.channel for w in ranked[:top_k]]
+    return CircuitWeights(layer, True, inputs=ranked, top_kernels=np.ascontiguousarray(weights[..., top]))
 
 
-def previous_conv_layer(model: keras.Model, layer: str) -> str | None:
-    """The nearest Conv2D upstream of ``layer`` through single-input layers.
-
-    None when the walk reaches the model input or a layer with several inputs (Add, ...).
-    """
-    inbound = _inbound(model)
-    _layer(model, layer)
-    while len(inbound[layer]) == 1:
-        layer = inbound[layer][0]
-        if isinstance(model.get_layer(layer), keras.layers.Conv2D):
-            return layer
-    return None
-
-
-def next_conv_layer(model: keras.Model, layer: str) -> str | None:
-    """The nearest Conv2D downstream of ``layer`` along a plain chain.
-
-    Each step must have exactly one consumer that reads only this layer; otherwise (a
-    branch, a merge, the model output) the answer is None.
-    """
-    inbound = _inbound(model)
-    _layer(model, layer)
-    while True:
-        consumers = [name for name, parents in inbound.items() if layer in parents]
-        if len(consumers) != 1 or len(inbound[consumers[0]]) != 1:
-            return None
-        layer = consumers[0]
-        if isinstance(model.get_layer(layer), keras.layers.Conv2D):
-            return layer
+def layer_links(model: keras.Model, layer: str) -> LayerLinks:
+    """Kernel norms between ``layer`` and the conv layers just before and after it (plain chains only)."""
+    sides = {}
+    for side, neighbour, source, target in (
+        ("incoming", graph.previous_conv_layer(model, layer), None, layer),
+        ("outgoing", graph.next_conv_layer(model, layer), layer, None),
+    ):
+        if neighbour is None:
+            continue
+        try:
+            chain_between(model, source or neighbour, target or neighbour)
+        except UnsupportedCircuit:
+            continue
+        sides[side] = kernel_norms(model, target or neighbour)
+        sides[f"{side}_layer"] = neighbour
+    return LayerLinks(**sides)
 
 
 # --- adjacent layers: the kernel --------------------------------------------------------------
@@ -115,28 +110,22 @@ def _numpy(variable: keras.Variable) -> np.ndarray:
     return np.asarray(variable.numpy())
 
 
-def _check_channels(layer: keras.layers.Layer, channels: Sequence[int]) -> None:
-    count = layer.output.shape[-1]
-    bad = [c for c in channels if not 0 <= c < count]
-    if bad:
-        raise UnsupportedCircuit(
-            f"circuits: layer {layer.name!r} has {count} channels; channel {bad[0]} does not exist"
-        )
+def _conv(model: keras.Model, layer: str) -> keras.layers.Conv2D:
+    conv = graph.model_layer(model, layer, "circuits")
+    if not isinstance(conv, keras.layers.Conv2D):
+        raise UnsupportedCircuit(f"circuits: {layer!r} is a {type(conv).__name__}, not a Conv2D layer; it has no kernel")
+    return conv
 
 
 def incoming_kernel(model: keras.Model, layer: str, channel: int) -> np.ndarray:
     """The (kh, kw, C_in) slice ``kernel[:, :, :, channel]`` of a Conv2D layer."""
-    conv = _layer(model, layer)
-    if not isinstance(conv, keras.layers.Conv2D):
-        raise UnsupportedCircuit(
-            f"circuits: {layer!r} is a {type(conv).__name__}, not a Conv2D layer; it has no kernel"
-        )
-    _check_channels(conv, [channel])
+    conv = _conv(model, layer)
+    graph.check_channels(graph.layer_info(conv), [channel], "circuits")
     return _numpy(conv.kernel)[:, :, :, channel]
 
 
-def rank_inputs(kernel_slice: np.ndarray, top_k: int) -> list[InputWeight]:
-    """The ``top_k`` input channels of a (kh, kw, C_in) kernel slice, strongest first.
+def rank_inputs(kernel_slice: np.ndarray, layer: str, top_k: int | None = None) -> tuple[CircuitInput, ...]:
+    """The ``top_k`` (default: all) input channels of ``layer`` in a (kh, kw, C_in) kernel slice, strongest first.
 
     Strength is the Frobenius norm ``sqrt(sum_{dy, dx} w[dy, dx, i]**2)``; equal norms keep
     the lower channel index first.
@@ -145,10 +134,10 @@ def rank_inputs(kernel_slice: np.ndarray, top_k: int) -> list[InputWeight]:
     excitatory = np.sum(np.maximum(kernel_slice, 0), axis=(0, 1))
     inhibitory = np.sum(np.minimum(kernel_slice, 0), axis=(0, 1))
     order = np.argsort(-norms, kind="stable")[:top_k]
-    return [
-        InputWeight(int(i), float(norms[i]), float(excitatory[i]), float(inhibitory[i]))
-        for i in order
-    ]
+    return tuple(
+        CircuitInput(Unit(layer, int(i)), rank + 1, float(norms[i]), float(excitatory[i]), float(inhibitory[i]))
+        for rank, i in enumerate(order)
+    )
 
 
 def kernel_norms(model: keras.Model, layer: str) -> np.ndarray:
@@ -156,10 +145,7 @@ def kernel_norms(model: keras.Model, layer: str) -> np.ndarray:
 
     Column ``o`` ranks the inputs of unit ``o``; row ``i`` ranks the units that input ``i`` feeds.
     """
-    conv = _layer(model, layer)
-    if not isinstance(conv, keras.layers.Conv2D):
-        raise UnsupportedCircuit(f"circuits: {layer!r} is a {type(conv).__name__}, not a Conv2D layer; it has no kernel")
-    return np.sqrt(np.sum(np.square(_numpy(conv.kernel)), axis=(0, 1)))
+    return np.sqrt(np.sum(np.square(_numpy(_conv(model, layer).kernel)), axis=(0, 1)))
 
 
 # --- any distance: expanded weights --------------------------------------------------------
@@ -204,14 +190,14 @@ def chain_between(model: keras.Model, source: str, target: str) -> list[keras.la
     MaxPooling2D, AveragePooling2D, ZeroPadding2D and BatchNormalization (kept as its
     per-channel scale ``gamma / sqrt(moving_variance + epsilon)``; the shift is a bias).
     """
-    _layer(model, source)
-    layer = _layer(model, target)
-    inbound = _inbound(model)
+    graph.model_layer(model, source, "circuits")
+    layer = graph.model_layer(model, target, "circuits")
+    inbound = graph.inbound(model)
 
     def refuse(reason: str) -> UnsupportedCircuit:
         return UnsupportedCircuit(f"circuits: {target} <- {source}: {reason}")
 
-    if source not in _ancestors(inbound, target):
+    if source not in graph.ancestors(inbound, target):
         raise refuse(f"{source!r} is not upstream of {target!r}")
     chain = []
     while layer.name != source:
@@ -315,7 +301,7 @@ def expanded_weights(
     """
     chain = chain_between(model, source, target)
     channels = [int(c) for c in channels]
-    _check_channels(chain[-1], channels)
+    graph.check_channels(graph.layer_info(chain[-1]), channels, "circuits")
     if window is not None and window < 1:
         raise UnsupportedCircuit(f"circuits: the window must be a positive size, not {window}")
     v = np.eye(chain[-1].output.shape[-1], dtype=np.float32)[channels][None, None]

@@ -10,21 +10,10 @@ number of images and the cost is linear in it.
 The crop shown for an example is the receptive field of the peak position: activation
 position ``(y, x)`` of a layer reads the input pixels centred on
 ``(offset + stride * y, offset + stride * x)`` in a ``size`` x ``size`` square
-(:func:`receptive_field`, :func:`crop_box`). The activation map is recomputed for the few
-winning images only (:func:`example_maps`) and resampled onto the crop (:func:`box_map`).
-
-Typical use::
-
-    rf = receptive_field(features, layer, image_size=size)
-    top = top_examples(features, preprocess, layer, channels,
-                       stream_images(paths, size, batch_size), top_n)
-    for channel, examples in top.items():
-        pixels = np.stack([read_square(paths[e.image], size) for e in examples])
-        maps = example_maps(features, preprocess, layer, channel, pixels)
-        boxes = [crop_box(rf, e.y, e.x, size) for e in examples]
-        crops = np.stack([p[t:t + s, l:l + s] for p, (t, l, s) in zip(pixels, boxes)])
-        heat = np.stack([box_map(rf, m, b) for m, b in zip(maps, boxes)])
-        figures.example_crops(crops, heat, [e.score for e in examples], path, title=...)
+(:func:`receptive_field`, :func:`generator.geometry.crop_box`). The activation maps are
+recomputed for the few winning images only (:func:`example_maps`); the figures resample them
+onto the crop (:func:`generator.geometry.box_map`). :func:`dataset_examples` does all of it for
+one layer and returns a :class:`generator.results.DatasetExamples`.
 """
 
 from __future__ import annotations
@@ -38,11 +27,56 @@ import keras
 import numpy as np
 from keras import ops
 
-from generator.analysis import backend
-from generator.analysis.circuits import UnsupportedCircuit, _inbound
+from generator.analysis import backend, graph
+from generator.analysis.activations import layer_activations
 from generator.errors import GeneratorError
+from generator.geometry import ReceptiveField
 from generator.images import read_square
-from generator.geometry import ReceptiveField, box_map, crop_box  # noqa: F401  (re-exported)
+from generator.results import DatasetExamples
+
+
+class ReceptiveFieldUnknown(GeneratorError):
+    """The receptive field of a layer is not defined for this model (a branch, an unknown layer)."""
+
+
+# --- one layer's examples -------------------------------------------------------------------------
+
+
+def dataset_examples(loaded, layer: str, paths: Sequence[Path], size: int, top_n: int,
+                     progress: Callable[[int], None] | None = None, batch_size: int = 16) -> DatasetExamples:
+    """The ``top_n`` images of ``paths`` for every channel of ``layer``, their maps and the layer's
+    receptive field (None where the model is not a plain chain: examples are then shown whole)."""
+    features = loaded.features
+    channels = range(graph.model_layer(features, layer, "dataset examples").output.shape[-1])
+    top = top_examples(features, loaded.preprocess, layer, channels, stream_images(paths, size, batch_size),
+                       top_n, progress)
+    table = {f: np.array([[getattr(e, f) for e in top[c]] for c in channels]) for f in ("image", "score", "y", "x")}
+    try:
+        rf = receptive_field(features, layer, size)
+    except ReceptiveFieldUnknown:
+        rf = None
+    maps = example_maps(loaded, layer, table["image"], paths, size, batch_size)
+    return DatasetExamples(table["image"], table["score"], table["y"], table["x"], maps, rf)
+
+
+def example_maps(loaded, layer: str, image: np.ndarray, paths: Sequence[Path], size: int, batch_size: int = 16
+                 ) -> np.ndarray:
+    """(C, N, h, w) float32: the map of channel c on its n-th example ``paths[image[c, n]]``.
+
+    One more forward pass over the few images that made a top list, in batches.
+    """
+    needed = sorted(set(image.ravel().tolist()))
+    maps = None
+    for start in range(0, len(needed), batch_size):
+        chunk = needed[start:start + batch_size]
+        pixels = next(stream_images([paths[i] for i in chunk], size, len(chunk)))
+        acts = layer_activations(loaded, pixels, [layer])[layer]  # (B, h, w, C)
+        if maps is None:
+            maps = np.zeros((*image.shape, *acts.shape[1:3]), np.float32)
+        for j, i in enumerate(chunk):
+            where = np.nonzero(image == i)
+            maps[where] = np.moveaxis(acts[j], -1, 0)[where[0]]
+    return np.zeros((*image.shape, 0, 0), np.float32) if maps is None else maps
 
 # --- receptive fields ---------------------------------------------------------------------------
 
@@ -69,16 +103,13 @@ _POINTWISE_LAYERS = tuple(
 
 def _chain_to(model: keras.Model, layer: str) -> list[keras.layers.Layer]:
     """The layers from the model input up to and including ``layer``, for a plain chain."""
-    try:
-        current = model.get_layer(layer)
-    except ValueError:
-        raise UnsupportedCircuit(f"receptive field: the model has no layer named {layer!r}") from None
-    inbound = _inbound(model)
+    current = graph.model_layer(model, layer, "receptive field")
+    inbound = graph.inbound(model)
     chain = [current]
     while inbound[current.name]:
         parents = inbound[current.name]
         if len(parents) != 1:
-            raise UnsupportedCircuit(
+            raise ReceptiveFieldUnknown(
                 f"receptive field of {layer!r}: the path from the input goes through "
                 f"{type(current).__name__} layer {current.name!r} with {len(parents)} inputs; "
                 f"receptive fields are only computed for plain chains of conv/pool layers"
@@ -106,7 +137,7 @@ def _axis_geometry(chain: list[keras.layers.Layer], axis: int, n: int | None, ta
         what = f"{type(layer).__name__} layer {layer.name!r}"
         if isinstance(layer, _WINDOW_LAYERS):
             if getattr(layer, "data_format", "channels_last") != "channels_last":
-                raise UnsupportedCircuit(f"receptive field of {target!r}: {what} is channels_first")
+                raise ReceptiveFieldUnknown(f"receptive field of {target!r}: {what} is channels_first")
             pooling = isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D))
             k = _pair(layer.pool_size if pooling else layer.kernel_size)[axis]
             s = _pair(layer.strides)[axis]
@@ -124,7 +155,7 @@ def _axis_geometry(chain: list[keras.layers.Layer], axis: int, n: int | None, ta
                     lead = max((out - 1) * s + span - n, 0) // 2
                     n = out
             else:
-                raise UnsupportedCircuit(f"receptive field of {target!r}: {what} has padding {padding!r}")
+                raise ReceptiveFieldUnknown(f"receptive field of {target!r}: {what} has padding {padding!r}")
             offset += ((span - 1) / 2 - lead) * stride
             size += (span - 1) * stride
             stride *= s
@@ -137,7 +168,7 @@ def _axis_geometry(chain: list[keras.layers.Layer], axis: int, n: int | None, ta
             offset += before * stride
             n = None if n is None else n - before - after
         elif not isinstance(layer, _POINTWISE_LAYERS):
-            raise UnsupportedCircuit(
+            raise ReceptiveFieldUnknown(
                 f"receptive field of {target!r}: the path from the input goes through {what}; "
                 f"only conv, pooling, padding, cropping and per-position layers are understood"
             )
@@ -151,7 +182,7 @@ def receptive_field(model: keras.Model, layer: str, image_size: int | None = Non
     DepthwiseConv2D, SeparableConv2D (kernel, stride, dilation, "valid"/"same" padding), max and
     average pooling, ZeroPadding2D, Cropping2D, and layers acting per position (activations,
     normalisation, dropout, rescaling). Anything else, or a branch/merge on the way
-    (ResNet, MobileNetV2), raises ``UnsupportedCircuit`` (a GeneratorError).
+    (ResNet, MobileNetV2), raises :class:`ReceptiveFieldUnknown` (a GeneratorError).
 
     ``image_size`` (the side of the square input) matters only after a strided "same" layer
     whose input length is not a multiple of its stride: TensorFlow then pads one pixel less at
@@ -168,7 +199,7 @@ def receptive_field(model: keras.Model, layer: str, image_size: int | None = Non
             n = shape[1 + axis]
         geometry.append(_axis_geometry(chain, axis, n, layer))
     if geometry[0] != geometry[1]:
-        raise UnsupportedCircuit(
+        raise ReceptiveFieldUnknown(
             f"receptive field of {layer!r}: rows and columns differ ({geometry[0][:2]} vs "
             f"{geometry[1][:2]}); only square receptive fields are supported"
         )
@@ -209,18 +240,10 @@ class Example:
     x: int
 
 
-def _cut(features: keras.Model, layer: str) -> keras.Model:
-    try:
-        target = features.get_layer(layer)
-    except ValueError:
-        raise GeneratorError(f"dataset examples: the model has no layer named {layer!r}") from None
-    return keras.Model(features.input, target.output)
-
-
 @lru_cache(maxsize=4)
 def _peak_step(features, preprocess, layer: str, channels: tuple[int, ...] | None):
     """Compiled ``uint8 (B, H, W, 3) -> (scores (B, K), flat argmax (B, K), (h, w))`` of one batch."""
-    cut = _cut(features, layer)
+    cut = graph.cut(features, graph.model_layer(features, layer, "dataset examples").output)
 
     def step(pixels):
         maps = cut(preprocess(ops.cast(pixels, "float32")), training=False)
@@ -273,12 +296,7 @@ def top_examples(
     if top_n < 1:
         raise GeneratorError(f"dataset examples: top_n must be at least 1, not {top_n}")
     channels = list(dict.fromkeys(int(c) for c in channels))
-    count = _cut(features, layer).output.shape[-1]
-    bad = [c for c in channels if not 0 <= c < count]
-    if bad:
-        raise GeneratorError(
-            f"dataset examples: layer {layer!r} has {count} channels; channel {bad[0]} does not exist"
-        )
+    count = graph.model_channels(features, layer, channels, "dataset examples").output.shape[-1]
     if not channels:
         return {}
     selection = None if channels == list(range(count)) else tuple(channels)
@@ -310,19 +328,3 @@ def top_examples(
         ]
         for row, channel in enumerate(channels)
     }
-
-
-def example_maps(
-    features: keras.Model, preprocess: Callable, layer: str, channel: int, images: np.ndarray
-) -> np.ndarray:
-    """The (N, h, w) float32 activation maps of ``channel`` of ``layer`` on uint8 (N, H, W, 3) images."""
-    from generator.analysis.activations import _extractor
-
-    images = np.asarray(images)
-    count = _cut(features, layer).output.shape[-1]
-    if not 0 <= int(channel) < count:
-        raise GeneratorError(
-            f"dataset examples: layer {layer!r} has {count} channels; channel {channel} does not exist"
-        )
-    out = _extractor(features, (layer,))(preprocess(images.astype("float32")), training=False)
-    return np.ascontiguousarray(keras.ops.convert_to_numpy(out)[..., int(channel)], dtype=np.float32)

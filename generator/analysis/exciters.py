@@ -22,7 +22,6 @@ the network runs in Keras' mixed_bfloat16, about twice as fast there.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -31,10 +30,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from generator.analysis import backend
-from generator.config import ExciterParams, resolve_precision
+from generator.analysis import backend, graph
+from generator.analysis.precision import resolve_precision
+from generator.config import ExciterParams
 from generator.errors import GeneratorError
-from generator.figures import deprocess
+from generator.pixels import deprocess
+from generator.results import Exciter
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class ExciterResult:
     images: np.ndarray  # (N, S, S, 3) uint8, ready to save
     activation: np.ndarray  # (N,) objective on the optimised image (before deprocessing / uint8)
     start_activation: np.ndarray  # (N,) the same objective on the start image
+
+    def exciters(self) -> list[Exciter]:
+        """One :class:`Exciter` per unit, in order."""
+        return [Exciter(image, float(a), float(s))
+                for image, a, s in zip(self.images, self.activation, self.start_activation)]
 
 
 def render_exciters(
@@ -59,8 +65,7 @@ def render_exciters(
     increment: ``tqdm.update`` fits).
     """
     channels = [int(c) for c in channels]
-    target = _find_layer(model, layer)
-    _check_channels(target, channels)
+    target = graph.model_channels(model, layer, channels, "exciters")
     if params.method not in _RECIPES:
         raise ValueError(f"unknown exciter method {params.method!r}; allowed: {', '.join(_RECIPES)}")
     if not channels:
@@ -69,7 +74,7 @@ def render_exciters(
 
     precision = resolve_precision(params.precision)
     if precision != "float32":
-        model = at_precision(keras.Model(model.input, target.output), precision)
+        model = at_precision(graph.cut(model, target.output), precision)
         target = model.get_layer(layer)
 
     # Equal batches (the last one padded by repeating a unit), so the compiled step is traced once.
@@ -120,7 +125,7 @@ def unit_maps(model: keras.Model, layer: keras.layers.Layer, width: int) -> Call
     and backward work; any other layer is cut from the model and its channels gathered.
     """
     if _sliceable(layer, width):
-        trunk = model_until(model, layer.input)
+        trunk = (lambda inputs: inputs) if layer.input is model.input else graph.cut(model, layer.input)
 
         def sliced_maps(inputs, channels):
             dtype = layer.compute_dtype  # differs from the variables' under mixed precision
@@ -132,15 +137,8 @@ def unit_maps(model: keras.Model, layer: keras.layers.Layer, width: int) -> Call
             return _own_channel(layer.activation(y), ops.arange(width, dtype="int32"))
 
         return sliced_maps
-    cut = keras.Model(model.input, layer.output)
+    cut = graph.cut(model, layer.output)
     return lambda inputs, channels: _own_channel(cut(inputs), channels)
-
-
-def model_until(model: keras.Model, tensor) -> Callable:
-    """The part of ``model`` from its input to ``tensor`` (the identity when that is the input)."""
-    if tensor is model.input:
-        return lambda inputs: inputs
-    return keras.Model(model.input, tensor)
 
 
 def at_precision(model: keras.Model, precision: str) -> keras.Model:
@@ -177,22 +175,6 @@ def _sliceable(layer: keras.layers.Layer, width: int) -> bool:
         and len(getattr(layer, "_inbound_nodes", ())) == 1
         and width < layer.filters
     )
-
-
-def _find_layer(model: keras.Model, name: str) -> keras.layers.Layer:
-    names = [l.name for l in model.layers]
-    if name not in names:
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise GeneratorError(f"exciters: layer {name!r} is not in model {model.name!r}{hint}")
-    return model.get_layer(name)
-
-
-def _check_channels(layer: keras.layers.Layer, channels: list[int]) -> None:
-    count = layer.output.shape[-1]
-    bad = [c for c in channels if not 0 <= c < count]
-    if bad:
-        raise GeneratorError(f"exciters: layer {layer.name!r} has channels 0..{count - 1}, got {bad[0]}")
 
 
 def _canvas(model: keras.Model, params: ExciterParams) -> int:

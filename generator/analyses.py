@@ -1,0 +1,134 @@
+"""Every analysis the site needs, each one a cache key and a call into :mod:`generator.analysis`.
+
+A key hashes everything the result depends on (the model's fingerprint, the image bytes, the
+parameters), so a rebuild with nothing changed finds every result and never loads the model.
+The analysis modules import Keras; they are imported here only on a cache miss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from generator.analysis.precision import resolve_precision
+from generator.cache import Cache, digest
+from generator.config import Config, ExciterParams
+from generator.models import describe_model, load_model
+from generator.results import Circuit, DatasetExamples, Exciter, InputImage, LayerInfo, LayerLinks, Prediction, Unit
+from generator.timing import stage
+
+
+class Analyses:
+    def __init__(self, config: Config, cache: Cache):
+        self.config = config
+        self.cache = cache
+        self.spec = describe_model(config.model, config.root)
+
+    def _key(self, *parts: object) -> str:
+        return digest(parts[0], self.spec.fingerprint, *parts[1:])
+
+    @cached_property
+    def model(self):
+        """The loaded model: only when a result is missing from the cache."""
+        with stage("load model"):
+            return load_model(self.config.model, self.config.root)
+
+    @cached_property
+    def layers(self) -> tuple[LayerInfo, ...]:
+        def compute() -> tuple[LayerInfo, ...]:
+            from generator.analysis.graph import summarise
+
+            return summarise(self.model.features)
+
+        return self.cache.value(self._key("architecture"), tuple[LayerInfo, ...], compute)
+
+    @cached_property
+    def description(self) -> str:
+        return self.cache.value(self._key("model-description"), str, lambda: self.model.description)
+
+    def prediction(self, image: InputImage) -> Prediction:
+        def compute() -> Prediction:
+            from generator.analysis.predictions import predict
+
+            return predict(self.model, image.pixels)
+
+        return self.cache.value(self._key("prediction", image.digest, self.config.images.size), Prediction, compute)
+
+    def activations(self, image: InputImage, layers: list[str]) -> dict[str, np.ndarray]:
+        """Activations (h, w, C) of ``image`` at each layer, one forward pass for all missing ones."""
+        keys = {name: self._key("activations", image.digest, self.config.images.size, name) for name in layers}
+        missing = [name for name, key in keys.items() if not self.cache.has(key)]
+        computed = {}
+        if missing:
+            from generator.analysis.activations import layer_activations
+
+            computed = layer_activations(self.model, image.pixels[None], missing)
+        return {name: self.cache.value(key, np.ndarray, lambda name=name: computed[name][0]) for name, key in keys.items()}
+
+    def exciters(self, units: list[Unit], params: ExciterParams, what: str) -> dict[Unit, Exciter]:
+        """Exciters of ``units``; the missing ones are rendered together, a batch per layer."""
+        keys = {u: self._key("exciter", u.layer, u.channel, exciter_key(params)) for u in units}
+        missing = [u for u in units if not self.cache.has(keys[u])]
+        rendered: dict[Unit, Exciter] = {}
+        if missing:
+            from generator.analysis.exciters import render_exciters
+
+            with tqdm(total=len(missing), desc=what, unit="unit", disable=None) as bar:
+                for layer in sorted({u.layer for u in missing}):
+                    todo = [u for u in missing if u.layer == layer]
+                    result = render_exciters(self.model.features, layer, [u.channel for u in todo], params,
+                                             self.model.preprocess, bar.update)
+                    rendered.update(zip(todo, result.exciters()))
+        return {u: self.cache.value(keys[u], Exciter, lambda u=u: rendered[u]) for u in units}
+
+    def exciter_map(self, unit: Unit, exciter: Exciter) -> np.ndarray:
+        """The unit's (h, w) map on its own exciter."""
+
+        def compute() -> np.ndarray:
+            from generator.analysis.activations import layer_activations
+
+            return layer_activations(self.model, exciter.image[None], [unit.layer])[unit.layer][0, ..., unit.channel]
+
+        return self.cache.value(self._key("exciter-map", unit.layer, unit.channel, exciter.image), np.ndarray, compute)
+
+    def circuit(self, unit: Unit) -> Circuit:
+        c = self.config.circuits
+
+        def compute() -> Circuit:
+            from generator.analysis.circuits import circuit
+
+            return circuit(self.model.features, unit, c.top_k, c.earlier_layer, c.window or None)
+
+        return self.cache.value(self._key("circuit", unit.layer, unit.channel, c), Circuit, compute)
+
+    def layer_links(self, layer: str) -> LayerLinks:
+        def compute() -> LayerLinks:
+            from generator.analysis.circuits import layer_links
+
+            return layer_links(self.model.features, layer)
+
+        return self.cache.value(self._key("neighbours", layer), LayerLinks, compute)
+
+    def examples(self, layer: str, files: list[Path], listing: str) -> DatasetExamples:
+        """Top images of the examples folder for every channel of ``layer``; ``listing`` keys the folder."""
+        size, top_n = self.config.images.size, self.config.browse.examples_top_n
+
+        def compute() -> DatasetExamples:
+            from generator.analysis import examples
+
+            with tqdm(total=len(files), desc=f"examples {layer}", unit="image", disable=None) as bar:
+                return examples.dataset_examples(self.model, layer, files, size, top_n, bar.update)
+
+        return self.cache.value(self._key("examples", layer, listing, top_n, size), DatasetExamples, compute)
+
+
+def exciter_key(params: ExciterParams) -> dict:
+    """What an exciter depends on: the parameters with the precision resolved, without the batch size."""
+    values = dataclasses.asdict(params)
+    values["precision"] = resolve_precision(params.precision)
+    del values["batch_size"]
+    return values

@@ -1,0 +1,80 @@
+"""The config checked against the model's layers before any analysis: one line per problem.
+
+Works on the cached layer records (:class:`generator.results.LayerInfo`), so a rebuild checks
+the config without loading the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from generator.analysis.graph import check_channels, conv_layer_names, find_layer, upstream
+from generator.config import Config
+from generator.errors import GeneratorError
+from generator.results import LayerInfo
+
+
+def input_size(layers: Sequence[LayerInfo]) -> int | None:
+    """The side of the square images a fixed-input model takes; None when it takes any size."""
+    shape = layers[0].output_shape
+    return shape[1] if shape and len(shape) == 4 else None
+
+
+def check_config(config: Config, layers: Sequence[LayerInfo]) -> None:
+    """Every key that names a layer or channel, and every relation between such keys."""
+    shape = layers[0].output_shape
+    if not shape or len(shape) != 4 or shape[-1] != 3:
+        raise GeneratorError(
+            f"config key 'model.name': the model takes inputs of shape {_shape(shape)}, not RGB images "
+            f"(height, width, 3); this generator analyses image models"
+        )
+    if shape[1] != shape[2]:
+        raise GeneratorError(
+            f"config key 'model.name': the model takes {shape[1]}x{shape[2]} images; only square inputs are supported"
+        )
+    size = input_size(layers)
+    if size and size != config.images.size:
+        allowed = "" if 16 <= size <= 1024 else " (outside the 16 to 1024 that images.size allows: this model is not supported)"
+        raise GeneratorError(
+            f"config key 'images.size': got {config.images.size}, but the model takes {size}x{size} images; "
+            f"set images.size to {size}{allowed}"
+        )
+    for i, name in enumerate(config.feature_maps.layers):
+        find_layer(layers, name, f"config key 'feature_maps.layers[{i}]'")
+    for i, unit in enumerate(config.units):
+        record = find_layer(layers, unit.layer, f"config key 'units[{i}].layer'", conv=True)
+        check_channels(record, [unit.channel], f"config key 'units[{i}].channel'")
+    if config.exciters.grid.layer:
+        find_layer(layers, config.exciters.grid.layer, "config key 'exciters.grid.layer'", conv=True)
+    if config.circuits.earlier_layer:
+        _check_earlier_layer(config, layers)
+    browse_layers(config, layers)
+
+
+def _check_earlier_layer(config: Config, layers: Sequence[LayerInfo]) -> None:
+    """``circuits.earlier_layer`` must be a conv layer upstream of every featured unit."""
+    earlier = config.circuits.earlier_layer
+    key = "config key 'circuits.earlier_layer'"
+    find_layer(layers, earlier, key, conv=True)
+    for unit in config.units:
+        above = upstream(layers, unit.layer)
+        if earlier not in above:
+            allowed = [name for name in conv_layer_names(layers) if name in above]
+            raise GeneratorError(
+                f"{key}: layer {earlier!r} is not upstream of the featured unit {unit.layer}:{unit.channel}; "
+                f"conv layers upstream of {unit.layer!r}: {', '.join(allowed) or 'none'}"
+            )
+
+
+def browse_layers(config: Config, layers: Sequence[LayerInfo]) -> list[str]:
+    """The layers whose every unit gets a page: ``browse.layers``, or every conv layer for ``all``."""
+    names = config.browse.layers
+    if names == ("all",):
+        return conv_layer_names(layers)
+    for i, name in enumerate(names):
+        find_layer(layers, name, f"config key 'browse.layers[{i}]'", conv=True)
+    return list(names)
+
+
+def _shape(shape) -> str:
+    return "unknown" if shape is None else "(" + ", ".join("?" if d is None else str(d) for d in shape[1:]) + ")"

@@ -1,0 +1,290 @@
+"""What each stage hands on: frozen dataclasses of numbers and arrays, no Keras, no files.
+
+The analyses return these, the cache stores and rebuilds them (:mod:`generator.codec`), the
+figures and the pages read them. A unit is ``(layer, channel)``: :class:`Unit`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from generator.geometry import ReceptiveField
+
+
+@dataclass(frozen=True, order=True)
+class Unit:
+    """One channel of one layer; its URL, cache key and file names all derive from this pair."""
+
+    layer: str
+    channel: int
+
+    def __str__(self) -> str:
+        return f"{self.layer}:{self.channel}"
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer of the model, as ``model.summary()`` shows it."""
+
+    name: str
+    type: str
+    output_shape: tuple[int | None, ...] | None
+    params: int
+    channels: int  # 0 unless the output is image-shaped (N, H, W, C)
+    inputs: tuple[str, ...] = ()  # the layers whose outputs it reads
+
+    @property
+    def shape_text(self) -> str:
+        """The output shape as ``[?, ?, ?, 64]`` (``?`` where the size varies)."""
+        if self.output_shape is None:
+            return "?"
+        return "[" + ", ".join("?" if d is None else str(d) for d in self.output_shape) + "]"
+
+
+# --- what the model says about an image ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    rank: int
+    id: int
+    name: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A classifier's top-5 classes, or the map a model draws (an edge map): one of the two."""
+
+    top5: tuple[ClassScore, ...] = ()
+    output_map: np.ndarray | None = None  # (H', W') float32
+
+
+@dataclass(frozen=True)
+class InputImage:
+    slug: str  # file stem, used in URLs: images/<slug>/
+    file: str  # file name as configured
+    pixels: np.ndarray  # (size, size, 3) uint8
+    digest: str  # hash of the file's bytes
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    image: InputImage
+    prediction: Prediction
+    activations: dict[str, np.ndarray]  # layer -> (h, w, C): feature-map layers and every unit's layer
+
+
+# --- units ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Exciter:
+    """An image made to drive one unit up (or down), and the objective before and after."""
+
+    image: np.ndarray  # (S, S, 3) uint8
+    activation: float
+    start_activation: float
+
+
+@dataclass(frozen=True)
+class Link:
+    """A unit on the other side of a kernel, and the kernel's Frobenius norm."""
+
+    unit: Unit
+    norm: float
+
+
+@dataclass(frozen=True)
+class LayerLinks:
+    """Kernel norms between a conv layer and the conv layers just before and after it.
+
+    ``incoming`` is (C_before, C_layer): column c ranks the inputs of unit c;
+    ``outgoing`` is (C_layer, C_after): row c ranks the units that unit c feeds.
+    A side is empty where the neighbour is not a plain conv-to-conv chain.
+    """
+
+    incoming_layer: str = ""
+    incoming: np.ndarray | None = None
+    outgoing_layer: str = ""
+    outgoing: np.ndarray | None = None
+
+    def incoming_of(self, channel: int, top_k: int) -> tuple[Link, ...]:
+        if self.incoming is None:
+            return ()
+        return _strongest(self.incoming_layer, self.incoming[:, channel], top_k)
+
+    def outgoing_of(self, channel: int, top_k: int) -> tuple[Link, ...]:
+        if self.outgoing is None:
+            return ()
+        return _strongest(self.outgoing_layer, self.outgoing[channel], top_k)
+
+
+def _strongest(layer: str, norms: np.ndarray, top_k: int) -> tuple[Link, ...]:
+    order = np.argsort(-norms, kind="stable")[:top_k]
+    return tuple(Link(Unit(layer, int(c)), float(norms[c])) for c in order)
+
+
+@dataclass(frozen=True)
+class DatasetExamples:
+    """The top images of the examples folder for every channel of a layer.
+
+    ``image`` (C, N) indexes the example files, ``score`` (C, N) is the channel's maximum on
+    that image at position ``y``/``x`` (C, N) of the activation grid, ``maps`` (C, N, h, w) the
+    channel's map on it. ``receptive_field`` is None where it is unknown (a model that is not a
+    plain chain): examples are then shown whole.
+    """
+
+    image: np.ndarray
+    score: np.ndarray
+    y: np.ndarray
+    x: np.ndarray
+    maps: np.ndarray
+    receptive_field: ReceptiveField | None
+
+
+@dataclass(frozen=True)
+class UnitExample:
+    """One of a unit's dataset examples."""
+
+    rank: int
+    file: str  # its path inside the examples folder
+    image: int  # index into the example files
+    score: float
+    y: int  # the peak's position in the activation grid
+    x: int
+    map: np.ndarray  # (h, w) the unit's activation map on this image
+
+
+@dataclass(frozen=True)
+class CircuitInput:
+    """One input unit of a circuit and how strongly it feeds the target.
+
+    norm: Frobenius norm of its (kh, kw) weights; excitatory: sum of the positive weights;
+    inhibitory: sum of the negative ones (<= 0).
+    """
+
+    unit: Unit
+    rank: int
+    norm: float
+    excitatory: float
+    inhibitory: float
+
+    @property
+    def net(self) -> float:
+        return self.excitatory + self.inhibitory
+
+
+@dataclass(frozen=True)
+class CircuitWeights:
+    """The weights of one layer's channels on a unit: direct (the kernel) or expanded."""
+
+    layer: str
+    supported: bool
+    reason: str = ""  # why not, when not supported
+    inputs: tuple[CircuitInput, ...] = ()  # every input channel, strongest first
+    top_kernels: np.ndarray | None = None  # (kh, kw, top_k): the weights of the top inputs
+
+    @property
+    def top(self) -> tuple[CircuitInput, ...]:
+        return self.inputs[: 0 if self.top_kernels is None else self.top_kernels.shape[-1]]
+
+
+@dataclass(frozen=True)
+class CircuitEdge:
+    """Summed weight between two units of a circuit diagram, and its norm."""
+
+    source: Unit
+    target: Unit
+    norm: float
+    net: float
+
+
+@dataclass(frozen=True)
+class Circuit:
+    """Which units feed ``unit``: directly from the conv layer before it, and (when configured)
+    through expanded weights from an earlier layer, with the edges between the two for the diagram."""
+
+    unit: Unit
+    direct: CircuitWeights
+    expanded: CircuitWeights | None = None
+    edges: tuple[CircuitEdge, ...] = ()  # earlier top inputs -> direct top inputs
+
+    @property
+    def supported(self) -> bool:
+        return self.direct.supported
+
+    @property
+    def expanded_supported(self) -> bool:
+        return self.expanded is not None and self.expanded.supported
+
+
+@dataclass(frozen=True)
+class MapStats:
+    mean: float
+    max: float
+
+
+@dataclass(frozen=True)
+class UnitStats:
+    """Mean and maximum activation over the image set; dead when it never fires."""
+
+    mean: float
+    max: float
+    dead: bool
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    """Everything computed for one unit that has a page."""
+
+    unit: Unit
+    exciter: Exciter
+    maps: dict[str, np.ndarray]  # image slug -> (h, w) activation map
+    map_stats: dict[str, MapStats]  # image slug -> mean and max of that map
+    stats: UnitStats
+    incoming: tuple[Link, ...] = ()  # top-k of the conv layer before
+    outgoing: tuple[Link, ...] = ()  # top-k of the conv layer after
+    examples: tuple[UnitExample, ...] = ()  # top images of the examples folder
+    receptive_field: ReceptiveField | None = None  # of its layer; None where unknown (not a plain chain)
+    featured: bool = False  # a configured unit or one of its circuit's top inputs: full-size figures
+    exciter_map: np.ndarray | None = None  # its map on its own exciter (featured units)
+    circuit: Circuit | None = None  # for the configured units
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ExciterGrid:
+    """The lab's grid: exciters of the first channels of one layer."""
+
+    layer: str
+    units: tuple[Unit, ...]
+    exciters: tuple[Exciter, ...]
+
+
+@dataclass(frozen=True)
+class Site:
+    """Everything the figures and the pages are made from."""
+
+    model: str  # the model's URL name
+    description: str  # the model, in a sentence or two
+    layers: tuple[LayerInfo, ...]  # every layer of the model
+    images: tuple[ImageResult, ...]
+    composite: ImageResult  # the image the report shows maps on
+    featured: tuple[Unit, ...]  # the configured units
+    units: dict[Unit, UnitResult]  # every unit with a page
+    example_files: tuple[Path, ...] = ()
+    grid: ExciterGrid | None = None
+    notes: dict[str, str] = field(default_factory=dict)  # report part -> the author's Markdown
+
+    @property
+    def analysed_layers(self) -> tuple[LayerInfo, ...]:
+        """The layers whose units have pages, in model order."""
+        names = {u.layer for u in self.units}
+        return tuple(r for r in self.layers if r.name in names)
+
+    def layer_units(self, layer: str) -> list[Unit]:
+        return sorted(u for u in self.units if u.layer == layer)

@@ -1,0 +1,81 @@
+"""Every page URL and every figure or data file name of the site, in one place.
+
+Paths are relative to the site root (``docs/generated``). A page is a folder ending in ``/``
+whose Markdown is ``<folder>index.md``; a file is a path with a suffix. Microscope's scheme:
+``models/<model>/<layer>/<channel>/``. The pages get a :class:`SitePaths` as ``paths`` and
+turn its answers into relative links with the ``link`` filter (:func:`relative_link`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from generator.results import Unit
+
+# Link targets with these suffixes are files; anything else names a page (layer names may hold dots).
+FILE_SUFFIXES = {".png", ".jpg", ".csv", ".json", ".md"}
+
+
+@dataclass(frozen=True)
+class SitePaths:
+    model_name: str
+
+    # --- pages ----------------------------------------------------------------------------
+    home: str = ""
+    report: str = "report/"
+    hand_written: str = "pages/"  # the author's own pages, copied as they are
+    assets: str = "assets/"
+
+    def model(self) -> str:
+        return f"models/{self.model_name}/"
+
+    def layer(self, layer: str) -> str:
+        return f"{self.model()}{layer}/"
+
+    def unit(self, unit: Unit) -> str:
+        return f"{self.layer(unit.layer)}{unit.channel}/"
+
+    def circuit(self, unit: Unit) -> str:
+        return f"{self.unit(unit)}circuit/"
+
+    def image(self, slug: str) -> str:
+        return f"images/{slug}/"
+
+    # --- files beside the pages -------------------------------------------------------------
+    def image_file(self, slug: str, name: str) -> str:
+        """``input.png``, ``predictions.png``/``.json``, ``output.png``/``.json``."""
+        return self.image(slug) + name
+
+    def feature_maps(self, slug: str, layer: str) -> str:
+        return self.image(slug) + f"feature-maps-{layer}.png"
+
+    def layer_file(self, layer: str, name: str) -> str:
+        """``units.csv``, ``exciter-grid.png``/``.csv``."""
+        return self.layer(layer) + name
+
+    def unit_file(self, unit: Unit, name: str) -> str:
+        """``exciter.png``, ``exciter-map.png``, ``maps.jpg``, ``examples.png``, ``incoming-kernels.png``,
+        ``incoming-norms.png``, ``circuit.csv``, ``unit.json``."""
+        return self.unit(unit) + name
+
+    def unit_map(self, unit: Unit, slug: str) -> str:
+        return self.unit(unit) + f"map-{slug}.png"
+
+    def circuit_file(self, unit: Unit, name: str) -> str:
+        """``diagram.png``, ``expanded-kernels.png``, ``expanded-norms.png``, ``expanded.csv``."""
+        return self.circuit(unit) + name
+
+
+def page_file(path: str) -> str:
+    """The Markdown file of a page: ``models/m/`` -> ``models/m/index.md``; files stay as they are."""
+    path = path.strip("/")
+    if PurePosixPath(path).suffix.lower() in FILE_SUFFIXES:
+        return path
+    return f"{path}/index.md" if path else "index.md"
+
+
+def relative_link(target: str, page: str) -> str:
+    """The link from the page at ``page`` (a folder) to ``target`` (a page or a file)."""
+    return PurePosixPath(os.path.relpath(page_file(target), page.strip("/") or ".")).as_posix()
