@@ -14,26 +14,19 @@ import numpy as np
 import pytest
 import yaml
 
+from generator import analyses as analyses_module
 from generator import build as build_module
 from generator import pages
 from generator.build import build_site
 from generator.config import load_config
 
-from conftest import tiny_config, write_images
+from tiny import edit_config, tiny_config, write_images
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def build(project: Path) -> dict:
     return build_site(load_config(project / "site_config.yaml"), project)
-
-
-def edit_config(project: Path, **sections) -> None:
-    path = project / "site_config.yaml"
-    data = yaml.safe_load(path.read_text())
-    for name, values in sections.items():
-        data[name] = {**data.get(name, {}), **values} if isinstance(values, dict) else values
-    path.write_text(yaml.safe_dump(data))
 
 
 def test_pages_figures_and_data(built, tiny_model_file):
@@ -91,7 +84,7 @@ def test_navigation_keeps_unit_pages_out(built):
 def test_rebuild_recomputes_nothing_and_loads_no_model(built, monkeypatch):
     project, first = built
     assert first["cache_misses"] > 0
-    monkeypatch.setattr(build_module, "load_model", lambda *a: pytest.fail("the model was loaded"))
+    monkeypatch.setattr(analyses_module, "load_model", lambda *a: pytest.fail("the model was loaded"))
     before = (project / "docs/generated/models/tiny/c3/5/exciter.png").read_bytes()
     second = build(project)
     assert second["cache_misses"] == 0
@@ -300,8 +293,6 @@ def test_a_build_killed_mid_swap_is_recovered(built):
 
 
 def test_examples_folder_streams_many_files_and_skips_bad_ones(built):
-    from conftest import write_images
-
     project, _ = built
     folder = project / "many"
     write_images(folder / "a", n=5, seed=1)

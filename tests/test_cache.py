@@ -1,6 +1,9 @@
 import numpy as np
+import pytest
 
+from generator import codec
 from generator.cache import Cache, digest
+from generator.results import Circuit, CircuitEdge, CircuitInput, CircuitWeights, LayerInfo, LayerLinks, Unit
 
 
 def test_digest_sees_array_contents_and_nesting():
@@ -14,27 +17,51 @@ def test_digest_sees_array_contents_and_nesting():
     assert digest("a", "b") != digest("ab")
 
 
-def test_arrays_are_computed_once(tmp_path):
+def test_values_are_computed_once(tmp_path):
     cache = Cache(tmp_path)
     calls = []
 
     def compute():
         calls.append(1)
-        return {"x": np.arange(4)}
+        return np.arange(4)
 
-    first = cache.arrays("k1", compute)
-    second = Cache(tmp_path).arrays("k1", compute)
+    first = cache.value("k1", np.ndarray, compute)
+    second = Cache(tmp_path).value("k1", np.ndarray, compute)
     assert calls == [1]
-    np.testing.assert_array_equal(first["x"], second["x"])
+    np.testing.assert_array_equal(first, second)
     assert cache.has("k1") and not cache.has("k2")
     assert (cache.hits, cache.misses) == (0, 1)
 
 
-def test_record_round_trip(tmp_path):
-    cache = Cache(tmp_path)
-    assert cache.record("r", lambda: {"a": [1, 2]}) == {"a": [1, 2]}
-    assert cache.record("r", lambda: {"a": "changed"}) == {"a": [1, 2]}
-    assert cache.hits == 1
+def test_typed_results_round_trip_through_the_cache(tmp_path):
+    weights = np.arange(12, dtype=np.float32).reshape(2, 3, 2)
+    circuit = Circuit(
+        Unit("c3", 5),
+        CircuitWeights("c2", True, inputs=(CircuitInput(Unit("c2", 1), 1, 2.5, 3.0, -0.5),), top_kernels=weights),
+        CircuitWeights("c1", False, "not upstream"),
+        (CircuitEdge(Unit("c1", 0), Unit("c2", 1), 1.0, -1.0),),
+    )
+    Cache(tmp_path).value("c", Circuit, lambda: circuit)
+    back = Cache(tmp_path).value("c", Circuit, lambda: None)
+    assert back.unit == Unit("c3", 5) and back.supported and not back.expanded_supported
+    assert back.direct.inputs == circuit.direct.inputs and back.direct.top[0].net == 2.5
+    np.testing.assert_array_equal(back.direct.top_kernels, weights)
+    assert back.direct.top_kernels.dtype == np.float32
+    assert back.expanded == circuit.expanded and back.edges == circuit.edges
+    layers = (LayerInfo("x", "InputLayer", (None, None, None, 3), 0, 3), LayerInfo("d", "Dense", None, 7, 0, ("x",)))
+    assert Cache(tmp_path).value("l", tuple[LayerInfo, ...], lambda: layers) == layers
+    assert Cache(tmp_path).value("l", tuple[LayerInfo, ...], lambda: None) == layers
+
+
+def test_codec_moves_arrays_out_of_the_record():
+    links = LayerLinks("c1", np.ones((2, 3), np.float32))
+    record, arrays = codec.encode(links)
+    assert record == {"incoming_layer": "c1", "incoming": {"$array": "a0"}, "outgoing_layer": "", "outgoing": None}
+    assert list(arrays) == ["a0"] and arrays["a0"].shape == (2, 3)
+    back = codec.decode(LayerLinks, record, arrays)
+    assert back.outgoing is None and back.incoming_of(1, 5)[0].unit == Unit("c1", 0)
+    with pytest.raises(TypeError, match="text keys"):
+        codec.encode({1: "a"})
 
 
 def test_figure_is_rendered_once_and_copied(tmp_path):

@@ -1,4 +1,4 @@
-"""Tests for generator.figures.circuit_diagram: renders, repeats, colours edges by sign, validates."""
+"""Tests for generator.circuit_diagram: renders, repeats, colours edges by sign, validates."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator import figures
+from generator.circuit_diagram import circuit_diagram
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +50,7 @@ def thumbnails():
 
 
 def draw(path, edge_list=None, **kwargs):
-    return figures.circuit_diagram(COLUMNS, edges(1.0) if edge_list is None else edge_list,
+    return circuit_diagram(COLUMNS, edges(1.0) if edge_list is None else edge_list,
                                    path, title="block3_conv3:5 circuit", **kwargs)
 
 
@@ -127,9 +127,9 @@ def test_bad_thumbnail_and_columns_raise(tmp_path):
     with pytest.raises(ValueError):
         draw(tmp_path / "x.png", thumbnails={("block3_conv1", 203): np.zeros((8, 8, 3))})
     with pytest.raises(ValueError):
-        figures.circuit_diagram([("a", [1, 1])], [], tmp_path / "y.png", title="t")
+        circuit_diagram([("a", [1, 1])], [], tmp_path / "y.png", title="t")
     with pytest.raises(ValueError):
-        figures.circuit_diagram([("a", [1]), ("a", [2])], [], tmp_path / "z.png", title="t")
+        circuit_diagram([("a", [1]), ("a", [2])], [], tmp_path / "z.png", title="t")
 
 
 def test_thumbnails_are_drawn(tmp_path):
@@ -148,7 +148,7 @@ def test_twelve_nodes_three_columns_with_skips(tmp_path):
                   for s in range(100, 112) for t in (7, 8, 9)]
     edge_list += [(("l1", s), ("l3", 8), 0.5, (-1) ** s) for s in range(12)]
     thumbs = {("l1", c): rng.integers(0, 256, (20, 20, 3), dtype=np.uint8) for c in range(12)}
-    path = figures.circuit_diagram(columns, edge_list, tmp_path / "big.png", title="big",
+    path = circuit_diagram(columns, edge_list, tmp_path / "big.png", title="big",
                                    thumbnails=thumbs)
     height, width = read_png(path)[2].shape[:2]
     assert height <= 2000 and width <= 2000

@@ -10,37 +10,19 @@ import numpy as np
 import pytest
 
 from generator.analysis.circuits import (
-    InputWeight,
     UnsupportedCircuit,
     chain_between,
     expanded_weights,
     incoming_kernel,
-    next_conv_layer,
-    previous_conv_layer,
     rank_inputs,
 )
+from generator.analysis.graph import next_conv_layer, previous_conv_layer
 from generator.errors import GeneratorError
+from generator.results import CircuitInput, Unit
+
+from tiny import plain_model, residual_model, strided_model
 
 L = keras.layers
-
-
-def seeded(model, seed=0):
-    """Give every weight a deterministic random value (variances positive for BatchNorm)."""
-    rng = np.random.default_rng(seed)
-    model.set_weights([rng.uniform(0.5, 1.5, v.shape) if "variance" in v.path
-                       else rng.normal(size=v.shape) for v in model.weights])
-    return model
-
-
-def plain_model(activation="relu"):
-    """16x16x3 -> c1 (4) -> c2 (5) -> p1 max 2x2 -> c3 (6); 'same' padding."""
-    return seeded(keras.Sequential([
-        keras.Input((16, 16, 3)),
-        L.Conv2D(4, 3, padding="same", activation=activation, name="c1"),
-        L.Conv2D(5, 3, padding="same", activation=activation, name="c2"),
-        L.MaxPooling2D(name="p1"),
-        L.Conv2D(6, 3, padding="same", name="c3"),
-    ]))
 
 
 @pytest.fixture(scope="module")
@@ -50,24 +32,12 @@ def plain():
 
 @pytest.fixture(scope="module")
 def strided():
-    """Stride 2 'valid' conv, BatchNorm, ReLU layer, zero padding, rectangular dilated conv."""
-    image = keras.Input((18, 18, 3), name="image")
-    x = L.Conv2D(4, 3, strides=2, name="s1")(image)                       # 8x8
-    x = L.BatchNormalization(name="bn")(x)
-    x = L.ReLU(name="relu")(x)
-    x = L.ZeroPadding2D(1, name="pad")(x)                                # 10x10
-    x = L.Conv2D(3, (3, 2), dilation_rate=(1, 2), name="s2")(x)          # 8x8
-    return seeded(keras.Model(image, x), seed=1)
+    return strided_model()
 
 
 @pytest.fixture(scope="module")
 def residual():
-    image = keras.Input((8, 8, 3), name="image")
-    a = L.Conv2D(3, 3, padding="same", name="a")(image)
-    b = L.Conv2D(3, 3, padding="same", activation="relu", name="b")(a)
-    s = L.Add(name="block_add")([a, b])
-    c = L.Conv2D(2, 3, padding="same", name="c")(s)
-    return seeded(keras.Model(image, c), seed=2)
+    return residual_model()
 
 
 def kernel(model, name):
@@ -124,13 +94,13 @@ def test_incoming_kernel_and_ranking(plain):
     for channel in range(5):
         sliced = incoming_kernel(plain, "c2", channel)
         np.testing.assert_array_equal(sliced, full[:, :, :, channel])
-        ranked = rank_inputs(sliced, top_k=3)
+        ranked = rank_inputs(sliced, "c1", top_k=3)
         norms = [float(np.linalg.norm(sliced[:, :, i])) for i in range(4)]
         order = sorted(range(4), key=lambda i: (-norms[i], i))[:3]
-        assert [r.channel for r in ranked] == order
+        assert [r.unit for r in ranked] == [Unit("c1", i) for i in order]
         for r in ranked:
-            weights = sliced[:, :, r.channel]
-            assert r.norm == pytest.approx(norms[r.channel], rel=1e-6)
+            weights = sliced[:, :, r.unit.channel]
+            assert r.norm == pytest.approx(norms[r.unit.channel], rel=1e-6)
             assert r.excitatory == pytest.approx(weights[weights > 0].sum(), rel=1e-6)
             assert r.inhibitory == pytest.approx(weights[weights < 0].sum(), rel=1e-6)
             assert r.inhibitory <= 0 <= r.excitatory
@@ -139,17 +109,17 @@ def test_incoming_kernel_and_ranking(plain):
 def test_rank_inputs_breaks_ties_by_lower_channel():
     slice_ = np.zeros((1, 1, 4), dtype="float32")
     slice_[0, 0] = [1.0, -2.0, 2.0, 1.0]
-    assert rank_inputs(slice_, top_k=4) == [
-        InputWeight(1, 2.0, 0.0, -2.0), InputWeight(2, 2.0, 2.0, 0.0),
-        InputWeight(0, 1.0, 1.0, 0.0), InputWeight(3, 1.0, 1.0, 0.0)]
+    assert rank_inputs(slice_, "a") == (
+        CircuitInput(Unit("a", 1), 1, 2.0, 0.0, -2.0), CircuitInput(Unit("a", 2), 2, 2.0, 2.0, 0.0),
+        CircuitInput(Unit("a", 0), 3, 1.0, 1.0, 0.0), CircuitInput(Unit("a", 3), 4, 1.0, 1.0, 0.0))
 
 
 def test_incoming_kernel_refuses_non_conv_and_bad_channel(plain):
     with pytest.raises(UnsupportedCircuit, match="MaxPooling2D"):
         incoming_kernel(plain, "p1", 0)
-    with pytest.raises(UnsupportedCircuit, match="channel 9 does not exist"):
+    with pytest.raises(UnsupportedCircuit, match="channel 9 is out of range for layer 'c2', which has channels 0 to 4"):
         incoming_kernel(plain, "c2", 9)
-    with pytest.raises(GeneratorError, match="no layer named 'nope'"):
+    with pytest.raises(GeneratorError, match="no layer 'nope'"):
         incoming_kernel(plain, "nope", 0)
 
 

@@ -11,7 +11,7 @@ import yaml
 
 from generator import cli, models
 
-from test_build import edit_config
+from tiny import edit_config
 
 
 def run(project: Path, monkeypatch, capsys, *args: str) -> tuple[int, str]:

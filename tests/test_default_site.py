@@ -62,6 +62,7 @@ def default_site(tmp_path_factory) -> Path:
     return project
 
 
+@pytest.mark.slow
 def test_default_site_builds_strict(default_site):
     out, site = default_site / "docs" / "generated", default_site / "site"
     config = load_config(REPO / "site_config.yaml")

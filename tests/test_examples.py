@@ -8,6 +8,7 @@ a full sort of all scores.
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -16,30 +17,15 @@ from PIL import Image
 
 from generator import figures
 from generator.analysis import examples as ex
-from generator.analysis.examples import Example, ReceptiveField
+from generator.analysis.examples import Example
+from generator.geometry import ReceptiveField
 from generator.errors import GeneratorError
 from generator.images import square
 from generator.models import preprocessor
 
+from tiny import DEAD, geometry_model, unit_model
+
 # --- receptive fields ---------------------------------------------------------------------------
-
-
-def geometry_model(pool=keras.layers.AveragePooling2D, ones: bool = True, size=None) -> keras.Model:
-    """conv 3 -> pool 2 -> strided conv 3/2 (same) -> zero pad 1 -> dilated conv 3 (d 2, valid) -> conv 3.
-
-    With ``ones`` every kernel is all ones, no bias, no activation: a single bright input pixel
-    then raises exactly the outputs that read it (no cancellation, exact small integers).
-    """
-    keras.utils.set_random_seed(0)
-    kw = {"kernel_initializer": "ones", "use_bias": False} if ones else {"activation": "relu"}
-    x = inputs = keras.Input((size, size, 3))
-    x = keras.layers.Conv2D(2, 3, padding="same", name="c1", **kw)(x)
-    x = pool(2, name="p1")(x)
-    x = keras.layers.Conv2D(2, 3, strides=2, padding="same", name="c2", **kw)(x)
-    x = keras.layers.ZeroPadding2D(1, name="pad")(x)
-    x = keras.layers.Conv2D(2, 3, dilation_rate=2, padding="valid", name="c3", **kw)(x)
-    x = keras.layers.Conv2D(2, 3, padding="same", name="c4", **kw)(x)
-    return keras.Model(inputs, x)
 
 
 def perturbation_dependencies(model: keras.Model, layer: str, n: int) -> np.ndarray:
@@ -117,7 +103,7 @@ def test_receptive_field_refuses_branches_and_unknown_layers():
     assert ex.receptive_field(model, "a") == ReceptiveField(3, 1, 0.0)
     with pytest.raises(GeneratorError, match="Add layer 'sum'"):
         ex.receptive_field(model, "b")
-    with pytest.raises(GeneratorError, match="no layer named 'nope'"):
+    with pytest.raises(GeneratorError, match="no layer 'nope'"):
         ex.receptive_field(model, "nope")
     chain = keras.Sequential([keras.Input((None, None, 3)), keras.layers.UpSampling2D(name="up"),
                               keras.layers.Conv2D(3, 3, name="k")])
@@ -153,23 +139,6 @@ def test_box_map_puts_each_position_on_its_field_centre():
 # --- top examples -------------------------------------------------------------------------------
 
 
-DEAD = 4  # a channel whose bias keeps it at zero on every image
-
-
-def unit_model() -> keras.Model:
-    keras.utils.set_random_seed(1)
-    x = inputs = keras.Input((None, None, 3))
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(x)
-    x = keras.layers.MaxPooling2D(2, name="p1")(x)
-    x = keras.layers.Conv2D(5, 3, padding="same", activation="relu", name="c2")(x)
-    model = keras.Model(inputs, x)
-    conv = model.get_layer("c2")
-    bias = conv.bias.numpy()
-    bias[DEAD] = -1e6
-    conv.bias.assign(bias)
-    return model
-
-
 def dataset(n: int = 20, size: int = 32) -> np.ndarray:
     """Random images, low contrast but for image 4 and its exact copy 13 (ties across batches)."""
     rng = np.random.default_rng(0)
@@ -187,7 +156,8 @@ def batched(images: np.ndarray, batch_size: int):
 
 def brute_force(model, preprocess, layer, channels, images, top_n) -> dict[int, list[Example]]:
     """All scores of all images, fully sorted (score descending, then image index)."""
-    maps = np.stack([ex.example_maps(model, preprocess, layer, c, images) for c in channels], axis=1)
+    cut = keras.Model(model.input, model.get_layer(layer).output)
+    maps = np.moveaxis(keras.ops.convert_to_numpy(cut(preprocess(images.astype("float32"))))[..., channels], -1, 1)
     n, k, h, w = maps.shape
     flat = maps.reshape(n, k, h * w)
     scores, where = flat.max(axis=2), flat.argmax(axis=2)
@@ -240,11 +210,11 @@ def test_fewer_images_than_top_n_and_empty_inputs():
     assert sorted(e.image for e in got[1]) == [0, 1, 2, 3, 4]
     assert ex.top_examples(model, preprocess, "c2", [1], iter([]), top_n=3) == {1: []}
     assert ex.top_examples(model, preprocess, "c2", [], batched(images, 2), top_n=3) == {}
-    with pytest.raises(GeneratorError, match="channel 5 does not exist"):
+    with pytest.raises(GeneratorError, match="channel 5 is out of range for layer 'c2'"):
         ex.top_examples(model, preprocess, "c2", [5], batched(images, 2), top_n=3)
     with pytest.raises(GeneratorError, match="top_n"):
         ex.top_examples(model, preprocess, "c2", [0], batched(images, 2), top_n=0)
-    with pytest.raises(GeneratorError, match="no layer named"):
+    with pytest.raises(GeneratorError, match="no layer 'c9'"):
         ex.top_examples(model, preprocess, "c9", [0], batched(images, 2), top_n=3)
 
 
@@ -298,15 +268,21 @@ def test_merge_equals_a_full_sort_with_many_ties():
         assert best[2][row].tolist() == positions[row, want].tolist()
 
 
-def test_example_maps_are_the_channel_of_the_layer_output():
-    model, preprocess, images = unit_model(), preprocessor("tf"), dataset(4)
-    maps = ex.example_maps(model, preprocess, "c2", 2, images)
-    cut = keras.Model(model.input, model.get_layer("c2").output)
-    want = keras.ops.convert_to_numpy(cut(preprocess(images.astype("float32"))))[..., 2]
-    assert maps.shape == (4, 16, 16) and maps.dtype == np.float32
-    np.testing.assert_allclose(maps, want, rtol=1e-6)
-    with pytest.raises(GeneratorError, match="channel 7"):
-        ex.example_maps(model, preprocess, "c2", 7, images)
+def test_example_maps_are_each_channels_map_on_its_own_examples(tmp_path):
+    loaded = SimpleNamespace(features=unit_model(), preprocess=preprocessor("tf"))
+    paths = []
+    for i, pixels in enumerate(dataset(5)):
+        paths.append(tmp_path / f"im{i}.png")
+        Image.fromarray(pixels).save(paths[-1])
+    image = np.array([[3, 0], [1, 1], [4, 2], [0, 3], [2, 4]])  # (5 channels, 2 examples each)
+    maps = ex.example_maps(loaded, "c2", image, paths, 32, batch_size=2)
+    cut = keras.Model(loaded.features.input, loaded.features.get_layer("c2").output)
+    pixels = np.stack([np.asarray(Image.open(p)) for p in paths]).astype("float32")
+    want = keras.ops.convert_to_numpy(cut(loaded.preprocess(pixels)))  # (5, 16, 16, 5)
+    assert maps.shape == (5, 2, 16, 16) and maps.dtype == np.float32
+    for c in range(5):
+        for n in range(2):
+            np.testing.assert_allclose(maps[c, n], want[image[c, n], ..., c], rtol=1e-5, atol=1e-6)
 
 
 # --- streaming images ---------------------------------------------------------------------------

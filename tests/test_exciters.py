@@ -15,6 +15,8 @@ from generator.analysis.exciters import render_exciters  # noqa: E402
 from generator.config import ExciterParams  # noqa: E402
 from generator.errors import GeneratorError  # noqa: E402
 
+from tiny import exciter_model  # noqa: E402
+
 PARAMS = ExciterParams(steps=5, size=32, batch_size=4, seed=3, precision="float32")
 LUCID = dataclasses.replace(PARAMS, method="lucid", steps=12)
 
@@ -26,13 +28,7 @@ def preprocess(x):
 
 @pytest.fixture(scope="module")
 def model():
-    keras.utils.set_random_seed(1)
-    x = inputs = keras.Input((None, None, 3))
-    x = keras.layers.Conv2D(8, 3, activation="relu", name="c1")(x)
-    x = keras.layers.Conv2D(8, 3, activation="relu", name="c2")(x)
-    x = keras.layers.MaxPooling2D(2, name="pool")(x)
-    x = keras.layers.Conv2D(8, 3, name="c3")(x)  # linear: its centre neuron always has a gradient
-    return keras.Model(inputs, x, name="tiny")
+    return exciter_model()
 
 
 def test_gradient_ascent_raises_every_unit(model):
@@ -155,14 +151,14 @@ def test_fixed_size_model():
 
 
 def test_bad_layer_and_channel(model):
-    with pytest.raises(GeneratorError, match="did you mean 'c2'"):
+    with pytest.raises(GeneratorError, match="^exciters: the model has no layer 'c22'; did you mean 'c2'"):
         render_exciters(model, "c22", [0], PARAMS, preprocess)
-    with pytest.raises(GeneratorError, match="channels 0..7, got 8"):
+    with pytest.raises(GeneratorError, match="^exciters: channel 8 is out of range for layer 'c2', which has channels 0 to 7$"):
         render_exciters(model, "c2", [1, 8], PARAMS, preprocess)
 
 
 def test_precision_auto_follows_the_cpu(tmp_path):
-    from generator.config import resolve_precision
+    from generator.analysis.precision import resolve_precision
 
     assert resolve_precision("float32") == "float32" and resolve_precision("bfloat16") == "bfloat16"
     with_bf16, without = tmp_path / "with", tmp_path / "without"

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
-import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from generator import figures
+from generator import figures, pixels
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +40,7 @@ def test_normalise_map_matches_formula():
     m = np.array([[0.0, 1.0], [2.0, 5.0]])
     mean, std = 2.0, np.sqrt((4 + 1 + 0 + 9) / 4)
     expected = np.clip((m - mean) / std * 64 + 128, 0, 255).astype(np.uint8)
-    out = figures.normalise_map(m)
+    out = pixels.normalise_map(m)
     assert out.dtype == np.uint8
     np.testing.assert_array_equal(out, expected)
     assert out[1, 1] > out[1, 0] > out[0, 1] > out[0, 0]
@@ -49,13 +50,13 @@ def test_normalise_map_matches_formula_on_many_values():
     m = rng().normal(5.0, 3.0, size=(32, 32)).astype(np.float32)
     m64 = m.astype(np.float64)
     expected = np.clip((m64 - m64.mean()) / m64.std() * 64 + 128, 0, 255).astype(np.uint8)
-    np.testing.assert_array_equal(figures.normalise_map(m), expected)
+    np.testing.assert_array_equal(pixels.normalise_map(m), expected)
 
 
 def test_normalise_map_clips_outliers():
     m = np.zeros(100)
     m[0] = 1000.0  # 9.95 std above the mean -> far above 255
-    out = figures.normalise_map(m)
+    out = pixels.normalise_map(m)
     assert out[0] == 255
     assert np.all(out[1:] == out[1])
     assert out[1] < 128
@@ -68,7 +69,7 @@ def test_normalise_map_clips_outliers():
     np.array([[0.0, 5e-324]]), np.zeros((0, 3)),
 ])
 def test_normalise_map_flat_or_broken_maps_are_128(m):
-    out = figures.normalise_map(m)
+    out = pixels.normalise_map(m)
     assert out.shape == m.shape and out.dtype == np.uint8
     assert np.all(out == 128)
 
@@ -79,7 +80,7 @@ def test_normalise_map_flat_or_broken_maps_are_128(m):
 def test_deprocess_matches_formula_and_range():
     x = rng().normal(3.0, 40.0, size=(6, 5, 3))
     expected = (np.clip((x - x.mean()) / (x.std() + 1e-5) * 0.1 + 0.5, 0, 1) * 255).astype(np.uint8)
-    out = figures.deprocess(x)
+    out = pixels.deprocess(x)
     assert out.dtype == np.uint8 and out.shape == x.shape
     np.testing.assert_array_equal(out, expected)
     assert 100 < out.mean() < 155  # centred near 0.5 * 255
@@ -89,9 +90,9 @@ def test_deprocess_batch_normalises_each_image_on_its_own():
     x = rng().normal(size=(8, 8, 3))
     other = np.random.default_rng(1).normal(size=(8, 8, 3))
     batch = np.stack([x, 1000.0 * x, x + 50.0, other])
-    out = figures.deprocess(batch)
+    out = pixels.deprocess(batch)
     for i in range(len(batch)):
-        np.testing.assert_array_equal(out[i], figures.deprocess(batch[i]))
+        np.testing.assert_array_equal(out[i], pixels.deprocess(batch[i]))
     # each image's own scale and offset are normalised away, so the first three look alike
     for i in (1, 2):
         assert np.abs(out[i].astype(int) - out[0]).max() <= 1
@@ -99,7 +100,7 @@ def test_deprocess_batch_normalises_each_image_on_its_own():
 
 
 def test_deprocess_constant_image_is_mid_grey_without_warnings():
-    out = figures.deprocess(np.full((4, 4, 3), 9.0))
+    out = pixels.deprocess(np.full((4, 4, 3), 9.0))
     assert np.all(out == 127)
 
 
@@ -110,14 +111,14 @@ def test_symmetric_limit_uses_largest_magnitude():
     kernels = np.zeros((3, 3, 2))
     kernels[0, 0, 0] = 0.5
     kernels[1, 1, 1] = -2.0
-    assert figures.symmetric_limit(kernels) == 2.0
-    assert figures.symmetric_limit(-kernels) == 2.0
-    assert figures.symmetric_limit(np.zeros((3, 3, 4))) == 1.0
+    assert pixels.symmetric_limit(kernels) == 2.0
+    assert pixels.symmetric_limit(-kernels) == 2.0
+    assert pixels.symmetric_limit(np.zeros((3, 3, 4))) == 1.0
 
 
 def test_tile_mosaic_places_tiles_row_by_row_and_fills_the_rest():
     tiles = np.arange(5)[:, None, None] * np.ones((5, 2, 3), dtype=int)
-    mosaic = figures.tile_mosaic(tiles, per_row=2, fill=-1)
+    mosaic = pixels.tile_mosaic(tiles, per_row=2, fill=-1)
     assert mosaic.shape == (3 * 2, 2 * 3)
     for k in range(5):
         r, c = divmod(k, 2)
@@ -127,19 +128,19 @@ def test_tile_mosaic_places_tiles_row_by_row_and_fills_the_rest():
 
 def test_tile_mosaic_keeps_colour_channels():
     tiles = rng().integers(0, 255, size=(3, 4, 4, 3), dtype=np.uint8)
-    mosaic = figures.tile_mosaic(tiles, per_row=3, fill=255)
+    mosaic = pixels.tile_mosaic(tiles, per_row=3, fill=255)
     assert mosaic.shape == (4, 12, 3)
     np.testing.assert_array_equal(mosaic[:, 4:8], tiles[1])
 
 
 def test_upsample_is_bilinear_to_the_requested_size():
     a = np.array([[0.0, 1.0], [0.0, 1.0]])
-    up = figures.upsample(a, (10, 20))
+    up = pixels.upsample(a, (10, 20))
     assert up.shape == (10, 20)
     assert up.min() >= 0.0 and up.max() <= 1.0
     assert np.all(np.diff(up, axis=1) >= 0)  # ramps left to right ...
     assert 0.0 < up[5, 10] < 1.0  # ... with in-between values, not nearest-neighbour steps
-    np.testing.assert_allclose(figures.upsample(np.full((3, 3), 2.5), (7, 7)), 2.5)
+    np.testing.assert_allclose(pixels.upsample(np.full((3, 3), 2.5), (7, 7)), 2.5)
 
 
 # --- every figure ------------------------------------------------------------------------------
@@ -149,7 +150,7 @@ RENDERERS = {
     "feature_map_grid": lambda p: figures.feature_map_grid(
         rng().random((9, 9, 20)), p, title="block1_conv1 maps"),
     "exciter_grid": lambda p: figures.exciter_grid(
-        figures.deprocess(rng().normal(size=(10, 16, 16, 3))), list(range(10, 20)), p,
+        pixels.deprocess(rng().normal(size=(10, 16, 16, 3))), list(range(10, 20)), p,
         title="exciters"),
     "save_rgb": lambda p: figures.save_rgb(IMAGE, p),
     "activation_overlay": lambda p: figures.activation_overlay(
@@ -192,13 +193,10 @@ def test_save_rgb_round_trips_pixels_and_rejects_floats(tmp_path):
         figures.save_rgb(IMAGE / 255.0, tmp_path / "y.png")
 
 
-def test_feature_map_grid_handles_512_channels_with_dead_ones_quickly(tmp_path):
+def test_feature_map_grid_handles_512_channels_with_dead_ones(tmp_path):
     maps = rng().random((14, 14, 512))
     maps[..., ::3] = 0.0  # dead channels: std == 0
-    start = time.perf_counter()
     path = figures.feature_map_grid(maps, tmp_path / "g.png", title="block4_conv1")
-    elapsed = time.perf_counter() - start
-    assert elapsed < 20, f"512-channel grid took {elapsed:.1f} s"
     height, width = read_png(path)[2].shape[:2]
     assert height > 2 * width  # 32 rows of 16
 
@@ -257,6 +255,20 @@ def test_module_uses_agg_and_never_imports_tensorflow():
             "assert matplotlib.get_backend().lower() == 'agg', matplotlib.get_backend(); "
             "assert not {'tensorflow', 'keras'} & set(sys.modules), 'model code imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_analysis_never_imports_display_code():
+    code = ("import sys, generator.analysis.exciters, generator.analysis.circuits, generator.analysis.examples, "
+            "generator.analysis.predictions, generator.analyses; "
+            "shown = {'generator.figures', 'generator.circuit_diagram', 'generator.assets'} & set(sys.modules); "
+            "assert not shown, shown")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    # Keras itself may load matplotlib; the analysis modules never do.
+    for module in (Path(figures.__file__).parent / "analysis").glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                assert not any(n.startswith("matplotlib") for n in names), module
 
 
 def bar_lengths_top_to_bottom(pixels):

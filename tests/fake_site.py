@@ -1,0 +1,133 @@
+"""A site built by hand from typed results (no Keras, no files), for the page snapshot tests.
+
+Not a test module: ``tests/test_page_snapshots.py`` renders it, and ``python tests/fake_site.py``
+rewrites the snapshots in ``tests/snapshots/`` after a deliberate change to the templates.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from generator.config import Config, ExcitersSection, FeatureMapsSection, NotesSection, SiteSection
+from generator.geometry import ReceptiveField
+from generator.results import (
+    Circuit, CircuitEdge, CircuitInput, CircuitWeights, ClassScore, Exciter, ExciterGrid, ImageResult, InputImage,
+    LayerInfo, Link, MapStats, Prediction, Site, Unit, UnitExample, UnitResult, UnitStats,
+)
+
+SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
+KINDS = ("classifier", "edge-model")
+
+
+def _config() -> Config:
+    return Config(
+        site=SiteSection(title='Fake: "quotes" & colons', author="A. Author", description="A hand-built site."),
+        feature_maps=FeatureMapsSection(layers=("c1",)),
+        exciters=ExcitersSection(method="lucid", steps=7, size=8),
+    )
+
+
+def _exciter(seed: int) -> Exciter:
+    rng = np.random.default_rng(seed)
+    return Exciter(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), 2.5 + seed, 0.25)
+
+
+def _inputs(layer: str, channels: list[int]) -> tuple[CircuitInput, ...]:
+    return tuple(CircuitInput(Unit(layer, c), r + 1, 1.0 / (r + 1), 0.75 / (r + 1), -0.25 / (r + 1))
+                 for r, c in enumerate(channels))
+
+
+def fake_site(kind: str) -> tuple[Site, Config]:
+    """``classifier``: top-5 predictions and a supported circuit with expanded weights;
+    ``edge-model``: an output map, a circuit that cannot be read off the weights, no grid."""
+    layers = (
+        LayerInfo("image", "InputLayer", (None, None, None, 3), 0, 3),
+        LayerInfo("c0", "Conv2D", (None, None, None, 2), 56, 2, ("image",)),
+        LayerInfo("c1", "Conv2D", (None, None, None, 3), 57, 3, ("c0",)),
+        LayerInfo("c2", "Conv2D", (None, None, None, 2), 56, 2, ("c1",)),
+    )
+    images = []
+    for i, name in enumerate(["cat.jpg", "dog.png"]):
+        pixels = np.full((16, 16, 3), 40 * i, np.uint8)
+        if kind == "classifier":
+            prediction = Prediction(top5=tuple(ClassScore(r + 1, 10 + r, f"class {r}", 0.5 / (r + 1)) for r in range(5)))
+        else:
+            prediction = Prediction(output_map=np.full((16, 16), 0.25 * (i + 1), np.float32))
+        activations = {"c1": np.full((4, 4, 3), float(i), np.float32), "c2": np.full((4, 4, 2), float(i), np.float32)}
+        images.append(ImageResult(InputImage(Path(name).stem, name, pixels, f"digest{i}"), prediction, activations))
+
+    featured = Unit("c2", 1)
+    if kind == "classifier":
+        circuit = Circuit(
+            featured,
+            CircuitWeights("c1", True, inputs=_inputs("c1", [2, 0, 1]), top_kernels=np.ones((3, 3, 2), np.float32)),
+            CircuitWeights("c0", True, inputs=_inputs("c0", [1, 0]), top_kernels=np.ones((5, 5, 2), np.float32)),
+            (CircuitEdge(Unit("c0", 1), Unit("c1", 2), 0.5, -0.25),),
+        )
+    else:
+        circuit = Circuit(featured, CircuitWeights("", False, "No single conv layer feeds c2 directly"))
+    units = {}
+    for layer, count in (("c1", 3), ("c2", 2)):
+        for c in range(count):
+            u = Unit(layer, c)
+            maps = {im.image.slug: im.activations[layer][..., c] for im in images}
+            stats = {slug: MapStats(float(m.mean()), float(m.max())) for slug, m in maps.items()}
+            units[u] = UnitResult(
+                unit=u,
+                exciter=_exciter(c),
+                maps=maps,
+                map_stats=stats,
+                stats=UnitStats(0.5, 1.0, c == 2),
+                incoming=(Link(Unit("c1", 0), 1.5),) if layer == "c2" else (),
+                outgoing=(Link(Unit("c2", 1), 0.75),) if layer == "c1" else (),
+                examples=(UnitExample(1, "sub/cat.jpg", 0, 3.5, 1, 2, np.ones((4, 4), np.float32)),),
+                receptive_field=ReceptiveField(5, 2, 1.0),
+                featured=u == featured or (kind == "classifier" and u in {w.unit for w in circuit.direct.top}),
+                exciter_map=np.ones((4, 4), np.float32),
+                circuit=circuit if u == featured else None,
+                note="This unit *likes* stripes." if u == featured else "",
+            )
+    grid = ExciterGrid("c1", (Unit("c1", 0), Unit("c1", 1)), (_exciter(0), _exciter(1))) if kind == "classifier" else None
+    site = Site(
+        model="fake",
+        description="A fake model.",
+        layers=layers,
+        images=tuple(images),
+        composite=images[0],
+        featured=(featured,),
+        units=units,
+        grid=grid,
+        notes={**vars(NotesSection()), "introduction": "Why this report.", "circuit": "About the circuit."},
+    )
+    return site, _config()
+
+
+def render(kind: str, out: Path) -> list[Path]:
+    """The fake site's pages rendered into ``out``; returns the Markdown and YAML files, relative to ``out``."""
+    from generator.pages import render_site
+
+    site, config = fake_site(kind)
+    render_site(out, site, config, out / "no-hand-written-pages")
+    return sorted(p.relative_to(out) for p in out.rglob("*") if p.suffix in (".md", ".yml"))
+
+
+def update_snapshots() -> None:
+    for kind in KINDS:
+        target = SNAPSHOTS / kind
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        scratch = SNAPSHOTS / f".{kind}-scratch"
+        shutil.rmtree(scratch, ignore_errors=True)
+        for page in render(kind, scratch):
+            (target / page).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(scratch / page, target / page)
+        shutil.rmtree(scratch)
+        print(f"snapshots of {kind} written to {target}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    update_snapshots()

@@ -1,0 +1,153 @@
+"""The tiny seeded models, images and configs that the tests share (not a test module).
+
+Every model is built from a fixed seed, so a test that uses one sees the same weights every run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import yaml
+from PIL import Image
+
+L = keras.layers
+
+
+def seeded(model, seed=0):
+    """Give every weight a deterministic random value (variances positive for BatchNorm)."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.uniform(0.5, 1.5, v.shape) if "variance" in v.path
+                       else rng.normal(size=v.shape) for v in model.weights])
+    return model
+
+
+def plain_model(activation="relu"):
+    """16x16x3 -> c1 (4) -> c2 (5) -> p1 max 2x2 -> c3 (6); 'same' padding."""
+    return seeded(keras.Sequential([
+        keras.Input((16, 16, 3)),
+        L.Conv2D(4, 3, padding="same", activation=activation, name="c1"),
+        L.Conv2D(5, 3, padding="same", activation=activation, name="c2"),
+        L.MaxPooling2D(name="p1"),
+        L.Conv2D(6, 3, padding="same", name="c3"),
+    ]))
+
+
+def strided_model():
+    """Stride 2 'valid' conv, BatchNorm, ReLU layer, zero padding, rectangular dilated conv."""
+    image = keras.Input((18, 18, 3), name="image")
+    x = L.Conv2D(4, 3, strides=2, name="s1")(image)                       # 8x8
+    x = L.BatchNormalization(name="bn")(x)
+    x = L.ReLU(name="relu")(x)
+    x = L.ZeroPadding2D(1, name="pad")(x)                                # 10x10
+    x = L.Conv2D(3, (3, 2), dilation_rate=(1, 2), name="s2")(x)          # 8x8
+    return seeded(keras.Model(image, x), seed=1)
+
+
+def residual_model():
+    """a -> b (relu) -> Add(a, b) -> c: a residual block."""
+    image = keras.Input((8, 8, 3), name="image")
+    a = L.Conv2D(3, 3, padding="same", name="a")(image)
+    b = L.Conv2D(3, 3, padding="same", activation="relu", name="b")(a)
+    s = L.Add(name="block_add")([a, b])
+    c = L.Conv2D(2, 3, padding="same", name="c")(s)
+    return seeded(keras.Model(image, c), seed=2)
+
+
+def geometry_model(pool=keras.layers.AveragePooling2D, ones: bool = True, size=None) -> keras.Model:
+    """conv 3 -> pool 2 -> strided conv 3/2 (same) -> zero pad 1 -> dilated conv 3 (d 2, valid) -> conv 3.
+
+    With ``ones`` every kernel is all ones, no bias, no activation: a single bright input pixel
+    then raises exactly the outputs that read it (no cancellation, exact small integers).
+    """
+    keras.utils.set_random_seed(0)
+    kw = {"kernel_initializer": "ones", "use_bias": False} if ones else {"activation": "relu"}
+    x = inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(2, 3, padding="same", name="c1", **kw)(x)
+    x = pool(2, name="p1")(x)
+    x = keras.layers.Conv2D(2, 3, strides=2, padding="same", name="c2", **kw)(x)
+    x = keras.layers.ZeroPadding2D(1, name="pad")(x)
+    x = keras.layers.Conv2D(2, 3, dilation_rate=2, padding="valid", name="c3", **kw)(x)
+    x = keras.layers.Conv2D(2, 3, padding="same", name="c4", **kw)(x)
+    return keras.Model(inputs, x)
+
+
+DEAD = 4  # a channel whose bias keeps it at zero on every image
+
+
+def unit_model() -> keras.Model:
+    keras.utils.set_random_seed(1)
+    x = inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(x)
+    x = keras.layers.MaxPooling2D(2, name="p1")(x)
+    x = keras.layers.Conv2D(5, 3, padding="same", activation="relu", name="c2")(x)
+    model = keras.Model(inputs, x)
+    conv = model.get_layer("c2")
+    bias = conv.bias.numpy()
+    bias[DEAD] = -1e6
+    conv.bias.assign(bias)
+    return model
+
+
+def exciter_model():
+    """c1 (8) -> c2 (8) -> pool -> c3 (8, linear: its centre neuron always has a gradient)."""
+    keras.utils.set_random_seed(1)
+    x = inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="c1")(x)
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="c2")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    x = keras.layers.Conv2D(8, 3, name="c3")(x)
+    return keras.Model(inputs, x, name="tiny")
+
+
+def tiny_classifier(seed: int = 0):
+    """Input (any size) -> c1 (4) -> c2 (6) -> p1 max-pool -> c3 (8) -> global average -> head (5 classes)."""
+    keras.utils.set_random_seed(seed)
+    x = inputs = keras.Input((None, None, 3), name="pixels")
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(x)
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="c2")(x)
+    x = keras.layers.MaxPooling2D(2, name="p1")(x)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c3")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(5, activation="softmax", name="head")(x)
+    return keras.Model(inputs, outputs, name="tiny")
+
+
+def write_images(folder: Path, n: int = 3, size: int = 40, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i in range(n):
+        name = f"photo{i}.png"
+        Image.fromarray(rng.integers(0, 256, (size, size + 8, 3), dtype=np.uint8)).save(folder / name)
+        names.append(name)
+    return names
+
+
+def tiny_config(model_file: Path, names: list[str]) -> dict:
+    return {
+        "site": {"title": "Tiny report: colons, #hashes and \"quotes\""},
+        "model": {"name": str(model_file), "preprocess": "tf"},
+        "images": {"dir": "images", "files": names, "size": 32, "composite": names[0]},
+        "feature_maps": {"layers": ["c1", "c2"], "per_row": 4},
+        "exciters": {"steps": 4, "size": 32, "batch_size": 4, "precision": "float32", "grid": {"layer": "c2", "count": 4, "size": 16, "per_row": 2}},
+        "units": [{"layer": "c3", "channel": 5, "note": "Channel five of c3 **likes** stripes."}],
+        "circuits": {"top_k": 3, "earlier_layer": "c1"},
+        "browse": {"layers": ["c2", "c3"], "thumbnail_size": 16, "thumbnail_steps": 3, "examples_top_n": 2, "top_k": 3},
+        "notes": {"predictions": "Random weights, random photos."},
+    }
+
+
+def make_project(folder: Path, model_file: Path) -> Path:
+    names = write_images(folder / "images")
+    (folder / "site_config.yaml").write_text(yaml.safe_dump(tiny_config(model_file, names)))
+    return folder
+
+
+def edit_config(project: Path, **sections) -> None:
+    path = project / "site_config.yaml"
+    data = yaml.safe_load(path.read_text())
+    for name, values in sections.items():
+        data[name] = {**data.get(name, {}), **values} if isinstance(values, dict) else values
+    path.write_text(yaml.safe_dump(data))
