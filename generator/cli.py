@@ -1,4 +1,4 @@
-"""Command line: ``python -m generator build | layers | clean``."""
+"""Command line: ``python -m generator build | layers | clean | schema``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def _parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build", help="compute the analyses and write the site's pages under docs/generated")
     layers = sub.add_parser("layers", help="list the model's layers (names, types, channels)")
     sub.add_parser("clean", help="remove the generated pages and the cache")
+    sub.add_parser("schema", help="print the JSON Schema of site_config.yaml (for editors)")
     for p in (build, layers):
         p.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default: {DEFAULT_CONFIG})")
     return parser
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     _quiet_tensorflow()
     try:
-        return {"build": _build, "layers": _layers, "clean": _clean}[args.command](args)
+        return {"build": _build, "layers": _layers, "clean": _clean, "schema": _schema}[args.command](args)
     except GeneratorError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -60,6 +61,15 @@ def _layers(args) -> int:
     print(f"{'layer':<28} {'type':<20} {'output shape':<24} channels")
     for r in Analyses(load_config(args.config), Cache(CACHE)).layers:
         print(f"{r.name:<28} {r.type:<20} {r.shape_text:<24} {r.channels or ''}")
+    return 0
+
+
+def _schema(args) -> int:
+    import json
+
+    from generator.config_schema import config_schema
+
+    print(json.dumps(config_schema(), indent=2))
     return 0
 
 

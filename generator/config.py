@@ -26,8 +26,13 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 
 @dataclass(frozen=True)
 class SiteSection:
+    """The site's name and front page."""
+
+    # The site's name, in the header and the browser tab.
     title: str = "CNN interpretability report"
+    # Shown as "By <author>" on the front page.
     author: str = ""
+    # Markdown under the title on the front page.
     description: str = ""
 
 
@@ -39,6 +44,7 @@ class ModelSection:
     # "imagenet", "none" (seeded random init) or a path to a weights file; for
     # vgg16-hed "bundled"; ignored for a .keras file.
     weights: str = "imagenet"
+    # Seed of the random initialisation (weights: none) and of Keras' random numbers.
     seed: int = 0
     # Input preprocessing for a user's .keras model: caffe, tf, torch or none.
     preprocess: str = "none"
@@ -48,6 +54,9 @@ class ModelSection:
 
 @dataclass(frozen=True)
 class ImagesSection:
+    """The photos the report analyses."""
+
+    # Folder of the photos, relative to the config file.
     dir: str = "images"
     # File names inside ``dir``; empty means every image file there.
     files: tuple[str, ...] = ()
@@ -59,7 +68,11 @@ class ImagesSection:
 
 @dataclass(frozen=True)
 class FeatureMapsSection:
+    """Grids of every channel of some layers on each image (the lab's part 2)."""
+
+    # Layer names (see: python -m generator layers).
     layers: tuple[str, ...] = ()
+    # Maps in one row of a grid.
     per_row: int = 16
 
 
@@ -67,12 +80,19 @@ class FeatureMapsSection:
 class ExciterParams:
     """How an exciter (activation-maximising image) is made; part of its cache key."""
 
+    # "gradient_ascent" (the lab's recipe) or "lucid" (Lucid's: Fourier image, decorrelated colour, transforms, Adam).
     method: str = "gradient_ascent"
+    # Optimisation steps.
     steps: int = 40
+    # Gradient-ascent step on the 0..255 image, after dividing the gradient by its RMS.
     step_size: float = 1.0
+    # Side of the exciter image in pixels.
     size: int = 150
+    # Seed of the start image and of Lucid's transforms; the same seed gives the same image.
     seed: int = 0
+    # "channel": the channel's mean over positions; "neuron": its value at the centre position.
     objective: str = "channel"
+    # Find what lowers the unit instead of what raises it.
     negative: bool = False
     # Units optimised together in one compiled step.
     batch_size: int = 16
@@ -83,9 +103,15 @@ class ExciterParams:
 
 @dataclass(frozen=True)
 class ExciterGridSection:
+    """The lab's grid of exciters of a layer's first channels."""
+
+    # Conv layer of the grid; empty: no grid.
     layer: str = ""
+    # Channels in the grid, from 0.
     count: int = 64
+    # Side of each exciter in pixels.
     size: int = 64
+    # Exciters in one row.
     per_row: int = 8
 
 
@@ -102,7 +128,11 @@ class ExcitersSection(ExciterParams):
 
 @dataclass(frozen=True)
 class UnitSection:
+    """A featured unit: full-size exciter, maps on every image, its circuit."""
+
+    # Conv layer name.
     layer: str
+    # Channel index, from 0.
     channel: int
     # Markdown, or a path to a .md file (relative to the config file).
     note: str = ""
@@ -112,6 +142,9 @@ class UnitSection:
 
 @dataclass(frozen=True)
 class CircuitsSection:
+    """Which units feed the featured units, by weight."""
+
+    # Inputs shown per circuit, strongest first.
     top_k: int = 6
     # An earlier conv layer whose units feed the featured units through the layers between
     # (Distill's expanded weights); empty: only the adjacent layer's direct weights.
@@ -128,11 +161,13 @@ class BrowseSection:
     layers: tuple[str, ...] = ()
     # The exciters on layer pages and unit cards: small and quick, unlike the featured units'.
     thumbnail_size: int = 64
+    # Optimisation steps of each thumbnail.
     thumbnail_steps: int = 40
     # The thumbnails' exciter method, if not exciters.method.
     thumbnail_method: str = ""
     # Folder of images searched for each unit's dataset examples; empty: the configured images.
     examples_dir: str = ""
+    # Dataset examples shown per unit.
     examples_top_n: int = 6
     # Incoming and outgoing units listed on a unit page.
     top_k: int = 6
@@ -142,21 +177,30 @@ class BrowseSection:
 class NotesSection:
     """The author's notes, one per part of the lab report: Markdown or a path to a .md file."""
 
+    # Before part 1.
     introduction: str = ""
+    # Beside the predictions (part 1).
     predictions: str = ""
+    # Beside the feature maps (part 2).
     feature_maps: str = ""
+    # Beside each featured unit's exciter (part 3), unless the unit has its own note.
     exciter: str = ""
+    # Beside the incoming circuits (part 4).
     circuit: str = ""
+    # Beside the inputs' exciters and maps (part 5).
     inputs: str = ""
 
 
 @dataclass(frozen=True)
 class Config:
+    """site_config.yaml: the model, the photos, the units to feature and browse, and the author's notes."""
+
     site: SiteSection = field(default_factory=SiteSection)
     model: ModelSection = field(default_factory=ModelSection)
     images: ImagesSection = field(default_factory=ImagesSection)
     feature_maps: FeatureMapsSection = field(default_factory=FeatureMapsSection)
     exciters: ExcitersSection = field(default_factory=ExcitersSection)
+    # The featured units: a list of layer, channel and an optional note and method.
     units: tuple[UnitSection, ...] = ()
     circuits: CircuitsSection = field(default_factory=CircuitsSection)
     browse: BrowseSection = field(default_factory=BrowseSection)
@@ -185,30 +229,71 @@ def resolve_path(value: str, root: Path) -> Path:
     return p if p.is_absolute() else root / p
 
 
-# Checks beyond types: key path -> (predicate, description of what is allowed).
-_RULES: dict[str, tuple[typing.Callable[[object], bool], str]] = {
-    "images.size": (lambda v: 16 <= v <= 1024, "an integer from 16 to 1024"),
-    "feature_maps.per_row": (lambda v: 1 <= v <= 64, "an integer from 1 to 64"),
-    "exciters.method": (lambda v: v in EXCITER_METHODS, "one of " + ", ".join(EXCITER_METHODS)),
-    "units.method": (lambda v: v in ("", *EXCITER_METHODS), "one of " + ", ".join(EXCITER_METHODS)),
-    "browse.thumbnail_method": (lambda v: v in ("", *EXCITER_METHODS), "one of " + ", ".join(EXCITER_METHODS)),
-    "exciters.precision": (lambda v: v in PRECISIONS, "one of " + ", ".join(PRECISIONS)),
-    "exciters.objective": (lambda v: v in OBJECTIVES, "one of " + ", ".join(OBJECTIVES)),
-    "exciters.steps": (lambda v: 0 <= v <= 100_000, "an integer from 0 to 100000"),
-    "exciters.step_size": (lambda v: v > 0, "a number above 0"),
-    "exciters.size": (lambda v: 16 <= v <= 1024, "an integer from 16 to 1024"),
-    "exciters.batch_size": (lambda v: 1 <= v <= 4096, "an integer from 1 to 4096"),
-    "exciters.grid.count": (lambda v: 0 <= v <= 4096, "an integer from 0 to 4096"),
-    "exciters.grid.size": (lambda v: 16 <= v <= 512, "an integer from 16 to 512"),
-    "exciters.grid.per_row": (lambda v: 1 <= v <= 64, "an integer from 1 to 64"),
-    "units.channel": (lambda v: v >= 0, "an integer 0 or above"),
-    "circuits.top_k": (lambda v: 1 <= v <= 64, "an integer from 1 to 64"),
-    "circuits.window": (lambda v: 0 <= v <= 256, "an integer from 0 (whole receptive field) to 256"),
-    "browse.thumbnail_size": (lambda v: 16 <= v <= 512, "an integer from 16 to 512"),
-    "browse.thumbnail_steps": (lambda v: 0 <= v <= 100_000, "an integer from 0 to 100000"),
-    "browse.examples_top_n": (lambda v: 1 <= v <= 100, "an integer from 1 to 100"),
-    "browse.top_k": (lambda v: 1 <= v <= 64, "an integer from 1 to 64"),
-    "model.preprocess": (lambda v: v in ("caffe", "tf", "torch", "none"), "one of caffe, tf, torch, none"),
+@dataclass(frozen=True)
+class Range:
+    """Numbers from ``low`` (or above it, when ``exclusive``) to ``high`` (None: no upper bound)."""
+
+    low: float
+    high: float | None = None
+    exclusive: bool = False
+
+    def allows(self, value: float) -> bool:
+        above = value > self.low if self.exclusive else value >= self.low
+        return above and (self.high is None or value <= self.high)
+
+    def describe(self, kind: str) -> str:
+        if self.exclusive:
+            return f"{kind} above {self.low:g}"
+        if self.high is None:
+            return f"{kind} {self.low:g} or above"
+        return f"{kind} from {self.low:g} to {self.high:g}"
+
+    def schema(self) -> dict:
+        bounds = {"exclusiveMinimum" if self.exclusive else "minimum": self.low}
+        return bounds if self.high is None else {**bounds, "maximum": self.high}
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of ``values``; with ``inherit``, also empty (take the section's setting)."""
+
+    values: tuple[str, ...]
+    inherit: bool = False
+
+    def allows(self, value: str) -> bool:
+        return value in self.values or (self.inherit and value == "")
+
+    def describe(self, kind: str) -> str:
+        return "one of " + ", ".join(self.values)
+
+    def schema(self) -> dict:
+        return {"enum": [*([""] if self.inherit else []), *self.values]}
+
+
+# What a key allows beyond its type, by key path (``units[2].channel`` -> ``units.channel``).
+RULES: dict[str, Range | OneOf] = {
+    "images.size": Range(16, 1024),
+    "feature_maps.per_row": Range(1, 64),
+    "exciters.method": OneOf(EXCITER_METHODS),
+    "units.method": OneOf(EXCITER_METHODS, inherit=True),
+    "browse.thumbnail_method": OneOf(EXCITER_METHODS, inherit=True),
+    "exciters.precision": OneOf(PRECISIONS),
+    "exciters.objective": OneOf(OBJECTIVES),
+    "exciters.steps": Range(0, 100_000),
+    "exciters.step_size": Range(0, exclusive=True),
+    "exciters.size": Range(16, 1024),
+    "exciters.batch_size": Range(1, 4096),
+    "exciters.grid.count": Range(0, 4096),
+    "exciters.grid.size": Range(16, 512),
+    "exciters.grid.per_row": Range(1, 64),
+    "units.channel": Range(0),
+    "circuits.top_k": Range(1, 64),
+    "circuits.window": Range(0, 256),
+    "browse.thumbnail_size": Range(16, 512),
+    "browse.thumbnail_steps": Range(0, 100_000),
+    "browse.examples_top_n": Range(1, 100),
+    "browse.top_k": Range(1, 64),
+    "model.preprocess": OneOf(("caffe", "tf", "torch", "none")),
 }
 
 
@@ -249,13 +334,13 @@ def _convert(value: object, tp: object, key: str) -> object:
         raise TypeError(f"unsupported schema type {tp!r}")
     if not ok:
         raise GeneratorError(f"config key {key!r}: got {value!r}, expected {_describe(tp)}")
-    rule = _RULES.get(_rule_key(key))
-    if rule and not rule[0](value):
-        raise GeneratorError(f"config key {key!r}: got {value!r}, expected {rule[1]}")
+    rule = RULES.get(rule_key(key))
+    if rule and not rule.allows(value):
+        raise GeneratorError(f"config key {key!r}: got {value!r}, expected {rule.describe(_describe(tp))}")
     return value
 
 
-def _rule_key(key: str) -> str:
+def rule_key(key: str) -> str:
     """``units[2].channel`` -> ``units.channel``."""
     return ".".join(part.split("[")[0] for part in key.split("."))
 

@@ -18,7 +18,7 @@ from PIL import Image
 from generator import figures
 from generator.analysis import examples as ex
 from generator.analysis.examples import Example
-from generator.geometry import ReceptiveField
+from generator.geometry import ReceptiveField, box_map, crop_box
 from generator.errors import GeneratorError
 from generator.images import square
 from generator.models import preprocessor
@@ -116,23 +116,23 @@ def test_receptive_field_refuses_branches_and_unknown_layers():
 
 def test_crop_box_is_centred_on_the_field_and_clamped_inside_the_image():
     rf = ReceptiveField(32, 4, 1.5)  # VGG16 block3_conv2
-    assert ex.crop_box(rf, 20, 30, 224) == (66, 106, 32)  # centres 81.5, 121.5: rows 66..97
-    assert ex.crop_box(rf, 0, 0, 224) == (0, 0, 32)  # would start at -14
-    assert ex.crop_box(rf, 55, 3, 224) == (192, 0, 32)  # would end past 224
-    assert ex.crop_box(ReceptiveField(3, 1, 0.0), 5, 9, 32) == (4, 8, 3)
-    assert ex.crop_box(ReceptiveField(212, 32, 15.5), 2, 1, 64) == (0, 0, 64)  # field > image
+    assert crop_box(rf, 20, 30, 224) == (66, 106, 32)  # centres 81.5, 121.5: rows 66..97
+    assert crop_box(rf, 0, 0, 224) == (0, 0, 32)  # would start at -14
+    assert crop_box(rf, 55, 3, 224) == (192, 0, 32)  # would end past 224
+    assert crop_box(ReceptiveField(3, 1, 0.0), 5, 9, 32) == (4, 8, 3)
+    assert crop_box(ReceptiveField(212, 32, 15.5), 2, 1, 64) == (0, 0, 64)  # field > image
 
 
 def test_box_map_puts_each_position_on_its_field_centre():
     rf = ReceptiveField(8, 4, 1.5)
     amap = np.add.outer(np.arange(8.0), 10 * np.arange(8.0))  # value = y + 10 x
     box = (5, 9, 8)
-    out = ex.box_map(rf, amap, box)
+    out = box_map(rf, amap, box)
     assert out.shape == (8, 8) and out.dtype == np.float32
     rows = np.clip((np.arange(5, 13) - 1.5) / 4, 0, 7)
     cols = np.clip((np.arange(9, 17) - 1.5) / 4, 0, 7)
     np.testing.assert_allclose(out, rows[:, None] + 10 * cols[None, :], rtol=1e-6)
-    edge = ex.box_map(rf, amap, (0, 0, 3))  # before the first centre: held constant
+    edge = box_map(rf, amap, (0, 0, 3))  # before the first centre: held constant
     np.testing.assert_allclose(edge[:2, :2], 0.0)
 
 
