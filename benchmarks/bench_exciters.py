@@ -45,8 +45,9 @@ import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
 from generator.analysis import exciters  # noqa: E402
+from generator.analysis.precision import resolve_precision  # noqa: E402
 from generator.config import ExciterParams  # noqa: E402
-from generator.figures import deprocess  # noqa: E402
+from generator.pixels import deprocess  # noqa: E402
 
 HED_MEAN_BGR = (104.00699, 116.66877, 122.67892)
 
@@ -252,7 +253,7 @@ def main(argv=None) -> None:
         for tkv in tkvs:
             print(f"{mine} vs {tkv}: {wall[tkv] / wall[mine]:.2f}x by wall time, {cpu[tkv] / cpu[mine]:.2f}x by cpu time")
     best = min(tkvs, key=wall.get, default=None)
-    default = f"{ga}, bf16" if exciters.resolve_precision("auto") == "bfloat16" else ga  # what a build runs here
+    default = f"{ga}, bf16" if resolve_precision("auto") == "bfloat16" else ga  # what a build runs here
     print(f"project default here: {default}")
     print(f"speedup_vs_tf_keras_vis={wall[best] / wall[default]:.2f}" if best and default in wall else "speedup_vs_tf_keras_vis=n/a")
 
