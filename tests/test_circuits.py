@@ -117,7 +117,7 @@ def test_rank_inputs_breaks_ties_by_lower_channel():
 def test_incoming_kernel_refuses_non_conv_and_bad_channel(plain):
     with pytest.raises(UnsupportedCircuit, match="MaxPooling2D"):
         incoming_kernel(plain, "p1", 0)
-    with pytest.raises(UnsupportedCircuit, match="channel 9 is out of range for layer 'c2', which has channels 0 to 4"):
+    with pytest.raises(GeneratorError, match="channel 9 is out of range for layer 'c2', which has channels 0 to 4"):
         incoming_kernel(plain, "c2", 9)
     with pytest.raises(GeneratorError, match="no layer 'nope'"):
         incoming_kernel(plain, "nope", 0)
