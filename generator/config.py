@@ -14,6 +14,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -29,6 +30,9 @@ class SiteSection:
     title: str = "CNN interpretability report"
     author: str = ""
     description: str = ""
+    # Where the site is published (MkDocs' site_url), e.g. https://you.github.io/your-repo/; empty:
+    # the address `build --site-url` gives (the Pages workflow passes GitHub's), else none.
+    url: str = ""
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,7 @@ def resolve_path(value: str, root: Path) -> Path:
 
 # Checks beyond types: key path -> (predicate, description of what is allowed).
 _RULES: dict[str, tuple[typing.Callable[[object], bool], str]] = {
+    "site.url": (lambda v: v == "" or _is_web_address(v), "an http:// or https:// address, or nothing"),
     "images.size": (lambda v: 16 <= v <= 1024, "an integer from 16 to 1024"),
     "feature_maps.per_row": (lambda v: 1 <= v <= 64, "an integer from 1 to 64"),
     "exciters.method": (lambda v: v in EXCITER_METHODS, "one of " + ", ".join(EXCITER_METHODS)),
@@ -229,6 +234,20 @@ _RULES: dict[str, tuple[typing.Callable[[object], bool], str]] = {
     "browse.top_k": (lambda v: 1 <= v <= 64, "an integer from 1 to 64"),
     "model.preprocess": (lambda v: v in ("caffe", "tf", "torch", "none"), "one of caffe, tf, torch, none"),
 }
+
+
+def _is_web_address(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and not any(c.isspace() for c in value)
+
+
+def with_site_url(config: Config, url: str) -> Config:
+    """``config`` with ``site.url`` set to ``url`` where the config file leaves it empty (``build --site-url``)."""
+    if config.site.url or not url:
+        return config
+    if not _is_web_address(url):
+        raise GeneratorError(f"--site-url: got {url!r}, expected an http:// or https:// address")
+    return dataclasses.replace(config, site=dataclasses.replace(config.site, url=url))
 
 
 def _describe(tp: object) -> str:

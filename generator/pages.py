@@ -133,4 +133,6 @@ def _write_nav(out: Path, site, model: str, images, analysed: dict, hand_written
     if hand_written:
         nav.append({"Notes": hand_written})
     settings = {"site_name": site.title, "site_description": site.description.strip(), "nav": nav}
+    if site.url:  # project pages live under /<repository>/: the 404 page and the sitemap need it
+        settings["site_url"] = site.url.rstrip("/") + "/"
     (out / "mkdocs-generated.yml").write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
