@@ -27,7 +27,7 @@ from generator.analysis.architecture import check_channel, conv_layer_names, fin
 from generator.cache import Cache, digest
 from generator.config import Config, ExciterParams, exciter_key, image_files, list_images
 from generator.errors import GeneratorError
-from generator.images import InputImage, load_images
+from generator.images import InputImage, file_digest, load_images
 from generator.models import describe_model, load_model
 from generator.units import Unit
 
@@ -415,7 +415,7 @@ def _build_into(config: Config, cache: Cache, out: Path, hand_written: Path) -> 
     with stage("examples"):
         root = Path(os.path.commonpath([p.parent for p in example_paths]))
         example_names = [p.relative_to(root).as_posix() for p in example_paths]
-        listing = digest([(name, p.stat().st_size, p.stat().st_mtime_ns) for name, p in zip(example_names, example_paths)])
+        listing = digest([(name, file_digest(p)) for name, p in zip(example_names, example_paths)])
         examples = {layer: site.examples(layer, example_paths, listing) for layer in unit_layers}
 
     with stage("neighbours"):
