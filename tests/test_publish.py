@@ -102,8 +102,11 @@ def test_the_workflows_run_steps_build_the_site(tmp_path, tiny_build, tiny_model
 
 
 def test_site_url_from_the_config_wins_over_the_workflows(tmp_path, tiny_build):
-    from generator.config import load_config, with_site_url
+    from generator.config import load_config, parse_config, with_site_url
     from generator.errors import GeneratorError
+
+    with pytest.raises(GeneratorError, match=r"^config key 'site.url': got 'example.org', expected an http"):
+        parse_config({"site": {"url": "example.org"}}, tmp_path)
 
     config = load_config(tiny_build[0] / "site_config.yaml")
     assert with_site_url(config, "https://you.github.io/r").site.url == "https://you.github.io/r"
