@@ -25,7 +25,7 @@ from generator.analyses import Analyses
 from generator.cache import Cache, digest
 from generator.config import Config, image_files, list_images
 from generator.errors import GeneratorError
-from generator.images import load_images
+from generator.images import file_digest, load_images
 from generator.model_checks import browse_layers, check_config, input_size
 from generator.results import (
     Circuit, DatasetExamples, Exciter, ExciterGrid, ImageResult, InputImage, LayerLinks, MapStats, Site, Unit,
@@ -146,7 +146,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         activations = {im.slug: analyses.activations(im, map_layers) for im in tqdm(images, desc="activations", disable=None)}
     with stage("examples"):
         names = _example_names(example_files)
-        listing = digest([(name, p.stat().st_size, p.stat().st_mtime_ns) for name, p in zip(names, example_files)])
+        listing = digest([(name, file_digest(p)) for name, p in zip(names, example_files)])
         examples = {layer: analyses.examples(layer, example_files, listing) for layer in plan.unit_layers}
     with stage("neighbours"):
         links = {layer: analyses.layer_links(layer) for layer in plan.unit_layers}

@@ -21,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the JSON Schema of site_config.yaml (for editors)")
     for p in (build, layers):
         p.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default: {DEFAULT_CONFIG})")
+    build.add_argument("--site-url", default="", help="the published site's address where the config's site.url is empty")
     return parser
 
 
@@ -46,9 +47,9 @@ def _quiet_tensorflow() -> None:
 
 def _build(args) -> int:
     from generator.build import build_site
-    from generator.config import load_config
+    from generator.config import load_config, with_site_url
 
-    build_site(load_config(args.config))
+    build_site(with_site_url(load_config(args.config), args.site_url))
     return 0
 
 

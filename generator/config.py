@@ -14,6 +14,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -34,6 +35,9 @@ class SiteSection:
     author: str = ""
     # Markdown under the title on the front page.
     description: str = ""
+    # Where the site is published (MkDocs' site_url), e.g. https://you.github.io/your-repo/; empty:
+    # the address `build --site-url` gives (the Pages workflow passes GitHub's), else none.
+    url: str = ""
 
 
 @dataclass(frozen=True)
@@ -270,8 +274,23 @@ class OneOf:
         return {"enum": [*([""] if self.inherit else []), *self.values]}
 
 
+@dataclass(frozen=True)
+class WebAddress:
+    """An http:// or https:// address, or nothing."""
+
+    def allows(self, value: str) -> bool:
+        return value == "" or _is_web_address(value)
+
+    def describe(self, kind: str) -> str:
+        return "an http:// or https:// address, or nothing"
+
+    def schema(self) -> dict:
+        return {"pattern": r"^(https?://[^\s/]+\S*)?$"}
+
+
 # What a key allows beyond its type, by key path (``units[2].channel`` -> ``units.channel``).
-RULES: dict[str, Range | OneOf] = {
+RULES: dict[str, Range | OneOf | WebAddress] = {
+    "site.url": WebAddress(),
     "images.size": Range(16, 1024),
     "feature_maps.per_row": Range(1, 64),
     "exciters.method": OneOf(EXCITER_METHODS),
@@ -295,6 +314,20 @@ RULES: dict[str, Range | OneOf] = {
     "browse.top_k": Range(1, 64),
     "model.preprocess": OneOf(("caffe", "tf", "torch", "none")),
 }
+
+
+def _is_web_address(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and not any(c.isspace() for c in value)
+
+
+def with_site_url(config: Config, url: str) -> Config:
+    """``config`` with ``site.url`` set to ``url`` where the config file leaves it empty (``build --site-url``)."""
+    if config.site.url or not url:
+        return config
+    if not _is_web_address(url):
+        raise GeneratorError(f"--site-url: got {url!r}, expected an http:// or https:// address")
+    return dataclasses.replace(config, site=dataclasses.replace(config.site, url=url))
 
 
 def _describe(tp: object) -> str:

@@ -35,9 +35,15 @@ def read_square(path: Path, size: int, what: str = "config key 'images.files'") 
         raise GeneratorError(f"{what}: image {path.name!r} is unreadable ({why})") from None
 
 
+def file_digest(path: Path) -> str:
+    """A hash of the file's bytes: what cache keys depend on (not its modification time, which a fresh
+    checkout resets)."""
+    return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+
+
 def load_image(path: Path, size: int) -> InputImage:
     pixels = read_square(path, size)
-    return InputImage(path.stem, path.name, pixels, hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest())
+    return InputImage(path.stem, path.name, pixels, file_digest(path))
 
 
 def load_images(paths: list[Path], size: int) -> list[InputImage]:

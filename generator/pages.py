@@ -119,4 +119,6 @@ def _write_nav(out: Path, config: Config, site: Site, paths: SitePaths, hand_wri
     if hand_written:
         nav.append({"Notes": hand_written})
     settings = {"site_name": config.site.title, "site_description": config.site.description.strip(), "nav": nav}
+    if config.site.url:  # project pages live under /<repository>/: the 404 page and the sitemap need it
+        settings["site_url"] = config.site.url.rstrip("/") + "/"
     (out / "mkdocs-generated.yml").write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")

@@ -8,6 +8,7 @@ opens. Full-page screenshots go to $SCREENSHOT_DIR, or else the test's tmp_path.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
@@ -19,6 +20,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
+
+from generator.build import build_site
+from generator.config import load_config
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.is_file():
@@ -41,34 +46,79 @@ SCROLL_TO_BOTTOM = """async () => {
 BROKEN_IMAGES = "() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
 
 
-@pytest.fixture(scope="module")
-def site(tiny_build, tmp_path_factory) -> Path:
-    """The tiny project (a copy, so the shared build stays as it is) built by mkdocs into site/."""
-    project = tmp_path_factory.mktemp("browser") / "project"
+def mkdocs_site(tiny_build, folder: Path, site_dir: Path, url: str = "") -> Path:
+    """The tiny project copied into ``folder`` (the shared build stays as it is), its ``site.url`` set to
+    ``url`` if given, built by mkdocs --strict into ``site_dir``."""
+    project = folder / "project"
     shutil.copytree(tiny_build[0], project)
+    if url:
+        config = yaml.safe_load((project / "site_config.yaml").read_text())
+        config["site"]["url"] = url
+        (project / "site_config.yaml").write_text(yaml.safe_dump(config))
+        build_site(load_config(project / "site_config.yaml"), project)  # all cached: only the pages are written
     shutil.copy(REPO / "mkdocs.yml", project / "mkdocs.yml")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=project, env=env,
-                         capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)],
+                         cwd=project, env=env, capture_output=True, text=True)
     assert run.returncode == 0 and "WARNING" not in run.stderr, run.stderr
-    return project / "site"
+    return site_dir
+
+
+@pytest.fixture(scope="module")
+def site(tiny_build, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("browser")
+    return mkdocs_site(tiny_build, folder, folder / "project" / "site")
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    """Static files; a missing path gets ``not_found``'s page with status 404, as GitHub Pages does."""
+
+    not_found: Path | None = None
+
+    def log_message(self, *args):
+        pass
+
+    def send_error(self, code, message=None, explain=None):
+        if code != 404 or self.not_found is None:
+            return super().send_error(code, message, explain)
+        body = self.not_found.read_bytes()
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+@contextlib.contextmanager
+def serve(root: Path, not_found: Path | None = None):
+    """``root`` served by http.server on a free port of 127.0.0.1; yields the root's URL."""
+    handler = type("SiteHandler", (Handler,), {"not_found": not_found})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 @pytest.fixture(scope="module")
 def base_url(site):
-    """site/ served by http.server on a free port of 127.0.0.1."""
+    with serve(site) as url:
+        yield url
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(site)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+@pytest.fixture(scope="module")
+def sub_path(tiny_build, tmp_path_factory) -> tuple[str, Path]:
+    """A project site as GitHub serves it: built for https://example.github.io/my-report/ and served under
+    /my-report/ (the 404 page for any missing path); yields that URL and the site folder."""
+    folder = tmp_path_factory.mktemp("sub-path")
+    site = mkdocs_site(tiny_build, folder, folder / "www" / "my-report", url="https://example.github.io/my-report/")
+    with serve(folder / "www", not_found=site / "404.html") as url:
+        yield url + "my-report/", site
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +243,17 @@ def test_dark_light_toggle(tab):
     tab.assert_clean()
 
 
-def test_unit_link_leads_to_the_unit_page(tab):
+@pytest.fixture(params=["root", "sub-path"])
+def root_or_sub_path_tab(request, browser):
+    """A tab on the site served at the server's root, then on the project site served under /my-report/."""
+    url = request.getfixturevalue("base_url") if request.param == "root" else request.getfixturevalue("sub_path")[0]
+    tab = Tab(browser, url)
+    yield tab
+    tab.close()
+
+
+def test_unit_link_leads_to_the_unit_page(root_or_sub_path_tab):
+    tab = root_or_sub_path_tab  # navigation.instant follows the link in page, then the URL must keep the sub-path
     tab.open("models/tiny/c3/")
     link = tab.page.locator('.md-content a[href="5/"], .md-content a[href$="/c3/5/"]').first
     link.click()
@@ -221,3 +281,59 @@ def test_lightbox_opens_on_a_figure(tab):
     tab.page.keyboard.press("Escape")
     sync_api.expect(tab.page.locator(".glightbox-container")).to_have_count(0)
     tab.assert_clean()
+
+
+LINKS = "() => Array.from(document.querySelectorAll('a[href]'), a => a.href)"  # as the browser resolves them
+
+
+def links_on_the_site(tab, origin: str) -> list[str]:
+    """The links of the open page that stay on ``origin``, without #fragments."""
+    return sorted({url.split("#")[0] for url in tab.page.evaluate(LINKS) if url.startswith(origin)})
+
+
+def test_a_project_site_under_a_sub_path_loads_every_image_and_links_only_under_it(browser, sub_path):
+    """GitHub serves a project site under /<repository>/: visit every page from the home page by its links."""
+    base, site = sub_path
+    origin = base.removesuffix("my-report/")
+    tab = Tab(browser, base)
+    requested = []
+    tab.page.on("request", lambda request: requested.append(request.url))
+    pages, files, queue, images = set(), set(), [base], 0
+    try:
+        while queue:
+            url = queue.pop()
+            if url in pages:
+                continue
+            pages.add(url)
+            tab.open(url.removeprefix(base))
+            broken = tab.broken_images()
+            assert broken == [], f"images that did not load on {url}: {broken}"
+            images += tab.image_count()
+            for link in links_on_the_site(tab, origin):
+                assert link.startswith(base), f"{url} links outside the sub-path: {link}"
+                (queue.append if link.endswith("/") else files.add)(link)
+        assert images > 100
+        for url in sorted(files):  # figures, CSV and JSON files linked from the pages
+            assert tab.context.request.get(url).ok, url
+        tab.assert_clean()
+    finally:
+        tab.close()
+    built = {base + p.parent.relative_to(site).as_posix() + "/" for p in site.rglob("index.html")}
+    assert pages == {url.removesuffix("./") for url in built}  # every page was reached, by links alone
+    assert [url for url in requested if url.startswith(origin) and not url.startswith(base)] == []
+
+
+def test_the_404_page_works_at_any_depth_under_the_sub_path(browser, sub_path):
+    base, _ = sub_path
+    tab = Tab(browser, base)
+    try:
+        tab.open("models/tiny/c3/no-such-unit/")
+        assert "404" in tab.h1()
+        # Its stylesheets and scripts come from /my-report/ (site_url), not from the missing page's folder.
+        assert tab.page.locator("header.md-header").evaluate("e => getComputedStyle(e).position") in ("sticky", "fixed")
+        assert tab.broken_images() == []
+        links = links_on_the_site(tab, base.removesuffix("my-report/"))
+        assert base in links and all(link.startswith(base) for link in links), links
+        assert tab.external == [] and [e for e in tab.errors if "status of 404" not in e] == []
+    finally:
+        tab.close()

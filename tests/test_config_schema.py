@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from generator import cli
-from generator.config import RULES, OneOf, Range, load_config
+from generator.config import RULES, OneOf, Range, WebAddress, load_config
 from generator.config_schema import SCHEMA_FILE, config_schema
 from generator.errors import GeneratorError
 
@@ -44,6 +44,8 @@ def test_unknown_keys_and_wrong_types_are_schema_errors_too():
 
 
 def outside(rule):
+    if isinstance(rule, WebAddress):
+        return "ftp://example.org/report/"
     if isinstance(rule, OneOf):
         return "nonsense"
     return rule.low if rule.exclusive else (rule.high + 1 if rule.high is not None else rule.low - 1)
@@ -71,6 +73,10 @@ def test_loader_and_schema_refuse_the_same_values(key, tmp_path):
     assert "\n" not in str(error.value) and rule.describe("an integer").split()[-1] in str(error.value)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(nested(key, bad), config_schema())
-    good = rule.values[0] if isinstance(rule, OneOf) else (rule.high if rule.high is not None else rule.low + 1)
+    if isinstance(rule, WebAddress):
+        good = "https://example.github.io/my-report/"
+    elif isinstance(rule, OneOf):
+        good = rule.values[0]
+    else:
+        good = rule.high if rule.high is not None else rule.low + 1
     jsonschema.validate(nested(key, good), config_schema())
-    assert isinstance(rule, (OneOf, Range))
