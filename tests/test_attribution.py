@@ -1,0 +1,259 @@
+"""Attribution maps checked against tf-keras-vis (Grad-CAM, saliency), against completeness (Integrated
+Gradients), against scipy (Spearman), and for determinism, locality and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from generator.analysis import attribution as A  # noqa: E402
+from generator.config import ModelSection  # noqa: E402
+from generator.errors import GeneratorError  # noqa: E402
+from generator.models import load_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+# Grad-CAM and saliency against tf-keras-vis: the same float32 computation in another order.
+PEER_RTOL = 1e-4  # of the largest value of the map
+COMPLETENESS = 0.02  # |sum of IG map - (f(x) - f(x0))| <= 2% of |f(x) - f(x0)|
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_file):
+    """The tiny classifier as the build loads it: 'tf' preprocessing (0..255 -> -1..1)."""
+    return load_model(ModelSection(name=str(tiny_model_file), preprocess="tf"), tiny_model_file.parent)
+
+
+@pytest.fixture(scope="module")
+def photos() -> np.ndarray:
+    return np.random.default_rng(1).integers(0, 256, (3, 24, 24, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def hed():
+    return load_model(ModelSection(name="vgg16-hed", weights="bundled"), ROOT)
+
+
+@pytest.fixture(scope="module")
+def cat() -> np.ndarray:
+    """One real photo at 64 px, enough for the default model to say something and stay fast."""
+    from generator.images import read_square
+
+    return read_square(ROOT / "images" / "chelsea.jpg", 64)[None]
+
+
+def tf_keras_vis_gradcam(model, images, score, layer) -> np.ndarray:
+    from tf_keras_vis.gradcam import Gradcam
+
+    return Gradcam(model)(score, images, penultimate_layer=layer, normalize_cam=False)
+
+
+def peer_close(ours: np.ndarray, theirs: np.ndarray) -> None:
+    assert ours.shape == theirs.shape
+    scale = np.abs(theirs).max()
+    assert scale > 0
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=PEER_RTOL * scale)
+
+
+# --- checked against tf-keras-vis --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer", [None, "c2"])
+def test_gradcam_equals_tf_keras_vis_on_classes(tiny, photos, layer):
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    (ours,) = A.grad_cam(tiny, photos, [A.ClassTarget(rank=1)], A.AttributionSettings(layer=layer))
+    assert ours.layer == (layer or "c3")
+    inputs = keras.ops.convert_to_numpy(tiny.preprocess(photos.astype("float32")))
+    theirs = tf_keras_vis_gradcam(tiny.network, inputs, CategoricalScore(list(ours.classes)), ours.layer)
+    peer_close(ours.maps, theirs)
+
+
+def test_gradcam_of_a_unit_equals_tf_keras_vis(tiny, photos):
+    (ours,) = A.grad_cam(tiny, photos, [A.UnitTarget("c3", 5)])
+    assert ours.layer == "c2"  # the last conv layer before the unit's own
+    cut = keras.Model(tiny.features.input, tiny.features.get_layer("c3").output)
+    inputs = keras.ops.convert_to_numpy(tiny.preprocess(photos.astype("float32")))
+    theirs = tf_keras_vis_gradcam(cut, inputs, lambda out: keras.ops.mean(out[..., 5], axis=(1, 2)), "c2")
+    peer_close(ours.maps, theirs)
+    np.testing.assert_allclose(ours.scores, np.mean(keras.ops.convert_to_numpy(cut(inputs))[..., 5], axis=(1, 2)), rtol=1e-5)
+
+
+def test_gradcam_equals_tf_keras_vis_on_the_default_model(hed, cat):
+    (ours,) = A.grad_cam(hed, cat, [A.OutputTarget()])
+    assert ours.layer == "block5_conv3"
+    inputs = keras.ops.convert_to_numpy(hed.preprocess(cat.astype("float32")))
+    theirs = tf_keras_vis_gradcam(hed.network, inputs, lambda out: keras.ops.mean(out, axis=(1, 2, 3)), "block5_conv3")
+    peer_close(ours.maps, theirs)
+    np.testing.assert_allclose(ours.scores, hed.predict(cat.astype("float32")).mean(axis=(1, 2, 3)), rtol=1e-5)
+
+
+def test_saliency_equals_tf_keras_vis(tiny, photos):
+    from tf_keras_vis.saliency import Saliency
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    (ours,) = A.saliency(tiny, photos, [A.ClassTarget(rank=2)])
+    pixels = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Rescaling(1 / 127.5, offset=-1), tiny.network])
+    theirs = Saliency(pixels)(CategoricalScore(list(ours.classes)), photos.astype("float32"), normalize_map=False)
+    peer_close(ours.maps, theirs)
+
+
+def test_ranked_classes_are_the_models(tiny, photos):
+    first, second = A.saliency(tiny, photos, [A.ClassTarget(rank=1), A.ClassTarget(rank=2)])
+    order = np.argsort(-tiny.predict(photos.astype("float32")), axis=1)
+    assert first.classes == tuple(order[:, 0]) and second.classes == tuple(order[:, 1])
+    fixed = A.saliency(tiny, photos, [A.ClassTarget(index=int(order[0, 1]))])[0]
+    np.testing.assert_array_equal(fixed.maps[0], second.maps[0])
+
+
+# --- Integrated Gradients' completeness ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("baseline", A.BASELINES)
+def test_integrated_gradients_completeness_on_tiny(tiny, photos, baseline):
+    settings = A.AttributionSettings(baseline=baseline)
+    for maps in A.integrated_gradients(tiny, photos, [A.ClassTarget(rank=1), A.UnitTarget("c3", 5)], settings):
+        difference = maps.scores - maps.baseline_scores
+        assert np.all(np.abs(difference) > 1e-3)  # something to attribute
+        np.testing.assert_allclose(maps.maps.sum(axis=(1, 2)), difference, rtol=COMPLETENESS)
+
+
+@pytest.mark.parametrize("baseline", A.BASELINES)
+def test_integrated_gradients_completeness_on_the_default_model(hed, cat, baseline):
+    settings = A.AttributionSettings(baseline=baseline)
+    (maps,) = A.integrated_gradients(hed, cat, [A.OutputTarget()], settings)
+    difference = maps.scores - maps.baseline_scores
+    assert np.all(np.abs(difference) > 1e-3)
+    np.testing.assert_allclose(maps.maps.sum(axis=(1, 2)), difference, rtol=COMPLETENESS)
+
+
+def test_blurred_baseline_keeps_the_mean_and_smooths():
+    x = np.random.default_rng(0).uniform(0, 255, (1, 32, 32, 3)).astype("float32")
+    blurred = A.gaussian_blur(x, 2.0)
+    assert abs(blurred.mean() - x.mean()) < 1.0
+    assert blurred.std() < x.std() / 3
+
+
+# --- determinism, locality, batches ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["smoothgrad", "integrated_gradients"])
+def test_deterministic_for_a_seed(tiny, photos, method):
+    settings = A.AttributionSettings(samples=4, steps=4, baseline="blurred", seed=3)
+    first = A.attribute(tiny, photos, [A.ClassTarget()], method, settings)[0].maps
+    again = A.attribute(tiny, photos, [A.ClassTarget()], method, settings)[0].maps
+    np.testing.assert_array_equal(first, again)
+
+
+def test_smoothgrad_noise_follows_the_seed(tiny, photos):
+    one, other = (
+        A.smooth_grad(tiny, photos, [A.ClassTarget()], A.AttributionSettings(samples=4, seed=seed))[0].maps
+        for seed in (0, 1)
+    )
+    assert not np.allclose(one, other)
+
+
+def test_one_pixel_changes_the_saliency_at_that_pixel(tiny, photos):
+    changed = photos.copy()
+    changed[0, 10, 13] = 255 - changed[0, 10, 13]
+    before, after = (A.saliency(tiny, x, [A.UnitTarget("c3", 5)])[0].maps for x in (photos, changed))
+    assert abs(after[0, 10, 13] - before[0, 10, 13]) > 1e-3 * before[0].max()
+    np.testing.assert_array_equal(after[1:], before[1:])  # the other images are untouched
+
+
+@pytest.mark.parametrize("method", A.METHODS)
+def test_maps_do_not_depend_on_the_batch(tiny, photos, method):
+    targets = [A.ClassTarget(), A.UnitTarget("c3", 5), A.UnitTarget("c2", 1)]
+    settings = A.AttributionSettings(samples=3, steps=3)
+    whole = A.attribute(tiny, photos, targets, method, A.AttributionSettings(samples=3, steps=3, batch_size=16))
+    ones = A.attribute(tiny, photos, targets, method, A.AttributionSettings(samples=3, steps=3, batch_size=1))
+    alone = A.attribute(tiny, photos[1:2], targets[1:2], method, settings)[0]
+    for a, b in zip(whole, ones):
+        assert a.target == b.target and a.maps.shape == (3, 24, 24)
+        np.testing.assert_allclose(a.maps, b.maps, rtol=1e-4, atol=1e-6 * np.abs(a.maps).max())
+    np.testing.assert_allclose(alone.maps[0], whole[1].maps[1], rtol=1e-4, atol=1e-6 * np.abs(alone.maps).max())
+
+
+def test_output_map_target_on_a_plain_keras_model():
+    """A keras.Model taking 0..255 RGB works as it is; the output map's mean is its target."""
+    keras.utils.set_random_seed(0)
+    x = inputs = keras.Input((None, None, 3))
+    x = keras.layers.Rescaling(1 / 255)(x)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="a")(x)
+    outputs = keras.layers.Conv2D(1, 1, activation="sigmoid", name="edges")(x)
+    model = keras.Model(inputs, outputs)
+    images = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    cam, ig = (A.attribute(model, images, [A.OutputTarget()], m)[0] for m in ("gradcam", "integrated_gradients"))
+    assert cam.layer == "a" and cam.maps.shape == (2, 16, 16)
+    np.testing.assert_allclose(ig.maps.sum(axis=(1, 2)), ig.scores - ig.baseline_scores, rtol=COMPLETENESS)
+
+
+# --- the sanity check ----------------------------------------------------------------------------------
+
+
+def test_spearman_matches_scipy_with_ties():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 5, 200).astype(float), rng.normal(size=200)
+    assert A.spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-12)
+    assert A.spearman(a, a) == pytest.approx(1.0)
+    assert np.isnan(A.spearman(np.ones(5), b[:5]))
+
+
+def test_sanity_check_is_one_for_the_same_model_and_lower_after_randomising(tiny, photos):
+    settings = A.AttributionSettings(samples=4, steps=8)
+    same = A.sanity_check(tiny, photos, A.ClassTarget(), settings=settings, layers=0)
+    assert [c.method for c in same] == list(A.METHODS) and all(c.randomised == () for c in same)
+    for check in same:
+        np.testing.assert_allclose(check.spearman, 1.0, atol=1e-6)
+    randomised = A.sanity_check(tiny, photos, A.ClassTarget(), settings=settings)
+    for check in randomised:
+        assert check.randomised == ("head", "c3", "c2", "c1")
+        assert np.nanmean(check.spearman) < 0.9, check
+
+
+def test_randomised_copy_cascades_from_the_top(tiny):
+    copy, names = A.randomised_copy(tiny.network, 2, seed=0)
+    assert names == ("head", "c3")
+    for layer in tiny.network.layers:
+        for ours, theirs in zip(layer.get_weights(), copy.get_layer(layer.name).get_weights()):
+            same = np.array_equal(ours, theirs)
+            assert same == (layer.name not in names) or not ours.any(), layer.name  # zero biases stay zero
+
+
+# --- errors --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "method, targets, settings, message",
+    [
+        ("gradcam2", [A.ClassTarget()], {}, "unknown method 'gradcam2'; allowed: gradcam, saliency"),
+        ("gradcam", [A.ClassTarget()], {"layer": "gap"}, "Grad-CAM needs a conv layer; 'gap' is a GlobalAveragePooling2D"),
+        ("gradcam", [A.ClassTarget()], {"layer": "c33"}, "no layer 'c33' (did you mean 'c3'?)"),
+        ("integrated_gradients", [A.ClassTarget()], {"steps": 0}, "steps must be 1 to 1024, got 0"),
+        ("integrated_gradients", [A.ClassTarget()], {"steps": 5000}, "steps must be 1 to 1024, got 5000"),
+        ("smoothgrad", [A.ClassTarget()], {"noise": 0.0}, "noise must be above 0"),
+        ("integrated_gradients", [A.ClassTarget()], {"baseline": "white"}, "unknown baseline 'white'; allowed: black, blurred"),
+        ("saliency", [A.UnitTarget("c3", 8)], {}, "layer 'c3' has channels 0 to 7, got 8"),
+        ("saliency", [A.ClassTarget(rank=6)], {}, "class rank must be 1 to 5, got 6"),
+        ("saliency", [A.OutputTarget()], {}, "needs a model whose output is a map"),
+    ],
+)
+def test_bad_arguments_get_one_clear_line(tiny, photos, method, targets, settings, message):
+    with pytest.raises(GeneratorError) as error:
+        A.attribute(tiny, photos, targets, method, A.AttributionSettings(**settings))
+    text = str(error.value)
+    assert text.startswith("attribution: ") and message in text and "\n" not in text
+
+
+def test_class_target_on_an_edge_model_is_refused(hed, cat):
+    with pytest.raises(GeneratorError, match="class targets need a classifier"):
+        A.saliency(hed, cat, [A.ClassTarget()])
+
+
+def test_images_must_be_uint8_photos(tiny, photos):
+    with pytest.raises(GeneratorError, match=r"images must be uint8 \(N, H, W, 3\)"):
+        A.saliency(tiny, photos.astype("float32"), [A.ClassTarget()])
