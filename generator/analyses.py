@@ -18,7 +18,9 @@ from generator.analysis.precision import resolve_precision
 from generator.cache import Cache, digest
 from generator.config import Config, ExciterParams
 from generator.models import describe_model, load_model
-from generator.results import Circuit, DatasetExamples, Exciter, InputImage, LayerInfo, LayerLinks, Prediction, Unit
+from generator.results import (
+    Attribution, Circuit, DatasetExamples, Exciter, InputImage, LayerInfo, LayerLinks, Prediction, Unit,
+)
 from generator.timing import stage
 
 
@@ -124,6 +126,59 @@ class Analyses:
                 return examples.dataset_examples(self.model, layer, files, size, top_n, bar.update)
 
         return self.cache.value(self._key("examples", layer, listing, top_n, size), DatasetExamples, compute)
+
+
+    def attributions(self, images: list[InputImage], units: list[Unit]) -> tuple[Attribution, ...]:
+        """Every configured method's maps of every target on ``images``: the top classes (classifiers),
+        the output map's mean (map models), ``units``; grouped by target, then method."""
+        a = self.config.attribution
+        methods = list(dict.fromkeys(a.methods))
+        pixels = np.stack([im.pixels for im in images])
+        found = {}
+        for method in methods:
+            key = self._key("attribution", method, [im.digest for im in images], self.config.images.size,
+                            dataclasses.asdict(a), units)
+
+            def compute(method=method) -> tuple[Attribution, ...]:
+                from generator.analysis import attribution
+
+                targets = self._attribution_targets(units)
+                return attribution.site_attributions(self.model, pixels, targets, method, self._attribution_settings(),
+                                                     a.sanity_check) if targets else ()
+
+            found[method] = self.cache.value(key, tuple[Attribution, ...], compute)
+        targets = list(dict.fromkeys(r.target for rs in found.values() for r in rs))
+        return tuple(r for t in targets for m in methods for r in found[m] if r.target == t)
+
+    def example_gradcam(self, unit: Unit, pixels: np.ndarray, digests: list[str]) -> Attribution:
+        """The unit's Grad-CAM on its dataset examples (``pixels``; ``digests`` key them)."""
+        def compute() -> Attribution:
+            from generator.analysis import attribution
+
+            target = attribution.UnitTarget(unit.layer, unit.channel)
+            (result,) = attribution.site_attributions(self.model, pixels, [target], "gradcam",
+                                                      self._attribution_settings(), sanity=False)
+            return result
+
+        key = self._key("example-gradcam", unit.layer, unit.channel, digests, self.config.attribution.layer)
+        return self.cache.value(key, Attribution, compute)
+
+    def _attribution_targets(self, units: list[Unit]) -> list:
+        from generator.analysis import attribution
+
+        a = self.config.attribution
+        if self.model.output_kind == "classes":
+            targets = [attribution.ClassTarget(rank=k) for k in range(1, a.classes + 1)]
+        else:
+            targets = [attribution.OutputTarget()] if a.output else []
+        return targets + ([attribution.UnitTarget(u.layer, u.channel) for u in units] if a.units else [])
+
+    def _attribution_settings(self):
+        from generator.analysis import attribution
+
+        a = self.config.attribution
+        return attribution.AttributionSettings(layer=a.layer or None, samples=a.samples, noise=a.noise, steps=a.steps,
+                                               baseline=a.baseline, seed=a.seed)
 
 
 def exciter_key(params: ExciterParams) -> dict:

@@ -61,8 +61,9 @@ class AssetWriter:
         return self.out / path
 
     def write_all(self) -> None:
-        for result in tqdm(self.site.images, desc="image figures", disable=None):
+        for i, result in enumerate(tqdm(self.site.images, desc="image figures", disable=None)):
             self.image(result)
+            self.attribution(i, result)
         pixels = np.stack([r.image.pixels for r in self.site.images])
         labels = [r.image.slug for r in self.site.images]
         for result in tqdm(self.site.units.values(), desc="unit figures", disable=None):
@@ -95,6 +96,20 @@ class AssetWriter:
                         title=f"{layer} feature maps on {im.file} (each map normalised on its own)",
                         per_row=self.config.feature_maps.per_row)
 
+    def attribution(self, index: int, result: ImageResult) -> None:
+        """Each target's maps on image ``index``: one figure (the methods side by side, each on the scale it
+        shares with every image), the raw maps (float16 ``.npy``) and a JSON summary."""
+        im, summary = result.image, []
+        for target, found in self.site.attribution_targets().items():
+            self.figure(self.paths.attribution(im.slug, found[0].slug), figures.attribution_overlays, im.pixels,
+                        np.stack([a.maps[index] for a in found]), [a.title for a in found],
+                        [_scale(a.maps) for a in found], title=f"Where the evidence for {target} is: {im.file}")
+            path = self.file(self.paths.attribution(im.slug, found[0].slug, ".npy"))
+            np.save(path, np.stack([a.maps[index] for a in found]).astype(np.float16))
+            summary += [_attribution_record(a, index) for a in found]
+        if summary:
+            write_json(self.file(self.paths.image_file(im.slug, "attribution.json")), summary)
+
     def unit(self, result: UnitResult, pixels: np.ndarray, labels: list[str]) -> None:
         u, p = result.unit, self.paths
         self.figure(p.unit_file(u, "exciter.png"), figures.save_rgb, result.exciter.image)
@@ -110,6 +125,12 @@ class AssetWriter:
             crops, maps = self._example_crops(result)
             self.figure(p.unit_file(u, "examples.png"), figures.example_crops, crops, maps,
                         [x.score for x in result.examples], title=f"Images that excite {u} most")
+        if result.example_gradcam:
+            whole = np.stack([self.example_pixels[x.image] for x in result.examples])
+            self.figure(p.unit_file(u, "examples-gradcam.png"), figures.example_crops, whole,
+                        result.example_gradcam.maps, [x.score for x in result.examples],
+                        title=f"Grad-CAM of {u} at {result.example_gradcam.layer} on its top images",
+                        label="Grad-CAM")
         data = {
             "layer": u.layer, "channel": u.channel,
             "exciter": {"size": int(result.exciter.image.shape[0]), "activation": result.exciter.activation,
@@ -203,6 +224,29 @@ class _ExamplePixels:
         if index not in self.loaded:
             self.loaded[index] = read_square(self.paths[index], self.size, "dataset examples")
         return self.loaded[index]
+
+
+def _scale(maps: np.ndarray) -> tuple[float, float]:
+    """One colour scale for a method's maps on every image: 0 to the maximum, or symmetric when signed."""
+    finite = np.abs(maps[np.isfinite(maps)]) if maps.size else np.zeros(1)
+    top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    return (-top, top) if np.nanmin(maps) < 0 else (0.0, float(np.nanmax(maps)) or 1.0)
+
+
+def _attribution_record(a, index: int) -> dict:
+    m = a.maps[index]
+    record = {"target": a.target, "method": a.method, "settings": a.settings, "score": float(a.scores[index]),
+              "min": float(m.min()), "max": float(m.max()), "sum": float(m.sum())}
+    if a.classes:
+        record["class"] = a.classes[index]
+    if a.layer:
+        record["layer"] = a.layer
+    if a.baseline_scores is not None:
+        record["baseline_score"] = float(a.baseline_scores[index])
+    if a.sanity is not None:
+        record["sanity_spearman"] = float(a.sanity[index])
+        record["randomised_layers"] = list(a.randomised)
+    return record
 
 
 def _node(unit: Unit) -> tuple[str, int]:

@@ -25,7 +25,7 @@ from generator.analyses import Analyses
 from generator.cache import Cache, digest
 from generator.config import Config, image_files, list_images
 from generator.errors import GeneratorError
-from generator.images import file_digest, load_images
+from generator.images import file_digest, load_images, read_square
 from generator.model_checks import browse_layers, check_config, input_size
 from generator.results import (
     Circuit, DatasetExamples, Exciter, ExciterGrid, ImageResult, InputImage, LayerLinks, MapStats, Site, Unit,
@@ -151,6 +151,15 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
     with stage("neighbours"):
         links = {layer: analyses.layer_links(layer) for layer in plan.unit_layers}
 
+    with stage("attribution"):
+        attributions = analyses.attributions(images, plan.featured) if config.attribution.methods else ()
+        gradcams = {}
+        if config.attribution.units and "gradcam" in config.attribution.methods:
+            for u in plan.circuit_units:
+                chosen = [example_files[i] for i in examples[u.layer].image[u.channel]]
+                pixels = np.stack([read_square(p, config.images.size, "dataset examples") for p in chosen])
+                gradcams[u] = analyses.example_gradcam(u, pixels, [file_digest(p) for p in chosen])
+
     notes = {Unit(u.layer, u.channel): config.note(u.note) for u in config.units}
     units = {}
     for u in plan.all_units:
@@ -159,7 +168,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
             u, exciters[u], {slug: acts[u.layer][..., u.channel] for slug, acts in activations.items()},
             links[u.layer], config.browse.top_k, examples[u.layer], names,
             exciter_map=analyses.exciter_map(u, exciters[u]) if featured else None,
-            featured=featured, circuit=circuits.get(u), note=notes.get(u, ""),
+            featured=featured, circuit=circuits.get(u), note=notes.get(u, ""), example_gradcam=gradcams.get(u),
         )
     results = tuple(ImageResult(im, predictions[im.slug], activations[im.slug]) for im in images)
     return Site(
@@ -173,6 +182,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         example_files=tuple(example_files),
         grid=grid,
         notes={name: config.note(text) for name, text in vars(config.notes).items()},
+        attributions=attributions,
     )
 
 

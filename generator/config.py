@@ -21,6 +21,8 @@ import yaml
 from generator.errors import GeneratorError
 
 EXCITER_METHODS = ("gradient_ascent", "lucid")
+ATTRIBUTION_METHODS = ("gradcam", "saliency", "smoothgrad", "integrated_gradients")
+BASELINES = ("black", "blurred")
 OBJECTIVES = ("channel", "neuron")
 PRECISIONS = ("auto", "float32", "bfloat16")
 
@@ -178,6 +180,34 @@ class BrowseSection:
 
 
 @dataclass(frozen=True)
+class AttributionSection:
+    """Where in each photo the evidence for a prediction, a unit or the output comes from."""
+
+    # Methods, each a map over every image: gradcam, saliency, smoothgrad, integrated_gradients; empty: none.
+    methods: tuple[str, ...] = ATTRIBUTION_METHODS
+    # Grad-CAM's conv layer for class and output targets; empty: the model's last conv layer.
+    layer: str = ""
+    # Classifiers: explain each image's top 1 (or up to top 5) classes; 0: none.
+    classes: int = 1
+    # Explain every featured unit (its mean activation), and show its Grad-CAM on its dataset examples.
+    units: bool = True
+    # Models that draw a map (the default edge model): explain the output map's mean.
+    output: bool = True
+    # SmoothGrad's noisy copies per image.
+    samples: int = 16
+    # SmoothGrad's noise: its standard deviation as a fraction of the image's value range.
+    noise: float = 0.15
+    # Integrated Gradients' steps on the path from the baseline to the image.
+    steps: int = 32
+    # Integrated Gradients' start: "black" or "blurred" (the photo blurred).
+    baseline: str = "black"
+    # Seed of SmoothGrad's noise and of the sanity check's re-initialised weights.
+    seed: int = 0
+    # Adebayo et al.'s sanity check: each method's map on a copy with re-initialised weights, rank-correlated.
+    sanity_check: bool = True
+
+
+@dataclass(frozen=True)
 class NotesSection:
     """The author's notes, one per part of the lab report: Markdown or a path to a .md file."""
 
@@ -193,6 +223,8 @@ class NotesSection:
     circuit: str = ""
     # Beside the inputs' exciters and maps (part 5).
     inputs: str = ""
+    # Beside the attribution maps (part 6: where the evidence is).
+    attribution: str = ""
 
 
 @dataclass(frozen=True)
@@ -208,6 +240,7 @@ class Config:
     units: tuple[UnitSection, ...] = ()
     circuits: CircuitsSection = field(default_factory=CircuitsSection)
     browse: BrowseSection = field(default_factory=BrowseSection)
+    attribution: AttributionSection = field(default_factory=AttributionSection)
     notes: NotesSection = field(default_factory=NotesSection)
     # Directory that relative paths in the config are resolved against.
     root: Path = Path(".")
@@ -247,7 +280,7 @@ class Range:
 
     def describe(self, kind: str) -> str:
         if self.exclusive:
-            return f"{kind} above {self.low:g}"
+            return f"{kind} above {self.low:g}" + ("" if self.high is None else f" and at most {self.high:g}")
         if self.high is None:
             return f"{kind} {self.low:g} or above"
         return f"{kind} from {self.low:g} to {self.high:g}"
@@ -313,6 +346,12 @@ RULES: dict[str, Range | OneOf | WebAddress] = {
     "browse.examples_top_n": Range(1, 100),
     "browse.top_k": Range(1, 64),
     "model.preprocess": OneOf(("caffe", "tf", "torch", "none")),
+    "attribution.methods": OneOf(ATTRIBUTION_METHODS),
+    "attribution.classes": Range(0, 5),
+    "attribution.samples": Range(1, 1024),
+    "attribution.noise": Range(0, 1, exclusive=True),
+    "attribution.steps": Range(1, 1024),
+    "attribution.baseline": OneOf(BASELINES),
 }
 
 

@@ -280,7 +280,8 @@ def activation_strip(images: np.ndarray, maps: np.ndarray, labels: Sequence[str]
 
 
 def example_crops(crops: np.ndarray, maps: np.ndarray, scores: Sequence[float], path: Path, *,
-                  title: str, labels: Sequence[str] | None = None, per_row: int = 5) -> Path:
+                  title: str, labels: Sequence[str] | None = None, per_row: int = 5,
+                  label: str = "activation") -> Path:
     """A unit's dataset examples: (N, S, S, 3) uint8 crops, each with its activation on top.
 
     ``maps`` (N, s, s) is the activation over each crop's own region, upsampled (bilinear) to
@@ -312,6 +313,26 @@ def example_crops(crops: np.ndarray, maps: np.ndarray, scores: Sequence[float], 
     _draw_mosaic(ax, crops, text, cols, 255)
     overlay = ax.imshow(tile_mosaic(heat, cols, np.nan), cmap="magma", alpha=0.6, vmin=vmin,
                         vmax=vmax)
-    fig.colorbar(overlay, cax=cax, orientation="horizontal", label="activation")
+    fig.colorbar(overlay, cax=cax, orientation="horizontal", label=label)
     ax.set_title(title)
     return save_figure(fig, path)
+
+
+def attribution_overlays(image: np.ndarray, maps: np.ndarray, labels: Sequence[str],
+                         limits: Sequence[tuple[float, float]], path: Path, *, title: str) -> Path:
+    """One image with M attribution maps (M, H, W) overlaid side by side, each on its own colour
+    scale ``limits[m]`` (shared by every image for that method): magma from 0 for non-negative maps,
+    RdBu_r centred on zero where the scale is signed (lower limit below 0)."""
+    image, maps = np.asarray(image), np.asarray(maps, dtype=np.float32)
+    if maps.ndim != 3 or not len(maps) or len(labels) != len(maps) or len(limits) != len(maps):
+        raise ValueError(f"attribution_overlays: {maps.shape} maps, {len(labels)} labels, {len(limits)} limits")
+    fig = new_figure(3.2 * len(maps), 3.9)
+    for ax, m, label, (lo, hi) in zip(fig.subplots(1, len(maps), squeeze=False)[0], maps, labels, limits):
+        ax.imshow(image)
+        shown = ax.imshow(np.nan_to_num(m), cmap="RdBu_r" if lo < 0 else "magma", alpha=0.6, vmin=lo, vmax=hi)
+        fig.colorbar(shown, ax=ax, location="bottom", shrink=0.9, pad=0.03)
+        ax.set_title(label, fontsize=8, wrap=True)
+        ax.set_axis_off()
+    fig.suptitle(title)
+    return save_figure(fig, path)
+

@@ -48,6 +48,8 @@ def check_config(config: Config, layers: Sequence[LayerInfo]) -> None:
         find_layer(layers, config.exciters.grid.layer, "config key 'exciters.grid.layer'", conv=True)
     if config.circuits.earlier_layer:
         _check_earlier_layer(config, layers)
+    if config.attribution.layer:
+        find_layer(layers, config.attribution.layer, "config key 'attribution.layer'", conv=True)
     browse_layers(config, layers)
 
 

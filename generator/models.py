@@ -269,6 +269,22 @@ def _first_line(e: Exception) -> str:
     return text[0][:200] if text else type(e).__name__
 
 
+def _functional_chain(sequential):
+    """A reloaded Sequential as a functional model of fresh copies of its layers (same names and weights).
+
+    A reloaded Sequential has no ``.input``, and its layers sit in several graphs at once, so a layer's
+    ``.output`` may belong to another graph than the one being cut; fresh layers each have one.
+    """
+    import keras
+
+    x = inputs = keras.Input(batch_shape=sequential.inputs[0].shape, name="pixels")
+    for layer in sequential.layers:
+        fresh = layer.__class__.from_config(layer.get_config())
+        x = fresh(x)
+        fresh.set_weights(layer.get_weights())
+    return keras.Model(inputs, x, name=sequential.name)
+
+
 def _load_file(spec: ModelSpec, section: ModelSection, root: Path) -> LoadedModel:
     import keras
 
@@ -277,8 +293,8 @@ def _load_file(spec: ModelSpec, section: ModelSection, root: Path) -> LoadedMode
         model = keras.saving.load_model(path, compile=False)
     except Exception as e:
         raise GeneratorError(f"config key 'model.name': cannot load {section.name!r} ({_first_line(e)})") from None
-    if isinstance(model, keras.Sequential):  # a reloaded Sequential has no .input: make it functional
-        model = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
+    if isinstance(model, keras.Sequential):
+        model = _functional_chain(model)
     preprocess = preprocessor(section.preprocess)
     rank = len(model.output_shape)
     names = None

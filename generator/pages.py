@@ -12,6 +12,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 
@@ -46,6 +47,7 @@ def environment() -> Environment:
     env.filters["num"] = lambda x: f"{x:.4g}"
     env.filters["plain"] = plain_text
     env.filters["link"] = _link
+    env.filters["median"] = lambda values: float(np.median(values))
     return env
 
 
@@ -78,7 +80,7 @@ def render_site(out: Path, site: Site, config: Config, hand_written: Path) -> in
                                key=lambda u: -site.units[u].map_stats[result.image.slug].max)[:TOP_UNITS_PER_IMAGE]
             for layer in site.analysed_layers
         }
-        w.write(paths.image(result.image.slug), "image.md.j2", result=result, top_units=top_units,
+        w.write(paths.image(result.image.slug), "image.md.j2", result=result, index=i, top_units=top_units,
                 previous=images[i - 1].image if i else None, next=images[i + 1].image if i + 1 < len(images) else None)
     w.write(paths.model(), "model.md.j2")
     for layer in site.analysed_layers:

@@ -223,6 +223,48 @@ class Circuit:
 
 
 @dataclass(frozen=True)
+class Attribution:
+    """One attribution method's maps of one target on a set of images, and its sanity check.
+
+    ``target`` says what the maps explain: ``top-1 class``, a unit (``block3_conv2:8``) or
+    ``output mean``. ``sanity`` is Adebayo et al.'s check: per image, the Spearman rank correlation
+    between the map and the same method's map on a copy of the model whose ``randomised`` layers
+    were re-initialised (near 1: the map barely depends on what the model learned).
+    """
+
+    method: str
+    target: str
+    maps: np.ndarray  # (N, H, W) float32 over the images; signed for integrated_gradients
+    scores: np.ndarray  # (N,) the target's score on each image
+    unit: Unit | None = None  # for a unit target
+    classes: tuple[int, ...] = ()  # for a class target: the class explained on each image
+    layer: str = ""  # Grad-CAM's layer
+    settings: str = ""  # the method's settings, in words
+    sanity: np.ndarray | None = None  # (N,)
+    randomised: tuple[str, ...] = ()
+    baseline_scores: np.ndarray | None = None  # integrated_gradients: the score at the baseline; maps sum to about the difference
+
+    @property
+    def title(self) -> str:
+        """The method's name, for figure panels: ``Grad-CAM at block5_conv3``, ``SmoothGrad``."""
+        name = {"gradcam": "Grad-CAM", "saliency": "Saliency", "smoothgrad": "SmoothGrad",
+                "integrated_gradients": "Integrated Gradients"}.get(self.method, self.method)
+        return f"{name} at {self.layer}" if self.layer else name
+
+    @property
+    def checked(self) -> bool:
+        """Whether the sanity check ran on these maps."""
+        return self.sanity is not None
+
+    @property
+    def slug(self) -> str:
+        """The target in file names: ``top1``, ``block3_conv2-8``, ``output``."""
+        if self.unit is not None:
+            return f"{self.unit.layer}-{self.unit.channel}"
+        return self.target.split()[0].replace("-", "")
+
+
+@dataclass(frozen=True)
 class MapStats:
     mean: float
     max: float
@@ -250,6 +292,7 @@ class UnitResult:
     outgoing: tuple[Link, ...] = ()  # top-k of the conv layer after
     examples: tuple[UnitExample, ...] = ()  # top images of the examples folder
     receptive_field: ReceptiveField | None = None  # of its layer; None where unknown (not a plain chain)
+    example_gradcam: Attribution | None = None  # its Grad-CAM on its dataset examples (featured units)
     featured: bool = False  # a configured unit or one of its circuit's top inputs: full-size figures
     exciter_map: np.ndarray | None = None  # its map on its own exciter (featured units)
     circuit: Circuit | None = None  # for the configured units
@@ -279,6 +322,14 @@ class Site:
     example_files: tuple[Path, ...] = ()
     grid: ExciterGrid | None = None
     notes: dict[str, str] = field(default_factory=dict)  # report part -> the author's Markdown
+    attributions: tuple[Attribution, ...] = ()  # on the images, by target then method
+
+    def attribution_targets(self) -> dict[str, list[Attribution]]:
+        """The attributions grouped by target, in order."""
+        groups: dict[str, list[Attribution]] = {}
+        for a in self.attributions:
+            groups.setdefault(a.target, []).append(a)
+        return groups
 
     @property
     def analysed_layers(self) -> tuple[LayerInfo, ...]:

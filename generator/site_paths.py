@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 from generator.results import Unit
 
 # Link targets with these suffixes are files; anything else names a page (layer names may hold dots).
-FILE_SUFFIXES = {".png", ".jpg", ".csv", ".json", ".md"}
+FILE_SUFFIXES = {".png", ".jpg", ".csv", ".json", ".md", ".npy"}
 
 
 @dataclass(frozen=True)
@@ -45,19 +45,23 @@ class SitePaths:
 
     # --- files beside the pages -------------------------------------------------------------
     def image_file(self, slug: str, name: str) -> str:
-        """``input.png``, ``predictions.png``/``.json``, ``output.png``/``.json``."""
+        """``input.png``, ``predictions.png``/``.json``, ``output.png``/``.json``, ``attribution.json``."""
         return self.image(slug) + name
 
     def feature_maps(self, slug: str, layer: str) -> str:
         return self.image(slug) + f"feature-maps-{layer}.png"
+
+    def attribution(self, slug: str, target: str, suffix: str = ".png") -> str:
+        """One target's maps on image ``slug``: the figure (``.png``) and the raw maps (``.npy``)."""
+        return self.image(slug) + f"attribution-{target}{suffix}"
 
     def layer_file(self, layer: str, name: str) -> str:
         """``units.csv``, ``exciter-grid.png``/``.csv``."""
         return self.layer(layer) + name
 
     def unit_file(self, unit: Unit, name: str) -> str:
-        """``exciter.png``, ``exciter-map.png``, ``maps.jpg``, ``examples.png``, ``incoming-kernels.png``,
-        ``incoming-norms.png``, ``circuit.csv``, ``unit.json``."""
+        """``exciter.png``, ``exciter-map.png``, ``maps.jpg``, ``examples.png``, ``examples-gradcam.png``,
+        ``incoming-kernels.png``, ``incoming-norms.png``, ``circuit.csv``, ``unit.json``."""
         return self.unit(unit) + name
 
     def unit_map(self, unit: Unit, slug: str) -> str:

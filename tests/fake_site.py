@@ -15,7 +15,7 @@ import numpy as np
 from generator.config import Config, ExcitersSection, FeatureMapsSection, NotesSection, SiteSection
 from generator.geometry import ReceptiveField
 from generator.results import (
-    Circuit, CircuitEdge, CircuitInput, CircuitWeights, ClassScore, Exciter, ExciterGrid, ImageResult, InputImage,
+    Attribution, Circuit, CircuitEdge, CircuitInput, CircuitWeights, ClassScore, Exciter, ExciterGrid, ImageResult, InputImage,
     LayerInfo, Link, MapStats, Prediction, Site, Unit, UnitExample, UnitResult, UnitStats,
 )
 
@@ -88,10 +88,21 @@ def fake_site(kind: str) -> tuple[Site, Config]:
                 receptive_field=ReceptiveField(5, 2, 1.0),
                 featured=u == featured or (kind == "classifier" and u in {w.unit for w in circuit.direct.top}),
                 exciter_map=np.ones((4, 4), np.float32),
+                example_gradcam=Attribution("gradcam", str(u), np.ones((1, 16, 16), np.float32), np.ones(1), unit=u,
+                                            layer="c1") if u == featured and kind == "classifier" else None,
                 circuit=circuit if u == featured else None,
                 note="This unit *likes* stripes." if u == featured else "",
             )
     grid = ExciterGrid("c1", (Unit("c1", 0), Unit("c1", 1)), (_exciter(0), _exciter(1))) if kind == "classifier" else None
+    maps = np.zeros((2, 16, 16), np.float32)
+    attributions = () if kind != "classifier" else (
+        Attribution("gradcam", "top-1 class", maps, np.array([0.5, 0.25]), classes=(10, 11), layer="c2",
+                    settings="Grad-CAM at c2", sanity=np.array([0.125, 0.75]), randomised=("c2", "c1", "c0")),
+        Attribution("integrated_gradients", "top-1 class", maps, np.array([0.5, 0.25]), classes=(10, 11),
+                    settings="Integrated Gradients: 8 steps from a black baseline", sanity=np.array([0.5, 0.5]),
+                    randomised=("c2", "c1", "c0"), baseline_scores=np.array([0.125, 0.0])),
+        Attribution("gradcam", "c2:1", maps, np.array([1.5, 2.5]), unit=featured, layer="c1", settings="Grad-CAM at c1"),
+    )
     site = Site(
         model="fake",
         description="A fake model.",
@@ -101,7 +112,9 @@ def fake_site(kind: str) -> tuple[Site, Config]:
         featured=(featured,),
         units=units,
         grid=grid,
-        notes={**vars(NotesSection()), "introduction": "Why this report.", "circuit": "About the circuit."},
+        notes={**vars(NotesSection()), "introduction": "Why this report.", "circuit": "About the circuit.",
+               "attribution": "Edges carry the evidence."},
+        attributions=attributions,
     )
     return site, _config()
 

@@ -307,3 +307,40 @@ def test_examples_folder_streams_many_files_and_skips_bad_ones(built):
     assert files <= {f"a/photo{i}.png" for i in range(5)} | {f"b/photo{i}.png" for i in range(4)}
     scores = [x["score"] for x in data["examples"]]
     assert scores == sorted(scores, reverse=True) and scores[0] > 0
+
+
+def test_attribution_maps_on_every_image_page(built):
+    project, _ = built
+    out = project / "docs" / "generated"
+    summary = json.loads((out / "images/photo1/attribution.json").read_text())
+    methods = ["gradcam", "saliency", "smoothgrad", "integrated_gradients"]
+    assert [(r["target"], r["method"]) for r in summary] == [(t, m) for t in ("top-1 class", "c3:5") for m in methods]
+    top5 = json.loads((out / "images/photo1/predictions.json").read_text())
+    assert {r["class"] for r in summary if r["target"] == "top-1 class"} == {top5[0]["id"]}
+    assert all(r["score"] == pytest.approx(top5[0]["probability"], rel=1e-4) for r in summary if r["target"] == "top-1 class")
+    # The raw maps sit beside the figure, float16, methods in the JSON's order; the JSON summarises them.
+    raw = np.load(out / "images/photo1/attribution-top1.npy")
+    assert raw.dtype == np.float16 and raw.shape == (4, 32, 32)
+    for m, r in zip(raw, summary[:4]):
+        assert float(m.max()) == pytest.approx(r["max"], rel=1e-2, abs=1e-6)
+    ig = summary[3]
+    assert ig["sum"] == pytest.approx(ig["score"] - ig["baseline_score"], rel=0.02)  # completeness
+    # The sanity check ran on the first target, against a copy with every weighted layer re-initialised.
+    assert all(-1 <= r["sanity_spearman"] <= 1 for r in summary[:4])
+    assert summary[0]["randomised_layers"] == ["head", "c3", "c2", "c1"]
+    assert "sanity_spearman" not in summary[4]
+    page = (out / "images/photo1/index.md").read_text()
+    assert "## Where the evidence is" in page and "(attribution-top1.png)" in page and "(attribution-c3-5.npy)" in page
+    assert "## 6. Where the evidence is" in (out / "report/index.md").read_text()
+    unit = (out / "models/tiny/c3/5/index.md").read_text()
+    assert "(examples-gradcam.png)" in unit and (out / "models/tiny/c3/5/examples-gradcam.png").stat().st_size > 1000
+    assert not (out / "models/tiny/c3/0/examples-gradcam.png").exists()  # browsed units: examples only
+
+
+def test_attribution_can_be_turned_off(built):
+    project, _ = built
+    edit_config(project, attribution={"methods": []})
+    build(project)
+    out = project / "docs" / "generated"
+    assert not (out / "images/photo1/attribution.json").exists()
+    assert "Where the evidence is" not in (out / "images/photo1/index.md").read_text()

@@ -137,3 +137,14 @@ def test_a_sequential_model_with_a_fixed_size(tiny_project, monkeypatch, capsys)
 
     with Image.open(unit / "exciter.png") as im:
         assert im.size == (24, 24)  # exciters take the model's own input size
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"methods": ["gradcam", "occlusion"]}, "config key 'attribution.methods': got 'occlusion', expected one of gradcam"),
+    ({"layer": "p1"}, "config key 'attribution.layer': layer 'p1' is a MaxPooling2D layer, not a convolution"),
+    ({"steps": 0}, "config key 'attribution.steps': got 0, expected an integer from 1 to 1024"),
+    ({"baseline": "white"}, "config key 'attribution.baseline': got 'white', expected one of black, blurred"),
+])
+def test_bad_attribution_settings(tiny_project, monkeypatch, capsys, section, message):
+    edit_config(tiny_project, attribution=section)
+    assert message in fails(tiny_project, monkeypatch, capsys)
