@@ -473,8 +473,8 @@ def _readable(path: Path) -> bool:
     try:
         with PILImage.open(path):
             return True
-    except (OSError, ValueError):
-        log.warning("skipping %s: not an image Pillow can read", path)
+    except (OSError, ValueError, PILImage.DecompressionBombError):
+        log.warning("skipping %s: not an image Pillow can read (or too large to decode safely)", path)
         return False
 
 
