@@ -2,20 +2,33 @@
 
 A key is the hash of everything a result depends on (model fingerprint, image bytes,
 parameters), so a rebuild with nothing changed finds every result and recomputes nothing,
-and a change anywhere misses exactly the results it affects. Writes are atomic.
+and a change anywhere misses exactly the results it affects.
+
+Writes are atomic and durable (written to a temporary name, fsynced, renamed). An entry that
+cannot be read back (truncated by a crash, garbled by a bad copy) is deleted with a one-line
+warning and recomputed, as if it had never been stored.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from PIL import Image
 
+from generator import durable
+from generator.errors import GeneratorError
+
+log = logging.getLogger("generator")
+
+
+_MISSING = object()  # what a lookup finds when nothing intact is stored
 
 # Bump when a change to the analyses or figures should invalidate what earlier versions cached.
 CACHE_VERSION = 1
@@ -58,22 +71,38 @@ class Cache:
         return self.root / key[:2] / f"{key}{suffix}"
 
     def _store(self, path: Path, write: Callable[[Path], None]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        write(tmp)
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write(tmp)
+            durable.replace(tmp, path)
+        except OSError as e:  # a full disk, a read-only folder
+            raise GeneratorError(f"cannot write the cache entry {path}: {e.strerror or e}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _load(self, path: Path, read: Callable[[Path], object]) -> object:
+        """``read(path)``, or _MISSING when the entry is missing or damaged (then it is deleted)."""
+        if not path.exists():
+            return _MISSING
+        try:
+            return read(path)
+        except Exception as e:  # noqa: BLE001 - zipfile, numpy, json and Pillow each raise their own on a damaged file
+            log.warning("cache entry %s is damaged (%s: %s); recomputing it", path, type(e).__name__, e)
+            path.unlink(missing_ok=True)
+            return _MISSING
 
     def has(self, key: str) -> bool:
-        """Whether arrays are stored under ``key``."""
-        return self._path(key, ".npz").exists()
+        """Whether intact arrays are stored under ``key`` (a damaged entry is deleted, so: no)."""
+        return self._load(self._path(key, ".npz"), _read_arrays) is not _MISSING
 
     def arrays(self, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """The arrays stored under ``key``, computing and storing them on a miss."""
         path = self._path(key, ".npz")
-        if path.exists():
+        stored = self._load(path, _read_arrays)
+        if stored is not _MISSING:
             self.hits += 1
-            with np.load(path) as data:
-                return {name: data[name] for name in data.files}
+            return stored
         self.misses += 1
         result = compute()
 
@@ -87,9 +116,10 @@ class Cache:
     def record(self, key: str, compute: Callable[[], object]) -> object:
         """A JSON-able record stored under ``key``, computed on a miss."""
         path = self._path(key, ".json")
-        if path.exists():
+        stored = self._load(path, lambda p: json.loads(p.read_text(encoding="utf-8")))
+        if stored is not _MISSING:
             self.hits += 1
-            return json.loads(path.read_text(encoding="utf-8"))
+            return stored
         self.misses += 1
         result = compute()
         text = json.dumps(result)
@@ -103,7 +133,7 @@ class Cache:
         """
         key = digest(render.__module__, render.__qualname__, *args, kwargs)
         path = self._path(key, dest.suffix)
-        if path.exists():
+        if self._load(path, _check_picture) is not _MISSING:
             self.hits += 1
         else:
             self.misses += 1
@@ -111,6 +141,18 @@ class Cache:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest)
         return dest
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as data:  # reading every member checks its CRC
+        return {name: data[name] for name in data.files}
+
+
+def _check_picture(path: Path) -> bool:
+    """True for an intact PNG (every chunk's CRC checked) or JPEG (decoded to its end)."""
+    with Image.open(path) as image:
+        image.verify() if image.format == "PNG" else image.load()
+    return True
 
 
 def _render_to(render: Callable[..., Path], tmp: Path, suffix: str, args: tuple, kwargs: dict) -> None:
