@@ -130,7 +130,7 @@ def test_a_damaged_figure_is_rendered_again(tmp_path, caplog, suffix, damage):
     cache = Cache(tmp_path / "c")
     good = cache.figure(tmp_path / "a" / f"f{suffix}", save_rgb, pixels).read_bytes()
     if suffix == ".jpg" and damage is garble:
-        damage = truncate  # a JPEG decoder reads through flipped bits; a cut file it notices
+        damage = truncate  # a flipped bit in JPEG data goes unnoticed (decoders read through it); a cut file does not
     damage(only_entry(tmp_path / "c", suffix))
     with caplog.at_level(logging.WARNING, logger="generator"):
         out = Cache(tmp_path / "c").figure(tmp_path / "b" / f"f{suffix}", save_rgb, pixels)
