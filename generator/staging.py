@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from generator import durable
+from generator.errors import GeneratorError
 
 log = logging.getLogger("generator")
 
@@ -39,8 +40,12 @@ def locked(project: Path) -> Iterator[None]:
     build never leaves the lock behind.
     """
     path = project / LOCK
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as f:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(path, "a+", encoding="utf-8")
+    except OSError as e:  # a read-only project folder
+        raise GeneratorError(f"cannot create the build lock {path}: {e.strerror or e}") from None
+    with lock as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -64,6 +67,25 @@ def test_a_16_bit_png_is_scaled_not_clipped_to_white(tmp_path):
     expected = np.linspace(0, 255, 64)
     assert np.abs(row - expected).max() <= 3, row
     assert row[32] < 200  # the old convert("RGB") clipped everything above 255 to white
+
+
+def write_png_48(path, rgb16: np.ndarray) -> None:
+    """A 16-bit-per-channel RGB PNG, written by hand (Pillow cannot write one)."""
+    h, w, _ = rgb16.shape
+    raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in rgb16)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_a_16_bit_rgb_png_keeps_its_colours(tmp_path):
+    rgb = quadrants(32, 32).astype(np.uint16) * 257  # 255 -> 65535
+    rgb[16:, 16:] = 32896  # the bottom-right quadrant mid grey: 128 in 8 bits
+    write_png_48(tmp_path / "deep.png", rgb)
+    assert_colours(read_square(tmp_path / "deep.png", 32), [RED, GREEN, BLUE, (128, 128, 128)], tol=0)
 
 
 def test_32_bit_integer_and_float_grey(tmp_path):
@@ -147,3 +169,13 @@ def test_a_decompression_bomb_is_one_clear_line(tmp_path, monkeypatch):
     for name in ("huge.png", "huge.jpg"):
         with pytest.raises(GeneratorError, match=f"image '{name}' is too large to decode safely"):
             read_square(tmp_path / name, 32, "dataset examples")
+
+
+def test_a_bomb_in_the_examples_folder_is_skipped_with_a_warning(tmp_path, monkeypatch, caplog):
+    from generator.build import _readable
+
+    Image.new("RGB", (800, 600), GREEN).save(tmp_path / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 200_000)  # over twice the limit: Pillow will not open it
+    with caplog.at_level("WARNING", logger="generator"):
+        assert _readable(tmp_path / "huge.png") is False
+    assert "skipping" in caplog.text and "huge.png" in caplog.text

@@ -186,3 +186,12 @@ def test_clean_removes_the_site_its_folders_and_the_cache(built, monkeypatch):
     assert main(["clean"]) == 0
     assert list((project / "docs").iterdir()) == []
     assert not (project / ".cache" / "generator").exists()
+
+
+def test_a_project_where_the_lock_cannot_be_created_is_one_line(tmp_path):
+    from generator.errors import GeneratorError
+
+    (tmp_path / ".cache").write_text("a file where the cache folder should be")
+    with pytest.raises(GeneratorError, match=r"^cannot create the build lock .*build\.lock: Not a directory$"):
+        with staging.locked(tmp_path):
+            pass
