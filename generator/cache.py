@@ -154,7 +154,7 @@ def _check_picture(path: Path) -> bool:
     with Image.open(path) as image:
         if image.format == "PNG":
             image.verify()
-        else:
+        elif image.format == "JPEG":
             image.fp.seek(-2, os.SEEK_END)
             if image.fp.read(2) != b"\xff\xd9":
                 raise OSError("truncated: no end-of-image marker")
