@@ -31,7 +31,7 @@ log = logging.getLogger("generator")
 _MISSING = object()  # what a lookup finds when nothing intact is stored
 
 # Bump when a change to the analyses or figures should invalidate what earlier versions cached.
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: photos turned upright by EXIF, 16-bit scaled, transparency on white
 
 
 def digest(*parts: object) -> str:
