@@ -50,8 +50,9 @@ def locked(project: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.seek(0)
-            holder = f.read().strip() or "unknown"
-            log.info("another build of this project is running (pid %s); waiting for it to finish", holder)
+            holder = f.read().strip()  # empty if read just as the holder rewrites it
+            log.info("another build of this project is running%s; waiting for it to finish",
+                     f" (pid {holder})" if holder else "")
             fcntl.flock(f, fcntl.LOCK_EX)
         f.truncate(0)
         f.write(str(os.getpid()))
