@@ -1,8 +1,8 @@
 """``python -m generator build``: read the inputs, check the config against the model, plan the
 units, analyse them (cached), write figures and data, render the pages.
 
-Everything is written into a staging folder beside ``docs/generated`` and swapped in at
-the end, so a failed or interrupted build leaves the previous site as it was. Each stage
+Everything is written into a fresh folder and swapped in at the end (``staging``), so a
+failed or interrupted build leaves the previous site as it was. Each stage
 logs its time; long stages show a progress bar.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 from PIL import Image as PILImage
 from tqdm import tqdm
 
-from generator import assets, pages
+from generator import assets, pages, staging
 from generator.analyses import Analyses
 from generator.cache import Cache, digest
 from generator.config import Config, image_files, list_images
@@ -44,42 +43,19 @@ def build_site(config: Config, project: Path | None = None) -> dict:
     """Build the site into ``<project>/docs/generated`` atomically; the cache is ``<project>/.cache``.
 
     ``project`` (default: the current folder) is where ``mkdocs.yml`` lives; paths inside the
-    config are relative to the config file instead.
+    config are relative to the config file instead. One build at a time per project: a second
+    one waits for the first (``staging.locked``).
     """
     start = time.perf_counter()
     project = Path.cwd() if project is None else project
     out_dir = project / GENERATED
     cache = Cache(project / CACHE)
-    _recover(out_dir)
-    staging = out_dir.parent / f".{out_dir.name}-staging-{os.getpid()}"
-    try:
-        summary = _build_into(config, cache, staging, project / HAND_WRITTEN)
-        _swap(staging, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with staging.locked(project), staging.staged(out_dir) as out:
+        summary = _build_into(config, cache, out, project / HAND_WRITTEN)
     summary.update(cache_hits=cache.hits, cache_misses=cache.misses, seconds=round(time.perf_counter() - start, 2))
     log.info("site written to %s (%d pages, %.1f s, cache %d hits / %d misses)",
              out_dir, summary["pages"], summary["seconds"], cache.hits, cache.misses)
     return summary
-
-
-def _recover(out_dir: Path) -> None:
-    """Clear what a killed build left beside ``out_dir``; if it died mid-swap, put the old site back."""
-    for leftover in sorted(out_dir.parent.glob(f".{out_dir.name}-staging-*")):
-        shutil.rmtree(leftover, ignore_errors=True)
-    for old in sorted(out_dir.parent.glob(f".{out_dir.name}-old-*")):
-        if out_dir.exists():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(old, out_dir)
-
-
-def _swap(staging: Path, out_dir: Path) -> None:
-    old = out_dir.parent / f".{out_dir.name}-old-{os.getpid()}"
-    if out_dir.exists():
-        os.replace(out_dir, old)
-    os.replace(staging, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _build_into(config: Config, cache: Cache, out: Path, hand_written: Path) -> dict:
@@ -257,6 +233,6 @@ def _readable(path: Path) -> bool:
     try:
         with PILImage.open(path):
             return True
-    except (OSError, ValueError):
-        log.warning("skipping %s: not an image Pillow can read", path)
+    except (OSError, ValueError, PILImage.DecompressionBombError):
+        log.warning("skipping %s: not an image Pillow can read (or too large to decode safely)", path)
         return False

@@ -1,25 +1,37 @@
-"""A content-addressed on-disk cache for typed results, arrays, JSON records and rendered figures.
+"""A content-addressed on-disk cache for typed results and rendered figures.
 
 A key is the hash of everything a result depends on (model fingerprint, image bytes,
 parameters), so a rebuild with nothing changed finds every result and recomputes nothing,
-and a change anywhere misses exactly the results it affects. Writes are atomic.
+and a change anywhere misses exactly the results it affects.
+
+Writes are atomic and durable (written to a temporary name, fsynced, renamed). An entry that
+cannot be read back (truncated by a crash, garbled by a bad copy) is deleted with a one-line
+warning and recomputed, as if it had never been stored.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from PIL import Image
 
-from generator import codec
+from generator import codec, durable
+from generator.errors import GeneratorError
+
+log = logging.getLogger("generator")
+
+
+_MISSING = object()  # what a lookup finds when nothing intact is stored
 
 # Bump when a change to the analyses or figures should invalidate what earlier versions cached.
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 2: typed results as records + arrays; 3: photos upright by EXIF, 16-bit scaled, alpha on white
 
 
 def digest(*parts: object) -> str:
@@ -59,14 +71,42 @@ class Cache:
         return self.root / key[:2] / f"{key}{suffix}"
 
     def _store(self, path: Path, write: Callable[[Path], None]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        write(tmp)
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write(tmp)
+            durable.replace(tmp, path)
+        except OSError as e:  # a full disk, a read-only folder
+            raise GeneratorError(f"cannot write the cache entry {path}: {e.strerror or e}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _load(self, path: Path, read: Callable[[Path], object]) -> object:
+        """``read(path)``, or _MISSING when the entry is missing or damaged (then it is deleted)."""
+        if not path.exists():
+            return _MISSING
+        try:
+            return read(path)
+        except Exception as e:  # noqa: BLE001 - zipfile, numpy, json and Pillow each raise their own on a damaged file
+            log.warning("cache entry %s is damaged (%s: %s); recomputing it", path, type(e).__name__, e)
+            path.unlink(missing_ok=True)
+            return _MISSING
+
+    def _entry(self, key: str) -> tuple[object, dict[str, np.ndarray]] | object:
+        """(record, arrays) stored under ``key``, or _MISSING when either part is missing or damaged."""
+        arrays_path = self._path(key, ".npz")
+        record = self._load(self._path(key, ".json"), lambda p: json.loads(p.read_text(encoding="utf-8")))
+        if record is _MISSING or not arrays_path.exists():
+            return record if record is _MISSING else (record, {})
+        arrays = self._load(arrays_path, _read_arrays)
+        if arrays is _MISSING:
+            self._path(key, ".json").unlink(missing_ok=True)
+            return _MISSING
+        return record, arrays
 
     def has(self, key: str) -> bool:
-        """Whether a result is stored under ``key``."""
-        return self._path(key, ".json").exists()
+        """Whether an intact result is stored under ``key`` (a damaged entry is deleted, so: no)."""
+        return self._entry(key) is not _MISSING
 
     def value(self, key: str, kind: object, compute: Callable[[], object]) -> object:
         """The result of type ``kind`` stored under ``key``, computed on a miss.
@@ -74,23 +114,17 @@ class Cache:
         Stored as its arrays (``.npz``, when it has any) and a JSON record naming them
         (:mod:`generator.codec`); the record is written last, so it marks a complete entry.
         """
-        path = self._path(key, ".json")
-        arrays_path = self._path(key, ".npz")
-        if path.exists():
+        stored = self._entry(key)
+        if stored is not _MISSING:
             self.hits += 1
-            record = json.loads(path.read_text(encoding="utf-8"))
-            arrays = {}
-            if arrays_path.exists():
-                with np.load(arrays_path) as data:
-                    arrays = {name: data[name] for name in data.files}
-            return codec.decode(kind, record, arrays)
+            return codec.decode(kind, *stored)
         self.misses += 1
         result = compute()
         record, arrays = codec.encode(result)
         if arrays:
-            self._store(arrays_path, lambda tmp: _save_npz(tmp, arrays))
+            self._store(self._path(key, ".npz"), lambda tmp: _save_npz(tmp, arrays))
         text = json.dumps(record)
-        self._store(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        self._store(self._path(key, ".json"), lambda tmp: tmp.write_text(text, encoding="utf-8"))
         return codec.decode(kind, json.loads(text), arrays)
 
     def figure(self, dest: Path, render: Callable[..., Path], *args: object, **kwargs: object) -> Path:
@@ -100,7 +134,7 @@ class Cache:
         """
         key = digest(render.__module__, render.__qualname__, *args, kwargs)
         path = self._path(key, dest.suffix)
-        if path.exists():
+        if self._load(path, _check_picture) is not _MISSING:
             self.hits += 1
         else:
             self.misses += 1
@@ -113,6 +147,24 @@ class Cache:
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with open(path, "wb") as f:
         np.savez(f, **arrays)
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as data:  # reading every member checks its CRC
+        return {name: data[name] for name in data.files}
+
+
+def _check_picture(path: Path) -> bool:
+    """True for an intact PNG (every chunk's CRC checked) or JPEG (its header read and its
+    end-of-image marker present, which a cut-off file lacks; decoding it would cost 10 ms)."""
+    with Image.open(path) as image:
+        if image.format == "PNG":
+            image.verify()
+        elif image.format == "JPEG":
+            image.fp.seek(-2, os.SEEK_END)
+            if image.fp.read(2) != b"\xff\xd9":
+                raise OSError("truncated: no end-of-image marker")
+    return True
 
 
 def _render_to(render: Callable[..., Path], tmp: Path, suffix: str, args: tuple, kwargs: dict) -> None:

@@ -77,9 +77,12 @@ def _schema(args) -> int:
 def _clean(args) -> int:
     from pathlib import Path
 
+    from generator import staging
     from generator.build import CACHE, GENERATED
 
-    for path in (Path.cwd() / GENERATED, Path.cwd() / CACHE):
-        shutil.rmtree(path, ignore_errors=True)
-        print(f"removed {path}")
+    with staging.locked(Path.cwd()):  # not from under a running build
+        staging.remove(Path.cwd() / GENERATED)
+        print(f"removed {Path.cwd() / GENERATED}")
+        shutil.rmtree(Path.cwd() / CACHE, ignore_errors=True)
+        print(f"removed {Path.cwd() / CACHE}")
     return 0

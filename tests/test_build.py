@@ -281,17 +281,6 @@ def test_a_residual_model_builds_and_says_what_it_cannot_show(tmp_path):
     assert run.returncode == 0 and "WARNING" not in run.stderr, run.stderr
 
 
-def test_a_build_killed_mid_swap_is_recovered(built):
-    project, _ = built
-    docs = project / "docs"
-    (docs / "generated").rename(docs / ".generated-old-999")  # died between the two renames
-    (docs / ".generated-staging-998").mkdir()  # and an earlier one during its build
-    (docs / ".generated-staging-998" / "junk.md").write_text("half")
-    build_module._recover(docs / "generated")
-    assert sorted(p.name for p in docs.iterdir()) == ["generated"]
-    assert (docs / "generated" / "report" / "index.md").is_file()
-
-
 def test_examples_folder_streams_many_files_and_skips_bad_ones(built):
     project, _ = built
     folder = project / "many"

@@ -1,8 +1,15 @@
+import errno
+import logging
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from generator import codec
 from generator.cache import Cache, digest
+from generator.errors import GeneratorError
 from generator.results import Circuit, CircuitEdge, CircuitInput, CircuitWeights, LayerInfo, LayerLinks, Unit
 
 
@@ -70,12 +77,140 @@ def test_figure_is_rendered_once_and_copied(tmp_path):
 
     def render(value, path, *, title):
         renders.append(title)
-        path.write_bytes(f"{value}{title}".encode())
+        Image.new("RGB", (2, 2), (value, 0, 0)).save(path)
         return path
 
     out1 = cache.figure(tmp_path / "a" / "f.png", render, 3, title="t")
     out2 = cache.figure(tmp_path / "b" / "f.png", render, 3, title="t")
     cache.figure(tmp_path / "b" / "g.png", render, 4, title="t")
     assert renders == ["t", "t"]
-    assert out1.read_bytes() == out2.read_bytes() == b"3t"
+    assert out1.read_bytes() == out2.read_bytes()
+    assert Image.open(out2).getpixel((1, 1)) == (3, 0, 0)
     assert not list((tmp_path / "c").rglob("*.tmp"))
+
+
+# -- a cache that heals -----------------------------------------------------------------
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def garble(path):
+    """Flip one byte in the middle of the file: same length, wrong content."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def empty(path):
+    path.write_bytes(b"")
+
+
+def only_entry(root, suffix):
+    (path,) = [p for p in root.rglob(f"*{suffix}") if not p.name.startswith(".")]
+    return path
+
+
+DAMAGE = [truncate, garble, empty]
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_array_entry_is_recomputed_with_one_warning(tmp_path, caplog, damage):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"x": np.arange(1000, dtype=np.float32), "y": np.eye(8)}
+
+    first = Cache(tmp_path).value("k", dict[str, np.ndarray], compute)
+    damage(only_entry(tmp_path, ".npz"))
+    cache = Cache(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="generator"):
+        assert not cache.has("k")  # the damaged entry is gone, so the build recomputes it
+        again = cache.value("k", dict[str, np.ndarray], compute)
+    assert calls == [1, 1] and (cache.hits, cache.misses) == (0, 1)
+    for name in ("x", "y"):
+        np.testing.assert_array_equal(again[name], first[name])
+    assert [r.getMessage().split(" is damaged")[0] for r in caplog.records] == [f"cache entry {only_entry(tmp_path, '.npz')}"]
+    assert "recomputing it" in caplog.records[0].getMessage() and "\n" not in caplog.records[0].getMessage()
+    np.testing.assert_array_equal(Cache(tmp_path).value("k", dict[str, np.ndarray], _never)["x"], first["x"])  # healed
+
+
+@pytest.mark.parametrize("damage", [truncate, empty, lambda p: p.write_bytes(b'{"a": [1, 2')])
+def test_a_damaged_record_is_recomputed_with_one_warning(tmp_path, caplog, damage):
+    Cache(tmp_path).value("r", dict, lambda: {"a": [1, 2], "b": "text"})
+    damage(only_entry(tmp_path, ".json"))
+    with caplog.at_level(logging.WARNING, logger="generator"):
+        assert Cache(tmp_path).value("r", dict, lambda: {"a": [1, 2], "b": "text"}) == {"a": [1, 2], "b": "text"}
+    assert len(caplog.records) == 1 and "is damaged" in caplog.records[0].getMessage()
+    assert Cache(tmp_path).value("r", dict, _never) == {"a": [1, 2], "b": "text"}
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_figure_is_rendered_again(tmp_path, caplog, suffix, damage):
+    from generator.figures import save_rgb
+
+    pixels = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    cache = Cache(tmp_path / "c")
+    good = cache.figure(tmp_path / "a" / f"f{suffix}", save_rgb, pixels).read_bytes()
+    if suffix == ".jpg" and damage is garble:
+        damage = truncate  # a flipped bit in JPEG data goes unnoticed (decoders read through it); a cut file does not
+    damage(only_entry(tmp_path / "c", suffix))
+    with caplog.at_level(logging.WARNING, logger="generator"):
+        out = Cache(tmp_path / "c").figure(tmp_path / "b" / f"f{suffix}", save_rgb, pixels)
+    assert out.read_bytes() == good
+    assert len(caplog.records) == 1 and "is damaged" in caplog.records[0].getMessage()
+    assert only_entry(tmp_path / "c", suffix).read_bytes() == good
+
+
+def test_writes_reach_the_disk_before_the_rename(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))) or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: events.append(("replace", str(b))) or real_replace(a, b))
+    Cache(tmp_path).value("r", dict, lambda: {"a": 1})
+    entry = str(only_entry(tmp_path, ".json"))
+    tmp_name = next(e[1] for e in events if e[0] == "fsync")
+    assert tmp_name.endswith(".tmp") and Path(tmp_name).parent == Path(entry).parent
+    assert events == [("fsync", tmp_name), ("replace", entry), ("fsync", str(Path(entry).parent))]
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(np, "savez", full)
+    with pytest.raises(GeneratorError, match=r"^cannot write the cache entry .*\.npz: No space left on device$"):
+        Cache(tmp_path).value("k", np.ndarray, lambda: np.zeros(3))
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def _never():
+    raise AssertionError("recomputed an intact entry")
+
+
+def test_a_build_over_a_damaged_cache_heals_it_and_writes_the_same_site(built, caplog):
+    from generator.build import build_site
+    from generator.config import load_config
+
+    project, _ = built
+    site = project / "docs" / "generated"
+    before = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    stored = sorted((project / ".cache").rglob("*.*"))
+    arrays = [x for x in stored if x.suffix == ".npz"][:3]
+    records = [x for x in stored if x.suffix == ".json" and x.stem not in {a.stem for a in arrays}][:3]  # other keys
+    entries = sorted(arrays + records + [p for suffix in (".png", ".jpg") for p in [x for x in stored if x.suffix == suffix][:3]])
+    assert len(entries) == 12
+    for i, path in enumerate(entries):  # each kind of entry truncated, garbled, emptied (a JPEG: truncated)
+        DAMAGE[i % 3](path) if path.suffix != ".jpg" else truncate(path)
+    with caplog.at_level(logging.WARNING, logger="generator"):
+        summary = build_site(load_config(project / "site_config.yaml"), project)
+    warned = [r.getMessage() for r in caplog.records if r.name == "generator" and r.levelno == logging.WARNING]
+    assert all("is damaged" in m and "\n" not in m for m in warned), [m for m in warned if "is damaged" not in m]
+    assert sorted(m.split()[2] for m in warned) == [str(p) for p in entries]
+    assert summary["cache_misses"] == len(entries)
+    after = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    assert after.keys() == before.keys()
+    assert [name for name in before if after[name] != before[name]] == []
