@@ -2,6 +2,9 @@
 
 Every number a page shows is also written here as JSON or CSV, next to its figure. Every file
 name comes from :class:`generator.site_paths.SitePaths`, which the pages use to link to them.
+Figures the cache lacks are rendered over the machine's cores by a pool of fresh ("spawn")
+processes: the build has TensorFlow loaded, which must not be forked, and the figure functions
+import none of it. Each figure's bytes depend on its inputs alone, so the pool changes no file.
 """
 
 from __future__ import annotations
@@ -9,13 +12,16 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from generator import figures
-from generator.cache import Cache
+from generator.cache import Cache, copy_figure, render_figure
 from generator.circuit_diagram import circuit_diagram
 from generator.config import Config
 from generator.geometry import box_map, crop_box
@@ -53,22 +59,49 @@ class AssetWriter:
         self.out, self.cache, self.site, self.config = out, cache, site, config
         self.paths = SitePaths(site.model)
         self.example_pixels = _ExamplePixels(list(site.example_files), config.images.size)
+        self.to_render: dict[Path, tuple] = {}  # cache file -> (render, args, kwargs), figures the cache lacks
+        self.to_copy: list[tuple[Path, Path]] = []  # (cache file, destination)
 
     def figure(self, path: str, render, *args, **kwargs) -> None:
-        self.cache.figure(self.out / path, render, *args, **kwargs)
+        """Queue a figure: rendered (if the cache lacks it) and copied into place by :meth:`render_figures`."""
+        dest = self.out / path
+        stored = self.cache.figure_entry(dest, render, args, kwargs)
+        if not stored.exists():
+            self.to_render.setdefault(stored, (render, args, kwargs))
+        self.to_copy.append((stored, dest))
+
+    def render_figures(self, workers: int | None = None) -> None:
+        """Render the queued figures the cache lacks, over ``workers`` processes (default: one a core)."""
+        jobs = list(self.to_render.items())
+        workers = min(workers or _cores(), len(jobs))
+        progress = tqdm(total=len(jobs), desc="figures", disable=None)
+        if workers > 1:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                for done in as_completed([pool.submit(render_figure, stored, *job) for stored, job in jobs]):
+                    done.result()
+                    progress.update()
+        else:
+            for stored, job in jobs:
+                render_figure(stored, *job)
+                progress.update()
+        progress.close()
+        for stored, dest in self.to_copy:
+            copy_figure(stored, dest)
+        self.to_render, self.to_copy = {}, []
 
     def file(self, path: str) -> Path:
         return self.out / path
 
     def write_all(self) -> None:
-        for result in tqdm(self.site.images, desc="image figures", disable=None):
+        for result in self.site.images:
             self.image(result)
         pixels = np.stack([r.image.pixels for r in self.site.images])
         labels = [r.image.slug for r in self.site.images]
-        for result in tqdm(self.site.units.values(), desc="unit figures", disable=None):
+        for result in self.site.units.values():
             self.unit(result, pixels, labels)
         if self.site.grid:
             self.grid()
+        self.render_figures()
         for layer in self.site.analysed_layers:
             rows = [{"channel": u.channel, **dataclasses.asdict(self.site.units[u].stats)}
                     for u in self.site.layer_units(layer.name)]
@@ -203,6 +236,11 @@ class _ExamplePixels:
         if index not in self.loaded:
             self.loaded[index] = read_square(self.paths[index], self.size, "dataset examples")
         return self.loaded[index]
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _node(unit: Unit) -> tuple[str, int]:

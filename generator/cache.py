@@ -20,6 +20,8 @@ from generator import codec
 
 # Bump when a change to the analyses or figures should invalidate what earlier versions cached.
 CACHE_VERSION = 2
+# Bump when only the drawing of figures changes: cached figures are redrawn, cached analyses kept.
+FIGURES_VERSION = 2
 
 
 def digest(*parts: object) -> str:
@@ -58,12 +60,6 @@ class Cache:
     def _path(self, key: str, suffix: str) -> Path:
         return self.root / key[:2] / f"{key}{suffix}"
 
-    def _store(self, path: Path, write: Callable[[Path], None]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        write(tmp)
-        os.replace(tmp, path)
-
     def has(self, key: str) -> bool:
         """Whether a result is stored under ``key``."""
         return self._path(key, ".json").exists()
@@ -88,9 +84,9 @@ class Cache:
         result = compute()
         record, arrays = codec.encode(result)
         if arrays:
-            self._store(arrays_path, lambda tmp: _save_npz(tmp, arrays))
+            _store(arrays_path, lambda tmp: _save_npz(tmp, arrays))
         text = json.dumps(record)
-        self._store(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        _store(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         return codec.decode(kind, json.loads(text), arrays)
 
     def figure(self, dest: Path, render: Callable[..., Path], *args: object, **kwargs: object) -> Path:
@@ -98,16 +94,39 @@ class Cache:
 
         The file type follows ``dest``'s suffix, which is part of the stored name.
         """
-        key = digest(render.__module__, render.__qualname__, *args, kwargs)
-        path = self._path(key, dest.suffix)
+        stored = self.figure_entry(dest, render, args, kwargs)
+        if not stored.exists():
+            render_figure(stored, render, args, kwargs)
+        return copy_figure(stored, dest)
+
+    def figure_entry(self, dest: Path, render: Callable[..., Path], args: tuple, kwargs: dict) -> Path:
+        """Where the cache keeps this figure (counted a hit if it is there, else a miss to render)."""
+        key = digest("figure", FIGURES_VERSION, render.__module__, render.__qualname__, *args, kwargs)
+        path = self._path(key, Path(dest).suffix)
         if path.exists():
             self.hits += 1
         else:
             self.misses += 1
-            self._store(path, lambda tmp: _render_to(render, tmp, dest.suffix, args, kwargs))
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, dest)
-        return dest
+        return path
+
+
+def render_figure(stored: Path, render: Callable[..., Path], args: tuple, kwargs: dict) -> None:
+    """Render a figure into its cache file atomically; runs in a worker process just as well."""
+    _store(stored, lambda tmp: _render_to(render, tmp, stored.suffix, args, kwargs))
+
+
+def copy_figure(stored: Path, dest: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(stored, dest)
+    return dest
+
+
+def _store(path: Path, write: Callable[[Path], None]) -> None:
+    """Write a file through a temporary name beside it, so a reader never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
