@@ -70,21 +70,9 @@ class AssetWriter:
             self.to_render.setdefault(stored, (render, args, kwargs))
         self.to_copy.append((stored, dest))
 
-    def render_figures(self, workers: int | None = None) -> None:
-        """Render the queued figures the cache lacks, over ``workers`` processes (default: one a core)."""
-        jobs = list(self.to_render.items())
-        workers = min(workers or _cores(), len(jobs))
-        progress = tqdm(total=len(jobs), desc="figures", disable=None)
-        if workers > 1:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                for done in as_completed([pool.submit(render_figure, stored, *job) for stored, job in jobs]):
-                    done.result()
-                    progress.update()
-        else:
-            for stored, job in jobs:
-                render_figure(stored, *job)
-                progress.update()
-        progress.close()
+    def render_figures(self) -> None:
+        """Render the queued figures the cache lacks, one process a core, then copy every figure into place."""
+        render_all(self.to_render, _cores())
         for stored, dest in self.to_copy:
             copy_figure(stored, dest)
         self.to_render, self.to_copy = {}, []
@@ -236,6 +224,22 @@ class _ExamplePixels:
         if index not in self.loaded:
             self.loaded[index] = read_square(self.paths[index], self.size, "dataset examples")
         return self.loaded[index]
+
+
+def render_all(jobs: dict[Path, tuple], workers: int) -> None:
+    """Render each job ``cache file -> (render, args, kwargs)`` into its cache file, over up to
+    ``workers`` fresh processes (in this one for a single worker or a single job)."""
+    workers = min(workers, len(jobs))
+    with tqdm(total=len(jobs), desc="figures", disable=None) as progress:
+        if workers <= 1:
+            for stored, job in jobs.items():
+                render_figure(stored, *job)
+                progress.update()
+            return
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for done in as_completed([pool.submit(render_figure, stored, *job) for stored, job in jobs.items()]):
+                done.result()
+                progress.update()
 
 
 def _cores() -> int:

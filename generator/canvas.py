@@ -93,12 +93,12 @@ def colour_bar(cmap: str, lo: float, hi: float, length: int, label: str, *,
                vertical: bool = False) -> Image.Image:
     """A gradient strip from lo to hi (left to right, or bottom to top) with both ends labelled
     ``{:.3g}`` and the label beside it, as a matplotlib colour bar with only its end ticks."""
-    ramp = colorize(np.linspace(lo, hi, length), cmap, lo, hi)
-    strip = Image.fromarray(np.ascontiguousarray(np.broadcast_to(ramp[:, None] if vertical else ramp[None],
-                                                                 (length, BAR, 3) if vertical else (BAR, length, 3))))
+    ramp = colorize(np.linspace(lo, hi, length - 2), cmap, lo, hi)  # inside a 1 px black outline
+    strip = np.zeros((BAR, length, 3), dtype=np.uint8)
+    strip[1:-1, 1:-1] = ramp[None]
+    strip = Image.fromarray(strip)
     if vertical:
-        strip = strip.transpose(Image.FLIP_TOP_BOTTOM)  # high values at the top
-    ImageDraw.Draw(strip).rectangle((0, 0, strip.width - 1, strip.height - 1), outline=BLACK)
+        strip = strip.transpose(Image.ROTATE_90)  # high values at the top
     ends = [text(f"{v:.3g}", TICK) for v in (lo, hi)]
     name = text(label, LABEL)
     if vertical:
