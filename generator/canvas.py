@@ -112,6 +112,7 @@ def colour_bar(cmap: str, lo: float, hi: float, length: int, label: str, *,
         out.paste(name, (BAR + 4 + ticks + 6, (out.height - name.height) // 2))
         return out
     side = max(e.width for e in ends) // 2
+    side = max(side, (name.width - length) // 2 + 1)  # room for the ticks' and the label's overhang
     out = Image.new("RGB", (length + 2 * side, BAR + 3 + ends[0].height + 4 + name.height), WHITE)
     out.paste(strip, (side, 0))
     out.paste(ends[0], (side - ends[0].width // 2, BAR + 3))
