@@ -237,9 +237,13 @@ def render_all(jobs: dict[Path, tuple], workers: int) -> None:
                 progress.update()
             return
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for done in as_completed([pool.submit(render_figure, stored, *job) for stored, job in jobs.items()]):
-                done.result()
-                progress.update()
+            try:
+                for done in as_completed([pool.submit(render_figure, stored, *job) for stored, job in jobs.items()]):
+                    done.result()
+                    progress.update()
+            except BaseException:  # a failed figure or Ctrl-C: stop now, not after the queued figures
+                pool.shutdown(cancel_futures=True)
+                raise
 
 
 def _cores() -> int:

@@ -89,18 +89,10 @@ class Cache:
         _store(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         return codec.decode(kind, json.loads(text), arrays)
 
-    def figure(self, dest: Path, render: Callable[..., Path], *args: object, **kwargs: object) -> Path:
-        """Write ``render(*args, dest, **kwargs)``'s image to ``dest``, reusing a cached copy.
-
-        The file type follows ``dest``'s suffix, which is part of the stored name.
-        """
-        stored = self.figure_entry(dest, render, args, kwargs)
-        if not stored.exists():
-            render_figure(stored, render, args, kwargs)
-        return copy_figure(stored, dest)
-
     def figure_entry(self, dest: Path, render: Callable[..., Path], args: tuple, kwargs: dict) -> Path:
-        """Where the cache keeps this figure (counted a hit if it is there, else a miss to render)."""
+        """Where the cache keeps ``render(*args, dest, **kwargs)``'s image: counted a hit if it is there,
+        else a miss for :func:`render_figure`; :func:`copy_figure` then puts it at ``dest``. The file
+        type follows ``dest``'s suffix, which is part of the stored name."""
         key = digest("figure", FIGURES_VERSION, render.__module__, render.__qualname__, *args, kwargs)
         path = self._path(key, Path(dest).suffix)
         if path.exists():

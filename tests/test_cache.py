@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from generator import codec
-from generator.cache import Cache, digest
+from generator.cache import Cache, copy_figure, digest, render_figure
 from generator.results import Circuit, CircuitEdge, CircuitInput, CircuitWeights, LayerInfo, LayerLinks, Unit
 
 
@@ -73,9 +73,16 @@ def test_figure_is_rendered_once_and_copied(tmp_path):
         path.write_bytes(f"{value}{title}".encode())
         return path
 
-    out1 = cache.figure(tmp_path / "a" / "f.png", render, 3, title="t")
-    out2 = cache.figure(tmp_path / "b" / "f.png", render, 3, title="t")
-    cache.figure(tmp_path / "b" / "g.png", render, 4, title="t")
+    def figure(dest, *args, **kwargs):
+        stored = cache.figure_entry(dest, render, args, kwargs)
+        if not stored.exists():
+            render_figure(stored, render, args, kwargs)
+        return copy_figure(stored, dest)
+
+    out1 = figure(tmp_path / "a" / "f.png", 3, title="t")
+    out2 = figure(tmp_path / "b" / "f.png", 3, title="t")
+    figure(tmp_path / "b" / "g.png", 4, title="t")
     assert renders == ["t", "t"]
+    assert (cache.hits, cache.misses) == (1, 2)
     assert out1.read_bytes() == out2.read_bytes() == b"3t"
     assert not list((tmp_path / "c").rglob("*.tmp"))

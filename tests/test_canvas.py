@@ -75,7 +75,7 @@ def test_feature_map_grid_pixels_are_viridis_of_the_normalised_values(tmp_path):
     # the colour bar: viridis' first colour at its left end, its last at its right end, nowhere else
     low, high = where(pixels, lut[0]), where(pixels, lut[255])
     assert set(low[0]) == set(high[0])
-    assert high[1].min() - low[1].max() > 0.5 * pixels.shape[1]
+    assert high[1].min() - low[1].max() > 100  # the bar: 60% of the mosaic (3 tiles of 64 px) wide
 
 
 def test_activation_overlay_blends_magma_at_alpha_0_6(tmp_path):
