@@ -2,6 +2,9 @@
 
 Every number a page shows is also written here as JSON or CSV, next to its figure. Every file
 name comes from :class:`generator.site_paths.SitePaths`, which the pages use to link to them.
+Figures the cache lacks are rendered over the machine's cores by a pool of fresh ("spawn")
+processes: the build has TensorFlow loaded, which must not be forked, and the figure functions
+import none of it. Each figure's bytes depend on its inputs alone, so the pool changes no file.
 """
 
 from __future__ import annotations
@@ -9,13 +12,16 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from generator import figures
-from generator.cache import Cache
+from generator.cache import Cache, copy_figure, render_figure
 from generator.circuit_diagram import circuit_diagram
 from generator.config import Config
 from generator.geometry import box_map, crop_box
@@ -53,23 +59,38 @@ class AssetWriter:
         self.out, self.cache, self.site, self.config = out, cache, site, config
         self.paths = SitePaths(site.model)
         self.example_pixels = _ExamplePixels(list(site.example_files), config.images.size)
+        self.to_render: dict[Path, tuple] = {}  # cache file -> (render, args, kwargs), figures the cache lacks
+        self.to_copy: list[tuple[Path, Path]] = []  # (cache file, destination)
 
     def figure(self, path: str, render, *args, **kwargs) -> None:
-        self.cache.figure(self.out / path, render, *args, **kwargs)
+        """Queue a figure: rendered (if the cache lacks it) and copied into place by :meth:`render_figures`."""
+        dest = self.out / path
+        stored = self.cache.figure_entry(dest, render, args, kwargs)
+        if not stored.exists():
+            self.to_render.setdefault(stored, (render, args, kwargs))
+        self.to_copy.append((stored, dest))
+
+    def render_figures(self) -> None:
+        """Render the queued figures the cache lacks, one process a core, then copy every figure into place."""
+        render_all(self.to_render, _cores())
+        for stored, dest in self.to_copy:
+            copy_figure(stored, dest)
+        self.to_render, self.to_copy = {}, []
 
     def file(self, path: str) -> Path:
         return self.out / path
 
     def write_all(self) -> None:
-        for i, result in enumerate(tqdm(self.site.images, desc="image figures", disable=None)):
+        for i, result in enumerate(self.site.images):
             self.image(result)
             self.attribution(i, result)
         pixels = np.stack([r.image.pixels for r in self.site.images])
         labels = [r.image.slug for r in self.site.images]
-        for result in tqdm(self.site.units.values(), desc="unit figures", disable=None):
+        for result in self.site.units.values():
             self.unit(result, pixels, labels)
         if self.site.grid:
             self.grid()
+        self.render_figures()
         for layer in self.site.analysed_layers:
             rows = [{"channel": u.channel, **dataclasses.asdict(self.site.units[u].stats)}
                     for u in self.site.layer_units(layer.name)]
@@ -105,6 +126,7 @@ class AssetWriter:
                         np.stack([a.maps[index] for a in found]), [a.title for a in found],
                         [_scale(a.maps) for a in found], title=f"Where the evidence for {target} is: {im.file}")
             path = self.file(self.paths.attribution(im.slug, found[0].slug, ".npy"))
+            path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path, np.stack([a.maps[index] for a in found]).astype(np.float16))
             summary += [_attribution_record(a, index) for a in found]
         if summary:
@@ -247,6 +269,31 @@ def _attribution_record(a, index: int) -> dict:
         record["sanity_spearman"] = float(a.sanity[index])
         record["randomised_layers"] = list(a.randomised)
     return record
+
+
+def render_all(jobs: dict[Path, tuple], workers: int) -> None:
+    """Render each job ``cache file -> (render, args, kwargs)`` into its cache file, over up to
+    ``workers`` fresh processes (in this one for a single worker or a single job)."""
+    workers = min(workers, len(jobs))
+    with tqdm(total=len(jobs), desc="figures", disable=None) as progress:
+        if workers <= 1:
+            for stored, job in jobs.items():
+                render_figure(stored, *job)
+                progress.update()
+            return
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            try:
+                for done in as_completed([pool.submit(render_figure, stored, *job) for stored, job in jobs.items()]):
+                    done.result()
+                    progress.update()
+            except BaseException:  # a failed figure or Ctrl-C: stop now, not after the queued figures
+                pool.shutdown(cancel_futures=True)
+                raise
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _node(unit: Unit) -> tuple[str, int]:

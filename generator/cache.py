@@ -32,6 +32,8 @@ _MISSING = object()  # what a lookup finds when nothing intact is stored
 
 # Bump when a change to the analyses or figures should invalidate what earlier versions cached.
 CACHE_VERSION = 3  # 2: typed results as records + arrays; 3: photos upright by EXIF, 16-bit scaled, alpha on white
+# Bump when only the drawing of figures changes: cached figures are redrawn, cached analyses kept.
+FIGURES_VERSION = 2
 
 
 def digest(*parts: object) -> str:
@@ -69,17 +71,6 @@ class Cache:
 
     def _path(self, key: str, suffix: str) -> Path:
         return self.root / key[:2] / f"{key}{suffix}"
-
-    def _store(self, path: Path, write: Callable[[Path], None]) -> None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write(tmp)
-            durable.replace(tmp, path)
-        except OSError as e:  # a full disk, a read-only folder
-            raise GeneratorError(f"cannot write the cache entry {path}: {e.strerror or e}") from None
-        finally:
-            tmp.unlink(missing_ok=True)
 
     def _load(self, path: Path, read: Callable[[Path], object]) -> object:
         """``read(path)``, or _MISSING when the entry is missing or damaged (then it is deleted)."""
@@ -122,26 +113,47 @@ class Cache:
         result = compute()
         record, arrays = codec.encode(result)
         if arrays:
-            self._store(self._path(key, ".npz"), lambda tmp: _save_npz(tmp, arrays))
+            _store(self._path(key, ".npz"), lambda tmp: _save_npz(tmp, arrays))
         text = json.dumps(record)
-        self._store(self._path(key, ".json"), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        _store(self._path(key, ".json"), lambda tmp: tmp.write_text(text, encoding="utf-8"))
         return codec.decode(kind, json.loads(text), arrays)
 
-    def figure(self, dest: Path, render: Callable[..., Path], *args: object, **kwargs: object) -> Path:
-        """Write ``render(*args, dest, **kwargs)``'s image to ``dest``, reusing a cached copy.
-
-        The file type follows ``dest``'s suffix, which is part of the stored name.
-        """
-        key = digest(render.__module__, render.__qualname__, *args, kwargs)
-        path = self._path(key, dest.suffix)
+    def figure_entry(self, dest: Path, render: Callable[..., Path], args: tuple, kwargs: dict) -> Path:
+        """Where the cache keeps ``render(*args, dest, **kwargs)``'s image: counted a hit if it is there
+        and intact, else a miss for :func:`render_figure`; :func:`copy_figure` then puts it at ``dest``.
+        The file type follows ``dest``'s suffix, which is part of the stored name."""
+        key = digest("figure", FIGURES_VERSION, render.__module__, render.__qualname__, *args, kwargs)
+        path = self._path(key, Path(dest).suffix)
         if self._load(path, _check_picture) is not _MISSING:
             self.hits += 1
         else:
             self.misses += 1
-            self._store(path, lambda tmp: _render_to(render, tmp, dest.suffix, args, kwargs))
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, dest)
-        return dest
+        return path
+
+
+def render_figure(stored: Path, render: Callable[..., Path], args: tuple, kwargs: dict) -> None:
+    """Render a figure into its cache file atomically; runs in a worker process just as well."""
+    _store(stored, lambda tmp: _render_to(render, tmp, stored.suffix, args, kwargs))
+
+
+def copy_figure(stored: Path, dest: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(stored, dest)
+    return dest
+
+
+def _store(path: Path, write: Callable[[Path], None]) -> None:
+    """Write a file through a temporary name beside it, flushed to disk before the rename, so neither a
+    reader nor a power cut ever sees half of it; a full disk or a read-only folder is one line."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        durable.replace(tmp, path)
+    except OSError as e:
+        raise GeneratorError(f"cannot write the cache entry {path}: {e.strerror or e}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -1,8 +1,11 @@
-"""Render numpy arrays to PNG files: matplotlib (Agg) for figures, Pillow for plain images.
+"""Render numpy arrays to PNG files: Pillow for plain pictures, matplotlib (Agg) for charts.
 
 No model code lives here. Every figure function takes arrays and a destination path, writes
-one PNG and returns the path. Output is deterministic: the same inputs give byte-identical
-files (fixed dpi, no "Software" metadata, no timestamps).
+one PNG and returns the path. Pictures without axes (maps, overlays, mosaics, strips) are drawn
+with Pillow and numpy (:mod:`generator.canvas`), in matplotlib's colour maps; matplotlib draws
+only what needs axes or text layout (bar charts, annotated kernel heatmaps, the circuit
+diagram). Output is deterministic: the same inputs give byte-identical files (fixed dpi, no
+"Software" metadata, no timestamps).
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from PIL import Image  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 
-from generator.pixels import normalise_map, symmetric_limit, tile_mosaic, upsample, value_range  # noqa: E402
+from generator import canvas  # noqa: E402
+from generator.pixels import normalise_map, symmetric_limit, upsample, value_range  # noqa: E402
 
 DPI = 100
 GRID_LABEL = "normalised activation (per map: mean 128, std 64)"
@@ -44,50 +48,7 @@ def save_figure(fig: Figure, path: Path) -> Path:
                 bbox_inches="tight", pad_inches=0.1)
     fig.clear()
     with Image.open(buffer) as rendered:
-        return _write_png(rendered.convert("RGB"), path)
-
-
-def _write_png(image: Image.Image, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, format="PNG")
-    return path
-
-
-def _grid_axes(tiles: np.ndarray, per_row: int, colorbar: bool):
-    """Exact placement for a mosaic: tiles near their own pixel size, at most ~12 inches wide.
-
-    Returns (fig, ax, cax, cols); cax is a thin horizontal colour-bar axes under the mosaic,
-    or None. Fixed positions (not a layout engine) keep the bar right under tall mosaics.
-    """
-    n, h, w = tiles.shape[:3]
-    if n == 0:
-        raise ValueError("a mosaic needs at least one tile")
-    cols = min(per_row, n)
-    rows = math.ceil(n / cols)
-    tile_in = float(np.clip(w / DPI, 0.6, min(1.5, 12 / cols)))
-    below = 0.9 if colorbar else 0.05  # inches under the mosaic
-    height = rows * tile_in * h / w + below
-    fig = new_figure(cols * tile_in, height, layout=None)
-    ax = fig.add_axes((0, below / height, 1, 1 - below / height))
-    cax = fig.add_axes((0.2, 0.5 / height, 0.6, 0.15 / height)) if colorbar else None
-    return fig, ax, cax, cols
-
-
-def _draw_mosaic(ax, tiles: np.ndarray, labels: Sequence[str], cols: int, fill, **imshow_kw):
-    """One imshow for all tiles, white lines between them, each tile's label in its corner."""
-    h, w = tiles.shape[1:3]
-    image = ax.imshow(tile_mosaic(tiles, cols, fill), **imshow_kw)
-    rows = math.ceil(len(tiles) / cols)
-    ax.vlines(np.arange(1, cols) * w - 0.5, -0.5, rows * h - 0.5, colors="white", linewidth=1)
-    ax.hlines(np.arange(1, rows) * h - 0.5, -0.5, cols * w - 0.5, colors="white", linewidth=1)
-    box = {"facecolor": "black", "alpha": 0.6, "pad": 1, "linewidth": 0}
-    for k, label in enumerate(labels):
-        y, x = divmod(k, cols)
-        ax.text(x * w + 0.04 * w, y * h + 0.04 * h, label, fontsize=6, color="white",
-                ha="left", va="top", bbox=box)
-    ax.set_axis_off()
-    return image
+        return canvas.save(rendered.convert("RGB"), path)
 
 
 def _hbar(labels: Sequence[str], values: Sequence[float], path: Path, *, title: str,
@@ -120,17 +81,16 @@ def _hbar(labels: Sequence[str], values: Sequence[float], path: Path, *, title: 
 
 
 def feature_map_grid(maps: np.ndarray, path: Path, *, title: str, per_row: int = 16) -> Path:
-    """All C channels of one layer's (H, W, C) activations, each normalised on its own."""
+    """All C channels of one layer's (H, W, C) activations, each normalised on its own (viridis)."""
     maps = np.asarray(maps)
     if maps.ndim != 3:
         raise ValueError(f"feature_map_grid expects (H, W, C), got shape {maps.shape}")
-    tiles = np.stack([normalise_map(maps[..., c]) for c in range(maps.shape[-1])])
-    fig, ax, cax, cols = _grid_axes(tiles, per_row, colorbar=True)
-    image = _draw_mosaic(ax, tiles.astype(np.float32), [str(c) for c in range(len(tiles))],
-                         cols, np.nan, cmap="viridis", vmin=0, vmax=255)
-    fig.colorbar(image, cax=cax, orientation="horizontal", label=GRID_LABEL)
-    ax.set_title(title)
-    return save_figure(fig, path)
+    cols = min(per_row, maps.shape[-1])
+    side = canvas.tile_side(maps.shape[1], cols)
+    tiles = np.stack([canvas.fit(normalise_map(maps[..., c]), side) for c in range(maps.shape[-1])])
+    body = canvas.mosaic(canvas.colorize(tiles, "viridis", 0, 255), range(len(tiles)), cols)
+    bar = canvas.colour_bar("viridis", 0, 255, int(0.6 * body.width), GRID_LABEL)
+    return canvas.save(canvas.stack([canvas.text(title, canvas.TITLE), body, bar]), path)
 
 
 def exciter_grid(images: np.ndarray, channels: Sequence[int], path: Path, *, title: str,
@@ -142,34 +102,36 @@ def exciter_grid(images: np.ndarray, channels: Sequence[int], path: Path, *, tit
                          f"{images.shape}")
     if len(channels) != len(images):
         raise ValueError(f"{len(channels)} channel labels for {len(images)} images")
-    fig, ax, _, cols = _grid_axes(images, per_row, colorbar=False)
-    _draw_mosaic(ax, images, [str(c) for c in channels], cols, 255)
-    ax.set_title(title)
-    return save_figure(fig, path)
+    cols = min(per_row, len(images))
+    side = canvas.tile_side(images.shape[2], cols)
+    body = canvas.mosaic(np.stack([canvas.fit(image, side) for image in images]), channels, cols)
+    return canvas.save(canvas.stack([canvas.text(title, canvas.TITLE), body]), path)
 
 
 def save_rgb(image: np.ndarray, path: Path) -> Path:
     """Save a uint8 (H, W, 3) image as a plain PNG (no axes, no metadata)."""
+    image = _check_rgb(image, "save_rgb")
+    return canvas.save(Image.fromarray(np.ascontiguousarray(image)), path)
+
+
+def _check_rgb(image: np.ndarray, name: str) -> np.ndarray:
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(f"save_rgb expects uint8 (H, W, 3), got {image.dtype} {image.shape}")
-    return _write_png(Image.fromarray(np.ascontiguousarray(image)), path)
+        raise ValueError(f"{name} expects uint8 (H, W, 3), got {image.dtype} {image.shape}")
+    return image
 
 
 def activation_overlay(image: np.ndarray, activation: np.ndarray, path: Path, *,
                        title: str) -> Path:
-    """The image with its activation map upsampled (bilinear) on top as a translucent heatmap."""
-    image = np.asarray(image)
-    heat = upsample(activation, image.shape[:2])
-    vmin, vmax = value_range(heat)
-    fig = new_figure(5.5, 4.5)
-    ax = fig.add_subplot()
-    ax.imshow(image)
-    overlay = ax.imshow(heat, cmap="magma", alpha=0.6, vmin=vmin, vmax=vmax)
-    fig.colorbar(overlay, ax=ax, label="activation")
-    ax.set_axis_off()
-    ax.set_title(title)
-    return save_figure(fig, path)
+    """The image with its activation map upsampled (bilinear) on top as a translucent heatmap
+    (magma, alpha 0.6, scaled to the map's range), a colour bar beside it."""
+    image = _check_rgb(image, "activation_overlay")
+    vmin, vmax = value_range(upsample(activation, image.shape[:2]))
+    base = canvas.enlarge(image)
+    shown = canvas.overlay(base, upsample(activation, base.shape[:2]), "magma", vmin, vmax)
+    bar = canvas.colour_bar("magma", vmin, vmax, base.shape[0], "activation", vertical=True)
+    body = canvas.beside([Image.fromarray(shown), bar])
+    return canvas.save(canvas.stack([canvas.text(title, canvas.TITLE), body]), path)
 
 
 def kernel_heatmaps(kernels: np.ndarray, labels: Sequence[str], path: Path, *,
@@ -222,17 +184,12 @@ def output_map(image: np.ndarray, output: np.ndarray, path: Path, *, title: str)
         output = output[..., 0]
     if output.ndim != 2:
         raise ValueError(f"output_map expects an (H, W) or (H, W, 1) output, got {output.shape}")
-    fig = new_figure(9, 4.2)
-    left, right = fig.subplots(1, 2)
-    left.imshow(np.asarray(image))
-    left.set_title("input image")
-    shown = right.imshow(output, cmap="gray_r", vmin=0, vmax=1)
-    right.set_title("model output")
-    for ax in (left, right):
-        ax.set_axis_off()
-    fig.colorbar(shown, ax=right, label="output value (dark = high)")
-    fig.suptitle(title, fontsize="x-large")
-    return save_figure(fig, path)
+    left = Image.fromarray(canvas.enlarge(_check_rgb(image, "output_map")))
+    right = Image.fromarray(canvas.colorize(output, "gray_r", 0, 1)).resize(left.size, Image.NEAREST)
+    bar = canvas.colour_bar("gray_r", 0, 1, right.height, "output value (dark = high)", vertical=True)
+    body = canvas.beside([canvas.titled(left, "input image", canvas.LABEL),
+                          canvas.titled(right, "model output", canvas.LABEL), bar])
+    return canvas.save(canvas.stack([canvas.text(title, canvas.TITLE), body]), path)
 
 
 def norm_bar(labels: Sequence[str], norms: Sequence[float], path: Path, *, title: str,
@@ -255,12 +212,9 @@ def activation_strip(images: np.ndarray, maps: np.ndarray, labels: Sequence[str]
     images, maps = np.asarray(images), np.asarray(maps, dtype=np.float32)
     if len(images) != len(maps) or len(maps) != len(labels):
         raise ValueError(f"activation_strip: {len(images)} images, {len(maps)} maps, {len(labels)} labels")
-    from matplotlib import colormaps
-    from PIL import ImageDraw
-
     top = float(np.nanmax(maps)) if maps.size else 0.0
     scale = top if np.isfinite(top) and top > 0 else 1.0
-    colours = colormaps["magma"](np.linspace(0, 1, 256))[:, :3]
+    colours = canvas.lut("magma") / 255
     strip = Image.new("RGB", (tile * len(maps), tile + 28), "white")
     draw = ImageDraw.Draw(strip)
     for i, (image, m, label) in enumerate(zip(images, maps, labels)):
@@ -272,11 +226,7 @@ def activation_strip(images: np.ndarray, maps: np.ndarray, labels: Sequence[str]
         strip.paste(Image.fromarray((mixed * 255).astype(np.uint8)), (i * tile, 0))
         draw.text((i * tile + 3, tile + 2), str(label)[:16], fill="black")
         draw.text((i * tile + 3, tile + 14), f"max {float(np.nanmax(m)) if m.size else 0:.3g}", fill="dimgray")
-    if Path(path).suffix.lower() in (".jpg", ".jpeg"):  # photos compress 4x better as JPEG
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        strip.save(path, format="JPEG", quality=85)
-        return Path(path)
-    return _write_png(strip, path)
+    return canvas.save(strip, path)  # as JPEG for a .jpg path: photos compress 4x better
 
 
 def example_crops(crops: np.ndarray, maps: np.ndarray, scores: Sequence[float], path: Path, *,
@@ -306,33 +256,29 @@ def example_crops(crops: np.ndarray, maps: np.ndarray, scores: Sequence[float], 
     zoom = max(1, math.ceil(96 / max(crops.shape[1], 1)))  # whole-pixel zoom to ~1 inch
     crops = crops.repeat(zoom, axis=1).repeat(zoom, axis=2)
     side = crops.shape[1]
-    heat = np.stack([upsample(m, (side, side)) for m in maps]) if len(maps) else maps
+    heat = np.stack([upsample(m, (side, side)) for m in maps])
     vmin, vmax = value_range(heat)
-    fig, ax, cax, cols = _grid_axes(crops, per_row, colorbar=True)
-    text = [f"{label} {float(score):.3g}" for label, score in zip(labels, scores)]
-    _draw_mosaic(ax, crops, text, cols, 255)
-    overlay = ax.imshow(tile_mosaic(heat, cols, np.nan), cmap="magma", alpha=0.6, vmin=vmin,
-                        vmax=vmax)
-    fig.colorbar(overlay, cax=cax, orientation="horizontal", label=label)
-    ax.set_title(title)
-    return save_figure(fig, path)
+    cols = min(per_row, len(crops))
+    shown = canvas.overlay(crops, heat, "magma", vmin, vmax)
+    tiles = np.stack([canvas.fit(t, canvas.tile_side(side, cols)) for t in shown])
+    body = canvas.mosaic(tiles, [f"{label} {float(score):.3g}" for label, score in zip(labels, scores)], cols)
+    bar = canvas.colour_bar("magma", vmin, vmax, int(0.6 * body.width), label)
+    return canvas.save(canvas.stack([canvas.text(title, canvas.TITLE), body, bar]), path)
 
 
 def attribution_overlays(image: np.ndarray, maps: np.ndarray, labels: Sequence[str],
                          limits: Sequence[tuple[float, float]], path: Path, *, title: str) -> Path:
     """One image with M attribution maps (M, H, W) overlaid side by side, each on its own colour
     scale ``limits[m]`` (shared by every image for that method): magma from 0 for non-negative maps,
-    RdBu_r centred on zero where the scale is signed (lower limit below 0)."""
-    image, maps = np.asarray(image), np.asarray(maps, dtype=np.float32)
+    RdBu_r centred on zero where the scale is signed (lower limit below 0); a colour bar under each."""
+    image, maps = _check_rgb(image, "attribution_overlays"), np.asarray(maps, dtype=np.float32)
     if maps.ndim != 3 or not len(maps) or len(labels) != len(maps) or len(limits) != len(maps):
         raise ValueError(f"attribution_overlays: {maps.shape} maps, {len(labels)} labels, {len(limits)} limits")
-    fig = new_figure(3.2 * len(maps), 3.9)
-    for ax, m, label, (lo, hi) in zip(fig.subplots(1, len(maps), squeeze=False)[0], maps, labels, limits):
-        ax.imshow(image)
-        shown = ax.imshow(np.nan_to_num(m), cmap="RdBu_r" if lo < 0 else "magma", alpha=0.6, vmin=lo, vmax=hi)
-        fig.colorbar(shown, ax=ax, location="bottom", shrink=0.9, pad=0.03)
-        ax.set_title(label, fontsize=8, wrap=True)
-        ax.set_axis_off()
-    fig.suptitle(title)
-    return save_figure(fig, path)
-
+    base = canvas.enlarge(image)
+    panels = []
+    for m, label, (lo, hi) in zip(maps, labels, limits):
+        cmap = "RdBu_r" if lo < 0 else "magma"
+        shown = canvas.overlay(base, upsample(np.nan_to_num(m), base.shape[:2]), cmap, lo, hi)
+        bar = canvas.colour_bar(cmap, lo, hi, int(0.9 * base.shape[1]), "red raises, blue lowers" if lo < 0 else "attribution")
+        panels.append(canvas.stack([canvas.text(label), Image.fromarray(shown), bar], margin=0))
+    return canvas.save(canvas.stack([canvas.text(title, canvas.TITLE), canvas.beside(panels)]), path)

@@ -132,9 +132,9 @@ def browser():
 class Tab:
     """A fresh page that records console errors, page errors and requests leaving localhost."""
 
-    def __init__(self, browser, base_url: str):
+    def __init__(self, browser, base_url: str, width: int = 1280, scheme: str = "light"):
         self.base_url = base_url
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
         self.context.set_default_timeout(TIMEOUT_MS)
         self.errors: list[str] = []
         self.external: list[str] = []
@@ -194,6 +194,16 @@ def tab(browser, base_url):
     tab.close()
 
 
+def screenshot(tab: Tab, tmp_path: Path, name: str) -> Path:
+    """A full-page screenshot from the top (else the sticky header lands mid-screenshot)."""
+    path = screenshot_dir(tmp_path) / f"{name}.png"
+    tab.page.evaluate("() => window.scrollTo(0, 0)")
+    tab.page.wait_for_function("() => window.scrollY === 0")
+    tab.page.screenshot(path=str(path), full_page=True)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+    return path
+
+
 def screenshot_dir(tmp_path: Path) -> Path:
     folder = Path(os.environ["SCREENSHOT_DIR"]) if os.environ.get("SCREENSHOT_DIR") else tmp_path
     folder.mkdir(parents=True, exist_ok=True)
@@ -223,11 +233,7 @@ def test_page_renders(tab, path, tmp_path):
     toggle = tab.page.locator('form[data-md-component="palette"] label:visible')
     assert toggle.count() == 1, "one dark/light toggle button is visible"
 
-    screenshot = screenshot_dir(tmp_path) / f"{name}.png"
-    tab.page.evaluate("() => window.scrollTo(0, 0)")  # else the sticky header lands mid-screenshot
-    tab.page.wait_for_function("() => window.scrollY === 0")
-    tab.page.screenshot(path=str(screenshot), full_page=True)
-    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 10_000
+    screenshot(tab, tmp_path, name)
     tab.assert_clean()
 
 
@@ -335,5 +341,39 @@ def test_the_404_page_works_at_any_depth_under_the_sub_path(browser, sub_path):
         links = links_on_the_site(tab, base.removesuffix("my-report/"))
         assert base in links and all(link.startswith(base) for link in links), links
         assert tab.external == [] and [e for e in tab.errors if "status of 404" not in e] == []
+    finally:
+        tab.close()
+
+
+def test_dark_scheme_shows_figures_on_light_cards(browser, base_url, tmp_path):
+    tab = Tab(browser, base_url, scheme="dark")
+    try:
+        tab.open("report/")
+        assert tab.page.locator("body").get_attribute("data-md-color-scheme") == "slate"
+        page_background = tab.page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        figure = tab.page.locator(".md-content figure img").first
+        card = figure.evaluate("i => getComputedStyle(i).backgroundColor")
+        assert card == "rgb(255, 255, 255)" != page_background  # a light card on the dark page
+        assert float(figure.evaluate("i => parseFloat(getComputedStyle(i).paddingLeft)")) > 0
+        assert tab.broken_images() == []
+        screenshot(tab, tmp_path, "report-dark")
+        tab.assert_clean()
+    finally:
+        tab.close()
+
+
+def test_map_table_scrolls_at_phone_width(browser, base_url, tmp_path):
+    tab = Tab(browser, base_url, width=390)
+    try:
+        tab.open("report/")
+        maps = tab.page.locator(".md-content table img[alt*=' on ']")
+        assert maps.count() > 3
+        widths = [maps.nth(k).bounding_box()["width"] for k in range(maps.count())]
+        assert min(widths) >= 100, widths  # shown at their size, not shrunk to fit the screen
+        wrap = maps.first.locator("xpath=ancestor::div[contains(@class, 'md-typeset__scrollwrap')]")
+        assert wrap.evaluate("w => w.scrollWidth > w.clientWidth")  # the table scrolls sideways ...
+        assert tab.page.evaluate("() => document.documentElement.scrollWidth") <= 390  # ... not the page
+        screenshot(tab, tmp_path, "report-phone")
+        tab.assert_clean()
     finally:
         tab.close()

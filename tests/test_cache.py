@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from generator import codec
-from generator.cache import Cache, digest
+from generator.cache import Cache, copy_figure, digest, render_figure
 from generator.errors import GeneratorError
 from generator.results import Circuit, CircuitEdge, CircuitInput, CircuitWeights, LayerInfo, LayerLinks, Unit
 
@@ -80,10 +80,11 @@ def test_figure_is_rendered_once_and_copied(tmp_path):
         Image.new("RGB", (2, 2), (value, 0, 0)).save(path)
         return path
 
-    out1 = cache.figure(tmp_path / "a" / "f.png", render, 3, title="t")
-    out2 = cache.figure(tmp_path / "b" / "f.png", render, 3, title="t")
-    cache.figure(tmp_path / "b" / "g.png", render, 4, title="t")
+    out1 = _figure(cache, tmp_path / "a" / "f.png", render, 3, title="t")
+    out2 = _figure(cache, tmp_path / "b" / "f.png", render, 3, title="t")
+    _figure(cache, tmp_path / "b" / "g.png", render, 4, title="t")
     assert renders == ["t", "t"]
+    assert (cache.hits, cache.misses) == (1, 2)
     assert out1.read_bytes() == out2.read_bytes()
     assert Image.open(out2).getpixel((1, 1)) == (3, 0, 0)
     assert not list((tmp_path / "c").rglob("*.tmp"))
@@ -154,12 +155,12 @@ def test_a_damaged_figure_is_rendered_again(tmp_path, caplog, suffix, damage):
 
     pixels = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
     cache = Cache(tmp_path / "c")
-    good = cache.figure(tmp_path / "a" / f"f{suffix}", save_rgb, pixels).read_bytes()
+    good = _figure(cache, tmp_path / "a" / f"f{suffix}", save_rgb, pixels).read_bytes()
     if suffix == ".jpg" and damage is garble:
         damage = truncate  # a flipped bit in JPEG data goes unnoticed (decoders read through it); a cut file does not
     damage(only_entry(tmp_path / "c", suffix))
     with caplog.at_level(logging.WARNING, logger="generator"):
-        out = Cache(tmp_path / "c").figure(tmp_path / "b" / f"f{suffix}", save_rgb, pixels)
+        out = _figure(Cache(tmp_path / "c"), tmp_path / "b" / f"f{suffix}", save_rgb, pixels)
     assert out.read_bytes() == good
     assert len(caplog.records) == 1 and "is damaged" in caplog.records[0].getMessage()
     assert only_entry(tmp_path / "c", suffix).read_bytes() == good
@@ -185,6 +186,14 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, monkeypa
     with pytest.raises(GeneratorError, match=r"^cannot write the cache entry .*\.npz: No space left on device$"):
         Cache(tmp_path).value("k", np.ndarray, lambda: np.zeros(3))
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def _figure(cache, dest, render, *args, **kwargs):
+    """What the asset writer does with one figure: find its cache entry, render it on a miss, copy it."""
+    stored = cache.figure_entry(dest, render, args, kwargs)
+    if not stored.exists():
+        render_figure(stored, render, args, kwargs)
+    return copy_figure(stored, dest)
 
 
 def _never():
