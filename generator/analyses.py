@@ -85,6 +85,21 @@ class Analyses:
                     rendered.update(zip(todo, result.exciters()))
         return {u: self.cache.value(keys[u], Exciter, lambda u=u: rendered[u]) for u in units}
 
+    def direction_exciters(self, layer: str, vectors: list[np.ndarray], params: ExciterParams,
+                           what: str) -> list[Exciter]:
+        """Exciters of directions over ``layer``'s channels; the missing ones rendered together."""
+        keys = [self._key("direction", layer, v, exciter_key(params)) for v in vectors]
+        missing = [i for i, key in enumerate(keys) if not self.cache.has(key)]
+        rendered: dict[int, Exciter] = {}
+        if missing:
+            from generator.analysis.exciters import render_directions
+
+            with tqdm(total=len(missing), desc=what, unit="direction", disable=None) as bar:
+                result = render_directions(self.model.features, layer, np.stack([vectors[i] for i in missing]), params,
+                                           self.model.preprocess, bar.update)
+            rendered = dict(zip(missing, result.exciters()))
+        return [self.cache.value(key, Exciter, lambda i=i: rendered[i]) for i, key in enumerate(keys)]
+
     def exciter_map(self, unit: Unit, exciter: Exciter) -> np.ndarray:
         """The unit's (h, w) map on its own exciter."""
 

@@ -69,6 +69,8 @@ class AssetWriter:
             self.unit(result, pixels, labels)
         if self.site.grid:
             self.grid()
+        if self.site.directions:
+            self.directions()
         for layer in self.site.analysed_layers:
             rows = [{"channel": u.channel, **dataclasses.asdict(self.site.units[u].stats)}
                     for u in self.site.layer_units(layer.name)]
@@ -170,6 +172,14 @@ class AssetWriter:
         write_csv(self.file(self.paths.layer_file(layer, "exciter-grid.csv")),
                   [{"channel": u.channel, "activation": e.activation, "start_activation": e.start_activation}
                    for u, e in zip(g.units, g.exciters)])
+
+    def directions(self) -> None:
+        records = []
+        for i, d in enumerate(self.site.directions):
+            self.figure(self.paths.direction_exciter(i), figures.save_rgb, d.exciter.image)
+            records.append({"direction": d.text, "layer": d.layer, "weights": d.weights,
+                            "activation": d.exciter.activation, "start_activation": d.exciter.start_activation})
+        write_json(self.file(self.paths.model_file("directions.json")), records)
 
     def _example_crops(self, result: UnitResult) -> tuple[np.ndarray, np.ndarray]:
         """Square crops around each example's peak, sized to the receptive field, with the map over the

@@ -26,9 +26,9 @@ from generator.cache import Cache, digest
 from generator.config import Config, image_files, list_images
 from generator.errors import GeneratorError
 from generator.images import load_images
-from generator.model_checks import browse_layers, check_config, input_size
+from generator.model_checks import browse_layers, check_config, configured_directions, input_size
 from generator.results import (
-    Circuit, DatasetExamples, Exciter, ExciterGrid, ImageResult, InputImage, LayerLinks, MapStats, Site, Unit,
+    Circuit, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, ImageResult, InputImage, LayerLinks, MapStats, Site, Unit,
     UnitExample, UnitResult, UnitStats,
 )
 from generator.timing import stage
@@ -141,6 +141,8 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
     plan = plan_units(config, analyses, circuits)
     with stage("exciters"):
         exciters, grid = _exciters(config, analyses, plan)
+    with stage("directions"):
+        directions = _directions(config, analyses)
     map_layers = list(dict.fromkeys([*config.feature_maps.layers, *plan.unit_layers]))
     with stage("activations"):
         activations = {im.slug: analyses.activations(im, map_layers) for im in tqdm(images, desc="activations", disable=None)}
@@ -172,6 +174,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         units=units,
         example_files=tuple(example_files),
         grid=grid,
+        directions=directions,
         notes={name: config.note(text) for name, text in vars(config.notes).items()},
     )
 
@@ -195,6 +198,18 @@ def _exciters(config: Config, analyses: Analyses, plan: UnitPlan) -> tuple[dict[
         found = analyses.exciters(plan.grid_units, e.params(size or e.grid.size), f"exciter grid {e.grid.layer}")
         grid = ExciterGrid(e.grid.layer, tuple(plan.grid_units), tuple(found[u] for u in plan.grid_units))
     return exciters, grid
+
+
+def _directions(config: Config, analyses: Analyses) -> tuple[DirectionExciter, ...]:
+    """Exciters of ``exciters.directions``, with the featured units' settings, a batch per layer."""
+    found = configured_directions(config, analyses.layers)
+    params = config.exciters.params(input_size(analyses.layers))
+    exciters: dict[int, Exciter] = {}
+    for layer in dict.fromkeys(spec.layer for spec, _ in found):
+        todo = [i for i, (spec, _) in enumerate(found) if spec.layer == layer]
+        rendered = analyses.direction_exciters(layer, [found[i][1] for i in todo], params, f"directions {layer}")
+        exciters.update(zip(todo, rendered))
+    return tuple(DirectionExciter(spec.text, spec.layer, vector, exciters[i]) for i, (spec, vector) in enumerate(found))
 
 
 def _unit_result(u: Unit, exciter: Exciter, maps: dict[str, np.ndarray], links: LayerLinks, top_k: int,

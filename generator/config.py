@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from generator.directions import parse_direction
 from generator.errors import GeneratorError
 
 EXCITER_METHODS = ("gradient_ascent", "lucid")
@@ -120,6 +121,9 @@ class ExcitersSection(ExciterParams):
     """The exciter settings of the featured units (ExciterParams' fields), plus the lab's grid."""
 
     grid: ExciterGridSection = field(default_factory=ExciterGridSection)
+    # Exciters of directions, vectors over a layer's channels, shown on the model page:
+    # "<layer>: <weight>*<channel> + ..." (for example "block3_conv2: 0.5*8 + 0.5*12") or "<layer>: <file>.npy".
+    directions: tuple[str, ...] = ()
 
     def params(self, size: int | None = None) -> ExciterParams:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(ExciterParams)}
@@ -393,6 +397,8 @@ def parse_config(data: object, root: Path) -> Config:
     config = _build(Config, data, "")
     config = dataclasses.replace(config, root=root)
     _check_paths(config)
+    for i, text in enumerate(config.exciters.directions):
+        parse_direction(text, f"exciters.directions[{i}]")
     return config
 
 

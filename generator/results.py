@@ -91,6 +91,21 @@ class Exciter:
 
 
 @dataclass(frozen=True)
+class DirectionExciter:
+    """The exciter of a direction: a vector over a layer's channels, as the config names it."""
+
+    text: str  # as configured, "block3_conv2: 0.5*8 + 0.5*12"
+    layer: str
+    weights: np.ndarray  # (C,) float32
+    exciter: Exciter
+
+    def strongest(self, count: int) -> tuple[tuple[Unit, float], ...]:
+        """The ``count`` channels of largest absolute weight, with their weights."""
+        order = np.argsort(-np.abs(self.weights), kind="stable")[:count]
+        return tuple((Unit(self.layer, int(c)), float(self.weights[c])) for c in order if self.weights[c] != 0)
+
+
+@dataclass(frozen=True)
 class Link:
     """A unit on the other side of a kernel, and the kernel's Frobenius norm."""
 
@@ -278,6 +293,7 @@ class Site:
     units: dict[Unit, UnitResult]  # every unit with a page
     example_files: tuple[Path, ...] = ()
     grid: ExciterGrid | None = None
+    directions: tuple[DirectionExciter, ...] = ()  # exciters.directions, in config order
     notes: dict[str, str] = field(default_factory=dict)  # report part -> the author's Markdown
 
     @property

@@ -51,6 +51,14 @@ class SitePaths:
     def feature_maps(self, slug: str, layer: str) -> str:
         return self.image(slug) + f"feature-maps-{layer}.png"
 
+    def model_file(self, name: str) -> str:
+        """``directions.json``."""
+        return self.model() + name
+
+    def direction_exciter(self, index: int) -> str:
+        """The exciter of ``exciters.directions[index]``."""
+        return self.model() + f"direction-{index}.png"
+
     def layer_file(self, layer: str, name: str) -> str:
         """``units.csv``, ``exciter-grid.png``/``.csv``."""
         return self.layer(layer) + name

@@ -15,7 +15,7 @@ import numpy as np
 from generator.config import Config, ExcitersSection, FeatureMapsSection, NotesSection, SiteSection
 from generator.geometry import ReceptiveField
 from generator.results import (
-    Circuit, CircuitEdge, CircuitInput, CircuitWeights, ClassScore, Exciter, ExciterGrid, ImageResult, InputImage,
+    Circuit, CircuitEdge, CircuitInput, CircuitWeights, ClassScore, DirectionExciter, Exciter, ExciterGrid, ImageResult, InputImage,
     LayerInfo, Link, MapStats, Prediction, Site, Unit, UnitExample, UnitResult, UnitStats,
 )
 
@@ -101,6 +101,9 @@ def fake_site(kind: str) -> tuple[Site, Config]:
         featured=(featured,),
         units=units,
         grid=grid,
+        directions=(DirectionExciter("c1: 0.5*1 - 0.25*2", "c1", np.array([0, 0.5, -0.25], np.float32), _exciter(5)),
+                    DirectionExciter("c0: w.npy", "c0", np.array([1, 0], np.float32), _exciter(6)))
+        if kind == "classifier" else (),
         notes={**vars(NotesSection()), "introduction": "Why this report.", "circuit": "About the circuit."},
     )
     return site, _config()

@@ -1,0 +1,77 @@
+"""The views beyond one exciter per unit: directions (and their config), end to end on the tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from generator.build import build_site
+from generator.config import load_config
+from generator.directions import DirectionSpec, direction_vector, parse_direction
+from generator.errors import GeneratorError
+from generator.results import LayerInfo
+
+from tiny import edit_config
+
+LAYERS = (LayerInfo("image", "InputLayer", (None, None, None, 3), 0, 3),
+          LayerInfo("c2", "Conv2D", (None, None, None, 6), 10, 6, ("image",)))
+
+
+def build(project: Path) -> dict:
+    return build_site(load_config(project / "site_config.yaml"), project)
+
+
+def test_direction_sums_weighted_channels(tmp_path):
+    spec = parse_direction("c2: 0.5*1 + 0.5 * 4 - 2 + 1e-1*1", "k")
+    assert spec == DirectionSpec("c2: 0.5*1 + 0.5 * 4 - 2 + 1e-1*1", "c2", ((1, 0.5), (4, 0.5), (2, -1.0), (1, 0.1)))
+    np.testing.assert_allclose(direction_vector(spec, LAYERS, tmp_path, "k"), [0, 0.6, -1, 0, 0.5, 0], rtol=1e-6)
+    np.save(tmp_path / "d.npy", np.arange(6.0))
+    vector = direction_vector(parse_direction("c2: d.npy", "k"), LAYERS, tmp_path, "k")
+    assert vector.dtype == np.float32 and vector.tolist() == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("c2 0.5*1", "expected '<layer>: <weight>*<channel> + ...' or '<layer>: <file>.npy'"),
+    ("c2: 0.5*x", "expected '<layer>: <weight>*<channel>"),
+    ("c2: 1 +", "expected '<layer>: <weight>*<channel>"),
+])
+def test_bad_direction_syntax(text, message):
+    with pytest.raises(GeneratorError, match="^config key 'k': got .*" + message.replace("*", r"\*").replace("+", r"\+")):
+        parse_direction(text, "k")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("c3: 1", "the model has no layer 'c3'; did you mean 'c2'"),
+    ("c2: 6", "channel 6 is out of range for layer 'c2', which has channels 0 to 5"),
+    ("c2: 0*1", "the direction .c2: 0\\*1. must have finite weights, not all 0"),
+    ("c2: short.npy", "'short.npy' holds an array of shape \\(4,\\); layer 'c2' needs 6 numbers"),
+    ("c2: missing.npy", "cannot read 'missing.npy' as a .npy array"),
+])
+def test_direction_checked_against_the_layer(tmp_path, text, message):
+    np.save(tmp_path / "short.npy", np.ones(4))
+    with pytest.raises(GeneratorError, match="^config key 'k': " + message):
+        direction_vector(parse_direction(text, "k"), LAYERS, tmp_path, "k")
+
+
+def test_bad_direction_fails_at_load(tiny_project):
+    edit_config(tiny_project, exciters={"directions": ["c3: five"]})
+    with pytest.raises(GeneratorError, match=r"^config key 'exciters.directions\[0\]': got 'c3: five'"):
+        load_config(tiny_project / "site_config.yaml")
+
+
+def test_directions_on_the_model_page(built):
+    project, _ = built
+    np.save(project / "d.npy", np.eye(8)[2])
+    edit_config(project, exciters={"directions": ["c3: 0.5*5 + 0.5*1", "c3: d.npy"]})
+    build(project)
+    out = project / "docs/generated/models/tiny"
+    records = json.loads((out / "directions.json").read_text())
+    assert [r["direction"] for r in records] == ["c3: 0.5*5 + 0.5*1", "c3: d.npy"]
+    assert records[0]["weights"][5] == 0.5 and records[1]["weights"][2] == 1
+    assert all(r["activation"] > r["start_activation"] for r in records)
+    page = (out / "index.md").read_text()
+    assert "](direction-0.png)" in page and "[`c3:5`](c3/5/index.md) (0.5)" in page
+    assert (out / "direction-1.png").stat().st_size > 100
