@@ -100,6 +100,23 @@ class Analyses:
             rendered = dict(zip(missing, result.exciters()))
         return [self.cache.value(key, Exciter, lambda i=i: rendered[i]) for i, key in enumerate(keys)]
 
+    def diverse_exciters(self, units: list[Unit], count: int, weight: float,
+                         params: ExciterParams) -> dict[Unit, tuple[Exciter, ...]]:
+        """``count`` exciters of each unit pushed apart by Lucid's diversity term; missing ones a batch per layer."""
+        keys = {u: self._key("diverse", u.layer, u.channel, count, weight, exciter_key(params)) for u in units}
+        missing = [u for u in units if not self.cache.has(keys[u])]
+        rendered: dict[Unit, tuple[Exciter, ...]] = {}
+        if missing:
+            from generator.analysis.diversity import render_diverse
+
+            with tqdm(total=len(missing) * count, desc="diverse exciters", unit="image", disable=None) as bar:
+                for layer in sorted({u.layer for u in missing}):
+                    todo = [u for u in missing if u.layer == layer]
+                    found = render_diverse(self.model.features, layer, [u.channel for u in todo], count, weight,
+                                           params, self.model.preprocess, bar.update).exciters()
+                    rendered.update((u, tuple(found[i * count:(i + 1) * count])) for i, u in enumerate(todo))
+        return {u: self.cache.value(keys[u], tuple[Exciter, ...], lambda u=u: rendered[u]) for u in units}
+
     def exciter_map(self, unit: Unit, exciter: Exciter) -> np.ndarray:
         """The unit's (h, w) map on its own exciter."""
 
@@ -146,4 +163,6 @@ def exciter_key(params: ExciterParams) -> dict:
     values = dataclasses.asdict(params)
     values["precision"] = resolve_precision(params.precision)
     del values["batch_size"]
+    if params.method == "lucid":
+        values["relu_gradient_override_steps"] = 16  # Lucid's exciters before it was added are stale
     return values

@@ -108,6 +108,8 @@ class AssetWriter:
             for r in self.site.images:
                 self.figure(p.unit_map(u, r.image.slug), figures.activation_overlay, r.image.pixels,
                             result.maps[r.image.slug], title=f"{u} on {r.image.file}")
+        for k, e in enumerate(result.diverse):
+            self.figure(p.unit_diverse(u, k), figures.save_rgb, e.image)
         if result.examples:
             crops, maps = self._example_crops(result)
             self.figure(p.unit_file(u, "examples.png"), figures.example_crops, crops, maps,
@@ -123,6 +125,9 @@ class AssetWriter:
             "examples": [{"rank": x.rank, "file": x.file, "image": x.image, "score": x.score, "y": x.y, "x": x.x}
                          for x in result.examples],
         }
+        if result.diverse:
+            data["diverse"] = [{"activation": e.activation, "start_activation": e.start_activation}
+                               for e in result.diverse]
         c = result.circuit
         if c and c.supported:
             data["circuit"] = self.circuit(c)

@@ -143,6 +143,8 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         exciters, grid = _exciters(config, analyses, plan)
     with stage("directions"):
         directions = _directions(config, analyses)
+    with stage("diversity"):
+        diverse = _diverse(config, analyses, plan.featured)
     map_layers = list(dict.fromkeys([*config.feature_maps.layers, *plan.unit_layers]))
     with stage("activations"):
         activations = {im.slug: analyses.activations(im, map_layers) for im in tqdm(images, desc="activations", disable=None)}
@@ -161,7 +163,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
             u, exciters[u], {slug: acts[u.layer][..., u.channel] for slug, acts in activations.items()},
             links[u.layer], config.browse.top_k, examples[u.layer], names,
             exciter_map=analyses.exciter_map(u, exciters[u]) if featured else None,
-            featured=featured, circuit=circuits.get(u), note=notes.get(u, ""),
+            featured=featured, circuit=circuits.get(u), note=notes.get(u, ""), diverse=diverse.get(u, ()),
         )
     results = tuple(ImageResult(im, predictions[im.slug], activations[im.slug]) for im in images)
     return Site(
@@ -198,6 +200,15 @@ def _exciters(config: Config, analyses: Analyses, plan: UnitPlan) -> tuple[dict[
         found = analyses.exciters(plan.grid_units, e.params(size or e.grid.size), f"exciter grid {e.grid.layer}")
         grid = ExciterGrid(e.grid.layer, tuple(plan.grid_units), tuple(found[u] for u in plan.grid_units))
     return exciters, grid
+
+
+def _diverse(config: Config, analyses: Analyses, featured: list[Unit]) -> dict[Unit, tuple[Exciter, ...]]:
+    """``exciters.diversity`` exciters of each configured unit, Lucid's recipe with its diversity term."""
+    e = config.exciters
+    if e.diversity < 1 or not featured:
+        return {}
+    params = dataclasses.replace(e.params(input_size(analyses.layers)), method="lucid")
+    return analyses.diverse_exciters(featured, e.diversity, e.diversity_weight, params)
 
 
 def _directions(config: Config, analyses: Analyses) -> tuple[DirectionExciter, ...]:

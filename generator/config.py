@@ -124,6 +124,12 @@ class ExcitersSection(ExciterParams):
     # Exciters of directions, vectors over a layer's channels, shown on the model page:
     # "<layer>: <weight>*<channel> + ..." (for example "block3_conv2: 0.5*8 + 0.5*12") or "<layer>: <file>.npy".
     directions: tuple[str, ...] = ()
+    # Exciters per featured unit that differ from one another (Lucid's diversity objective, Lucid's
+    # recipe), shown side by side on the unit page; 0: none.
+    diversity: int = 0
+    # How strongly those exciters are pushed apart: the weight of their mean Gram-matrix cosine
+    # similarity against the unit's activation.
+    diversity_weight: float = 50.0
 
     def params(self, size: int | None = None) -> ExciterParams:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(ExciterParams)}
@@ -288,6 +294,8 @@ RULES: dict[str, Range | OneOf] = {
     "exciters.size": Range(16, 1024),
     "exciters.batch_size": Range(1, 4096),
     "exciters.grid.count": Range(0, 4096),
+    "exciters.diversity": Range(0, 16),
+    "exciters.diversity_weight": Range(0, exclusive=True),
     "exciters.grid.size": Range(16, 512),
     "exciters.grid.per_row": Range(1, 64),
     "units.channel": Range(0),

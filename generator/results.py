@@ -269,6 +269,7 @@ class UnitResult:
     exciter_map: np.ndarray | None = None  # its map on its own exciter (featured units)
     circuit: Circuit | None = None  # for the configured units
     note: str = ""
+    diverse: tuple[Exciter, ...] = ()  # exciters.diversity exciters that differ (configured units)
 
 
 @dataclass(frozen=True)

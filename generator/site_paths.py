@@ -68,6 +68,10 @@ class SitePaths:
         ``incoming-norms.png``, ``circuit.csv``, ``unit.json``."""
         return self.unit(unit) + name
 
+    def unit_diverse(self, unit: Unit, index: int) -> str:
+        """The unit's ``index``-th diverse exciter."""
+        return self.unit(unit) + f"diverse-{index}.png"
+
     def unit_map(self, unit: Unit, slug: str) -> str:
         return self.unit(unit) + f"map-{slug}.png"
 

@@ -90,6 +90,7 @@ def fake_site(kind: str) -> tuple[Site, Config]:
                 exciter_map=np.ones((4, 4), np.float32),
                 circuit=circuit if u == featured else None,
                 note="This unit *likes* stripes." if u == featured else "",
+                diverse=(_exciter(7), _exciter(8)) if u == featured and kind == "classifier" else (),
             )
     grid = ExciterGrid("c1", (Unit("c1", 0), Unit("c1", 1)), (_exciter(0), _exciter(1))) if kind == "classifier" else None
     site = Site(

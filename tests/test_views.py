@@ -62,11 +62,17 @@ def test_bad_direction_fails_at_load(tiny_project):
         load_config(tiny_project / "site_config.yaml")
 
 
-def test_directions_on_the_model_page(built):
+def test_directions_and_diverse_exciters_on_their_pages(built):
     project, _ = built
     np.save(project / "d.npy", np.eye(8)[2])
-    edit_config(project, exciters={"directions": ["c3: 0.5*5 + 0.5*1", "c3: d.npy"]})
+    edit_config(project, exciters={"directions": ["c3: 0.5*5 + 0.5*1", "c3: d.npy"], "diversity": 3})
     build(project)
+    unit = project / "docs/generated/models/tiny/c3/5"
+    data = json.loads((unit / "unit.json").read_text())
+    assert len(data["diverse"]) == 3 and all(d["activation"] > d["start_activation"] for d in data["diverse"])
+    images = [(unit / f"diverse-{k}.png").read_bytes() for k in range(3)]
+    assert len(set(images)) == 3
+    assert "](diverse-2.png)" in (unit / "index.md").read_text()
     out = project / "docs/generated/models/tiny"
     records = json.loads((out / "directions.json").read_text())
     assert [r["direction"] for r in records] == ["c3: 0.5*5 + 0.5*1", "c3: d.npy"]
@@ -75,3 +81,35 @@ def test_directions_on_the_model_page(built):
     page = (out / "index.md").read_text()
     assert "](direction-0.png)" in page and "[`c3:5`](c3/5/index.md) (0.5)" in page
     assert (out / "direction-1.png").stat().st_size > 100
+
+
+# --- diversity ------------------------------------------------------------------------------------
+
+
+def _grey_is_zero(x):
+    return (x - 128.0) / 10.0
+
+
+def test_diversity_lowers_gram_similarity_and_still_raises_the_unit():
+    keras = pytest.importorskip("keras")
+    from generator.analysis.diversity import pairwise_gram_similarity, render_diverse
+    from generator.analysis.exciters import render_exciters
+    from generator.config import ExciterParams
+    from tiny import exciter_model
+
+    model = exciter_model()
+    layer = keras.Model(model.input, model.get_layer("c2").output)
+    params = ExciterParams(method="lucid", steps=40, size=32, batch_size=6, seed=3, precision="float32")
+    off = render_diverse(model, "c2", [1, 4], 3, 0.0, params, _grey_is_zero)
+    on = render_diverse(model, "c2", [1, 4], 3, 1.0, params, _grey_is_zero)
+    assert on.images.shape == (6, 32, 32, 3)
+    for unit in range(2):
+        group = slice(3 * unit, 3 * unit + 3)
+        similarity = [pairwise_gram_similarity(keras.ops.convert_to_numpy(layer(_grey_is_zero(r.images[group].astype("float32")))))
+                      for r in (off, on)]
+        assert similarity[1] < similarity[0] - 0.2, similarity
+    assert np.all(on.activation > on.start_activation + 1e-3), (on.start_activation, on.activation)
+    again = render_diverse(model, "c2", [1, 4], 3, 1.0, params, _grey_is_zero)
+    assert again.images.tobytes() == on.images.tobytes()
+    plain = render_exciters(model, "c2", [1, 4], params, _grey_is_zero)  # image 0 of a unit starts where its exciter does
+    assert np.abs(off.images[[0, 3]].astype(int) - plain.images.astype(int)).max() <= 1

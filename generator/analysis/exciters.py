@@ -73,7 +73,7 @@ def render_exciters(
         return unit_objective(model, target, width, preprocess, params.objective, redirect_relu)
 
     keys = [(c,) for c in channels]
-    return _render(model, target, keys, np.array(channels, "int32"), params, objective, progress)
+    return render_items(model, target, keys, np.array(channels, "int32"), params, objective, progress)
 
 
 def render_directions(
@@ -102,13 +102,19 @@ def render_directions(
         return direction_objective(model, target, support, preprocess, params.objective, redirect_relu)
 
     keys = [(int(np.argmax(np.abs(d))),) for d in directions]
-    return _render(model, target, keys, directions[:, support], params, objective, progress)
+    return render_items(model, target, keys, directions[:, support], params, objective, progress)
 
 
-def _render(model: keras.Model, target: keras.layers.Layer, keys: list[tuple[int, ...]], targets: np.ndarray,
-            params: ExciterParams, make_objective: Callable, progress: Callable[[int], None] | None) -> ExciterResult:
+def render_items(model: keras.Model, target: keras.layers.Layer, keys: list[tuple[int, ...]], targets: np.ndarray,
+                 params: ExciterParams, make_objective: Callable, progress: Callable[[int], None] | None,
+                 make_penalty: Callable | None = None, group: int = 1) -> ExciterResult:
     """One image per item: ``keys[i]`` seeds its random numbers, ``targets[i]`` is its objective's argument
-    (a channel, or a direction's weights); ``make_objective(model, target, width, redirect_relu)``."""
+    (a channel, or a direction's weights); ``make_objective(model, target, width, redirect_relu)``.
+
+    ``make_penalty`` (same arguments) gives a ``(images, targets) -> (B,)`` that Lucid's recipe subtracts
+    from the objective it climbs (not from the one it reports); it may couple the items of a ``group``:
+    consecutive items that always share a batch.
+    """
     if params.method not in _RECIPES:
         raise ValueError(f"unknown exciter method {params.method!r}; allowed: {', '.join(_RECIPES)}")
     if not keys:
@@ -121,18 +127,23 @@ def _render(model: keras.Model, target: keras.layers.Layer, keys: list[tuple[int
         model = at_precision(graph.cut(model, target.output), precision)
         target = model.get_layer(name)
 
-    # Equal batches (the last one padded by repeating an item), so the compiled step is traced once.
-    width = math.ceil(len(keys) / math.ceil(len(keys) / params.batch_size))
+    # Equal batches (the last one padded by repeating an item or group), so the compiled step is traced once.
+    groups = len(keys) // group
+    width = group * math.ceil(groups / math.ceil(groups / max(1, params.batch_size // group)))
 
-    def objective(redirect_relu: bool = False) -> Callable:
-        return make_objective(model, target, width, redirect_relu)
+    def objective(redirect_relu: bool = False, penalised: bool = False) -> Callable:
+        climb = make_objective(model, target, width, redirect_relu)
+        if not penalised or make_penalty is None:
+            return climb
+        penalty = make_penalty(model, target, width, redirect_relu)
+        return lambda images, targets: climb(images, targets) - penalty(images, targets)
 
     run_batch = _RECIPES[params.method](objective, params, _canvas(model, params))
 
     images, reached, started = [], [], []
     for first in range(0, len(keys), width):
         n = len(keys[first : first + width])
-        pick = [min(first + i, first + n - 1) for i in range(width)]
+        pick = [first + i if i < n else first + n - group + (i - n) % group for i in range(width)]
         result = run_batch([keys[i] for i in pick], targets[pick])
         images.append(result.images[:n])
         reached.append(result.activation[:n])
@@ -423,10 +434,10 @@ def _lucid(make_objective: Callable, params: ExciterParams, canvas: int) -> Call
         image = spectrum_to_rgb(spectrum, scale, size)
         return image, objective(image * 255.0, channels)
 
-    step = adam_step(objective)
+    step = adam_step(make_objective(penalised=True))
     # Lucid's ReLU gradient override: the first steps raise the target's input, not only where it is positive
     # (when lowering the unit, the gradient only passes where the ReLU is open anyway).
-    early_step = step if params.negative else adam_step(make_objective(redirect_relu=True))
+    early_step = step if params.negative else adam_step(make_objective(redirect_relu=True, penalised=True))
     image_and_objective = backend.compile_step(image_and_objective)
 
     def run_batch(keys: list[tuple[int, ...]], targets: np.ndarray) -> ExciterResult:
