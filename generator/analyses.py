@@ -18,7 +18,9 @@ from generator.analysis.precision import resolve_precision
 from generator.cache import Cache, digest
 from generator.config import Config, ExciterParams
 from generator.models import describe_model, load_model
-from generator.results import Circuit, DatasetExamples, Exciter, InputImage, LayerInfo, LayerLinks, Prediction, Unit
+from generator.results import (
+    Circuit, DatasetExamples, Exciter, ImageViews, InputImage, LayerInfo, LayerLinks, Prediction, Unit,
+)
 from generator.timing import stage
 
 
@@ -116,6 +118,24 @@ class Analyses:
                                            params, self.model.preprocess, bar.update).exciters()
                     rendered.update((u, tuple(found[i * count:(i + 1) * count])) for i, u in enumerate(todo))
         return {u: self.cache.value(keys[u], tuple[Exciter, ...], lambda u=u: rendered[u]) for u in units}
+
+    def layer_views(self, images: list[InputImage], layer: str) -> dict[str, ImageViews]:
+        """DeepDream and Caricature of each image at ``layer``; the missing images in one batch."""
+        v, seed = self.config.views, self.config.exciters.seed
+        keys = {im.slug: self._key("views", im.digest, self.config.images.size, layer, v, seed) for im in images}
+        missing = [im for im in images if not self.cache.has(keys[im.slug])]
+        rendered: dict[str, ImageViews] = {}
+        if missing:
+            from generator.analysis.views import caricature, deepdream
+
+            pixels, batch = np.stack([im.pixels for im in missing]), self.config.exciters.batch_size
+            with stage(f"views {layer} ({len(missing)} images)"):
+                dream = deepdream(self.model.features, layer, pixels, self.model.preprocess, v.deepdream_steps,
+                                  v.deepdream_step_size, batch)
+                cari = caricature(self.model.features, layer, pixels, self.model.preprocess, v.caricature_steps, seed,
+                                  batch)
+            rendered = {im.slug: ImageViews(d, c) for im, d, c in zip(missing, dream.exciters(), cari.exciters())}
+        return {slug: self.cache.value(key, ImageViews, lambda slug=slug: rendered[slug]) for slug, key in keys.items()}
 
     def exciter_map(self, unit: Unit, exciter: Exciter) -> np.ndarray:
         """The unit's (h, w) map on its own exciter."""

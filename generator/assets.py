@@ -92,6 +92,16 @@ class AssetWriter:
             write_json(self.file(p.image_file(im.slug, "output.json")),
                        {"shape": list(m.shape), "mean": float(m.mean()), "max": float(m.max()),
                         "fraction_above_0.5": float((m > 0.5).mean())})
+        for layer, views in result.views.items():
+            self.figure(p.image_view(im.slug, layer, "deepdream"), figures.save_rgb, views.deepdream.image)
+            self.figure(p.image_view(im.slug, layer, "caricature"), figures.save_rgb, views.caricature.image)
+        if result.views:
+            write_json(self.file(p.image_file(im.slug, "views.json")),
+                       {layer: {"deepdream": {"mean_squared_activation": [v.deepdream.start_activation,
+                                                                           v.deepdream.activation]},
+                                "caricature": {"cosine_similarity": [v.caricature.start_activation,
+                                                                     v.caricature.activation]}}
+                        for layer, v in result.views.items()})
         for layer in self.config.feature_maps.layers:
             self.figure(p.feature_maps(im.slug, layer), figures.feature_map_grid, result.activations[layer],
                         title=f"{layer} feature maps on {im.file} (each map normalised on its own)",

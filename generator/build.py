@@ -148,6 +148,11 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
     map_layers = list(dict.fromkeys([*config.feature_maps.layers, *plan.unit_layers]))
     with stage("activations"):
         activations = {im.slug: analyses.activations(im, map_layers) for im in tqdm(images, desc="activations", disable=None)}
+    views: dict[str, dict] = {im.slug: {} for im in images}
+    with stage("views"):
+        for layer in tqdm(config.views.layers, desc="views (DeepDream, Caricature)", unit="layer", disable=None):
+            for slug, found in analyses.layer_views(images, layer).items():
+                views[slug][layer] = found
     with stage("examples"):
         names = _example_names(example_files)
         listing = digest([(name, p.stat().st_size, p.stat().st_mtime_ns) for name, p in zip(names, example_files)])
@@ -165,7 +170,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
             exciter_map=analyses.exciter_map(u, exciters[u]) if featured else None,
             featured=featured, circuit=circuits.get(u), note=notes.get(u, ""), diverse=diverse.get(u, ()),
         )
-    results = tuple(ImageResult(im, predictions[im.slug], activations[im.slug]) for im in images)
+    results = tuple(ImageResult(im, predictions[im.slug], activations[im.slug], views[im.slug]) for im in images)
     return Site(
         model=analyses.spec.name,
         description=analyses.description,

@@ -129,11 +129,25 @@ class ExcitersSection(ExciterParams):
     diversity: int = 0
     # How strongly those exciters are pushed apart: the weight of their mean Gram-matrix cosine
     # similarity against the unit's activation.
-    diversity_weight: float = 50.0
+    diversity_weight: float = 10.0
 
     def params(self, size: int | None = None) -> ExciterParams:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(ExciterParams)}
         return ExciterParams(**{**values, "size": self.size if size is None else size})
+
+
+@dataclass(frozen=True)
+class ViewsSection:
+    """Microscope's per-layer views of every image: DeepDream and Caricature."""
+
+    # Layers to show each image's DeepDream and Caricature at; empty: none.
+    layers: tuple[str, ...] = ()
+    # DeepDream: steps of the lab's normalised gradient, from the image, up the layer's squared activations.
+    deepdream_steps: int = 16
+    # DeepDream: the step on the 0..255 image after dividing the gradient by its RMS.
+    deepdream_step_size: float = 2.0
+    # Caricature: Adam steps from noise (Lucid's image) towards the image's activations at the layer.
+    caricature_steps: int = 48
 
 
 @dataclass(frozen=True)
@@ -214,6 +228,7 @@ class Config:
     units: tuple[UnitSection, ...] = ()
     circuits: CircuitsSection = field(default_factory=CircuitsSection)
     browse: BrowseSection = field(default_factory=BrowseSection)
+    views: ViewsSection = field(default_factory=ViewsSection)
     notes: NotesSection = field(default_factory=NotesSection)
     # Directory that relative paths in the config are resolved against.
     root: Path = Path(".")
@@ -305,6 +320,9 @@ RULES: dict[str, Range | OneOf] = {
     "browse.thumbnail_steps": Range(0, 100_000),
     "browse.examples_top_n": Range(1, 100),
     "browse.top_k": Range(1, 64),
+    "views.deepdream_steps": Range(0, 10_000),
+    "views.deepdream_step_size": Range(0, exclusive=True),
+    "views.caricature_steps": Range(0, 10_000),
     "model.preprocess": OneOf(("caffe", "tf", "torch", "none")),
 }
 

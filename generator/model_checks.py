@@ -52,6 +52,8 @@ def check_config(config: Config, layers: Sequence[LayerInfo]) -> None:
     if config.circuits.earlier_layer:
         _check_earlier_layer(config, layers)
     browse_layers(config, layers)
+    for i, name in enumerate(config.views.layers):
+        find_layer(layers, name, f"config key 'views.layers[{i}]'")
     configured_directions(config, layers)
 
 

@@ -72,10 +72,20 @@ class InputImage:
 
 
 @dataclass(frozen=True)
+class ImageViews:
+    """Microscope's views of one photo at one layer: images made from it, each an :class:`Exciter` whose
+    activation is the view's measure after, and start_activation before."""
+
+    deepdream: Exciter  # measure: the layer's mean squared activation
+    caricature: Exciter  # measure: cosine similarity with the photo's activations
+
+
+@dataclass(frozen=True)
 class ImageResult:
     image: InputImage
     prediction: Prediction
     activations: dict[str, np.ndarray]  # layer -> (h, w, C): feature-map layers and every unit's layer
+    views: dict[str, ImageViews] = field(default_factory=dict)  # views.layers -> DeepDream and Caricature
 
 
 # --- units ---------------------------------------------------------------------------------

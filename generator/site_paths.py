@@ -43,10 +43,18 @@ class SitePaths:
     def image(self, slug: str) -> str:
         return f"images/{slug}/"
 
+    def views(self) -> str:
+        """Every image's DeepDream and Caricature, images x layers."""
+        return f"{self.model()}views/"
+
     # --- files beside the pages -------------------------------------------------------------
     def image_file(self, slug: str, name: str) -> str:
-        """``input.png``, ``predictions.png``/``.json``, ``output.png``/``.json``."""
+        """``input.png``, ``predictions.png``/``.json``, ``output.png``/``.json``, ``views.json``."""
         return self.image(slug) + name
+
+    def image_view(self, slug: str, layer: str, view: str) -> str:
+        """``view`` is ``deepdream`` or ``caricature``."""
+        return self.image(slug) + f"{view}-{layer}.png"
 
     def feature_maps(self, slug: str, layer: str) -> str:
         return self.image(slug) + f"feature-maps-{layer}.png"

@@ -6,17 +6,18 @@ rewrites the snapshots in ``tests/snapshots/`` after a deliberate change to the 
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from generator.config import Config, ExcitersSection, FeatureMapsSection, NotesSection, SiteSection
+from generator.config import Config, ExcitersSection, FeatureMapsSection, NotesSection, SiteSection, ViewsSection
 from generator.geometry import ReceptiveField
 from generator.results import (
-    Circuit, CircuitEdge, CircuitInput, CircuitWeights, ClassScore, DirectionExciter, Exciter, ExciterGrid, ImageResult, InputImage,
-    LayerInfo, Link, MapStats, Prediction, Site, Unit, UnitExample, UnitResult, UnitStats,
+    Circuit, CircuitEdge, CircuitInput, CircuitWeights, ClassScore, DirectionExciter, Exciter, ExciterGrid, ImageResult,
+    ImageViews, InputImage, LayerInfo, Link, MapStats, Prediction, Site, Unit, UnitExample, UnitResult, UnitStats,
 )
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
@@ -58,7 +59,8 @@ def fake_site(kind: str) -> tuple[Site, Config]:
         else:
             prediction = Prediction(output_map=np.full((16, 16), 0.25 * (i + 1), np.float32))
         activations = {"c1": np.full((4, 4, 3), float(i), np.float32), "c2": np.full((4, 4, 2), float(i), np.float32)}
-        images.append(ImageResult(InputImage(Path(name).stem, name, pixels, f"digest{i}"), prediction, activations))
+        views = {"c1": ImageViews(Exciter(pixels, 2.5 + i, 1.0), Exciter(pixels, 0.75, 0.125))} if kind == "classifier" else {}
+        images.append(ImageResult(InputImage(Path(name).stem, name, pixels, f"digest{i}"), prediction, activations, views))
 
     featured = Unit("c2", 1)
     if kind == "classifier":
@@ -107,7 +109,10 @@ def fake_site(kind: str) -> tuple[Site, Config]:
         if kind == "classifier" else (),
         notes={**vars(NotesSection()), "introduction": "Why this report.", "circuit": "About the circuit."},
     )
-    return site, _config()
+    config = _config()
+    if kind == "classifier":
+        config = dataclasses.replace(config, views=ViewsSection(layers=("c1",)))
+    return site, config
 
 
 def render(kind: str, out: Path) -> list[Path]:

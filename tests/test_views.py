@@ -56,6 +56,16 @@ def test_direction_checked_against_the_layer(tmp_path, text, message):
         direction_vector(parse_direction(text, "k"), LAYERS, tmp_path, "k")
 
 
+def test_unknown_view_layer_is_one_line(tiny_project, monkeypatch, capsys):
+    from generator import cli
+
+    edit_config(tiny_project, views={"layers": ["c9"]})
+    monkeypatch.chdir(tiny_project)
+    assert cli.main(["build"]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("error: config key 'views.layers[0]': the model has no layer 'c9'; did you mean 'c3', 'c2', 'c1'?"), line
+
+
 def test_bad_direction_fails_at_load(tiny_project):
     edit_config(tiny_project, exciters={"directions": ["c3: five"]})
     with pytest.raises(GeneratorError, match=r"^config key 'exciters.directions\[0\]': got 'c3: five'"):
@@ -65,8 +75,19 @@ def test_bad_direction_fails_at_load(tiny_project):
 def test_directions_and_diverse_exciters_on_their_pages(built):
     project, _ = built
     np.save(project / "d.npy", np.eye(8)[2])
-    edit_config(project, exciters={"directions": ["c3: 0.5*5 + 0.5*1", "c3: d.npy"], "diversity": 3})
+    edit_config(project, exciters={"directions": ["c3: 0.5*5 + 0.5*1", "c3: d.npy"], "diversity": 3},
+                views={"layers": ["c2", "p1"], "deepdream_steps": 4, "caricature_steps": 6})
     build(project)
+    photo = project / "docs/generated/images/photo1"
+    views = json.loads((photo / "views.json").read_text())
+    assert set(views) == {"c2", "p1"}
+    dream = views["c2"]["deepdream"]["mean_squared_activation"]
+    assert dream[1] > dream[0]
+    for name in ["deepdream-c2.png", "caricature-c2.png", "deepdream-p1.png", "caricature-p1.png"]:
+        assert (photo / name).stat().st_size > 100, name
+    assert "](caricature-p1.png)" in (photo / "index.md").read_text()
+    assert "../../../images/photo1/deepdream-c2.png" in (project / "docs/generated/models/tiny/c2/index.md").read_text()
+    assert "../../../images/photo0/caricature-p1.png" in (project / "docs/generated/models/tiny/views/index.md").read_text()
     unit = project / "docs/generated/models/tiny/c3/5"
     data = json.loads((unit / "unit.json").read_text())
     assert len(data["diverse"]) == 3 and all(d["activation"] > d["start_activation"] for d in data["diverse"])
@@ -113,3 +134,23 @@ def test_diversity_lowers_gram_similarity_and_still_raises_the_unit():
     assert again.images.tobytes() == on.images.tobytes()
     plain = render_exciters(model, "c2", [1, 4], params, _grey_is_zero)  # image 0 of a unit starts where its exciter does
     assert np.abs(off.images[[0, 3]].astype(int) - plain.images.astype(int)).max() <= 1
+
+
+# --- DeepDream and Caricature ---------------------------------------------------------------------
+
+
+def test_deepdream_raises_the_layer_norm_and_caricature_approaches_the_image():
+    pytest.importorskip("keras")
+    from generator.analysis.views import caricature, deepdream
+    from tiny import exciter_model
+
+    model = exciter_model()
+    images = np.random.default_rng(0).integers(0, 256, (3, 24, 24, 3), dtype=np.uint8)
+    dream = deepdream(model, "c2", images, _grey_is_zero, steps=8, step_size=4.0, batch_size=2)
+    assert dream.images.shape == images.shape and dream.images.dtype == np.uint8
+    assert np.all(dream.activation > dream.start_activation * 1.2), (dream.start_activation, dream.activation)
+    assert np.abs(dream.images.astype(int) - images).mean() < 40  # still the image, exaggerated
+    cari = caricature(model, "c2", images, _grey_is_zero, steps=40, seed=0, batch_size=3)
+    assert np.all(cari.activation > cari.start_activation + 0.05), (cari.start_activation, cari.activation)
+    again = caricature(model, "c2", images[[2, 0]], _grey_is_zero, steps=40, seed=0, batch_size=2)
+    assert np.abs(again.images[0].astype(int) - cari.images[2]).max() <= 1  # an image's result ignores its batch

@@ -405,6 +405,14 @@ def lucid_transforms(params: ExciterParams, key: tuple[int, ...], canvas: int) -
     return np.stack(rows, -1).astype("float32")
 
 
+def adam_ascent(x, g, m, v, t):
+    """One step of Adam (Lucid's lr 0.05) up the gradient ``g`` at step ``t`` (from 1): ``(x, m, v)``."""
+    m = _BETA1 * m + (1 - _BETA1) * g
+    v = _BETA2 * v + (1 - _BETA2) * ops.square(g)
+    m_hat, v_hat = m / (1 - _BETA1**t), v / (1 - _BETA2**t)
+    return x + _LR * m_hat / (ops.sqrt(v_hat) + _EPS), m, v
+
+
 def _lucid(make_objective: Callable, params: ExciterParams, canvas: int) -> Callable:
     size, scale = params.size, spectrum_scale(params.size)
     sign = -1.0 if params.negative else 1.0
@@ -423,10 +431,7 @@ def _lucid(make_objective: Callable, params: ExciterParams, canvas: int) -> Call
 
         def step(spectrum, m, v, t, transforms, channels):
             _, g = value_and_grad(spectrum, transforms, channels)
-            m = _BETA1 * m + (1 - _BETA1) * g
-            v = _BETA2 * v + (1 - _BETA2) * ops.square(g)
-            m_hat, v_hat = m / (1 - _BETA1**t), v / (1 - _BETA2**t)
-            return spectrum + _LR * m_hat / (ops.sqrt(v_hat) + _EPS), m, v
+            return adam_ascent(spectrum, g, m, v, t)
 
         return backend.compile_step(step)
 
