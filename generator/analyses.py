@@ -19,7 +19,7 @@ from generator.cache import Cache, digest
 from generator.config import Config, ExciterParams
 from generator.models import describe_model, load_model
 from generator.results import (
-    Circuit, DatasetExamples, Exciter, ImageViews, InputImage, LayerInfo, LayerLinks, Prediction, Unit,
+    ActivationGroups, Circuit, DatasetExamples, Exciter, ImageViews, InputImage, LayerInfo, LayerLinks, Prediction, Unit,
 )
 from generator.timing import stage
 
@@ -136,6 +136,18 @@ class Analyses:
                                   batch)
             rendered = {im.slug: ImageViews(d, c) for im, d, c in zip(missing, dream.exciters(), cari.exciters())}
         return {slug: self.cache.value(key, ImageViews, lambda slug=slug: rendered[slug]) for slug, key in keys.items()}
+
+    def activation_groups(self, image: InputImage, layer: str, activations: np.ndarray) -> ActivationGroups:
+        """The image's activations (h, w, C) at ``layer`` split into ``groups.count`` groups."""
+        count, seed = self.config.groups.count, self.config.exciters.seed
+
+        def compute() -> ActivationGroups:
+            from generator.analysis.groups import activation_groups
+
+            return activation_groups(activations, count, seed)
+
+        key = self._key("groups", image.digest, self.config.images.size, layer, count, seed)
+        return self.cache.value(key, ActivationGroups, compute)
 
     def exciter_map(self, unit: Unit, exciter: Exciter) -> np.ndarray:
         """The unit's (h, w) map on its own exciter."""

@@ -102,6 +102,19 @@ class AssetWriter:
                                 "caricature": {"cosine_similarity": [v.caricature.start_activation,
                                                                      v.caricature.activation]}}
                         for layer, v in result.views.items()})
+        for layer, groups in result.groups.items():
+            self.figure(p.image_groups(im.slug, layer), figures.activation_groups, im.pixels, groups.maps,
+                        title=f"Activation groups of {im.file} at {layer} (NMF, {len(groups.maps)} groups)")
+            for k, e in enumerate(groups.exciters):
+                self.figure(p.group_exciter(im.slug, layer, k), figures.save_rgb, e.image)
+        if result.groups:
+            write_json(self.file(p.image_file(im.slug, "groups.json")),
+                       {layer: {"reconstruction_error": g.error, "random_factorisation_error": g.random_error,
+                                "groups": [{"group": k + 1, "strongest_channels": [c for c, _ in g.strongest(k, 8)],
+                                            "direction": g.directions[k],
+                                            "exciter_activation": g.exciters[k].activation if g.exciters else None}
+                                           for k in range(len(g.directions))]}
+                        for layer, g in result.groups.items()})
         for layer in self.config.feature_maps.layers:
             self.figure(p.feature_maps(im.slug, layer), figures.feature_map_grid, result.activations[layer],
                         title=f"{layer} feature maps on {im.file} (each map normalised on its own)",

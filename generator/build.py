@@ -28,7 +28,7 @@ from generator.errors import GeneratorError
 from generator.images import load_images
 from generator.model_checks import browse_layers, check_config, configured_directions, input_size
 from generator.results import (
-    Circuit, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, ImageResult, InputImage, LayerLinks, MapStats, Site, Unit,
+    ActivationGroups, Circuit, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, ImageResult, InputImage, LayerLinks, MapStats, Site, Unit,
     UnitExample, UnitResult, UnitStats,
 )
 from generator.timing import stage
@@ -145,7 +145,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         directions = _directions(config, analyses)
     with stage("diversity"):
         diverse = _diverse(config, analyses, plan.featured)
-    map_layers = list(dict.fromkeys([*config.feature_maps.layers, *plan.unit_layers]))
+    map_layers = list(dict.fromkeys([*config.feature_maps.layers, *plan.unit_layers, *config.groups.layers]))
     with stage("activations"):
         activations = {im.slug: analyses.activations(im, map_layers) for im in tqdm(images, desc="activations", disable=None)}
     views: dict[str, dict] = {im.slug: {} for im in images}
@@ -153,6 +153,8 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         for layer in tqdm(config.views.layers, desc="views (DeepDream, Caricature)", unit="layer", disable=None):
             for slug, found in analyses.layer_views(images, layer).items():
                 views[slug][layer] = found
+    with stage("groups"):
+        groups = _groups(config, analyses, images, activations)
     with stage("examples"):
         names = _example_names(example_files)
         listing = digest([(name, p.stat().st_size, p.stat().st_mtime_ns) for name, p in zip(names, example_files)])
@@ -170,7 +172,8 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
             exciter_map=analyses.exciter_map(u, exciters[u]) if featured else None,
             featured=featured, circuit=circuits.get(u), note=notes.get(u, ""), diverse=diverse.get(u, ()),
         )
-    results = tuple(ImageResult(im, predictions[im.slug], activations[im.slug], views[im.slug]) for im in images)
+    results = tuple(ImageResult(im, predictions[im.slug], activations[im.slug], views[im.slug], groups[im.slug])
+                    for im in images)
     return Site(
         model=analyses.spec.name,
         description=analyses.description,
@@ -214,6 +217,25 @@ def _diverse(config: Config, analyses: Analyses, featured: list[Unit]) -> dict[U
         return {}
     params = dataclasses.replace(e.params(input_size(analyses.layers)), method="lucid")
     return analyses.diverse_exciters(featured, e.diversity, e.diversity_weight, params)
+
+
+def _groups(config: Config, analyses: Analyses, images: list[InputImage],
+            activations: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, ActivationGroups]]:
+    """Each image's activation groups at ``groups.layers``, with an exciter of each group's direction
+    (all of a layer's groups over every image rendered together)."""
+    g = config.groups
+    params = dataclasses.replace(config.exciters.params(input_size(analyses.layers) or g.exciter_size),
+                                 method=g.method or config.exciters.method)
+    found: dict[str, dict[str, ActivationGroups]] = {im.slug: {} for im in images}
+    for layer in tqdm(g.layers, desc="activation groups", unit="layer", disable=None):
+        split = {im.slug: analyses.activation_groups(im, layer, activations[im.slug][layer]) for im in images}
+        vectors = [d for s in split.values() for d in s.directions if d.any()]
+        rendered = iter(analyses.direction_exciters(layer, vectors, params, f"group exciters {layer}") if vectors else [])
+        blank = Exciter(np.full((params.size, params.size, 3), 128, np.uint8), 0.0, 0.0)
+        for slug, s in split.items():
+            exciters = tuple(next(rendered) if d.any() else blank for d in s.directions)
+            found[slug][layer] = dataclasses.replace(s, exciters=exciters)
+    return found
 
 
 def _directions(config: Config, analyses: Analyses) -> tuple[DirectionExciter, ...]:

@@ -151,6 +151,20 @@ class ViewsSection:
 
 
 @dataclass(frozen=True)
+class GroupsSection:
+    """Lucid's Building Blocks: each image's activations at a layer split into groups (NMF)."""
+
+    # Layers to split each image's activations at; empty: none.
+    layers: tuple[str, ...] = ()
+    # Groups per image and layer.
+    count: int = 4
+    # Side of each group's exciter (of its direction over the channels), in pixels.
+    exciter_size: int = 96
+    # The groups' exciter method, if not exciters.method.
+    method: str = "lucid"
+
+
+@dataclass(frozen=True)
 class UnitSection:
     """A featured unit: full-size exciter, maps on every image, its circuit."""
 
@@ -229,6 +243,7 @@ class Config:
     circuits: CircuitsSection = field(default_factory=CircuitsSection)
     browse: BrowseSection = field(default_factory=BrowseSection)
     views: ViewsSection = field(default_factory=ViewsSection)
+    groups: GroupsSection = field(default_factory=GroupsSection)
     notes: NotesSection = field(default_factory=NotesSection)
     # Directory that relative paths in the config are resolved against.
     root: Path = Path(".")
@@ -323,6 +338,9 @@ RULES: dict[str, Range | OneOf] = {
     "views.deepdream_steps": Range(0, 10_000),
     "views.deepdream_step_size": Range(0, exclusive=True),
     "views.caricature_steps": Range(0, 10_000),
+    "groups.count": Range(1, 10),
+    "groups.exciter_size": Range(16, 512),
+    "groups.method": OneOf(EXCITER_METHODS, inherit=True),
     "model.preprocess": OneOf(("caffe", "tf", "torch", "none")),
 }
 

@@ -54,6 +54,8 @@ def check_config(config: Config, layers: Sequence[LayerInfo]) -> None:
     browse_layers(config, layers)
     for i, name in enumerate(config.views.layers):
         find_layer(layers, name, f"config key 'views.layers[{i}]'")
+    for i, name in enumerate(config.groups.layers):
+        find_layer(layers, name, f"config key 'groups.layers[{i}]'")
     configured_directions(config, layers)
 
 

@@ -16,7 +16,7 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 
 from generator.config import Config
-from generator.results import Site
+from generator.results import Site, Unit
 from generator.site_paths import SitePaths, page_file, relative_link
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -46,6 +46,7 @@ def environment() -> Environment:
     env.filters["num"] = lambda x: f"{x:.4g}"
     env.filters["plain"] = plain_text
     env.filters["link"] = _link
+    env.globals["unit"] = Unit
     return env
 
 

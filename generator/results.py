@@ -81,11 +81,30 @@ class ImageViews:
 
 
 @dataclass(frozen=True)
+class ActivationGroups:
+    """One image's activations at a layer factorised into groups (NMF): ``maps`` (k, h, w) where each group
+    lies on the image, ``directions`` (k, C) its weights over the channels, strongest group first; the
+    reconstruction error relative to the activations' norm, and a random factorisation's with the same k."""
+
+    maps: np.ndarray
+    directions: np.ndarray
+    error: float
+    random_error: float
+    exciters: tuple[Exciter, ...] = ()  # of each group's direction, filled in by the build
+
+    def strongest(self, group: int, count: int) -> tuple[tuple[int, float], ...]:
+        """The ``count`` channels that weigh most in ``group``, with their weights."""
+        d = self.directions[group]
+        return tuple((int(c), float(d[c])) for c in np.argsort(-d, kind="stable")[:count] if d[c] > 0)
+
+
+@dataclass(frozen=True)
 class ImageResult:
     image: InputImage
     prediction: Prediction
     activations: dict[str, np.ndarray]  # layer -> (h, w, C): feature-map layers and every unit's layer
     views: dict[str, ImageViews] = field(default_factory=dict)  # views.layers -> DeepDream and Caricature
+    groups: dict[str, ActivationGroups] = field(default_factory=dict)  # groups.layers -> its activation groups
 
 
 # --- units ---------------------------------------------------------------------------------

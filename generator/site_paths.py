@@ -49,12 +49,20 @@ class SitePaths:
 
     # --- files beside the pages -------------------------------------------------------------
     def image_file(self, slug: str, name: str) -> str:
-        """``input.png``, ``predictions.png``/``.json``, ``output.png``/``.json``, ``views.json``."""
+        """``input.png``, ``predictions.png``/``.json``, ``output.png``/``.json``, ``views.json``, ``groups.json``."""
         return self.image(slug) + name
 
     def image_view(self, slug: str, layer: str, view: str) -> str:
         """``view`` is ``deepdream`` or ``caricature``."""
         return self.image(slug) + f"{view}-{layer}.png"
+
+    def image_groups(self, slug: str, layer: str) -> str:
+        """The image's activation groups at ``layer``, each in its colour."""
+        return self.image(slug) + f"groups-{layer}.png"
+
+    def group_exciter(self, slug: str, layer: str, group: int) -> str:
+        """The exciter of group ``group`` (from 0) of the image at ``layer``."""
+        return self.image(slug) + f"group-{layer}-{group}.png"
 
     def feature_maps(self, slug: str, layer: str) -> str:
         return self.image(slug) + f"feature-maps-{layer}.png"

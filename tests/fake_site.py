@@ -16,7 +16,7 @@ import numpy as np
 from generator.config import Config, ExcitersSection, FeatureMapsSection, NotesSection, SiteSection, ViewsSection
 from generator.geometry import ReceptiveField
 from generator.results import (
-    Circuit, CircuitEdge, CircuitInput, CircuitWeights, ClassScore, DirectionExciter, Exciter, ExciterGrid, ImageResult,
+    ActivationGroups, Circuit, CircuitEdge, CircuitInput, CircuitWeights, ClassScore, DirectionExciter, Exciter, ExciterGrid, ImageResult,
     ImageViews, InputImage, LayerInfo, Link, MapStats, Prediction, Site, Unit, UnitExample, UnitResult, UnitStats,
 )
 
@@ -60,7 +60,10 @@ def fake_site(kind: str) -> tuple[Site, Config]:
             prediction = Prediction(output_map=np.full((16, 16), 0.25 * (i + 1), np.float32))
         activations = {"c1": np.full((4, 4, 3), float(i), np.float32), "c2": np.full((4, 4, 2), float(i), np.float32)}
         views = {"c1": ImageViews(Exciter(pixels, 2.5 + i, 1.0), Exciter(pixels, 0.75, 0.125))} if kind == "classifier" else {}
-        images.append(ImageResult(InputImage(Path(name).stem, name, pixels, f"digest{i}"), prediction, activations, views))
+        groups = {"c1": ActivationGroups(np.ones((2, 4, 4), np.float32), np.array([[0, 2, 1], [1, 0, 0]], np.float32),
+                                         0.125, 0.5, (_exciter(9), _exciter(10)))} if kind == "classifier" else {}
+        images.append(ImageResult(InputImage(Path(name).stem, name, pixels, f"digest{i}"), prediction, activations, views,
+                                  groups))
 
     featured = Unit("c2", 1)
     if kind == "classifier":

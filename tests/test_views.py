@@ -76,8 +76,16 @@ def test_directions_and_diverse_exciters_on_their_pages(built):
     project, _ = built
     np.save(project / "d.npy", np.eye(8)[2])
     edit_config(project, exciters={"directions": ["c3: 0.5*5 + 0.5*1", "c3: d.npy"], "diversity": 3},
-                views={"layers": ["c2", "p1"], "deepdream_steps": 4, "caricature_steps": 6})
+                views={"layers": ["c2", "p1"], "deepdream_steps": 4, "caricature_steps": 6},
+                groups={"layers": ["c3"], "count": 3, "exciter_size": 16})
     build(project)
+    groups = json.loads((project / "docs/generated/images/photo0/groups.json").read_text())["c3"]
+    assert groups["reconstruction_error"] < groups["random_factorisation_error"]
+    assert len(groups["groups"]) == 3 and all(g["exciter_activation"] is not None for g in groups["groups"])
+    page = (project / "docs/generated/images/photo0/index.md").read_text()
+    assert "](groups-c3.png)" in page and "](group-c3-2.png)" in page
+    strongest = groups["groups"][0]["strongest_channels"][0]
+    assert f"[`{strongest}`](../../models/tiny/c3/{strongest}/index.md)" in page
     photo = project / "docs/generated/images/photo1"
     views = json.loads((photo / "views.json").read_text())
     assert set(views) == {"c2", "p1"}
@@ -154,3 +162,40 @@ def test_deepdream_raises_the_layer_norm_and_caricature_approaches_the_image():
     assert np.all(cari.activation > cari.start_activation + 0.05), (cari.start_activation, cari.activation)
     again = caricature(model, "c2", images[[2, 0]], _grey_is_zero, steps=40, seed=0, batch_size=2)
     assert np.abs(again.images[0].astype(int) - cari.images[2]).max() <= 1  # an image's result ignores its batch
+
+
+# --- activation groups ----------------------------------------------------------------------------
+
+
+def test_activation_groups_factorise_non_negatively_and_beat_random():
+    from generator.analysis.groups import activation_groups
+
+    rng = np.random.default_rng(0)
+    parts = rng.random((3, 12 * 12)) ** 4, rng.random((3, 16)) ** 2  # three groups of channels over the picture
+    activations = (parts[0].T @ parts[1] + 0.01 * rng.random((144, 16))).reshape(12, 12, 16).astype(np.float32)
+    groups = activation_groups(activations, 3, seed=1)
+    assert groups.maps.shape == (3, 12, 12) and groups.directions.shape == (3, 16)
+    assert groups.maps.min() >= 0 and groups.directions.min() >= 0
+    assert groups.error < 0.1 < groups.random_error, (groups.error, groups.random_error)
+    weight = groups.maps.sum(axis=(1, 2)) * np.linalg.norm(groups.directions, axis=1)
+    assert np.all(np.diff(weight) <= 1e-6)  # strongest group first
+    again = activation_groups(activations, 3, seed=1)
+    assert again.maps.tobytes() == groups.maps.tobytes() and again.error == groups.error
+    top = groups.strongest(0, 2)
+    assert len(top) == 2 and top[0][1] >= top[1][1] and top[0][1] == groups.directions[0].max()
+    dead = activation_groups(np.zeros((4, 4, 8), np.float32), 3, seed=1)
+    assert dead.error == 0 and not dead.directions.any()
+
+
+def test_group_figure_is_deterministic(tmp_path):
+    from PIL import Image
+
+    from generator import figures
+
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    maps = np.random.default_rng(1).random((3, 4, 4)).astype(np.float32)
+    a = figures.activation_groups(image, maps, tmp_path / "a.png", title="groups")
+    b = figures.activation_groups(image, maps, tmp_path / "b.png", title="groups")
+    assert a.read_bytes() == b.read_bytes()
+    with Image.open(a) as im:
+        assert im.width > 2.5 * im.height  # the composite and three groups side by side

@@ -11,7 +11,7 @@ Caricature (Lucid's feature inversion)
     the layer reads like the photo, showing what the layer keeps of it.
 
 Both run a batch of images in one compiled step; each image's value depends only on itself. Results are
-:class:`ExciterResult`\ s whose activation is the view's measure.
+``ExciterResult`` objects whose activation is the view's measure.
 """
 
 from __future__ import annotations
