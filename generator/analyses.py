@@ -122,7 +122,9 @@ class Analyses:
     def layer_views(self, images: list[InputImage], layer: str) -> dict[str, ImageViews]:
         """DeepDream and Caricature of each image at ``layer``; the missing images in one batch."""
         v, seed = self.config.views, self.config.exciters.seed
-        keys = {im.slug: self._key("views", im.digest, self.config.images.size, layer, v, seed) for im in images}
+        precision = resolve_precision(self.config.exciters.precision)
+        keys = {im.slug: self._key("views", im.digest, self.config.images.size, layer, v, seed, precision)
+                for im in images}
         missing = [im for im in images if not self.cache.has(keys[im.slug])]
         rendered: dict[str, ImageViews] = {}
         if missing:
@@ -131,9 +133,9 @@ class Analyses:
             pixels, batch = np.stack([im.pixels for im in missing]), self.config.exciters.batch_size
             with stage(f"views {layer} ({len(missing)} images)"):
                 dream = deepdream(self.model.features, layer, pixels, self.model.preprocess, v.deepdream_steps,
-                                  v.deepdream_step_size, batch)
+                                  v.deepdream_step_size, batch, precision)
                 cari = caricature(self.model.features, layer, pixels, self.model.preprocess, v.caricature_steps, seed,
-                                  batch)
+                                  batch, precision)
             rendered = {im.slug: ImageViews(d, c) for im, d, c in zip(missing, dream.exciters(), cari.exciters())}
         return {slug: self.cache.value(key, ImageViews, lambda slug=slug: rendered[slug]) for slug, key in keys.items()}
 

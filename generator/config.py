@@ -143,11 +143,11 @@ class ViewsSection:
     # Layers to show each image's DeepDream and Caricature at; empty: none.
     layers: tuple[str, ...] = ()
     # DeepDream: steps of the lab's normalised gradient, from the image, up the layer's squared activations.
-    deepdream_steps: int = 16
+    deepdream_steps: int = 12
     # DeepDream: the step on the 0..255 image after dividing the gradient by its RMS.
     deepdream_step_size: float = 2.0
     # Caricature: Adam steps from noise (Lucid's image) towards the image's activations at the layer.
-    caricature_steps: int = 48
+    caricature_steps: int = 32
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,8 @@ def test_deepdream_raises_the_layer_norm_and_caricature_approaches_the_image():
     assert dream.images.shape == images.shape and dream.images.dtype == np.uint8
     assert np.all(dream.activation > dream.start_activation * 1.2), (dream.start_activation, dream.activation)
     assert np.abs(dream.images.astype(int) - images).mean() < 40  # still the image, exaggerated
+    fast = deepdream(model, "c2", images, _grey_is_zero, steps=8, step_size=4.0, batch_size=3, precision="bfloat16")
+    np.testing.assert_allclose(fast.activation, dream.activation, rtol=0.1)
     cari = caricature(model, "c2", images, _grey_is_zero, steps=40, seed=0, batch_size=3)
     assert np.all(cari.activation > cari.start_activation + 0.05), (cari.start_activation, cari.activation)
     again = caricature(model, "c2", images[[2, 0]], _grey_is_zero, steps=40, seed=0, batch_size=2)

@@ -10,7 +10,7 @@ Caricature (Lucid's feature inversion)
     ``dot(act(x), act(image)) * cossim(act(x), act(image)) ** power`` at the layer: an image that
     the layer reads like the photo, showing what the layer keeps of it.
 
-Both run a batch of images in one compiled step; each image's value depends only on itself. Results are
+Both run a batch of images in one compiled step (in bfloat16 where ``precision`` says so, as exciters); each image's value depends only on itself. Results are
 ``ExciterResult`` objects whose activation is the view's measure.
 """
 
@@ -24,15 +24,16 @@ import numpy as np
 from keras import ops
 
 from generator.analysis import backend, graph
-from generator.analysis.exciters import ExciterResult, adam_ascent, spectrum_scale, spectrum_to_rgb
+from generator.analysis.exciters import ExciterResult, adam_ascent, at_precision, spectrum_scale, spectrum_to_rgb
+from generator.analysis.precision import resolve_precision
 
 CARICATURE_POWER = 1.0  # Lucid's cossim_pow
 
 
 def deepdream(model: keras.Model, layer: str, images: np.ndarray, preprocess: Callable, steps: int,
-              step_size: float, batch_size: int) -> ExciterResult:
+              step_size: float, batch_size: int, precision: str = "float32") -> ExciterResult:
     """DeepDream of each uint8 image (N, S, S, 3) at ``layer``; the measure is the mean squared activation."""
-    cut = graph.cut(model, graph.model_layer(model, layer, "views").output)
+    cut = _cut(model, layer, precision)
 
     def energy(x):
         return ops.mean(ops.square(ops.cast(cut(preprocess(x)), "float32")), axis=(1, 2, 3))
@@ -58,11 +59,11 @@ def deepdream(model: keras.Model, layer: str, images: np.ndarray, preprocess: Ca
 
 
 def caricature(model: keras.Model, layer: str, images: np.ndarray, preprocess: Callable, steps: int, seed: int,
-               batch_size: int) -> ExciterResult:
+               batch_size: int, precision: str = "float32") -> ExciterResult:
     """Caricature of each uint8 image (N, S, S, 3) at ``layer``; the measure is the cosine similarity of the
     layer's activations on the result with those on the image. An image's noise derives from the seed and
     its pixels."""
-    cut = graph.cut(model, graph.model_layer(model, layer, "views").output)
+    cut = _cut(model, layer, precision)
     size = images.shape[1]
     scale = spectrum_scale(size)
 
@@ -105,6 +106,12 @@ def caricature(model: keras.Model, layer: str, images: np.ndarray, preprocess: C
         return ExciterResult(np.clip(np.round(_numpy(image)), 0, 255).astype(np.uint8), _numpy(reached), _numpy(start))
 
     return _batched(run, images, batch_size)
+
+
+def _cut(model: keras.Model, layer: str, precision: str) -> keras.Model:
+    """The model up to ``layer``, computing in ``precision`` (``auto`` resolved as for exciters)."""
+    cut = graph.cut(model, graph.model_layer(model, layer, "views").output)
+    return at_precision(cut, resolve_precision(precision))
 
 
 def _image_key(image: np.ndarray) -> int:
