@@ -131,6 +131,8 @@ class AssetWriter:
             for r in self.site.images:
                 self.figure(p.unit_map(u, r.image.slug), figures.activation_overlay, r.image.pixels,
                             result.maps[r.image.slug], title=f"{u} on {r.image.file}")
+        for method, e in result.recipes.items():
+            self.figure(p.unit_recipe(u, method), figures.save_rgb, e.image)
         for k, e in enumerate(result.diverse):
             self.figure(p.unit_diverse(u, k), figures.save_rgb, e.image)
         if result.examples:
@@ -148,6 +150,9 @@ class AssetWriter:
             "examples": [{"rank": x.rank, "file": x.file, "image": x.image, "score": x.score, "y": x.y, "x": x.x}
                          for x in result.examples],
         }
+        if result.recipes:
+            data["recipes"] = {method: {"activation": e.activation, "start_activation": e.start_activation}
+                               for method, e in result.recipes.items()}
         if result.diverse:
             data["diverse"] = [{"activation": e.activation, "start_activation": e.start_activation}
                                for e in result.diverse]

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from generator import assets, pages
 from generator.analyses import Analyses
 from generator.cache import Cache, digest
-from generator.config import Config, image_files, list_images
+from generator.config import EXCITER_METHODS, Config, image_files, list_images
 from generator.errors import GeneratorError
 from generator.images import load_images
 from generator.model_checks import browse_layers, check_config, configured_directions, input_size
@@ -141,6 +141,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
     plan = plan_units(config, analyses, circuits)
     with stage("exciters"):
         exciters, grid = _exciters(config, analyses, plan)
+        recipes = _recipes(config, analyses, plan.featured)
     with stage("directions"):
         directions = _directions(config, analyses)
     with stage("diversity"):
@@ -171,6 +172,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
             links[u.layer], config.browse.top_k, examples[u.layer], names,
             exciter_map=analyses.exciter_map(u, exciters[u]) if featured else None,
             featured=featured, circuit=circuits.get(u), note=notes.get(u, ""), diverse=diverse.get(u, ()),
+            recipes=recipes.get(u, {}),
         )
     results = tuple(ImageResult(im, predictions[im.slug], activations[im.slug], views[im.slug], groups[im.slug])
                     for im in images)
@@ -208,6 +210,16 @@ def _exciters(config: Config, analyses: Analyses, plan: UnitPlan) -> tuple[dict[
         found = analyses.exciters(plan.grid_units, e.params(size or e.grid.size), f"exciter grid {e.grid.layer}")
         grid = ExciterGrid(e.grid.layer, tuple(plan.grid_units), tuple(found[u] for u in plan.grid_units))
     return exciters, grid
+
+
+def _recipes(config: Config, analyses: Analyses, featured: list[Unit]) -> dict[Unit, dict[str, Exciter]]:
+    """Each configured unit's exciter by every recipe (the lab's and Lucid's), to show side by side."""
+    found: dict[Unit, dict[str, Exciter]] = {u: {} for u in featured}
+    for method in EXCITER_METHODS:
+        params = dataclasses.replace(config.exciters.params(input_size(analyses.layers)), method=method)
+        for u, e in analyses.exciters(featured, params, f"exciters ({method})").items():
+            found[u][method] = e
+    return found
 
 
 def _diverse(config: Config, analyses: Analyses, featured: list[Unit]) -> dict[Unit, tuple[Exciter, ...]]:

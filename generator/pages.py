@@ -47,6 +47,7 @@ def environment() -> Environment:
     env.filters["plain"] = plain_text
     env.filters["link"] = _link
     env.globals["unit"] = Unit
+    env.globals["recipe_names"] = {"gradient_ascent": "the lab's recipe", "lucid": "Lucid's recipe"}
     return env
 
 

@@ -299,6 +299,7 @@ class UnitResult:
     circuit: Circuit | None = None  # for the configured units
     note: str = ""
     diverse: tuple[Exciter, ...] = ()  # exciters.diversity exciters that differ (configured units)
+    recipes: dict[str, Exciter] = field(default_factory=dict)  # configured units: method -> exciter, every recipe
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,10 @@ class SitePaths:
         ``incoming-norms.png``, ``circuit.csv``, ``unit.json``."""
         return self.unit(unit) + name
 
+    def unit_recipe(self, unit: Unit, method: str) -> str:
+        """The unit's exciter by the recipe ``method`` (``gradient_ascent``, ``lucid``)."""
+        return self.unit(unit) + f"exciter-{method}.png"
+
     def unit_diverse(self, unit: Unit, index: int) -> str:
         """The unit's ``index``-th diverse exciter."""
         return self.unit(unit) + f"diverse-{index}.png"

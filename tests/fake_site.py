@@ -96,6 +96,7 @@ def fake_site(kind: str) -> tuple[Site, Config]:
                 circuit=circuit if u == featured else None,
                 note="This unit *likes* stripes." if u == featured else "",
                 diverse=(_exciter(7), _exciter(8)) if u == featured and kind == "classifier" else (),
+                recipes={"gradient_ascent": _exciter(11), "lucid": _exciter(12)} if u == featured else {},
             )
     grid = ExciterGrid("c1", (Unit("c1", 0), Unit("c1", 1)), (_exciter(0), _exciter(1))) if kind == "classifier" else None
     site = Site(

@@ -102,6 +102,9 @@ def test_directions_and_diverse_exciters_on_their_pages(built):
     images = [(unit / f"diverse-{k}.png").read_bytes() for k in range(3)]
     assert len(set(images)) == 3
     assert "](diverse-2.png)" in (unit / "index.md").read_text()
+    assert set(data["recipes"]) == {"gradient_ascent", "lucid"}  # the lab's recipe and Lucid's, side by side
+    assert data["recipes"]["gradient_ascent"]["activation"] == data["exciter"]["activation"]
+    assert "](exciter-lucid.png)" in (unit / "index.md").read_text() and (unit / "exciter-lucid.png").is_file()
     out = project / "docs/generated/models/tiny"
     records = json.loads((out / "directions.json").read_text())
     assert [r["direction"] for r in records] == ["c3: 0.5*5 + 0.5*1", "c3: d.npy"]
