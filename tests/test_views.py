@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +20,7 @@ from generator.results import LayerInfo
 
 from tiny import edit_config
 
+REPO = Path(__file__).resolve().parent.parent
 LAYERS = (LayerInfo("image", "InputLayer", (None, None, None, 3), 0, 3),
           LayerInfo("c2", "Conv2D", (None, None, None, 6), 10, 6, ("image",)))
 
@@ -86,6 +91,12 @@ def test_directions_and_diverse_exciters_on_their_pages(built):
     assert "](groups-c3.png)" in page and "](group-c3-2.png)" in page
     strongest = groups["groups"][0]["strongest_channels"][0]
     assert f"[`{strongest}`](../../models/tiny/c3/{strongest}/index.md)" in page
+    shutil.copy(REPO / "mkdocs.yml", project / "mkdocs.yml")  # every new link resolves
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=project, env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0 and "WARNING" not in run.stderr, run.stderr
+    assert (project / "site/models/tiny/views/index.html").is_file()
     photo = project / "docs/generated/images/photo1"
     views = json.loads((photo / "views.json").read_text())
     assert set(views) == {"c2", "p1"}
