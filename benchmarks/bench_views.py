@@ -2,7 +2,8 @@
 
     python benchmarks/bench_views.py [--config site_config.yaml] [--quick]
 
-Times, uncached, each view the config asks for (DeepDream and Caricature of every image at each of
+Times (wall and process CPU seconds: on a shared machine the CPU seconds divided by the cores
+estimate an idle machine's wall time), uncached, each view the config asks for (DeepDream and Caricature of every image at each of
 ``views.layers``, ``exciters.diversity`` exciters of each featured unit, the ``exciters.directions``, the
 activation groups) and their total, one figure a line, with the CPU model. ``--quick`` takes two images,
 a quarter of the steps.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import platform
 import time
 from pathlib import Path
@@ -49,12 +51,13 @@ def main() -> None:
     pixels = np.stack([im.pixels for im in images])
     v, e = config.views, config.exciters
     timings: dict[str, float] = {}
+    cpu: dict[str, float] = {}
 
     def timed(name: str, run) -> None:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         run()
-        timings[name] = time.perf_counter() - start
-        print(f"{name}: seconds={timings[name]:.1f}", flush=True)
+        timings[name], cpu[name] = time.perf_counter() - start, time.process_time() - start_cpu
+        print(f"{name}: seconds={timings[name]:.1f} cpu_seconds={cpu[name]:.1f}", flush=True)
 
     print(f"cpu={cpu_model()!r} images={len(images)} size={config.images.size} views_layers={list(v.layers)} "
           f"featured={len(config.units)} diversity={e.diversity} directions={len(e.directions)} "
@@ -101,7 +104,8 @@ def main() -> None:
             vectors = np.concatenate([f.directions for f in found])
             timed(f"groups {layer} exciters ({len(vectors)})",
                   lambda: render_directions(model, layer, vectors, group_params, preprocess))
-    print(f"total: seconds={sum(timings.values()):.1f}")
+    print(f"total: seconds={sum(timings.values()):.1f} cpu_seconds={sum(cpu.values()):.1f} "
+          f"(cpu_seconds / cores: the wall time on an otherwise idle machine, roughly; cores={os.cpu_count()})")
 
 
 if __name__ == "__main__":

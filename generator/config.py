@@ -159,7 +159,7 @@ class GroupsSection:
     # Groups per image and layer.
     count: int = 4
     # Side of each group's exciter (of its direction over the channels), in pixels.
-    exciter_size: int = 96
+    exciter_size: int = 64
     # The groups' exciter method, if not exciters.method.
     method: str = "lucid"
 
