@@ -190,6 +190,20 @@ def test_redirected_maps_are_the_pre_activation(model):
         assert got.min() < 0  # not through the ReLU
 
 
+def test_redirected_relu_layer_is_its_input():
+    keras.utils.set_random_seed(5)
+    x = inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    model = keras.Model(inputs, x)
+    images = ops.convert_to_tensor(np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32"))
+    channels = ops.convert_to_tensor(np.array([3, 1], "int32"))
+    got = ops.convert_to_numpy(exciters.unit_maps(model, model.get_layer("relu"), 2, redirect_relu=True)(images, channels))
+    before = ops.convert_to_numpy(keras.Model(inputs, model.get_layer("conv").output)(images))
+    np.testing.assert_allclose(got[0], before[0, ..., 3], rtol=1e-5, atol=1e-6)
+    assert got.min() < 0
+
+
 def test_lucid_lifts_a_unit_that_is_zero_on_its_start(model, monkeypatch):
     """Lucid's ReLU gradient override: a unit at 0 everywhere on the start image still rises (without it, not)."""
     silenced, params = _silenced(model, 2), dataclasses.replace(LUCID, steps=30)

@@ -11,8 +11,10 @@ Two recipes, both optimising a batch of units together, one image per unit:
     The image is a Fourier spectrum with 1/f scaling and decorrelated ImageNet colour, squashed
     by a sigmoid into [0, 1]; each step it is seen through random transforms (pad 12, jitter 8,
     scale 0.9..1.1, rotate -10..10 degrees, jitter 4) and Adam (lr 0.05) follows the gradient.
-    For the first 16 steps the gradient passes the target's ReLU where it would raise its input
-    (Lucid's ReLU gradient override), so a unit that is 0 everywhere on the start image still moves.
+    For the first 16 steps the gradient passes the target layer's ReLU where it would raise its input
+    (Lucid's ReLU gradient override, which Lucid applies to every ReLU; here to the target's, written as
+    climbing its pre-activation so it runs on every backend), so a unit that is 0 everywhere on the
+    start image still moves.
 
 The loss of a batch is the sum of each image's own objective, so images never share gradients, and
 every random number of a unit derives from (seed, channel): a unit's image does not depend on the
