@@ -4,7 +4,8 @@
 
 Times (wall and process CPU seconds: on a shared machine the CPU seconds divided by the cores
 estimate an idle machine's wall time), uncached, each view the config asks for (DeepDream and Caricature of every image at each of
-``views.layers``, ``exciters.diversity`` exciters of each featured unit, the ``exciters.directions``, the
+``views.layers``, each featured unit's exciter by the other recipe, ``exciters.diversity`` exciters of
+each featured unit, the ``exciters.directions``, the
 activation groups) and their total, one figure a line, with the CPU model. ``--quick`` takes two images,
 a quarter of the steps.
 """
@@ -71,6 +72,14 @@ def main() -> None:
                                                         v.caricature_steps // fraction, e.seed, e.batch_size,
                                                         e.precision))
     params = dataclasses.replace(e.params(), steps=e.steps // fraction)
+    if config.units:
+        from generator.analysis.exciters import render_exciters
+
+        for layer in dict.fromkeys(u.layer for u in config.units):
+            channels = [u.channel for u in config.units if u.layer == layer]
+            other = "lucid" if e.method == "gradient_ascent" else "gradient_ascent"
+            timed(f"featured units by the other recipe ({other}) {layer} ({len(channels)})",
+                  lambda: render_exciters(model, layer, channels, dataclasses.replace(params, method=other), preprocess))
     if e.diversity and config.units:
         from generator.analysis.diversity import render_diverse
 
