@@ -215,3 +215,17 @@ def test_group_figure_is_deterministic(tmp_path):
     assert a.read_bytes() == b.read_bytes()
     with Image.open(a) as im:
         assert im.width > 2.5 * im.height  # the composite and three groups side by side
+
+
+@pytest.mark.parametrize("section, values, message", [
+    ("views", {"caricature_steps": -1}, "config key 'views.caricature_steps': got -1, expected an integer from 0 to 10000"),
+    ("groups", {"count": 0}, "config key 'groups.count': got 0, expected an integer from 1 to 10"),
+    ("groups", {"method": "deepdream"}, "config key 'groups.method': got 'deepdream', expected one of gradient_ascent, lucid"),
+    ("exciters", {"diversity": 40}, "config key 'exciters.diversity': got 40, expected an integer from 0 to 16"),
+    ("exciters", {"diversity_weight": 0}, "config key 'exciters.diversity_weight': got 0.0, expected a number above 0"),
+])
+def test_bad_view_settings_are_one_line(tiny_project, section, values, message):
+    edit_config(tiny_project, **{section: values})
+    with pytest.raises(GeneratorError) as e:
+        load_config(tiny_project / "site_config.yaml")
+    assert str(e.value) == message
