@@ -77,7 +77,7 @@ def test_bad_direction_fails_at_load(tiny_project):
         load_config(tiny_project / "site_config.yaml")
 
 
-def test_directions_and_diverse_exciters_on_their_pages(built):
+def test_directions_and_diverse_exciters_on_their_pages(built, monkeypatch):
     project, _ = built
     np.save(project / "d.npy", np.eye(8)[2])
     edit_config(project, exciters={"directions": ["c3: 0.5*5 + 0.5*1", "c3: d.npy"], "diversity": 3},
@@ -97,6 +97,10 @@ def test_directions_and_diverse_exciters_on_their_pages(built):
                          capture_output=True, text=True)
     assert run.returncode == 0 and "WARNING" not in run.stderr, run.stderr
     assert (project / "site/models/tiny/views/index.html").is_file()
+    from generator import analyses
+
+    monkeypatch.setattr(analyses, "load_model", lambda *a: pytest.fail("the model was loaded"))
+    assert build(project)["cache_misses"] == 0  # every new view comes from the cache
     photo = project / "docs/generated/images/photo1"
     views = json.loads((photo / "views.json").read_text())
     assert set(views) == {"c2", "p1"}
