@@ -137,7 +137,7 @@ def lab_recipe(model, layer, channels, params):
     cut = keras.Model(model.input, model.get_layer(layer).output)
     optimised = []
     for c in channels:
-        x = tf.constant(exciters.start_image(params, c)[None])
+        x = tf.constant(exciters.start_image(params, (c,))[None])
         for _ in range(params.steps):
             with tf.GradientTape() as tape:
                 tape.watch(x)
@@ -160,7 +160,7 @@ def tf_keras_vis(model, layer, channels, params, batched: bool):
     groups = [list(channels)] if batched else [[c] for c in channels]
     optimised = []
     for group in groups:
-        seed = np.stack([exciters.start_image(params, c) for c in group])
+        seed = np.stack([exciters.start_image(params, (c,)) for c in group])
 
         def score(output, group=group):
             return [tf.reduce_mean(output[i, ..., c]) for i, c in enumerate(group)]

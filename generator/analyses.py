@@ -19,7 +19,8 @@ from generator.cache import Cache, digest
 from generator.config import Config, ExciterParams
 from generator.models import describe_model, load_model
 from generator.results import (
-    Attribution, Circuit, DatasetExamples, Exciter, InputImage, LayerInfo, LayerLinks, Prediction, Unit,
+    ActivationGroups, Attribution, Circuit, DatasetExamples, Exciter, ImageViews, InputImage, LayerInfo, LayerLinks,
+    Prediction, Unit,
 )
 from generator.timing import stage
 
@@ -86,6 +87,70 @@ class Analyses:
                                              self.model.preprocess, bar.update)
                     rendered.update(zip(todo, result.exciters()))
         return {u: self.cache.value(keys[u], Exciter, lambda u=u: rendered[u]) for u in units}
+
+    def direction_exciters(self, layer: str, vectors: list[np.ndarray], params: ExciterParams,
+                           what: str) -> list[Exciter]:
+        """Exciters of directions over ``layer``'s channels; the missing ones rendered together."""
+        keys = [self._key("direction", layer, v, exciter_key(params)) for v in vectors]
+        missing = [i for i, key in enumerate(keys) if not self.cache.has(key)]
+        rendered: dict[int, Exciter] = {}
+        if missing:
+            from generator.analysis.exciters import render_directions
+
+            with tqdm(total=len(missing), desc=what, unit="direction", disable=None) as bar:
+                result = render_directions(self.model.features, layer, np.stack([vectors[i] for i in missing]), params,
+                                           self.model.preprocess, bar.update)
+            rendered = dict(zip(missing, result.exciters()))
+        return [self.cache.value(key, Exciter, lambda i=i: rendered[i]) for i, key in enumerate(keys)]
+
+    def diverse_exciters(self, units: list[Unit], count: int, weight: float,
+                         params: ExciterParams) -> dict[Unit, tuple[Exciter, ...]]:
+        """``count`` exciters of each unit pushed apart by Lucid's diversity term; missing ones a batch per layer."""
+        keys = {u: self._key("diverse", u.layer, u.channel, count, weight, exciter_key(params)) for u in units}
+        missing = [u for u in units if not self.cache.has(keys[u])]
+        rendered: dict[Unit, tuple[Exciter, ...]] = {}
+        if missing:
+            from generator.analysis.diversity import render_diverse
+
+            with tqdm(total=len(missing) * count, desc="diverse exciters", unit="image", disable=None) as bar:
+                for layer in sorted({u.layer for u in missing}):
+                    todo = [u for u in missing if u.layer == layer]
+                    found = render_diverse(self.model.features, layer, [u.channel for u in todo], count, weight,
+                                           params, self.model.preprocess, bar.update).exciters()
+                    rendered.update((u, tuple(found[i * count:(i + 1) * count])) for i, u in enumerate(todo))
+        return {u: self.cache.value(keys[u], tuple[Exciter, ...], lambda u=u: rendered[u]) for u in units}
+
+    def layer_views(self, images: list[InputImage], layer: str) -> dict[str, ImageViews]:
+        """DeepDream and Caricature of each image at ``layer``; the missing images in one batch."""
+        v, seed = self.config.views, self.config.exciters.seed
+        precision = resolve_precision(self.config.exciters.precision)
+        keys = {im.slug: self._key("views", im.digest, self.config.images.size, layer, v, seed, precision)
+                for im in images}
+        missing = [im for im in images if not self.cache.has(keys[im.slug])]
+        rendered: dict[str, ImageViews] = {}
+        if missing:
+            from generator.analysis.views import caricature, deepdream
+
+            pixels, batch = np.stack([im.pixels for im in missing]), self.config.exciters.batch_size
+            with stage(f"views {layer} ({len(missing)} images)"):
+                dream = deepdream(self.model.features, layer, pixels, self.model.preprocess, v.deepdream_steps,
+                                  v.deepdream_step_size, batch, precision)
+                cari = caricature(self.model.features, layer, pixels, self.model.preprocess, v.caricature_steps, seed,
+                                  batch, precision)
+            rendered = {im.slug: ImageViews(d, c) for im, d, c in zip(missing, dream.exciters(), cari.exciters())}
+        return {slug: self.cache.value(key, ImageViews, lambda slug=slug: rendered[slug]) for slug, key in keys.items()}
+
+    def activation_groups(self, image: InputImage, layer: str, activations: np.ndarray) -> ActivationGroups:
+        """The image's activations (h, w, C) at ``layer`` split into ``groups.count`` groups."""
+        count, seed = self.config.groups.count, self.config.exciters.seed
+
+        def compute() -> ActivationGroups:
+            from generator.analysis.groups import activation_groups
+
+            return activation_groups(activations, count, seed)
+
+        key = self._key("groups", image.digest, self.config.images.size, layer, count, seed)
+        return self.cache.value(key, ActivationGroups, compute)
 
     def exciter_map(self, unit: Unit, exciter: Exciter) -> np.ndarray:
         """The unit's (h, w) map on its own exciter."""
@@ -186,4 +251,6 @@ def exciter_key(params: ExciterParams) -> dict:
     values = dataclasses.asdict(params)
     values["precision"] = resolve_precision(params.precision)
     del values["batch_size"]
+    if params.method == "lucid":
+        values["relu_gradient_override_steps"] = 16  # Lucid's exciters before it was added are stale
     return values

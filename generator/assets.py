@@ -90,6 +90,8 @@ class AssetWriter:
             self.unit(result, pixels, labels)
         if self.site.grid:
             self.grid()
+        if self.site.directions:
+            self.directions()
         self.render_figures()
         for layer in self.site.analysed_layers:
             rows = [{"channel": u.channel, **dataclasses.asdict(self.site.units[u].stats)}
@@ -112,6 +114,29 @@ class AssetWriter:
             write_json(self.file(p.image_file(im.slug, "output.json")),
                        {"shape": list(m.shape), "mean": float(m.mean()), "max": float(m.max()),
                         "fraction_above_0.5": float((m > 0.5).mean())})
+        for layer, views in result.views.items():
+            self.figure(p.image_view(im.slug, layer, "deepdream"), figures.save_rgb, views.deepdream.image)
+            self.figure(p.image_view(im.slug, layer, "caricature"), figures.save_rgb, views.caricature.image)
+        if result.views:
+            write_json(self.file(p.image_file(im.slug, "views.json")),
+                       {layer: {"deepdream": {"mean_squared_activation": [v.deepdream.start_activation,
+                                                                           v.deepdream.activation]},
+                                "caricature": {"cosine_similarity": [v.caricature.start_activation,
+                                                                     v.caricature.activation]}}
+                        for layer, v in result.views.items()})
+        for layer, groups in result.groups.items():
+            self.figure(p.image_groups(im.slug, layer), figures.activation_groups, im.pixels, groups.maps,
+                        title=f"Activation groups of {im.file} at {layer} (NMF, {len(groups.maps)} groups)")
+            for k, e in enumerate(groups.exciters):
+                self.figure(p.group_exciter(im.slug, layer, k), figures.save_rgb, e.image)
+        if result.groups:
+            write_json(self.file(p.image_file(im.slug, "groups.json")),
+                       {layer: {"reconstruction_error": g.error, "random_factorisation_error": g.random_error,
+                                "groups": [{"group": k + 1, "strongest_channels": [c for c, _ in g.strongest(k, 8)],
+                                            "direction": g.directions[k],
+                                            "exciter_activation": g.exciters[k].activation if g.exciters else None}
+                                           for k in range(len(g.directions))]}
+                        for layer, g in result.groups.items()})
         for layer in self.config.feature_maps.layers:
             self.figure(p.feature_maps(im.slug, layer), figures.feature_map_grid, result.activations[layer],
                         title=f"{layer} feature maps on {im.file} (each map normalised on its own)",
@@ -143,6 +168,10 @@ class AssetWriter:
             for r in self.site.images:
                 self.figure(p.unit_map(u, r.image.slug), figures.activation_overlay, r.image.pixels,
                             result.maps[r.image.slug], title=f"{u} on {r.image.file}")
+        for method, e in result.recipes.items():
+            self.figure(p.unit_recipe(u, method), figures.save_rgb, e.image)
+        for k, e in enumerate(result.diverse):
+            self.figure(p.unit_diverse(u, k), figures.save_rgb, e.image)
         if result.examples:
             crops, maps = self._example_crops(result)
             self.figure(p.unit_file(u, "examples.png"), figures.example_crops, crops, maps,
@@ -164,6 +193,12 @@ class AssetWriter:
             "examples": [{"rank": x.rank, "file": x.file, "image": x.image, "score": x.score, "y": x.y, "x": x.x}
                          for x in result.examples],
         }
+        if result.recipes:
+            data["recipes"] = {method: {"activation": e.activation, "start_activation": e.start_activation}
+                               for method, e in result.recipes.items()}
+        if result.diverse:
+            data["diverse"] = [{"activation": e.activation, "start_activation": e.start_activation}
+                               for e in result.diverse]
         c = result.circuit
         if c and c.supported:
             data["circuit"] = self.circuit(c)
@@ -213,6 +248,14 @@ class AssetWriter:
         write_csv(self.file(self.paths.layer_file(layer, "exciter-grid.csv")),
                   [{"channel": u.channel, "activation": e.activation, "start_activation": e.start_activation}
                    for u, e in zip(g.units, g.exciters)])
+
+    def directions(self) -> None:
+        records = []
+        for i, d in enumerate(self.site.directions):
+            self.figure(self.paths.direction_exciter(i), figures.save_rgb, d.exciter.image)
+            records.append({"direction": d.text, "layer": d.layer, "weights": d.weights,
+                            "activation": d.exciter.activation, "start_activation": d.exciter.start_activation})
+        write_json(self.file(self.paths.model_file("directions.json")), records)
 
     def _example_crops(self, result: UnitResult) -> tuple[np.ndarray, np.ndarray]:
         """Square crops around each example's peak, sized to the receptive field, with the map over the

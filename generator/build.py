@@ -22,12 +22,12 @@ from tqdm import tqdm
 from generator import assets, pages, staging
 from generator.analyses import Analyses
 from generator.cache import Cache, digest
-from generator.config import Config, image_files, list_images
+from generator.config import EXCITER_METHODS, Config, image_files, list_images
 from generator.errors import GeneratorError
 from generator.images import file_digest, load_images, read_square
-from generator.model_checks import browse_layers, check_config, input_size
+from generator.model_checks import browse_layers, check_config, configured_directions, input_size
 from generator.results import (
-    Circuit, DatasetExamples, Exciter, ExciterGrid, ImageResult, InputImage, LayerLinks, MapStats, Site, Unit,
+    ActivationGroups, Circuit, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, ImageResult, InputImage, LayerLinks, MapStats, Site, Unit,
     UnitExample, UnitResult, UnitStats,
 )
 from generator.timing import stage
@@ -117,9 +117,21 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
     plan = plan_units(config, analyses, circuits)
     with stage("exciters"):
         exciters, grid = _exciters(config, analyses, plan)
-    map_layers = list(dict.fromkeys([*config.feature_maps.layers, *plan.unit_layers]))
+        recipes = _recipes(config, analyses, plan.featured)
+    with stage("directions"):
+        directions = _directions(config, analyses)
+    with stage("diversity"):
+        diverse = _diverse(config, analyses, plan.featured)
+    map_layers = list(dict.fromkeys([*config.feature_maps.layers, *plan.unit_layers, *config.groups.layers]))
     with stage("activations"):
         activations = {im.slug: analyses.activations(im, map_layers) for im in tqdm(images, desc="activations", disable=None)}
+    views: dict[str, dict] = {im.slug: {} for im in images}
+    with stage("views"):
+        for layer in tqdm(config.views.layers, desc="views (DeepDream, Caricature)", unit="layer", disable=None):
+            for slug, found in analyses.layer_views(images, layer).items():
+                views[slug][layer] = found
+    with stage("groups"):
+        groups = _groups(config, analyses, images, activations)
     with stage("examples"):
         names = _example_names(example_files)
         listing = digest([(name, file_digest(p)) for name, p in zip(names, example_files)])
@@ -145,8 +157,10 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
             links[u.layer], config.browse.top_k, examples[u.layer], names,
             exciter_map=analyses.exciter_map(u, exciters[u]) if featured else None,
             featured=featured, circuit=circuits.get(u), note=notes.get(u, ""), example_gradcam=gradcams.get(u),
+            diverse=diverse.get(u, ()), recipes=recipes.get(u, {}),
         )
-    results = tuple(ImageResult(im, predictions[im.slug], activations[im.slug]) for im in images)
+    results = tuple(ImageResult(im, predictions[im.slug], activations[im.slug], views[im.slug], groups[im.slug])
+                    for im in images)
     return Site(
         model=analyses.spec.name,
         description=analyses.description,
@@ -157,6 +171,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         units=units,
         example_files=tuple(example_files),
         grid=grid,
+        directions=directions,
         notes={name: config.note(text) for name, text in vars(config.notes).items()},
         attributions=attributions,
     )
@@ -181,6 +196,56 @@ def _exciters(config: Config, analyses: Analyses, plan: UnitPlan) -> tuple[dict[
         found = analyses.exciters(plan.grid_units, e.params(size or e.grid.size), f"exciter grid {e.grid.layer}")
         grid = ExciterGrid(e.grid.layer, tuple(plan.grid_units), tuple(found[u] for u in plan.grid_units))
     return exciters, grid
+
+
+def _recipes(config: Config, analyses: Analyses, featured: list[Unit]) -> dict[Unit, dict[str, Exciter]]:
+    """Each configured unit's exciter by every recipe (the lab's and Lucid's), to show side by side."""
+    found: dict[Unit, dict[str, Exciter]] = {u: {} for u in featured}
+    for method in EXCITER_METHODS:
+        params = dataclasses.replace(config.exciters.params(input_size(analyses.layers)), method=method)
+        for u, e in analyses.exciters(featured, params, f"exciters ({method})").items():
+            found[u][method] = e
+    return found
+
+
+def _diverse(config: Config, analyses: Analyses, featured: list[Unit]) -> dict[Unit, tuple[Exciter, ...]]:
+    """``exciters.diversity`` exciters of each configured unit, Lucid's recipe with its diversity term."""
+    e = config.exciters
+    if e.diversity < 1 or not featured:
+        return {}
+    params = dataclasses.replace(e.params(input_size(analyses.layers)), method="lucid")
+    return analyses.diverse_exciters(featured, e.diversity, e.diversity_weight, params)
+
+
+def _groups(config: Config, analyses: Analyses, images: list[InputImage],
+            activations: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, ActivationGroups]]:
+    """Each image's activation groups at ``groups.layers``, with an exciter of each group's direction
+    (all of a layer's groups over every image rendered together)."""
+    g = config.groups
+    params = dataclasses.replace(config.exciters.params(input_size(analyses.layers) or g.exciter_size),
+                                 method=g.method or config.exciters.method)
+    found: dict[str, dict[str, ActivationGroups]] = {im.slug: {} for im in images}
+    for layer in tqdm(g.layers, desc="activation groups", unit="layer", disable=None):
+        split = {im.slug: analyses.activation_groups(im, layer, activations[im.slug][layer]) for im in images}
+        vectors = [d for s in split.values() for d in s.directions if d.any()]
+        rendered = iter(analyses.direction_exciters(layer, vectors, params, f"group exciters {layer}") if vectors else [])
+        blank = Exciter(np.full((params.size, params.size, 3), 128, np.uint8), 0.0, 0.0)
+        for slug, s in split.items():
+            exciters = tuple(next(rendered) if d.any() else blank for d in s.directions)
+            found[slug][layer] = dataclasses.replace(s, exciters=exciters)
+    return found
+
+
+def _directions(config: Config, analyses: Analyses) -> tuple[DirectionExciter, ...]:
+    """Exciters of ``exciters.directions``, with the featured units' settings, a batch per layer."""
+    found = configured_directions(config, analyses.layers)
+    params = config.exciters.params(input_size(analyses.layers))
+    exciters: dict[int, Exciter] = {}
+    for layer in dict.fromkeys(spec.layer for spec, _ in found):
+        todo = [i for i, (spec, _) in enumerate(found) if spec.layer == layer]
+        rendered = analyses.direction_exciters(layer, [found[i][1] for i in todo], params, f"directions {layer}")
+        exciters.update(zip(todo, rendered))
+    return tuple(DirectionExciter(spec.text, spec.layer, vector, exciters[i]) for i, (spec, vector) in enumerate(found))
 
 
 def _unit_result(u: Unit, exciter: Exciter, maps: dict[str, np.ndarray], links: LayerLinks, top_k: int,

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from generator.directions import parse_direction
 from generator.errors import GeneratorError
 
 EXCITER_METHODS = ("gradient_ascent", "lucid")
@@ -126,10 +127,47 @@ class ExcitersSection(ExciterParams):
     """The exciter settings of the featured units (ExciterParams' fields), plus the lab's grid."""
 
     grid: ExciterGridSection = field(default_factory=ExciterGridSection)
+    # Exciters of directions, vectors over a layer's channels, shown on the model page:
+    # "<layer>: <weight>*<channel> + ..." (for example "block3_conv2: 0.5*8 + 0.5*12") or "<layer>: <file>.npy".
+    directions: tuple[str, ...] = ()
+    # Exciters per featured unit that differ from one another (Lucid's diversity objective, Lucid's
+    # recipe), shown side by side on the unit page; 0: none.
+    diversity: int = 0
+    # How strongly those exciters are pushed apart: the weight of their mean Gram-matrix cosine
+    # similarity against the unit's activation.
+    diversity_weight: float = 10.0
 
     def params(self, size: int | None = None) -> ExciterParams:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(ExciterParams)}
         return ExciterParams(**{**values, "size": self.size if size is None else size})
+
+
+@dataclass(frozen=True)
+class ViewsSection:
+    """Microscope's per-layer views of every image: DeepDream and Caricature."""
+
+    # Layers to show each image's DeepDream and Caricature at; empty: none.
+    layers: tuple[str, ...] = ()
+    # DeepDream: steps of the lab's normalised gradient, from the image, up the layer's squared activations.
+    deepdream_steps: int = 12
+    # DeepDream: the step on the 0..255 image after dividing the gradient by its RMS.
+    deepdream_step_size: float = 2.0
+    # Caricature: Adam steps from noise (Lucid's image) towards the image's activations at the layer.
+    caricature_steps: int = 32
+
+
+@dataclass(frozen=True)
+class GroupsSection:
+    """Lucid's Building Blocks: each image's activations at a layer split into groups (NMF)."""
+
+    # Layers to split each image's activations at; empty: none.
+    layers: tuple[str, ...] = ()
+    # Groups per image and layer.
+    count: int = 4
+    # Side of each group's exciter (of its direction over the channels), in pixels.
+    exciter_size: int = 64
+    # The groups' exciter method, if not exciters.method.
+    method: str = "lucid"
 
 
 @dataclass(frozen=True)
@@ -241,6 +279,8 @@ class Config:
     circuits: CircuitsSection = field(default_factory=CircuitsSection)
     browse: BrowseSection = field(default_factory=BrowseSection)
     attribution: AttributionSection = field(default_factory=AttributionSection)
+    views: ViewsSection = field(default_factory=ViewsSection)
+    groups: GroupsSection = field(default_factory=GroupsSection)
     notes: NotesSection = field(default_factory=NotesSection)
     # Directory that relative paths in the config are resolved against.
     root: Path = Path(".")
@@ -336,6 +376,8 @@ RULES: dict[str, Range | OneOf | WebAddress] = {
     "exciters.size": Range(16, 1024),
     "exciters.batch_size": Range(1, 4096),
     "exciters.grid.count": Range(0, 4096),
+    "exciters.diversity": Range(0, 16),
+    "exciters.diversity_weight": Range(0, exclusive=True),
     "exciters.grid.size": Range(16, 512),
     "exciters.grid.per_row": Range(1, 64),
     "units.channel": Range(0),
@@ -345,6 +387,12 @@ RULES: dict[str, Range | OneOf | WebAddress] = {
     "browse.thumbnail_steps": Range(0, 100_000),
     "browse.examples_top_n": Range(1, 100),
     "browse.top_k": Range(1, 64),
+    "views.deepdream_steps": Range(0, 10_000),
+    "views.deepdream_step_size": Range(0, exclusive=True),
+    "views.caricature_steps": Range(0, 10_000),
+    "groups.count": Range(1, 10),
+    "groups.exciter_size": Range(16, 512),
+    "groups.method": OneOf(EXCITER_METHODS, inherit=True),
     "model.preprocess": OneOf(("caffe", "tf", "torch", "none")),
     "attribution.methods": OneOf(ATTRIBUTION_METHODS),
     "attribution.classes": Range(0, 5),
@@ -465,6 +513,8 @@ def parse_config(data: object, root: Path) -> Config:
     config = _build(Config, data, "")
     config = dataclasses.replace(config, root=root)
     _check_paths(config)
+    for i, text in enumerate(config.exciters.directions):
+        parse_direction(text, f"exciters.directions[{i}]")
     return config
 
 

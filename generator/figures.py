@@ -282,3 +282,29 @@ def attribution_overlays(image: np.ndarray, maps: np.ndarray, labels: Sequence[s
         bar = canvas.colour_bar(cmap, lo, hi, int(0.9 * base.shape[1]), "red raises, blue lowers" if lo < 0 else "attribution")
         panels.append(canvas.stack([canvas.text(label), Image.fromarray(shown), bar], margin=0))
     return canvas.save(canvas.stack([canvas.text(title, canvas.TITLE), canvas.beside(panels)]), path)
+
+
+GROUP_COLOURS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
+                          [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]], np.float32)
+
+
+def activation_groups(image: np.ndarray, maps: np.ndarray, path: Path, *, title: str) -> Path:
+    """The image with every group's map in its own colour, then each group alone (maps (k, h, w), each
+    scaled to its own maximum)."""
+    image = np.asarray(image, np.float32)
+    k = len(maps)
+    colours = GROUP_COLOURS[np.arange(k) % len(GROUP_COLOURS)]
+    heat = np.stack([upsample(m, image.shape[:2]) for m in maps])
+    heat = heat / np.maximum(heat.max(axis=(1, 2), keepdims=True), 1e-12)
+    grey = image.mean(axis=2, keepdims=True)
+    tiles = [0.35 * grey + 0.65 * np.clip(np.einsum("khw,kc->hwc", heat, colours), 0, 255)]
+    tiles += [0.4 * grey + heat[g][..., None] * colours[g] * 0.6 + (1 - heat[g][..., None]) * 0.6 * grey
+              for g in range(k)]
+    fig = new_figure(1.9 * (k + 1), 2.3)
+    axes = fig.subplots(1, k + 1)
+    for i, (ax, tile) in enumerate(zip(axes, tiles)):
+        ax.imshow(np.clip(tile, 0, 255).astype(np.uint8))
+        ax.set_axis_off()
+        ax.set_title("all groups" if i == 0 else f"group {i}", color="black" if i == 0 else colours[i - 1] / 255)
+    fig.suptitle(title)
+    return save_figure(fig, path)

@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from generator.analysis.graph import check_channels, conv_layer_names, find_layer, upstream
+import numpy as np
+
 from generator.config import Config
+from generator.directions import DirectionSpec, direction_vector, parse_direction
 from generator.errors import GeneratorError
 from generator.results import LayerInfo
 
@@ -51,6 +54,21 @@ def check_config(config: Config, layers: Sequence[LayerInfo]) -> None:
     if config.attribution.layer:
         find_layer(layers, config.attribution.layer, "config key 'attribution.layer'", conv=True)
     browse_layers(config, layers)
+    for i, name in enumerate(config.views.layers):
+        find_layer(layers, name, f"config key 'views.layers[{i}]'")
+    for i, name in enumerate(config.groups.layers):
+        find_layer(layers, name, f"config key 'groups.layers[{i}]'")
+    configured_directions(config, layers)
+
+
+def configured_directions(config: Config, layers: Sequence[LayerInfo]) -> list[tuple[DirectionSpec, np.ndarray]]:
+    """``exciters.directions``, each with its (C,) weights over its layer's channels."""
+    found = []
+    for i, text in enumerate(config.exciters.directions):
+        key = f"exciters.directions[{i}]"
+        spec = parse_direction(text, key)
+        found.append((spec, direction_vector(spec, layers, config.root, key)))
+    return found
 
 
 def _check_earlier_layer(config: Config, layers: Sequence[LayerInfo]) -> None:

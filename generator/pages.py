@@ -17,7 +17,7 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 
 from generator.config import Config
-from generator.results import Site
+from generator.results import Site, Unit
 from generator.site_paths import SitePaths, page_file, relative_link
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -48,6 +48,8 @@ def environment() -> Environment:
     env.filters["plain"] = plain_text
     env.filters["link"] = _link
     env.filters["median"] = lambda values: float(np.median(values))
+    env.globals["unit"] = Unit
+    env.globals["recipe_names"] = {"gradient_ascent": "the lab's recipe", "lucid": "Lucid's recipe"}
     return env
 
 
@@ -83,6 +85,8 @@ def render_site(out: Path, site: Site, config: Config, hand_written: Path) -> in
         w.write(paths.image(result.image.slug), "image.md.j2", result=result, index=i, top_units=top_units,
                 previous=images[i - 1].image if i else None, next=images[i + 1].image if i + 1 < len(images) else None)
     w.write(paths.model(), "model.md.j2")
+    if config.views.layers:
+        w.write(paths.views(), "views.md.j2")
     for layer in site.analysed_layers:
         layer_units = site.layer_units(layer.name)
         w.write(paths.layer(layer.name), "layer.md.j2", layer=layer, layer_units=layer_units,
@@ -115,6 +119,7 @@ def _write_nav(out: Path, config: Config, site: Site, paths: SitePaths, hand_wri
         {"Home": page_file(paths.home)},
         {"Lab report": page_file(paths.report)},
         {"Model": [{"Architecture": page_file(paths.model())}]
+         + ([{"DeepDream and Caricature": page_file(paths.views())}] if config.views.layers else [])
          + [{layer.name: page_file(paths.layer(layer.name))} for layer in site.analysed_layers]},
         {"Images": [{r.image.file: page_file(paths.image(r.image.slug))} for r in site.images]},
     ]

@@ -72,10 +72,39 @@ class InputImage:
 
 
 @dataclass(frozen=True)
+class ImageViews:
+    """Microscope's views of one photo at one layer: images made from it, each an :class:`Exciter` whose
+    activation is the view's measure after, and start_activation before."""
+
+    deepdream: Exciter  # measure: the layer's mean squared activation
+    caricature: Exciter  # measure: cosine similarity with the photo's activations
+
+
+@dataclass(frozen=True)
+class ActivationGroups:
+    """One image's activations at a layer factorised into groups (NMF): ``maps`` (k, h, w) where each group
+    lies on the image, ``directions`` (k, C) its weights over the channels, strongest group first; the
+    reconstruction error relative to the activations' norm, and a random factorisation's with the same k."""
+
+    maps: np.ndarray
+    directions: np.ndarray
+    error: float
+    random_error: float
+    exciters: tuple[Exciter, ...] = ()  # of each group's direction, filled in by the build
+
+    def strongest(self, group: int, count: int) -> tuple[tuple[int, float], ...]:
+        """The ``count`` channels that weigh most in ``group``, with their weights."""
+        d = self.directions[group]
+        return tuple((int(c), float(d[c])) for c in np.argsort(-d, kind="stable")[:count] if d[c] > 0)
+
+
+@dataclass(frozen=True)
 class ImageResult:
     image: InputImage
     prediction: Prediction
     activations: dict[str, np.ndarray]  # layer -> (h, w, C): feature-map layers and every unit's layer
+    views: dict[str, ImageViews] = field(default_factory=dict)  # views.layers -> DeepDream and Caricature
+    groups: dict[str, ActivationGroups] = field(default_factory=dict)  # groups.layers -> its activation groups
 
 
 # --- units ---------------------------------------------------------------------------------
@@ -88,6 +117,21 @@ class Exciter:
     image: np.ndarray  # (S, S, 3) uint8
     activation: float
     start_activation: float
+
+
+@dataclass(frozen=True)
+class DirectionExciter:
+    """The exciter of a direction: a vector over a layer's channels, as the config names it."""
+
+    text: str  # as configured, "block3_conv2: 0.5*8 + 0.5*12"
+    layer: str
+    weights: np.ndarray  # (C,) float32
+    exciter: Exciter
+
+    def strongest(self, count: int) -> tuple[tuple[Unit, float], ...]:
+        """The ``count`` channels of largest absolute weight, with their weights."""
+        order = np.argsort(-np.abs(self.weights), kind="stable")[:count]
+        return tuple((Unit(self.layer, int(c)), float(self.weights[c])) for c in order if self.weights[c] != 0)
 
 
 @dataclass(frozen=True)
@@ -297,6 +341,8 @@ class UnitResult:
     exciter_map: np.ndarray | None = None  # its map on its own exciter (featured units)
     circuit: Circuit | None = None  # for the configured units
     note: str = ""
+    diverse: tuple[Exciter, ...] = ()  # exciters.diversity exciters that differ (configured units)
+    recipes: dict[str, Exciter] = field(default_factory=dict)  # configured units: method -> exciter, every recipe
 
 
 @dataclass(frozen=True)
@@ -321,6 +367,7 @@ class Site:
     units: dict[Unit, UnitResult]  # every unit with a page
     example_files: tuple[Path, ...] = ()
     grid: ExciterGrid | None = None
+    directions: tuple[DirectionExciter, ...] = ()  # exciters.directions, in config order
     notes: dict[str, str] = field(default_factory=dict)  # report part -> the author's Markdown
     attributions: tuple[Attribution, ...] = ()  # on the images, by target then method
 

@@ -43,10 +43,27 @@ class SitePaths:
     def image(self, slug: str) -> str:
         return f"images/{slug}/"
 
+    def views(self) -> str:
+        """Every image's DeepDream and Caricature, images x layers."""
+        return f"{self.model()}views/"
+
     # --- files beside the pages -------------------------------------------------------------
     def image_file(self, slug: str, name: str) -> str:
-        """``input.png``, ``predictions.png``/``.json``, ``output.png``/``.json``, ``attribution.json``."""
+        """``input.png``, ``predictions.png``/``.json``, ``output.png``/``.json``, ``attribution.json``, ``views.json``,
+        ``groups.json``."""
         return self.image(slug) + name
+
+    def image_view(self, slug: str, layer: str, view: str) -> str:
+        """``view`` is ``deepdream`` or ``caricature``."""
+        return self.image(slug) + f"{view}-{layer}.png"
+
+    def image_groups(self, slug: str, layer: str) -> str:
+        """The image's activation groups at ``layer``, each in its colour."""
+        return self.image(slug) + f"groups-{layer}.png"
+
+    def group_exciter(self, slug: str, layer: str, group: int) -> str:
+        """The exciter of group ``group`` (from 0) of the image at ``layer``."""
+        return self.image(slug) + f"group-{layer}-{group}.png"
 
     def feature_maps(self, slug: str, layer: str) -> str:
         return self.image(slug) + f"feature-maps-{layer}.png"
@@ -54,6 +71,14 @@ class SitePaths:
     def attribution(self, slug: str, target: str, suffix: str = ".png") -> str:
         """One target's maps on image ``slug``: the figure (``.png``) and the raw maps (``.npy``)."""
         return self.image(slug) + f"attribution-{target}{suffix}"
+
+    def model_file(self, name: str) -> str:
+        """``directions.json``."""
+        return self.model() + name
+
+    def direction_exciter(self, index: int) -> str:
+        """The exciter of ``exciters.directions[index]``."""
+        return self.model() + f"direction-{index}.png"
 
     def layer_file(self, layer: str, name: str) -> str:
         """``units.csv``, ``exciter-grid.png``/``.csv``."""
@@ -63,6 +88,14 @@ class SitePaths:
         """``exciter.png``, ``exciter-map.png``, ``maps.jpg``, ``examples.png``, ``examples-gradcam.png``,
         ``incoming-kernels.png``, ``incoming-norms.png``, ``circuit.csv``, ``unit.json``."""
         return self.unit(unit) + name
+
+    def unit_recipe(self, unit: Unit, method: str) -> str:
+        """The unit's exciter by the recipe ``method`` (``gradient_ascent``, ``lucid``)."""
+        return self.unit(unit) + f"exciter-{method}.png"
+
+    def unit_diverse(self, unit: Unit, index: int) -> str:
+        """The unit's ``index``-th diverse exciter."""
+        return self.unit(unit) + f"diverse-{index}.png"
 
     def unit_map(self, unit: Unit, slug: str) -> str:
         return self.unit(unit) + f"map-{slug}.png"

@@ -6,17 +6,19 @@ rewrites the snapshots in ``tests/snapshots/`` after a deliberate change to the 
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from generator.config import Config, ExcitersSection, FeatureMapsSection, NotesSection, SiteSection
+from generator.config import Config, ExcitersSection, FeatureMapsSection, NotesSection, SiteSection, ViewsSection
 from generator.geometry import ReceptiveField
 from generator.results import (
-    Attribution, Circuit, CircuitEdge, CircuitInput, CircuitWeights, ClassScore, Exciter, ExciterGrid, ImageResult, InputImage,
-    LayerInfo, Link, MapStats, Prediction, Site, Unit, UnitExample, UnitResult, UnitStats,
+    ActivationGroups, Attribution, Circuit, CircuitEdge, CircuitInput, CircuitWeights, ClassScore, DirectionExciter,
+    Exciter, ExciterGrid, ImageResult, ImageViews, InputImage, LayerInfo, Link, MapStats, Prediction, Site, Unit,
+    UnitExample, UnitResult, UnitStats,
 )
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
@@ -58,7 +60,11 @@ def fake_site(kind: str) -> tuple[Site, Config]:
         else:
             prediction = Prediction(output_map=np.full((16, 16), 0.25 * (i + 1), np.float32))
         activations = {"c1": np.full((4, 4, 3), float(i), np.float32), "c2": np.full((4, 4, 2), float(i), np.float32)}
-        images.append(ImageResult(InputImage(Path(name).stem, name, pixels, f"digest{i}"), prediction, activations))
+        views = {"c1": ImageViews(Exciter(pixels, 2.5 + i, 1.0), Exciter(pixels, 0.75, 0.125))} if kind == "classifier" else {}
+        groups = {"c1": ActivationGroups(np.ones((2, 4, 4), np.float32), np.array([[0, 2, 1], [1, 0, 0]], np.float32),
+                                         0.125, 0.5, (_exciter(9), _exciter(10)))} if kind == "classifier" else {}
+        images.append(ImageResult(InputImage(Path(name).stem, name, pixels, f"digest{i}"), prediction, activations, views,
+                                  groups))
 
     featured = Unit("c2", 1)
     if kind == "classifier":
@@ -92,6 +98,8 @@ def fake_site(kind: str) -> tuple[Site, Config]:
                                             layer="c1") if u == featured and kind == "classifier" else None,
                 circuit=circuit if u == featured else None,
                 note="This unit *likes* stripes." if u == featured else "",
+                diverse=(_exciter(7), _exciter(8)) if u == featured and kind == "classifier" else (),
+                recipes={"gradient_ascent": _exciter(11), "lucid": _exciter(12)} if u == featured else {},
             )
     grid = ExciterGrid("c1", (Unit("c1", 0), Unit("c1", 1)), (_exciter(0), _exciter(1))) if kind == "classifier" else None
     maps = np.zeros((2, 16, 16), np.float32)
@@ -112,11 +120,17 @@ def fake_site(kind: str) -> tuple[Site, Config]:
         featured=(featured,),
         units=units,
         grid=grid,
+        directions=(DirectionExciter("c1: 0.5*1 - 0.25*2", "c1", np.array([0, 0.5, -0.25], np.float32), _exciter(5)),
+                    DirectionExciter("c0: w.npy", "c0", np.array([1, 0], np.float32), _exciter(6)))
+        if kind == "classifier" else (),
         notes={**vars(NotesSection()), "introduction": "Why this report.", "circuit": "About the circuit.",
                "attribution": "Edges carry the evidence."},
         attributions=attributions,
     )
-    return site, _config()
+    config = _config()
+    if kind == "classifier":
+        config = dataclasses.replace(config, views=ViewsSection(layers=("c1",)))
+    return site, config
 
 
 def render(kind: str, out: Path) -> list[Path]:

@@ -107,8 +107,8 @@ def test_changed_parameter_recomputes_only_what_depends_on_it(built, monkeypatch
     featured = {("c3", 5)} | {("c2", w["channel"]) for w in data["circuit"]["top"]} | {
         ("c1", w["channel"]) for w in data["circuit"]["expanded"]["top"]}
     grid = {("c2", c) for c in range(4)}
-    # The featured units and the grid take exciters.steps; the browse thumbnails do not.
-    assert sorted(rendered) == sorted([*featured, *grid])
+    # The featured units (the configured one by both recipes) and the grid take exciters.steps; the thumbnails do not.
+    assert sorted(rendered) == sorted([*featured, *grid, ("c3", 5)])
 
 
 def test_failed_build_leaves_the_previous_site(built, monkeypatch):

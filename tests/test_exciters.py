@@ -114,7 +114,7 @@ def test_irfft2_matches_numpy():
 
 def test_lucid_transform_without_randomness_is_the_padded_view():
     """Scale 1, no rotation, no jitter: canvas pixel (x, y) shows image pixel (x - 12, y - 12), as Lucid's pad 12."""
-    t = exciters.lucid_transforms(dataclasses.replace(LUCID, steps=200), 0, LUCID.size + 12)
+    t = exciters.lucid_transforms(dataclasses.replace(LUCID, steps=200), (0,), LUCID.size + 12)
     plain = t[(np.abs(t[:, 0] - 1) < 1e-6) & (np.abs(t[:, 1]) < 1e-6)]
     assert len(plain) > 0
     offsets = plain[:, [2, 5]]  # input = padded image (pad 6), so image x = input x - 6
@@ -167,3 +167,88 @@ def test_precision_auto_follows_the_cpu(tmp_path):
     assert resolve_precision("auto", with_bf16) == "bfloat16"
     assert resolve_precision("auto", without) == "float32"
     assert resolve_precision("auto", tmp_path / "missing") == "float32"
+
+
+def _silenced(model, channel: int):
+    """A copy of ``model`` whose c2 unit ``channel`` is 0 everywhere on grey (a very negative bias)."""
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    bias = clone.get_layer("c2").bias
+    bias.assign(ops.convert_to_numpy(bias) - np.eye(8, dtype="float32")[channel] * 3.0)
+    return clone
+
+
+def test_redirected_maps_are_the_pre_activation(model):
+    layer = model.get_layer("c2")
+    x = ops.convert_to_tensor(np.random.default_rng(0).normal(size=(8, 12, 12, 3)).astype("float32"))
+    pre = keras.Model(model.input, model.get_layer("c1").output)(x)
+    expected = ops.convert_to_numpy(ops.conv(pre, layer.kernel, 1, "valid") + layer.bias)
+    for channels in ([1, 6], [1, 6, 0, 2, 3, 4, 5, 7]):  # sliced, and the whole layer
+        maps = exciters.unit_maps(model, layer, len(channels), redirect_relu=True)
+        got = ops.convert_to_numpy(maps(x[: len(channels)], ops.convert_to_tensor(np.array(channels, "int32"))))
+        np.testing.assert_allclose(got[1], expected[1, ..., 6], rtol=1e-5, atol=1e-5)
+        assert got.min() < 0  # not through the ReLU
+
+
+def test_redirected_relu_layer_is_its_input():
+    keras.utils.set_random_seed(5)
+    x = inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    model = keras.Model(inputs, x)
+    images = ops.convert_to_tensor(np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32"))
+    channels = ops.convert_to_tensor(np.array([3, 1], "int32"))
+    got = ops.convert_to_numpy(exciters.unit_maps(model, model.get_layer("relu"), 2, redirect_relu=True)(images, channels))
+    before = ops.convert_to_numpy(keras.Model(inputs, model.get_layer("conv").output)(images))
+    np.testing.assert_allclose(got[0], before[0, ..., 3], rtol=1e-5, atol=1e-6)
+    assert got.min() < 0
+
+
+def test_lucid_lifts_a_unit_that_is_zero_on_its_start(model, monkeypatch):
+    """Lucid's ReLU gradient override: a unit at 0 everywhere on the start image still rises (without it, not)."""
+    silenced, params = _silenced(model, 2), dataclasses.replace(LUCID, steps=30)
+    result = render_exciters(silenced, "c2", [2, 5], params, preprocess)
+    assert result.start_activation[0] == 0 and result.activation[0] > 0.05, result.activation
+    assert result.activation[1] > result.start_activation[1]
+    monkeypatch.setattr(exciters, "_REDIRECT_STEPS", 0)
+    assert render_exciters(silenced, "c2", [2], params, preprocess).activation[0] == 0
+
+
+def test_lucid_leaves_no_unit_of_a_real_layer_at_zero():
+    """The defect of issue 10: on the default model Lucid left units at 0 that the lab's recipe raised."""
+    from pathlib import Path
+
+    from generator.config import ModelSection
+    from generator.models import load_model
+
+    hed = load_model(ModelSection(name="vgg16-hed", weights="bundled"), Path("."))
+    params = ExciterParams(steps=32, size=48, batch_size=32, seed=0, precision="float32")
+    lab = render_exciters(hed.features, "block3_conv2", range(32), params, hed.preprocess)
+    lucid = render_exciters(hed.features, "block3_conv2", range(32), dataclasses.replace(params, method="lucid"),
+                            hed.preprocess)
+    assert np.sum(lab.activation > 0) >= 28  # the lab's recipe raises nearly all of them
+    stuck = np.flatnonzero((lucid.activation <= 0) & (lab.activation > 0))
+    assert stuck.size == 0, (stuck, lucid.activation[stuck])
+
+
+@pytest.mark.parametrize("params", [PARAMS, LUCID], ids=["gradient_ascent", "lucid"])
+def test_one_hot_direction_is_the_channel_exciter(model, params):
+    channels = [1, 4, 6]
+    by_channel = render_exciters(model, "c2", channels, params, preprocess)
+    by_direction = exciters.render_directions(model, "c2", np.eye(8, dtype="float32")[channels], params, preprocess)
+    assert by_direction.images.tobytes() == by_channel.images.tobytes()
+    np.testing.assert_array_equal(by_direction.activation, by_channel.activation)
+
+
+def test_direction_raises_its_dot_product(model):
+    directions = np.zeros((2, 8), "float32")
+    directions[0, [2, 5]] = 0.5
+    directions[1, [0, 3, 7]] = [1.0, -0.5, 0.25]
+    result = exciters.render_directions(model, "c2", directions, PARAMS, preprocess)
+    assert np.all(result.activation > result.start_activation + 1e-3), (result.start_activation, result.activation)
+    result = exciters.render_directions(model, "c2", directions, LUCID, preprocess)  # its images are what it optimised
+    maps = keras.Model(model.input, model.get_layer("c2").output)(preprocess(result.images.astype("float32")))
+    dots = np.einsum("bhwc,bc->b", ops.convert_to_numpy(maps), directions) / np.prod(maps.shape[1:3])
+    np.testing.assert_allclose(dots, result.activation, rtol=0.05, atol=0.05)  # the reported value is the dot product
+    with pytest.raises(GeneratorError, match="has 8 weights, one per channel"):
+        exciters.render_directions(model, "c2", np.ones((1, 5)), PARAMS, preprocess)

@@ -11,6 +11,10 @@ Two recipes, both optimising a batch of units together, one image per unit:
     The image is a Fourier spectrum with 1/f scaling and decorrelated ImageNet colour, squashed
     by a sigmoid into [0, 1]; each step it is seen through random transforms (pad 12, jitter 8,
     scale 0.9..1.1, rotate -10..10 degrees, jitter 4) and Adam (lr 0.05) follows the gradient.
+    For the first 16 steps the gradient passes the target layer's ReLU where it would raise its input
+    (Lucid's ReLU gradient override, which Lucid applies to every ReLU; here to the target's, written as
+    climbing its pre-activation so it runs on every backend), so a unit that is 0 everywhere on the
+    start image still moves.
 
 The loss of a batch is the sum of each image's own objective, so images never share gradients, and
 every random number of a unit derives from (seed, channel): a unit's image does not depend on the
@@ -66,31 +70,88 @@ def render_exciters(
     """
     channels = [int(c) for c in channels]
     target = graph.model_channels(model, layer, channels, "exciters")
+
+    def objective(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool) -> Callable:
+        return unit_objective(model, target, width, preprocess, params.objective, redirect_relu)
+
+    keys = [(c,) for c in channels]
+    return render_items(model, target, keys, np.array(channels, "int32"), params, objective, progress)
+
+
+def render_directions(
+    model: keras.Model,
+    layer: str,
+    directions: np.ndarray,
+    params: ExciterParams,
+    preprocess: Callable,
+    progress: Callable[[int], None] | None = None,
+) -> ExciterResult:
+    """Exciters of ``directions`` (N, C), vectors over the channels of the layer named ``layer``.
+
+    The objective is the dot product of the image's activations with its direction (their mean over
+    positions, or at the centre for ``objective="neuron"``). A direction's random numbers are those of
+    its strongest channel, so a one-hot direction gives the same image as that channel's exciter.
+    """
+    directions = np.asarray(directions, np.float32)
+    target = graph.model_layer(model, layer, "exciters")
+    channels = graph.layer_info(target).channels
+    if directions.ndim != 2 or directions.shape[1] != channels:
+        raise GeneratorError(f"exciters: a direction over layer {layer!r} has {channels} weights, one per channel; "
+                             f"got shape {directions.shape}")
+    support = np.flatnonzero(np.any(directions != 0, axis=0)).astype("int32")
+
+    def objective(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool) -> Callable:
+        return direction_objective(model, target, support, preprocess, params.objective, redirect_relu)
+
+    keys = [(int(np.argmax(np.abs(d))),) for d in directions]
+    return render_items(model, target, keys, directions[:, support], params, objective, progress)
+
+
+def render_items(model: keras.Model, target: keras.layers.Layer, keys: list[tuple[int, ...]], targets: np.ndarray,
+                 params: ExciterParams, make_objective: Callable, progress: Callable[[int], None] | None,
+                 make_penalty: Callable | None = None, group: int = 1) -> ExciterResult:
+    """One image per item: ``keys[i]`` seeds its random numbers, ``targets[i]`` is its objective's argument
+    (a channel, or a direction's weights); ``make_objective(model, target, width, redirect_relu)``.
+
+    ``make_penalty`` (same arguments) gives a ``(images, targets) -> (B,)`` that Lucid's recipe subtracts
+    from the objective it climbs (not from the one it reports); it may couple the items of a ``group``:
+    consecutive items that always share a batch.
+    """
     if params.method not in _RECIPES:
         raise ValueError(f"unknown exciter method {params.method!r}; allowed: {', '.join(_RECIPES)}")
-    if not channels:
+    if not keys:
         s = params.size
         return ExciterResult(np.zeros((0, s, s, 3), np.uint8), np.zeros(0, np.float32), np.zeros(0, np.float32))
 
     precision = resolve_precision(params.precision)
     if precision != "float32":
+        name = target.name
         model = at_precision(graph.cut(model, target.output), precision)
-        target = model.get_layer(layer)
+        target = model.get_layer(name)
 
-    # Equal batches (the last one padded by repeating a unit), so the compiled step is traced once.
-    width = math.ceil(len(channels) / math.ceil(len(channels) / params.batch_size))
-    objective = unit_objective(model, target, width, preprocess, params.objective)
+    # Equal batches (the last one padded by repeating an item or group), so the compiled step is traced once.
+    groups = len(keys) // group
+    width = group * math.ceil(groups / math.ceil(groups / max(1, params.batch_size // group)))
+
+    def objective(redirect_relu: bool = False, penalised: bool = False) -> Callable:
+        climb = make_objective(model, target, width, redirect_relu)
+        if not penalised or make_penalty is None:
+            return climb
+        penalty = make_penalty(model, target, width, redirect_relu)
+        return lambda images, targets: climb(images, targets) - penalty(images, targets)
+
     run_batch = _RECIPES[params.method](objective, params, _canvas(model, params))
 
     images, reached, started = [], [], []
-    for first in range(0, len(channels), width):
-        batch = channels[first : first + width]
-        result = run_batch(batch + batch[-1:] * (width - len(batch)))
-        images.append(result.images[: len(batch)])
-        reached.append(result.activation[: len(batch)])
-        started.append(result.start_activation[: len(batch)])
+    for first in range(0, len(keys), width):
+        n = len(keys[first : first + width])
+        pick = [first + i if i < n else first + n - group + (i - n) % group for i in range(width)]
+        result = run_batch([keys[i] for i in pick], targets[pick])
+        images.append(result.images[:n])
+        reached.append(result.activation[:n])
+        started.append(result.start_activation[:n])
         if progress is not None:
-            progress(len(batch))
+            progress(n)
     return ExciterResult(np.concatenate(images), np.concatenate(reached), np.concatenate(started))
 
 
@@ -98,15 +159,17 @@ def render_exciters(
 
 
 def unit_objective(
-    model: keras.Model, layer: keras.layers.Layer, width: int, preprocess: Callable, kind: str
+    model: keras.Model, layer: keras.layers.Layer, width: int, preprocess: Callable, kind: str,
+    redirect_relu: bool = False,
 ) -> Callable:
     """``(images 0..255 (B, H, W, 3), channels (B,)) -> (B,)``: each image's own unit.
 
     ``kind`` "channel": the channel's mean over positions; "neuron": its value at the centre position.
+    ``redirect_relu``: see :func:`unit_maps`.
     """
     if kind not in ("channel", "neuron"):
         raise ValueError(f"unknown exciter objective {kind!r}; allowed: channel, neuron")
-    maps = unit_maps(model, layer, width)
+    maps = unit_maps(model, layer, width, redirect_relu)
 
     def objective(images, channels):
         m = ops.cast(maps(preprocess(images), channels), "float32")  # (B, H, W)
@@ -117,28 +180,67 @@ def unit_objective(
     return objective
 
 
-def unit_maps(model: keras.Model, layer: keras.layers.Layer, width: int) -> Callable:
-    """``(model inputs (B, ...), channels (B,)) -> (B, H, W)``: image i's map of channel ``channels[i]``.
+def direction_objective(
+    model: keras.Model, layer: keras.layers.Layer, support: np.ndarray, preprocess: Callable, kind: str,
+    redirect_relu: bool = False,
+) -> Callable:
+    """``(images 0..255 (B, H, W, 3), weights (B, K)) -> (B,)``: each image's activations at ``layer``'s
+    channels ``support`` (K,) dotted with its own weights, as ``kind`` of :func:`unit_objective` says."""
+    if kind not in ("channel", "neuron"):
+        raise ValueError(f"unknown exciter objective {kind!r}; allowed: channel, neuron")
+    maps = channel_maps(model, layer, len(support), redirect_relu)
+    support = ops.convert_to_tensor(support)
 
-    A plain Conv2D target is computed with its kernel sliced to the batch's ``width`` channels (image
-    i against every kernel of the batch, then the diagonal), which skips the other channels' forward
-    and backward work; any other layer is cut from the model and its channels gathered.
+    def objective(images, weights):
+        y = maps(preprocess(images), support)  # (B, H, W, K)
+        m = ops.sum(ops.cast(y, "float32") * weights[:, None, None, :], axis=-1)
+        if kind == "neuron":
+            return m[:, m.shape[1] // 2, m.shape[2] // 2]
+        return ops.mean(m, axis=(1, 2))
+
+    return objective
+
+
+def unit_maps(model: keras.Model, layer: keras.layers.Layer, width: int, redirect_relu: bool = False) -> Callable:
+    """``(model inputs (B, ...), channels (B,)) -> (B, H, W)``: image i's map of channel ``channels[i]``."""
+    maps = channel_maps(model, layer, width, redirect_relu)
+    return lambda inputs, channels: _own_channel(maps(inputs, channels), ops.arange(channels.shape[0], dtype="int32"))
+
+
+def channel_maps(model: keras.Model, layer: keras.layers.Layer, count: int, redirect_relu: bool = False) -> Callable:
+    """``(model inputs (B, ...), channels (K,)) -> (B, H, W, K)``: the maps of ``count`` channels.
+
+    A plain Conv2D target is computed with its kernel sliced to the ``count`` channels, which skips the
+    other channels' forward and backward work; any other layer is cut from the model and its channels
+    gathered.
+
+    ``redirect_relu``: the maps before the target's ReLU (a conv's relu activation, or a ReLU layer's
+    input). For an objective that rises with the map this is Lucid's ReLU gradient override at the
+    target: the gradient passes the ReLU wherever it would raise its input, also where the input is
+    negative. Other targets are left as they are.
     """
-    if _sliceable(layer, width):
-        trunk = (lambda inputs: inputs) if layer.input is model.input else graph.cut(model, layer.input)
+    if redirect_relu and _is_relu(getattr(layer, "activation", None)) and _plain_conv(layer):
+        return _sliced_maps(model, layer, lambda y: y)
+    if _sliceable(layer, count):
+        return _sliced_maps(model, layer, layer.activation)
+    cut = graph.cut(model, layer.input if redirect_relu and _relu_layer(layer) else layer.output)
+    return lambda inputs, channels: ops.take(cut(inputs), channels, axis=-1)
 
-        def sliced_maps(inputs, channels):
-            dtype = layer.compute_dtype  # differs from the variables' under mixed precision
-            kernel = ops.cast(ops.take(layer.kernel, channels, axis=3), dtype)
-            x = ops.cast(trunk(inputs), dtype)  # the model input stays float32 when the target is the first layer
-            y = ops.conv(x, kernel, layer.strides, layer.padding, "channels_last", layer.dilation_rate)
-            if layer.use_bias:
-                y = y + ops.cast(ops.take(layer.bias, channels), dtype)
-            return _own_channel(layer.activation(y), ops.arange(width, dtype="int32"))
 
-        return sliced_maps
-    cut = graph.cut(model, layer.output)
-    return lambda inputs, channels: _own_channel(cut(inputs), channels)
+def _sliced_maps(model: keras.Model, layer: keras.layers.Layer, activation: Callable) -> Callable:
+    """A plain Conv2D's maps with its kernel sliced to the requested channels, through ``activation``."""
+    trunk = (lambda inputs: inputs) if layer.input is model.input else graph.cut(model, layer.input)
+
+    def sliced_maps(inputs, channels):
+        dtype = layer.compute_dtype  # differs from the variables' under mixed precision
+        kernel = ops.cast(ops.take(layer.kernel, channels, axis=3), dtype)
+        x = ops.cast(trunk(inputs), dtype)  # the model input stays float32 when the target is the first layer
+        y = ops.conv(x, kernel, layer.strides, layer.padding, "channels_last", layer.dilation_rate)
+        if layer.use_bias:
+            y = y + ops.cast(ops.take(layer.bias, channels), dtype)
+        return activation(y)
+
+    return sliced_maps
 
 
 def at_precision(model: keras.Model, precision: str) -> keras.Model:
@@ -167,14 +269,28 @@ def _own_channel(y, index):
     return ops.take_along_axis(y, ops.reshape(index, (-1, 1, 1, 1)), axis=-1)[..., 0]
 
 
-def _sliceable(layer: keras.layers.Layer, width: int) -> bool:
+def _plain_conv(layer: keras.layers.Layer) -> bool:
     return (
         type(layer) is keras.layers.Conv2D
         and layer.groups == 1
         and layer.data_format == "channels_last"
         and len(getattr(layer, "_inbound_nodes", ())) == 1
-        and width < layer.filters
     )
+
+
+def _sliceable(layer: keras.layers.Layer, width: int) -> bool:
+    return _plain_conv(layer) and width < layer.filters
+
+
+def _is_relu(activation: object) -> bool:
+    return activation is keras.activations.relu or getattr(activation, "__name__", "") == "relu"
+
+
+def _relu_layer(layer: keras.layers.Layer) -> bool:
+    """A ReLU layer (or Activation("relu")) with one input, whose input channels are its output's."""
+    plain = type(layer) is keras.layers.ReLU and layer.max_value is None and not layer.negative_slope and not layer.threshold
+    relu = plain or (type(layer) is keras.layers.Activation and _is_relu(layer.activation))
+    return relu and len(getattr(layer, "_inbound_nodes", ())) == 1
 
 
 def _canvas(model: keras.Model, params: ExciterParams) -> int:
@@ -194,20 +310,22 @@ def _canvas(model: keras.Model, params: ExciterParams) -> int:
     )
 
 
-def _rng(params: ExciterParams, channel: int, stream: int) -> np.random.Generator:
-    """The random numbers of one unit: the same whatever batch the unit lands in."""
-    return np.random.default_rng([params.seed, channel, stream])
+def _rng(params: ExciterParams, key: tuple[int, ...], stream: int) -> np.random.Generator:
+    """The random numbers of one image, keyed by its unit's channel (and more, for several images of a
+    unit): the same whatever batch the image lands in."""
+    return np.random.default_rng([params.seed, key[0], stream, *key[1:]])
 
 
 # --- the lab's recipe ----------------------------------------------------------------------------
 
 
-def start_image(params: ExciterParams, channel: int) -> np.ndarray:
+def start_image(params: ExciterParams, key: tuple[int, ...]) -> np.ndarray:
     """Grey + uniform noise in [128, 148), (S, S, 3) float32."""
-    return (128.0 + 20.0 * _rng(params, channel, 0).random((params.size, params.size, 3))).astype("float32")
+    return (128.0 + 20.0 * _rng(params, key, 0).random((params.size, params.size, 3))).astype("float32")
 
 
-def _gradient_ascent(objective: Callable, params: ExciterParams, canvas: int) -> Callable:
+def _gradient_ascent(make_objective: Callable, params: ExciterParams, canvas: int) -> Callable:
+    objective = make_objective()
     value_and_grad = backend.value_and_grad(objective)
     rate = -params.step_size if params.negative else params.step_size
 
@@ -219,9 +337,9 @@ def _gradient_ascent(objective: Callable, params: ExciterParams, canvas: int) ->
     step = backend.compile_step(step)
     forward = backend.compile_step(objective)
 
-    def run_batch(channels: list[int]) -> ExciterResult:
-        units = ops.convert_to_tensor(np.array(channels, "int32"))
-        x = ops.convert_to_tensor(np.stack([start_image(params, c) for c in channels]))
+    def run_batch(keys: list[tuple[int, ...]], targets: np.ndarray) -> ExciterResult:
+        units = ops.convert_to_tensor(targets)
+        x = ops.convert_to_tensor(np.stack([start_image(params, k) for k in keys]))
         start = None
         for _ in range(params.steps):
             x, values = step(x, units)
@@ -241,6 +359,7 @@ _COLOR = _COLOR_SQRT / np.max(np.linalg.norm(_COLOR_SQRT, axis=0))
 _SCALES = [1 + (i - 5) / 50 for i in range(11)]  # 0.90 .. 1.10
 _ANGLES = list(range(-10, 11)) + 5 * [0]  # degrees, 0 more likely
 _LR, _BETA1, _BETA2, _EPS = 0.05, 0.9, 0.999, 1e-8
+_REDIRECT_STEPS = 16  # Lucid's ReLU gradient override holds for the first 16 steps
 
 
 def spectrum_scale(size: int, decay: float = 1.0) -> np.ndarray:
@@ -265,13 +384,13 @@ def spectrum_to_rgb(spectrum, scale, size: int):
     return ops.sigmoid(x)
 
 
-def lucid_transforms(params: ExciterParams, channel: int, canvas: int) -> np.ndarray:
+def lucid_transforms(params: ExciterParams, key: tuple[int, ...], canvas: int) -> np.ndarray:
     """Per step, (steps, 8): the affine map of pad 12, jitter 8, scale, rotate, jitter 4, as one transform.
 
     In keras' form ``[a0, a1, a2, b0, b1, b2, 0, 0]``: output pixel (x, y) of the canvas samples the
     input (the image padded to the canvas) at (a0 x + a1 y + a2, b0 x + b1 y + b2).
     """
-    rng, n, s = _rng(params, channel, 1), params.steps, params.size
+    rng, n, s = _rng(params, key, 1), params.steps, params.size
     jitter8 = rng.integers(0, 9, (n, 2))  # random crop offsets, as Lucid's jitter(8)
     scale = rng.choice(_SCALES, n)
     angle = np.deg2rad(rng.choice(_ANGLES, n))
@@ -288,45 +407,58 @@ def lucid_transforms(params: ExciterParams, channel: int, canvas: int) -> np.nda
     return np.stack(rows, -1).astype("float32")
 
 
-def _lucid(objective: Callable, params: ExciterParams, canvas: int) -> Callable:
+def adam_ascent(x, g, m, v, t):
+    """One step of Adam (Lucid's lr 0.05) up the gradient ``g`` at step ``t`` (from 1): ``(x, m, v)``."""
+    m = _BETA1 * m + (1 - _BETA1) * g
+    v = _BETA2 * v + (1 - _BETA2) * ops.square(g)
+    m_hat, v_hat = m / (1 - _BETA1**t), v / (1 - _BETA2**t)
+    return x + _LR * m_hat / (ops.sqrt(v_hat) + _EPS), m, v
+
+
+def _lucid(make_objective: Callable, params: ExciterParams, canvas: int) -> Callable:
     size, scale = params.size, spectrum_scale(params.size)
     sign = -1.0 if params.negative else 1.0
     before, after = (canvas - size) // 2, canvas - size - (canvas - size) // 2
     pads = [[0, 0], [before, after], [before, after], [0, 0]]
+    objective = make_objective()
 
-    def seen(spectrum, transforms, channels):
-        """The signed objective of the image as seen through this step's transforms."""
-        image = ops.pad(spectrum_to_rgb(spectrum, scale, size), pads, constant_values=0.5)  # to the canvas size
-        image = ops.image.affine_transform(image, transforms, fill_mode="constant", fill_value=0.5)
-        return sign * objective(image * 255.0, channels)
+    def adam_step(objective: Callable) -> Callable:
+        def seen(spectrum, transforms, channels):
+            """The signed objective of the image as seen through this step's transforms."""
+            image = ops.pad(spectrum_to_rgb(spectrum, scale, size), pads, constant_values=0.5)  # to the canvas size
+            image = ops.image.affine_transform(image, transforms, fill_mode="constant", fill_value=0.5)
+            return sign * objective(image * 255.0, channels)
 
-    value_and_grad = backend.value_and_grad(seen)
+        value_and_grad = backend.value_and_grad(seen)
 
-    def step(spectrum, m, v, t, transforms, channels):
-        _, g = value_and_grad(spectrum, transforms, channels)
-        m = _BETA1 * m + (1 - _BETA1) * g
-        v = _BETA2 * v + (1 - _BETA2) * ops.square(g)
-        m_hat, v_hat = m / (1 - _BETA1**t), v / (1 - _BETA2**t)
-        return spectrum + _LR * m_hat / (ops.sqrt(v_hat) + _EPS), m, v
+        def step(spectrum, m, v, t, transforms, channels):
+            _, g = value_and_grad(spectrum, transforms, channels)
+            return adam_ascent(spectrum, g, m, v, t)
+
+        return backend.compile_step(step)
 
     def image_and_objective(spectrum, channels):
         image = spectrum_to_rgb(spectrum, scale, size)
         return image, objective(image * 255.0, channels)
 
-    step = backend.compile_step(step)
+    step = adam_step(make_objective(penalised=True))
+    # Lucid's ReLU gradient override: the first steps raise the target's input, not only where it is positive
+    # (when lowering the unit, the gradient only passes where the ReLU is open anyway).
+    early_step = step if params.negative else adam_step(make_objective(redirect_relu=True, penalised=True))
     image_and_objective = backend.compile_step(image_and_objective)
 
-    def run_batch(channels: list[int]) -> ExciterResult:
-        units = ops.convert_to_tensor(np.array(channels, "int32"))
+    def run_batch(keys: list[tuple[int, ...]], targets: np.ndarray) -> ExciterResult:
+        units = ops.convert_to_tensor(targets)
         shape = (2, 3, size, size // 2 + 1)
-        spectrum = np.stack([_rng(params, c, 0).normal(0, 0.01, shape) for c in channels]).astype("float32")
+        spectrum = np.stack([_rng(params, k, 0).normal(0, 0.01, shape) for k in keys]).astype("float32")
         spectrum = ops.convert_to_tensor(spectrum)
-        transforms = np.stack([lucid_transforms(params, c, canvas) for c in channels], 1)  # (steps, B, 8)
+        transforms = np.stack([lucid_transforms(params, k, canvas) for k in keys], 1)  # (steps, B, 8)
         _, start = image_and_objective(spectrum, units)
         m = v = ops.zeros_like(spectrum)
         for i in range(params.steps):
             t = ops.convert_to_tensor(np.float32(i + 1))
-            spectrum, m, v = step(spectrum, m, v, t, ops.convert_to_tensor(transforms[i]), units)
+            take = early_step if i < _REDIRECT_STEPS else step
+            spectrum, m, v = take(spectrum, m, v, t, ops.convert_to_tensor(transforms[i]), units)
         image, reached = image_and_objective(spectrum, units)
         images = np.clip(np.round(_numpy(image) * 255.0), 0, 255).astype(np.uint8)
         return ExciterResult(images, _numpy(reached), _numpy(start))

@@ -1,0 +1,84 @@
+"""Diverse exciters: several images per unit that each raise it and differ from one another.
+
+Lucid's diversity objective: each image of a unit climbs the unit's activation minus ``weight`` times
+its mean cosine similarity with the other images of the unit, the similarity taken between the
+flattened Gram matrices (channels x channels, over positions) of the images' activations at the
+unit's layer, which compares their styles rather than their layouts. Rendered with Lucid's recipe;
+image 0 of a unit starts where the unit's ordinary exciter starts, image k from its own seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from generator.analysis import graph
+from generator.analysis.exciters import ExciterResult, channel_maps, render_items, unit_objective
+from generator.config import ExciterParams
+
+
+def render_diverse(
+    model: keras.Model,
+    layer: str,
+    channels: Sequence[int],
+    count: int,
+    weight: float,
+    params: ExciterParams,
+    preprocess: Callable,
+    progress: Callable[[int], None] | None = None,
+) -> ExciterResult:
+    """``count`` exciters of each of ``channels`` (unit-major: unit 0's images first), Lucid's recipe.
+
+    ``weight`` 0 renders the same starts without the diversity term.
+    """
+    channels = [int(c) for c in channels]
+    target = graph.model_channels(model, layer, channels, "diversity")
+    params = dataclasses.replace(params, method="lucid")
+    keys = [(c, k) if k else (c,) for c in channels for k in range(count)]
+    targets = np.repeat(np.array(channels, "int32"), count)
+
+    def objective(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool) -> Callable:
+        return unit_objective(model, target, width, preprocess, params.objective, redirect_relu)
+
+    def penalty(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool) -> Callable:
+        maps = channel_maps(model, target, graph.layer_info(target).channels, redirect_relu)
+        every = ops.arange(graph.layer_info(target).channels, dtype="int32")
+        sign = -1.0 if params.negative else 1.0  # the recipe climbs sign * objective
+
+        def diversity(images, _targets):
+            grams = gram_vectors(maps(preprocess(images), every))
+            return sign * weight * mean_other_similarity(grams, count)
+
+        return diversity
+
+    return render_items(model, target, keys, targets, params, objective, progress, make_penalty=penalty, group=count)
+
+
+def gram_vectors(activations):
+    """(B, H, W, C) -> (B, C*C): each image's Gram matrix over positions, flattened to unit length."""
+    shape = ops.shape(activations)
+    flat = ops.reshape(ops.cast(activations, "float32"), (shape[0], -1, shape[3]))
+    grams = ops.matmul(ops.transpose(flat, (0, 2, 1)), flat) / ops.cast(ops.shape(flat)[1], "float32")
+    grams = ops.reshape(grams, (shape[0], -1))
+    return grams / (ops.sqrt(ops.sum(ops.square(grams), axis=1, keepdims=True)) + 1e-10)
+
+
+def mean_other_similarity(vectors, count: int):
+    """(B, D) unit vectors in groups of ``count`` consecutive rows -> (B,): each row's mean cosine
+    similarity with the other rows of its group (0 for a group of one)."""
+    grouped = ops.reshape(vectors, (-1, count, ops.shape(vectors)[1]))
+    cosines = ops.einsum("gid,gjd->gij", grouped, grouped)
+    others = ops.sum(cosines, axis=2) - ops.sum(grouped * grouped, axis=2)  # less each row's own
+    return ops.reshape(others, (-1,)) / max(count - 1, 1)
+
+
+def pairwise_gram_similarity(activations: np.ndarray) -> float:
+    """The mean cosine similarity of the Gram matrices of (N, H, W, C) activations over distinct pairs."""
+    grams = ops.convert_to_numpy(gram_vectors(ops.convert_to_tensor(np.asarray(activations, np.float32))))
+    n = len(grams)
+    cosines = grams @ grams.T
+    return float((cosines.sum() - np.trace(cosines)) / max(n * (n - 1), 1))

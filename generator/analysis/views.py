@@ -1,0 +1,136 @@
+"""Microscope's per-layer views of an image: DeepDream and Caricature.
+
+DeepDream
+    Start from the image and climb the mean squared activation of the whole layer (its squared L2
+    norm over positions and channels, averaged): the lab's normalised gradient step on the 0..255
+    image, clipped to 0..255. What the layer sees in the image, exaggerated.
+
+Caricature (Lucid's feature inversion)
+    Start from noise (Lucid's Fourier image with decorrelated colour) and climb, with Adam,
+    ``dot(act(x), act(image)) * cossim(act(x), act(image)) ** power`` at the layer: an image that
+    the layer reads like the photo, showing what the layer keeps of it.
+
+Both run a batch of images in one compiled step (in bfloat16 where ``precision`` says so, as exciters); each image's value depends only on itself. Results are
+``ExciterResult`` objects whose activation is the view's measure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Callable
+
+import keras
+import numpy as np
+from keras import ops
+
+from generator.analysis import backend, graph
+from generator.analysis.exciters import ExciterResult, adam_ascent, at_precision, spectrum_scale, spectrum_to_rgb
+from generator.analysis.precision import resolve_precision
+
+CARICATURE_POWER = 1.0  # Lucid's cossim_pow
+
+
+def deepdream(model: keras.Model, layer: str, images: np.ndarray, preprocess: Callable, steps: int,
+              step_size: float, batch_size: int, precision: str = "float32") -> ExciterResult:
+    """DeepDream of each uint8 image (N, S, S, 3) at ``layer``; the measure is the mean squared activation."""
+    cut = _cut(model, layer, precision)
+
+    def energy(x):
+        return ops.mean(ops.square(ops.cast(cut(preprocess(x)), "float32")), axis=(1, 2, 3))
+
+    value_and_grad = backend.value_and_grad(energy)
+
+    def step(x):
+        values, g = value_and_grad(x)
+        rms = ops.sqrt(ops.mean(ops.square(g), axis=(1, 2, 3), keepdims=True))
+        return ops.clip(x + step_size * g / (rms + 1e-5), 0.0, 255.0), values
+
+    step, energy = backend.compile_step(step), backend.compile_step(energy)
+
+    def run(batch: np.ndarray) -> ExciterResult:
+        x = ops.convert_to_tensor(batch.astype("float32"))
+        start = _numpy(energy(x))
+        for _ in range(steps):
+            x, _ = step(x)
+        out = np.clip(np.round(_numpy(x)), 0, 255).astype(np.uint8)
+        return ExciterResult(out, _numpy(energy(ops.convert_to_tensor(out.astype("float32")))), start)
+
+    return _batched(run, images, batch_size)
+
+
+def caricature(model: keras.Model, layer: str, images: np.ndarray, preprocess: Callable, steps: int, seed: int,
+               batch_size: int, precision: str = "float32") -> ExciterResult:
+    """Caricature of each uint8 image (N, S, S, 3) at ``layer``; the measure is the cosine similarity of the
+    layer's activations on the result with those on the image. An image's noise derives from the seed and
+    its pixels."""
+    cut = _cut(model, layer, precision)
+    size = images.shape[1]
+    scale = spectrum_scale(size)
+
+    def acts(x):
+        return ops.cast(cut(preprocess(x)), "float32")
+
+    def similarity(x, target):
+        """(dot, cosine) of each image's activations with its target's."""
+        a = acts(x)
+        dot = ops.sum(a * target, axis=(1, 2, 3))
+        norms = ops.sqrt(ops.sum(ops.square(a), axis=(1, 2, 3))) * ops.sqrt(ops.sum(ops.square(target), axis=(1, 2, 3)))
+        return dot, dot / (norms + 1e-6)
+
+    def objective(spectrum, target):
+        dot, cosine = similarity(spectrum_to_rgb(spectrum, scale, size) * 255.0, target)
+        return dot * cosine**CARICATURE_POWER
+
+    value_and_grad = backend.value_and_grad(objective)
+
+    def step(spectrum, m, v, t, target):
+        _, g = value_and_grad(spectrum, target)
+        return adam_ascent(spectrum, g, m, v, t)
+
+    def rendered(spectrum, target):
+        image = spectrum_to_rgb(spectrum, scale, size) * 255.0
+        return image, similarity(image, target)[1]
+
+    step, rendered, acts = backend.compile_step(step), backend.compile_step(rendered), backend.compile_step(acts)
+
+    def run(batch: np.ndarray) -> ExciterResult:
+        target = acts(ops.convert_to_tensor(batch.astype("float32")))
+        shape = (2, 3, size, size // 2 + 1)
+        noise = [np.random.default_rng([seed, _image_key(image)]).normal(0, 0.01, shape) for image in batch]
+        spectrum = ops.convert_to_tensor(np.stack(noise).astype("float32"))
+        _, start = rendered(spectrum, target)
+        m = v = ops.zeros_like(spectrum)
+        for i in range(steps):
+            spectrum, m, v = step(spectrum, m, v, ops.convert_to_tensor(np.float32(i + 1)), target)
+        image, reached = rendered(spectrum, target)
+        return ExciterResult(np.clip(np.round(_numpy(image)), 0, 255).astype(np.uint8), _numpy(reached), _numpy(start))
+
+    return _batched(run, images, batch_size)
+
+
+def _cut(model: keras.Model, layer: str, precision: str) -> keras.Model:
+    """The model up to ``layer``, computing in ``precision`` (``auto`` resolved as for exciters)."""
+    cut = graph.cut(model, graph.model_layer(model, layer, "views").output)
+    return at_precision(cut, resolve_precision(precision))
+
+
+def _image_key(image: np.ndarray) -> int:
+    """A number from the image's pixels: its noise does not depend on the batch it lands in."""
+    return int.from_bytes(hashlib.blake2b(image.tobytes(), digest_size=8).digest(), "little")
+
+
+def _batched(run: Callable[[np.ndarray], ExciterResult], images: np.ndarray, batch_size: int) -> ExciterResult:
+    """``run`` over equal batches (the last padded by repeating an image), so each step is traced once."""
+    n = len(images)
+    width = -(-n // -(-n // batch_size))
+    parts = []
+    for first in range(0, n, width):
+        k = min(width, n - first)
+        pick = [first + min(i, k - 1) for i in range(width)]
+        result = run(images[pick])
+        parts.append(ExciterResult(result.images[:k], result.activation[:k], result.start_activation[:k]))
+    return ExciterResult(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("images", "activation", "start_activation")))
+
+
+def _numpy(x) -> np.ndarray:
+    return np.asarray(ops.convert_to_numpy(x), dtype=np.float32)
