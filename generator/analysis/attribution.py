@@ -251,8 +251,8 @@ def _check_settings(settings: AttributionSettings) -> None:
 
 def _check_images(images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-        raise GeneratorError(f"attribution: images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8 or not len(images):
+        raise GeneratorError(f"attribution: images must be uint8 (N, H, W, 3) with N >= 1, got {images.dtype} {images.shape}")
     return images
 
 
@@ -455,21 +455,25 @@ def _compile(fn: Callable) -> Callable:
     return backend.compile_step(fn)
 
 
-def _batched(step: Callable, inputs: Callable, selectors: np.ndarray, batch_size: int) -> tuple[np.ndarray, ...]:
+def _batched(
+    step: Callable, inputs: Callable, selectors: np.ndarray, batch_size: int, keep: Callable | None = None
+) -> tuple[np.ndarray, ...]:
     """``step`` over items ``0..len(selectors)-1`` in equal batches (the last padded), outputs stacked.
 
     ``inputs(rows)`` gives the items' 0..255 images; equal batches keep the compiled step to one trace.
+    ``keep(rows, outputs)``, if given, reduces each batch's numpy outputs before they are kept.
     """
     count = len(selectors)
     width = min(batch_size, count)
-    outputs = []
+    kept = []
     for first in range(0, count, width):
         rows = np.arange(first, first + width).clip(max=count - 1)
         result = step(ops.convert_to_tensor(inputs(rows)), ops.convert_to_tensor(selectors[rows]))
         result = result if isinstance(result, tuple) else (result,)
-        keep = min(width, count - first)
-        outputs.append([ops.convert_to_numpy(r)[:keep] for r in result])
-    return tuple(np.concatenate(parts) for parts in zip(*outputs))
+        real = min(width, count - first)
+        outputs = tuple(ops.convert_to_numpy(r)[:real] for r in result)
+        kept.append(keep(rows[:real], outputs) if keep else outputs)
+    return tuple(np.concatenate(parts) for parts in zip(*kept))
 
 
 def _gradcam_step(scorer: _Scorer, layer: str) -> Callable:
@@ -536,9 +540,12 @@ def _integrated(step, x, baselines, pair_image, pair_selector, settings) -> np.n
         a = alphas[item_step[rows], None, None, None]
         return baselines[images] + a * (x[images] - baselines[images])
 
-    _, grads = _batched(step, inputs, pair_selector[item_pair], settings.batch_size)
-    mean = grads.reshape(len(pair_image), steps, *grads.shape[1:]).mean(axis=1)
-    return ((x[pair_image] - baselines[pair_image]) * mean).sum(axis=-1)
+    def attributions(rows, outputs):  # each point's share (x - x0) . g / steps, colour channels summed
+        images = pair_image[item_pair[rows]]
+        return (((x[images] - baselines[images]) * outputs[1]).sum(axis=-1) / steps,)
+
+    (shares,) = _batched(step, inputs, pair_selector[item_pair], settings.batch_size, attributions)
+    return shares.reshape(len(pair_image), steps, *shares.shape[1:]).sum(axis=1)
 
 
 def _baselines(x: np.ndarray, kind: str) -> np.ndarray:
