@@ -43,6 +43,7 @@ from generator.errors import GeneratorError
 
 METHODS = ("gradcam", "saliency", "smoothgrad", "integrated_gradients")
 BASELINES = ("black", "blurred")
+PRECISIONS = ("float32", "bfloat16")
 MAX_STEPS = 1024  # for steps and samples
 BLUR_SIGMA = 1 / 20  # the blurred baseline's Gaussian std, as a fraction of the image's shorter side
 
@@ -95,6 +96,7 @@ class AttributionSettings:
     baseline: str = "black"  # Integrated Gradients' start: black or blurred
     seed: int = 0
     batch_size: int = 8  # items (image x target x sample) per compiled call
+    precision: str = "float32"  # or "bfloat16": the network in mixed bfloat16, about 2x faster where the CPU has it
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ def attribute(
     for target in targets:
         key = _network_key(parts, target)
         if key not in scorers:
-            scorers[key] = _scorer(parts, key)
+            scorers[key] = _scorer(parts, key, settings.precision)
     results = {}
     for key, scorer in scorers.items():
         group = [t for t in targets if _network_key(parts, t) == key]
@@ -188,7 +190,7 @@ def sanity_check(
     _check_settings(settings)
     parts = _Parts.of(model)
     images = _check_images(images)
-    scorer = _scorer(parts, _network_key(parts, target))
+    scorer = _scorer(parts, _network_key(parts, target), settings.precision)
     copy, randomised = randomised_copy(scorer.net, layers, seed)
     copied = dataclasses.replace(scorer, net=copy)
     checks = []
@@ -245,6 +247,8 @@ def _check_settings(settings: AttributionSettings) -> None:
             raise GeneratorError(f"attribution: {name} must be 1 to {MAX_STEPS}, got {value}")
     if not 0 < settings.noise <= 1:
         raise GeneratorError(f"attribution: noise must be above 0 and at most 1 (a fraction of the value range), got {settings.noise}")
+    if settings.precision not in PRECISIONS:
+        raise GeneratorError(f"attribution: unknown precision {settings.precision!r}; allowed: {', '.join(PRECISIONS)}")
     if settings.baseline not in BASELINES:
         raise GeneratorError(f"attribution: unknown baseline {settings.baseline!r}; allowed: {', '.join(BASELINES)}")
 
@@ -343,7 +347,7 @@ def _network_key(parts: _Parts, target: Target) -> tuple:
     raise GeneratorError(f"attribution: unknown target {target!r}")
 
 
-def _scorer(parts: _Parts, key: tuple) -> _Scorer:
+def _scorer(parts: _Parts, key: tuple, precision: str) -> _Scorer:
     if key[0] == "unit":
         net = keras.Model(parts.features.input, parts.features.get_layer(key[1]).output)
         pick = _unit_mean
@@ -351,7 +355,7 @@ def _scorer(parts: _Parts, key: tuple) -> _Scorer:
         net, pick = parts.network, _class_value
     else:
         net, pick = parts.network, _output_mean
-    return _Scorer(net, pick, parts, key)
+    return _Scorer(backend.at_precision(net, precision), pick, parts, key)
 
 
 def _unit_mean(output, channels):
