@@ -17,11 +17,14 @@ the 0..255 RGB input (the model's own ``preprocess`` is applied inside):
     Riemann midpoint rule), summed over colour channels: signed, and the map sums to about
     f(x) - f(x0) (completeness). x0 is black or the photo blurred (Gaussian, std 1/20 of its side).
 
-A target is one score per image: the image's top-k class of a classifier (:class:`ClassTarget`),
-a unit's mean activation (:class:`UnitTarget`) or the mean of a model's output map
-(:class:`OutputTarget`). Targets that share a network (all classes; the units of one layer) run
-together: every (image, target, sample) item of a method goes through one compiled step, in
-batches of ``batch_size``.
+A target is one score per image: the image's top-k class of a classifier (:class:`ClassTarget`;
+the model's output as it is, probabilities for keras.applications), a unit's mean activation
+(:class:`UnitTarget`) or the mean of a model's output map (:class:`OutputTarget`). Targets that
+share a network (all classes; the units of one layer) run together: every (image, target, sample)
+item of a method goes through one compiled step, in batches of ``batch_size``. A unit's network is
+the model cut at the unit's layer, and its Grad-CAM layer is the last Conv2D before it.
+``precision="bfloat16"`` runs the network in Keras' mixed_bfloat16 (about twice as fast on CPUs with
+AVX512-BF16; the input, the gradients' accumulation and the scores stay float32).
 
 :func:`sanity_check` is Adebayo et al.'s (2018) model randomisation test: the Spearman rank
 correlation between each method's map on the model and on a copy whose top layers are re-initialised.
@@ -134,13 +137,7 @@ def attribute(
 
     ``model`` is a :class:`generator.models.LoadedModel` or a keras.Model taking 0..255 RGB.
     """
-    if method not in METHODS:
-        raise GeneratorError(f"attribution: unknown method {method!r}; allowed: {', '.join(METHODS)}")
-    _check_settings(settings)
-    parts = _Parts.of(model)
-    if settings.layer is not None:
-        _conv_layer(parts.features, settings.layer)
-    images = _check_images(images)
+    parts, images = _checked(model, [method], settings, images)
     scorers = {}
     for target in targets:
         key = _network_key(parts, target)
@@ -184,12 +181,7 @@ def sanity_check(
 
     A correlation near 1 says the map barely depends on what those layers learned.
     """
-    bad = [m for m in methods if m not in METHODS]
-    if bad:
-        raise GeneratorError(f"attribution: unknown method {bad[0]!r}; allowed: {', '.join(METHODS)}")
-    _check_settings(settings)
-    parts = _Parts.of(model)
-    images = _check_images(images)
+    parts, images = _checked(model, methods, settings, images)
     scorer = _scorer(parts, _network_key(parts, target), settings.precision)
     copy, randomised = randomised_copy(scorer.net, layers, seed)
     copied = dataclasses.replace(scorer, net=copy)
@@ -238,6 +230,18 @@ def _ranks(values: np.ndarray) -> np.ndarray:
 
 
 # --- checks ---------------------------------------------------------------------------------------
+
+
+def _checked(model, methods: Sequence[str], settings: AttributionSettings, images) -> tuple["_Parts", np.ndarray]:
+    """The model's parts and the images, once every argument is known to be usable."""
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise GeneratorError(f"attribution: unknown method {bad[0]!r}; allowed: {', '.join(METHODS)}")
+    _check_settings(settings)
+    parts = _Parts.of(model)
+    if settings.layer is not None:
+        _conv_layer(parts.features, settings.layer)
+    return parts, _check_images(images)
 
 
 def _check_settings(settings: AttributionSettings) -> None:
