@@ -143,7 +143,9 @@ def main(argv=None) -> None:
             report(f"this project {method}, {precision}", seconds, cpu_seconds)
     for method in A.METHODS:
         rho = [A.spearman(a, b) for x, y in zip(ours[method, "float32"], ours[method, "bfloat16"]) for a, b in zip(x.maps, y.maps)]
-        print(f"  {method} bfloat16 vs float32 maps: Spearman median {np.median(rho):.3f}, lowest {np.min(rho):.3f}")
+        flat = int(np.isnan(rho).sum())  # a map constant on an image (a silent unit) has no ranks
+        print(f"  {method} bfloat16 vs float32 maps: Spearman median {np.nanmedian(rho):.3f}, lowest "
+              f"{np.nanmin(rho):.3f}" + (f" ({flat} of {len(rho)} maps constant)" if flat else ""))
     for precision in A.PRECISIONS:
         for m in ours["integrated_gradients", precision]:
             gap = m.scores - m.baseline_scores
