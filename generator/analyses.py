@@ -202,7 +202,7 @@ class Analyses:
         found = {}
         for method in methods:
             key = self._key("attribution", method, [im.digest for im in images], self.config.images.size,
-                            dataclasses.asdict(a), units)
+                            attribution_key(a), units)
 
             def compute(method=method) -> tuple[Attribution, ...]:
                 from generator.analysis import attribution
@@ -225,7 +225,7 @@ class Analyses:
                                                       self._attribution_settings(), sanity=False)
             return result
 
-        key = self._key("example-gradcam", unit.layer, unit.channel, digests, self.config.attribution.layer)
+        key = self._key("example-gradcam", unit.layer, unit.channel, digests, attribution_key(self.config.attribution))
         return self.cache.value(key, Attribution, compute)
 
     def _attribution_targets(self, units: list[Unit]) -> list:
@@ -243,7 +243,13 @@ class Analyses:
 
         a = self.config.attribution
         return attribution.AttributionSettings(layer=a.layer or None, samples=a.samples, noise=a.noise, steps=a.steps,
-                                               baseline=a.baseline, seed=a.seed)
+                                               baseline=a.baseline, seed=a.seed,
+                                               precision=resolve_precision(a.precision))
+
+
+def attribution_key(section) -> dict:
+    """What attribution maps depend on: the section with its precision resolved."""
+    return {**dataclasses.asdict(section), "precision": resolve_precision(section.precision)}
 
 
 def exciter_key(params: ExciterParams) -> dict:

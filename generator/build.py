@@ -143,7 +143,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         attributions = analyses.attributions(images, plan.featured) if config.attribution.methods else ()
         gradcams = {}
         if config.attribution.units and "gradcam" in config.attribution.methods:
-            for u in plan.circuit_units:
+            for u in plan.featured:
                 chosen = [example_files[i] for i in examples[u.layer].image[u.channel]]
                 pixels = np.stack([read_square(p, config.images.size, "dataset examples") for p in chosen])
                 gradcams[u] = analyses.example_gradcam(u, pixels, [file_digest(p) for p in chosen])

@@ -106,7 +106,7 @@ def test_ranked_classes_are_the_models(tiny, photos):
     order = np.argsort(-tiny.predict(photos.astype("float32")), axis=1)
     assert first.classes == tuple(order[:, 0]) and second.classes == tuple(order[:, 1])
     fixed = A.saliency(tiny, photos, [A.ClassTarget(index=int(order[0, 1]))])[0]
-    np.testing.assert_array_equal(fixed.maps[0], second.maps[0])
+    np.testing.assert_allclose(fixed.maps[0], second.maps[0], rtol=1e-5)
 
 
 # --- Integrated Gradients' completeness ------------------------------------------------------------
@@ -128,6 +128,21 @@ def test_integrated_gradients_completeness_on_the_default_model(hed, cat, baseli
     difference = maps.scores - maps.baseline_scores
     assert np.all(np.abs(difference) > 1e-3)
     np.testing.assert_allclose(maps.maps.sum(axis=(1, 2)), difference, rtol=COMPLETENESS)
+
+
+def test_bfloat16_keeps_completeness_on_the_default_model(hed, cat):
+    settings = A.AttributionSettings(precision="bfloat16")
+    (maps,) = A.integrated_gradients(hed, cat, [A.OutputTarget()], settings)
+    np.testing.assert_allclose(maps.maps.sum(axis=(1, 2)), maps.scores - maps.baseline_scores, rtol=COMPLETENESS)
+
+
+@pytest.mark.parametrize("method", A.METHODS)
+def test_bfloat16_maps_follow_float32(tiny, photos, method):
+    settings = A.AttributionSettings(samples=4, steps=8)
+    targets = [A.UnitTarget("c3", 5)]
+    (full,) = A.attribute(tiny, photos, targets, method, settings)
+    (half,) = A.attribute(tiny, photos, targets, method, A.AttributionSettings(samples=4, steps=8, precision="bfloat16"))
+    assert min(A.spearman(a, b) for a, b in zip(full.maps, half.maps)) > 0.9
 
 
 def test_blurred_baseline_keeps_the_mean_and_smooths():
@@ -237,6 +252,7 @@ def test_randomised_copy_cascades_from_the_top(tiny):
         ("integrated_gradients", [A.ClassTarget()], {"steps": 5000}, "steps must be 1 to 1024, got 5000"),
         ("smoothgrad", [A.ClassTarget()], {"noise": 0.0}, "noise must be above 0"),
         ("integrated_gradients", [A.ClassTarget()], {"baseline": "white"}, "unknown baseline 'white'; allowed: black, blurred"),
+        ("saliency", [A.ClassTarget()], {"precision": "float16"}, "unknown precision 'float16'; allowed: float32, bfloat16"),
         ("saliency", [A.UnitTarget("c3", 8)], {}, "layer 'c3' has channels 0 to 7, got 8"),
         ("saliency", [A.ClassTarget(rank=6)], {}, "class rank must be 1 to 5, got 6"),
         ("saliency", [A.OutputTarget()], {}, "needs a model whose output is a map"),
@@ -254,6 +270,7 @@ def test_class_target_on_an_edge_model_is_refused(hed, cat):
         A.saliency(hed, cat, [A.ClassTarget()])
 
 
-def test_images_must_be_uint8_photos(tiny, photos):
-    with pytest.raises(GeneratorError, match=r"images must be uint8 \(N, H, W, 3\)"):
-        A.saliency(tiny, photos.astype("float32"), [A.ClassTarget()])
+@pytest.mark.parametrize("images", [np.zeros((1, 8, 8, 3), "float32"), np.zeros((0, 8, 8, 3), "uint8")])
+def test_images_must_be_uint8_photos(tiny, images):
+    with pytest.raises(GeneratorError, match=r"images must be uint8 \(N, H, W, 3\) with N >= 1"):
+        A.saliency(tiny, images, [A.ClassTarget()])

@@ -1,4 +1,5 @@
-"""The two things keras.ops cannot say backend-neutrally: a gradient, and a compiled function.
+"""How the analysis modules run a network: the two things keras.ops cannot say backend-neutrally (a
+gradient, and a compiled function), and the precision it computes in.
 
 Everything else in the analysis modules is written with ``keras.ops``; these helpers hold the
 few lines that differ between TensorFlow, JAX and PyTorch.
@@ -76,3 +77,24 @@ def compile_step(fn: Callable) -> Callable:
 
         return torch.no_grad()(fn)  # no autograd graph outside value_and_grad
     return fn
+
+
+def at_precision(model: keras.Model, precision: str) -> keras.Model:
+    """A copy of ``model`` computing in ``precision`` ("bfloat16": Keras' mixed_bfloat16, float32 weights).
+
+    About twice as fast on CPUs with AVX512-BF16; the gradient's direction barely changes, and the
+    input and the objective stay float32.
+    """
+    if precision == "float32":
+        return model
+    if precision != "bfloat16":
+        raise ValueError(f"unknown precision {precision!r}; allowed: float32, bfloat16")
+
+    def clone_layer(layer):
+        config = layer.get_config()
+        config["dtype"] = "mixed_bfloat16"
+        return layer.__class__.from_config(config)
+
+    clone = keras.models.clone_model(model, clone_function=clone_layer)
+    clone.set_weights(model.get_weights())
+    return clone

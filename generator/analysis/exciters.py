@@ -126,7 +126,7 @@ def render_items(model: keras.Model, target: keras.layers.Layer, keys: list[tupl
     precision = resolve_precision(params.precision)
     if precision != "float32":
         name = target.name
-        model = at_precision(graph.cut(model, target.output), precision)
+        model = backend.at_precision(graph.cut(model, target.output), precision)
         target = model.get_layer(name)
 
     # Equal batches (the last one padded by repeating an item or group), so the compiled step is traced once.
@@ -241,27 +241,6 @@ def _sliced_maps(model: keras.Model, layer: keras.layers.Layer, activation: Call
         return activation(y)
 
     return sliced_maps
-
-
-def at_precision(model: keras.Model, precision: str) -> keras.Model:
-    """A copy of ``model`` computing in ``precision`` ("bfloat16": Keras' mixed_bfloat16, float32 weights).
-
-    About twice as fast on CPUs with AVX512-BF16; the gradient's direction barely changes, and the
-    image and the objective stay float32.
-    """
-    if precision == "float32":
-        return model
-    if precision != "bfloat16":
-        raise ValueError(f"unknown exciter precision {precision!r}; allowed: float32, bfloat16")
-
-    def clone_layer(layer):
-        config = layer.get_config()
-        config["dtype"] = "mixed_bfloat16"
-        return layer.__class__.from_config(config)
-
-    clone = keras.models.clone_model(model, clone_function=clone_layer)
-    clone.set_weights(model.get_weights())
-    return clone
 
 
 def _own_channel(y, index):

@@ -24,7 +24,7 @@ import numpy as np
 from keras import ops
 
 from generator.analysis import backend, graph
-from generator.analysis.exciters import ExciterResult, adam_ascent, at_precision, spectrum_scale, spectrum_to_rgb
+from generator.analysis.exciters import ExciterResult, adam_ascent, spectrum_scale, spectrum_to_rgb
 from generator.analysis.precision import resolve_precision
 
 CARICATURE_POWER = 1.0  # Lucid's cossim_pow
@@ -111,7 +111,7 @@ def caricature(model: keras.Model, layer: str, images: np.ndarray, preprocess: C
 def _cut(model: keras.Model, layer: str, precision: str) -> keras.Model:
     """The model up to ``layer``, computing in ``precision`` (``auto`` resolved as for exciters)."""
     cut = graph.cut(model, graph.model_layer(model, layer, "views").output)
-    return at_precision(cut, resolve_precision(precision))
+    return backend.at_precision(cut, resolve_precision(precision))
 
 
 def _image_key(image: np.ndarray) -> int:
