@@ -135,6 +135,7 @@ def tiny_config(model_file: Path, names: list[str]) -> dict:
         "units": [{"layer": "c3", "channel": 5, "note": "Channel five of c3 **likes** stripes."}],
         "circuits": {"top_k": 3, "earlier_layer": "c1"},
         "browse": {"layers": ["c2", "c3"], "thumbnail_size": 16, "thumbnail_steps": 3, "examples_top_n": 2, "top_k": 3},
+        "attribution": {"precision": "float32", "samples": 4, "steps": 16},
         "notes": {"predictions": "Random weights, random photos."},
     }
 
