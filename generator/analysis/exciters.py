@@ -207,6 +207,11 @@ def _canvas(model: keras.Model, params: ExciterParams) -> int:
         return params.size + (12 if lucid else 0)
     if fixed[0] == fixed[1] and (fixed[0] == params.size or (lucid and fixed[0] > params.size)):
         return fixed[0]
+    if fixed[0] != fixed[1]:
+        raise GeneratorError(
+            f"exciters: model {model.name!r} takes {fixed[0]}x{fixed[1]} images; exciters are square, so they need a "
+            f"model with a square or free input size"
+        )
     raise GeneratorError(
         f"exciters: model {model.name!r} takes {fixed[0]}x{fixed[1]} images; set exciters size to {fixed[0]}"
     )
