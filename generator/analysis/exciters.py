@@ -67,6 +67,7 @@ def render_exciters(
         s = params.size
         return ExciterResult(np.zeros((0, s, s, 3), np.uint8), np.zeros(0, np.float32), np.zeros(0, np.float32))
 
+    canvas = _canvas(model, params)
     precision = resolve_precision(params.precision)
     if precision != "float32":
         model = at_precision(keras.Model(model.input, target.output), precision)
@@ -75,7 +76,7 @@ def render_exciters(
     # Equal batches (the last one padded by repeating a unit), so the compiled step is traced once.
     width = math.ceil(len(channels) / math.ceil(len(channels) / params.batch_size))
     objective = unit_objective(model, target, width, preprocess, params.objective)
-    run_batch = _RECIPES[params.method](objective, params, _canvas(model, params))
+    run_batch = _RECIPES[params.method](objective, params, canvas)
 
     images, reached, started = [], [], []
     for first in range(0, len(channels), width):
