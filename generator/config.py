@@ -417,7 +417,7 @@ def _listed(names: list[str], limit: int = 5) -> str:
 
 
 def _check_lists(config: Config) -> None:
-    """Each featured unit and image is listed once; ``all`` in browse.layers stands alone."""
+    """Each featured unit, image and layer is listed once; ``all`` in browse.layers stands alone."""
     seen: dict[tuple[str, int], int] = {}
     for i, unit in enumerate(config.units):
         first = seen.setdefault((unit.layer, unit.channel), i)
@@ -426,10 +426,11 @@ def _check_lists(config: Config) -> None:
                 f"config key 'units[{i}]': unit {shown(unit.layer)} channel {unit.channel} is already units[{first}]; "
                 f"list each unit once"
             )
-    files = config.images.files
-    for i, name in enumerate(files):
-        if files.index(name) != i:
-            raise GeneratorError(f"config key 'images.files[{i}]': {shown(name)} is already images.files[{files.index(name)}]")
+    for key, names in (("images.files", config.images.files), ("feature_maps.layers", config.feature_maps.layers),
+                       ("browse.layers", config.browse.layers)):
+        for i, name in enumerate(names):
+            if names.index(name) != i:
+                raise GeneratorError(f"config key '{key}[{i}]': {shown(name)} is already {key}[{names.index(name)}]")
     if "all" in config.browse.layers and len(config.browse.layers) > 1:
         raise GeneratorError(
             "config key 'browse.layers': 'all' already means every conv layer; give either 'all' or a list of layer names"

@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,99 @@ def test_default_config_is_valid():
     for unit in config.units:
         assert config.note(unit.note)
     assert yaml.safe_load((config.root / "site_config.yaml").read_text())
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("exciters: {negative: maybe}\n", "config key 'exciters.negative': got 'maybe', expected true or false"),
+    ("exciters: {step_size: fast}\n", "config key 'exciters.step_size': got 'fast', expected a number"),
+    ("exciters: {steps: 2.5}\n", "config key 'exciters.steps': got 2.5, expected an integer"),
+    ("exciters: {steps: true}\n", "config key 'exciters.steps': got True, expected an integer"),
+    ("exciters: {step_size: false}\n", "config key 'exciters.step_size': got False, expected a number"),
+    ("exciters: {grid: 3}\n", "config key 'exciters.grid': got 3, expected a mapping"),
+    ("feature_maps: {layers: 5}\n", "config key 'feature_maps.layers': got 5, expected a list of texts"),
+    ("feature_maps: {layers: [[c1]]}\n", "config key 'feature_maps.layers': got ['c1'], expected text"),
+    ("site: {title: [a]}\n", "config key 'site.title': got ['a'], expected text"),
+    ("units: {layer: c1}\n", "config key 'units': got {'layer': 'c1'}, expected a list of mappings"),
+    ("units: [c1]\n", "config key 'units[0]': got 'c1', expected a mapping with layer and channel"),
+    ("exciters: {steps: -1}\n", "config key 'exciters.steps': got -1, expected an integer from 0 to 100000"),
+    ("exciters: {step_size: 0}\n", "config key 'exciters.step_size': got 0.0, expected a number above 0 and at most 1000"),
+    ("exciters: {precision: half}\n", "config key 'exciters.precision': got 'half', expected one of auto, float32, bfloat16"),
+    ("exciters: {objective: pixel}\n", "config key 'exciters.objective': got 'pixel', expected one of channel, neuron"),
+    ("model: {preprocess: imagenet}\n", "config key 'model.preprocess': got 'imagenet', expected one of caffe, tf, torch, none"),
+    ("units: [{layer: c1, channel: 0, method: dream}]\n",
+     "config key 'units[0].method': got 'dream', expected one of gradient_ascent, lucid"),
+    ("browse: {thumbnail_method: dream}\n",
+     "config key 'browse.thumbnail_method': got 'dream', expected one of gradient_ascent, lucid"),
+    ("circuits: {window: -1}\n", "config key 'circuits.window': got -1, expected an integer from 0 (whole receptive field) to 256"),
+    ("[1, 2]\n", "config: the top level must be a mapping of sections, got list"),
+    ("units: [{channel: 1}]\n", "config key 'units[0].layer' is required"),
+])
+def test_each_wrong_value_gets_its_exact_line(tmp_path, text, expected):
+    assert error(write(tmp_path, text)) == expected
+
+
+def test_values_of_the_right_type_are_kept_and_converted(tmp_path):
+    config = load_config(write(tmp_path, "site: {title: 12}\nexciters: {step_size: 3, negative: true, seed: 4294967295}\n"
+                                        "feature_maps: {layers: c1}\nbrowse: {layers: all}\nunits: [{layer: c1, channel: 0}]\n"))
+    assert config.site.title == "12"
+    assert config.exciters.step_size == 3.0 and config.exciters.negative is True and config.exciters.seed == 2**32 - 1
+    assert config.feature_maps.layers == ("c1",) and config.browse.layers == ("all",)
+    assert config.units[0].note == "" and config.units[0].method == ""
+    assert load_config(write(tmp_path, "site: null\nexciters: {steps: null}\n")).exciters.steps == 40
+
+
+def test_exciter_params_and_key(tmp_path):
+    from generator.config import ExcitersSection, exciter_key
+
+    section = ExcitersSection(steps=7, size=99, batch_size=3, precision="float32", seed=5)
+    assert section.params().size == 99 and section.params(24).size == 24
+    assert section.params(24).steps == 7 and section.params().batch_size == 3 and section.params().seed == 5
+    key = exciter_key(section.params())
+    assert "batch_size" not in key and key["precision"] == "float32" and key["steps"] == 7 and key["size"] == 99
+    assert exciter_key(section.params()) == exciter_key(dataclasses.replace(section.params(), batch_size=64))
+
+
+def test_paths_resolve_against_the_config_folder(tmp_path):
+    from generator.config import resolve_path
+
+    assert resolve_path("a/b.md", tmp_path) == tmp_path / "a" / "b.md"
+    assert resolve_path("/abs/x", tmp_path) == Path("/abs/x")
+    assert resolve_path("~/x", tmp_path) == Path.home() / "x"
+
+
+def test_a_note_is_a_file_only_when_it_is_one_line_ending_in_md(tmp_path):
+    (tmp_path / "n.md").write_text("from the file")
+    config = load_config(write(tmp_path, "{}\n"))
+    assert config.note("  n.md  ") == "from the file"
+    assert config.note("see n.md\nfor more n.md") == "see n.md\nfor more n.md"
+    assert config.note("n.md is my file, not n.md.txt") == "n.md is my file, not n.md.txt"
+    assert config.note("") == ""
+
+
+def test_list_images_by_suffix_sorted_without_hidden_files(tmp_path):
+    from generator.config import list_images
+
+    for name in ("b.PNG", "a.jpg", "c.txt", ".hidden.png", "sub/d.webp", ".git/e.png", "sub/.f.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in list_images(tmp_path, recursive=False)] == ["a.jpg", "b.PNG"]
+    assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path, recursive=True)] == [
+        "a.jpg", "b.PNG", "sub/d.webp"]
+
+
+def test_no_images_and_empty_folder(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "site_config.yaml").write_text("{}\n")
+    assert error(tmp_path / "site_config.yaml") == "config key 'images.dir': no image files in 'images'"
+
+
+def test_composite_lists_a_few_of_the_images(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    for i in range(7):
+        Image.new("RGB", (8, 8)).save(tmp_path / "images" / f"p{i}.png")
+    (tmp_path / "site_config.yaml").write_text("images: {composite: q.png}\n")
+    assert error(tmp_path / "site_config.yaml") == (
+        "config key 'images.composite': 'q.png' is not one of the images "
+        "('p0.png', 'p1.png', 'p2.png', 'p3.png', 'p4.png', ... (7 in all))")

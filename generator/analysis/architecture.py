@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 
-from generator.errors import GeneratorError
+from generator.errors import GeneratorError, shown
 
 CONV_TYPES = ("Conv2D",)
 
@@ -38,7 +38,7 @@ def find_layer(records: list[dict], name: str, key: str, *, conv: bool = False) 
     if record is None:
         close = difflib.get_close_matches(name, list(by_name), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else "; run 'python -m generator layers' to list them"
-        raise GeneratorError(f"config key {key!r}: the model has no layer {name!r}{hint}")
+        raise GeneratorError(f"config key {key!r}: the model has no layer {shown(name)}{hint}")
     if conv and record["type"] not in CONV_TYPES:
         allowed = ", ".join(r["name"] for r in records if r["type"] in CONV_TYPES)
         raise GeneratorError(
