@@ -127,3 +127,19 @@ def test_figure_key_covers_renderer_arguments_and_file_type(tmp_path):
     assert (cache.hits, cache.misses) == (1, 4)
     assert (tmp_path / "c.jpg").read_bytes() == b"1t.jpg" and (tmp_path / "deep/er/d.png").read_bytes() == b"1t.png"
     assert (tmp_path / "e.png").read_bytes() == b"other"
+
+
+def test_digest_is_the_same_in_every_process():
+    """Pinned: keys must not depend on hash seeds or dict order; a change here invalidates every cache."""
+    from pathlib import Path
+
+    key = digest("x", [1, 2.5, None, True], {"b": np.arange(3, dtype=np.int32), 1: "one"}, (Path("p"),))
+    assert key == "da07451f18dd0cd8ecb25313b41a397f8aa4c36a"
+
+
+def test_entries_sharing_a_prefix_folder(tmp_path):
+    cache = Cache(tmp_path)
+    cache.record("aa1", lambda: 1)
+    cache.record("aa2", lambda: 2)
+    cache.arrays("aa3", lambda: {"x": np.zeros(1)})
+    assert sorted(p.name for p in (tmp_path / "aa").iterdir()) == ["aa1.json", "aa2.json", "aa3.npz"]

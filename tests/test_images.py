@@ -75,3 +75,13 @@ def test_load_images_keeps_order_and_refuses_one_name_twice(tmp_path):
     with pytest.raises(GeneratorError) as e:
         load_images([tmp_path / "a.png", tmp_path / "b.png", tmp_path / "a.jpg"], 8)
     assert str(e.value) == "config key 'images.files': two images share the name 'a'; rename one"
+
+
+def test_a_truncated_photo_says_what_pillow_found(tmp_path):
+    striped(64, 64).save(tmp_path / "full.png")
+    data = (tmp_path / "full.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(GeneratorError) as e:
+        read_square(tmp_path / "cut.png", 8)
+    assert str(e.value).startswith("config key 'images.files': image 'cut.png' is unreadable (")
+    assert "not an image Pillow can read" not in str(e.value) and "truncated" in str(e.value).lower()
