@@ -270,8 +270,8 @@ def _convert(value: object, tp: object, key: str) -> object:
             raise GeneratorError(f"config key {key!r}: got {shown(value)}, expected a mapping")
         return _build(tp, value, key)
     if origin is tuple:
-        if isinstance(value, (str, dict)) or not isinstance(value, (list, tuple)):
-            value = [value] if isinstance(value, (str, dict)) else value
+        if isinstance(value, (str, dict)):  # one item for a list of one
+            value = [value]
         if not isinstance(value, (list, tuple)):
             raise GeneratorError(f"config key {key!r}: got {shown(value)}, expected {_describe(tp)}")
         (item,) = typing.get_args(tp)[:1]
@@ -416,21 +416,31 @@ def _listed(names: list[str], limit: int = 5) -> str:
     return ", ".join(shown(n) for n in names[:limit]) + more
 
 
+def _repeat(items: list) -> tuple[int, int] | None:
+    """``(i, j)``: item ``i`` is a repeat of item ``j``, for the first repeat; None when all differ."""
+    first: dict = {}
+    for i, item in enumerate(items):
+        j = first.setdefault(item, i)
+        if j != i:
+            return i, j
+    return None
+
+
 def _check_lists(config: Config) -> None:
     """Each featured unit, image and layer is listed once; ``all`` in browse.layers stands alone."""
-    seen: dict[tuple[str, int], int] = {}
-    for i, unit in enumerate(config.units):
-        first = seen.setdefault((unit.layer, unit.channel), i)
-        if first != i:
-            raise GeneratorError(
-                f"config key 'units[{i}]': unit {shown(unit.layer)} channel {unit.channel} is already units[{first}]; "
-                f"list each unit once"
-            )
+    repeat = _repeat([(u.layer, u.channel) for u in config.units])
+    if repeat:
+        i, first = repeat
+        raise GeneratorError(
+            f"config key 'units[{i}]': unit {shown(config.units[i].layer)} channel {config.units[i].channel} is already "
+            f"units[{first}]; list each unit once"
+        )
     for key, names in (("images.files", config.images.files), ("feature_maps.layers", config.feature_maps.layers),
                        ("browse.layers", config.browse.layers)):
-        for i, name in enumerate(names):
-            if names.index(name) != i:
-                raise GeneratorError(f"config key '{key}[{i}]': {shown(name)} is already {key}[{names.index(name)}]")
+        repeat = _repeat(names)
+        if repeat:
+            i, first = repeat
+            raise GeneratorError(f"config key '{key}[{i}]': {shown(names[i])} is already {key}[{first}]")
     if "all" in config.browse.layers and len(config.browse.layers) > 1:
         raise GeneratorError(
             "config key 'browse.layers': 'all' already means every conv layer; give either 'all' or a list of layer names"

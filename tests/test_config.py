@@ -193,3 +193,46 @@ def test_composite_lists_a_few_of_the_images(tmp_path):
     assert error(tmp_path / "site_config.yaml") == (
         "config key 'images.composite': 'q.png' is not one of the images "
         "('p0.png', 'p1.png', 'p2.png', 'p3.png', 'p4.png', ... (7 in all))")
+
+
+def test_yaml_errors_name_line_and_column(tmp_path):
+    assert error(write(tmp_path, "site:\n  title: [a\n")) == (
+        f"config file {str(tmp_path / 'site_config.yaml')!r} is not valid YAML at line 3, column 1: "
+        "expected ',' or ']', but got '<stream end>'")
+    assert error(write(tmp_path, "site: {title: a\x07}\n")) == (
+        f"config file {str(tmp_path / 'site_config.yaml')!r} is not valid YAML: "
+        "unacceptable character #x0007: special characters are not allowed")
+
+
+def test_unknown_key_without_a_close_name(tmp_path):
+    assert error(write(tmp_path, "zzzzzz: 1\n")) == (
+        "config key 'zzzzzz' is not known; allowed here: site, model, images, feature_maps, exciters, units, circuits, "
+        "browse, notes")
+    assert error(write(tmp_path, "root: /tmp\n")).startswith("config key 'root' is not known")
+
+
+def test_null_values_keep_their_defaults_and_the_keys_after_them_count(tmp_path):
+    config = load_config(write(tmp_path, "site: null\nexciters: {steps: null, size: 20}\n"))
+    assert config.exciters.steps == 40 and config.exciters.size == 20
+    assert load_config(write(tmp_path, "")).exciters.steps == 40  # an empty file: every default
+
+
+def test_image_files_of_a_folder_skip_its_subfolders(tmp_path):
+    from PIL import Image
+
+    from generator.config import image_files
+
+    path = write(tmp_path, "{}\n")
+    (tmp_path / "images" / "sub").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "images" / "sub" / "b.png")
+    assert [p.name for p in image_files(load_config(path))] == ["a.png"]
+
+
+def test_labels_file_must_exist(tmp_path):
+    (tmp_path / "labels.txt").write_text("cat\ndog\n")
+    assert load_config(write(tmp_path, "model: {labels: labels.txt}\n")).model.labels == "labels.txt"
+    assert error(write(tmp_path, "model: {labels: nope.txt}\n")) == "config key 'model.labels': file 'nope.txt' not found"
+
+
+def test_missing_config_file_names_it(tmp_path):
+    assert error(tmp_path / "nope.yaml") == f"config file {str(tmp_path / 'nope.yaml')!r} not found"

@@ -133,10 +133,14 @@ def test_a_unit_listed_twice(tiny_project, monkeypatch, capsys):
     assert line == "error: config key 'units[2]': unit 'c3' channel 5 is already units[0]; list each unit once"
 
 
-def test_an_image_listed_twice_is_not_told_to_rename(tiny_project, monkeypatch, capsys):
-    edit_config(tiny_project, images={"files": ["photo0.png", "photo1.png", "photo0.png"]})
-    line = error_line(tiny_project, monkeypatch, capsys)
-    assert line == "error: config key 'images.files[2]': 'photo0.png' is already images.files[0]"
+@pytest.mark.parametrize("section, key, names, expected", [
+    ("images", "files", ["photo0.png", "photo1.png", "photo0.png"], "'images.files[2]': 'photo0.png' is already images.files[0]"),
+    ("feature_maps", "layers", ["c1", "c2", "c2"], "'feature_maps.layers[2]': 'c2' is already feature_maps.layers[1]"),
+    ("browse", "layers", ["c3"] * 3000, "'browse.layers[1]': 'c3' is already browse.layers[0]"),
+])
+def test_a_name_listed_twice_is_not_told_to_rename(tiny_project, monkeypatch, capsys, section, key, names, expected):
+    edit_config(tiny_project, **{section: {key: names}})
+    assert error_line(tiny_project, monkeypatch, capsys) == f"error: config key {expected}"
 
 
 def test_two_images_with_one_name_are_told_to_rename(tiny_project, monkeypatch, capsys):
