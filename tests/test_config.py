@@ -236,3 +236,15 @@ def test_labels_file_must_exist(tmp_path):
 
 def test_missing_config_file_names_it(tmp_path):
     assert error(tmp_path / "nope.yaml") == f"config file {str(tmp_path / 'nope.yaml')!r} not found"
+
+
+def test_precision_auto_is_bfloat16_with_either_cpu_flag(tmp_path):
+    from generator.config import resolve_precision
+
+    for flags, want in [("avx512_bf16", "bfloat16"), ("amx_bf16 amx_tile", "bfloat16"), ("avx512f amx_tile", "float32")]:
+        (tmp_path / "cpuinfo").write_text(f"processor\t: 0\nflags\t\t: fpu sse2 {flags}\n")
+        assert resolve_precision("auto", tmp_path / "cpuinfo") == want
+    assert resolve_precision("float32", tmp_path / "cpuinfo") == "float32"
+    (tmp_path / "cpuinfo").write_text("flags: avx512_bf16\n")
+    assert resolve_precision("float32", tmp_path / "cpuinfo") == "float32"  # an explicit choice wins
+    assert resolve_precision("auto", tmp_path) == "float32"  # unreadable: a folder
