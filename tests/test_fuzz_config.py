@@ -28,7 +28,7 @@ from conftest import tiny_config
 
 EXAMPLES = 120
 
-# Text that has tripped renderers before: Markdown, HTML, Jinja, YAML syntax, control and bidi characters.
+# Text that means something somewhere: Markdown, HTML, Jinja, YAML syntax, control and bidi characters.
 NASTY_TEXT = [
     "", " ", "<script>alert(1)</script>", "{{ config }}", "{% raw %}", "]]>", "| a | b |\n|---|---|", "# heading\n---",
     "*" * 3, "`code`", "[link](javascript:alert(1))", "\u202eevil\u202c", "null", "~", "- item", "a: b", "&anchor",
