@@ -220,8 +220,7 @@ def read_text(path: Path, what: str) -> str:
 
 def resolve_path(value: str, root: Path) -> Path:
     """``value`` (``~`` expanded) made absolute against ``root`` unless it already is."""
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else root / p
+    return root / Path(value).expanduser()  # an absolute path replaces root
 
 
 # Checks beyond types: key path -> (predicate, description of what is allowed).
@@ -254,12 +253,9 @@ _RULES: dict[str, tuple[typing.Callable[[object], bool], str]] = {
 
 
 def _describe(tp: object) -> str:
-    origin = typing.get_origin(tp)
-    if origin is tuple:
+    if typing.get_origin(tp) is tuple:
         return "a list of " + _describe(typing.get_args(tp)[0]) + "s"
-    if dataclasses.is_dataclass(tp):
-        return "a mapping"
-    return {str: "text", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
+    return {str: "text", int: "an integer", float: "a number", bool: "true or false"}[tp]
 
 
 def _convert(value: object, tp: object, key: str) -> object:

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 
 from generator.cache import Cache, digest
@@ -91,7 +93,9 @@ def test_arrays_count_hits_and_misses_and_return_the_stored_values(tmp_path):
     cache = Cache(tmp_path)
     first = cache.arrays("k", lambda: {"a": np.arange(3), "b": np.float32(2.5)})
     again = cache.arrays("k", lambda: {"a": np.zeros(3)})
-    assert (cache.hits, cache.misses) == (1, 1)
+    cache.arrays("k", lambda: {"a": np.zeros(3)})
+    cache.arrays("k2", lambda: {"a": np.zeros(3)})
+    assert (cache.hits, cache.misses) == (2, 2)
     np.testing.assert_array_equal(first["a"], again["a"])
     assert sorted(again) == ["a", "b"] and float(again["b"]) == 2.5
 
@@ -101,7 +105,10 @@ def test_record_returns_what_a_later_hit_returns(tmp_path):
     miss = cache.record("r", lambda: {"t": (1, 2), "n": None})
     hit = cache.record("r", lambda: None)
     assert miss == hit == {"t": [1, 2], "n": None}  # JSON round trip on a miss too
-    assert (cache.hits, cache.misses) == (1, 1)
+    cache.record("r", lambda: None)
+    cache.record("r2", lambda: "\u00e9t\u00e9")
+    assert (cache.hits, cache.misses) == (2, 2)
+    assert json.loads((tmp_path / "r2"[:2] / "r2.json").read_bytes().decode("utf-8")) == "\u00e9t\u00e9"
     assert not list(tmp_path.rglob("*.tmp"))
 
 
@@ -123,8 +130,12 @@ def test_figure_key_covers_renderer_arguments_and_file_type(tmp_path):
     cache.figure(tmp_path / "c.jpg", render, 1)
     cache.figure(tmp_path / "deep" / "er" / "d.png", render, 1)
     cache.figure(tmp_path / "e.png", other, 1)
-    assert seen == [(1, "t", ".png"), (1, "u", ".png"), (1, "t", ".jpg")]
-    assert (cache.hits, cache.misses) == (1, 4)
+    cache.figure(tmp_path / "f.png", render, 1)
+    twin = lambda value, path: render(value, path, title="twin")  # noqa: E731
+    twin.__qualname__, twin.__module__ = render.__qualname__, "elsewhere"
+    cache.figure(tmp_path / "g.png", twin, 1)
+    assert seen == [(1, "t", ".png"), (1, "u", ".png"), (1, "t", ".jpg"), (1, "twin", ".png")]
+    assert (cache.hits, cache.misses) == (2, 5)
     assert (tmp_path / "c.jpg").read_bytes() == b"1t.jpg" and (tmp_path / "deep/er/d.png").read_bytes() == b"1t.png"
     assert (tmp_path / "e.png").read_bytes() == b"other"
 

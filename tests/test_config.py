@@ -123,6 +123,22 @@ def test_default_config_is_valid():
     ("circuits: {window: -1}\n", "config key 'circuits.window': got -1, expected an integer from 0 (whole receptive field) to 256"),
     ("[1, 2]\n", "config: the top level must be a mapping of sections, got list"),
     ("units: [{channel: 1}]\n", "config key 'units[0].layer' is required"),
+    ("site: {title: yes}\n", "config key 'site.title': got True, expected text; put it in quotes to keep it as text"),
+    ("exciters: {steps: yes}\n", "config key 'exciters.steps': got True, expected an integer"),
+    ("units: [{layer: c1, channel: 2}, {layer: c1, channel: 3}, {layer: c1, channel: 2}]\n",
+     "config key 'units[2]': unit 'c1' channel 2 is already units[0]; list each unit once"),
+    ("images: {files: [a.png, a.png]}\n", "config key 'images.files[1]': 'a.png' is already images.files[0]"),
+    ("feature_maps: {layers: [c1, c2, c1]}\n", "config key 'feature_maps.layers[2]': 'c1' is already feature_maps.layers[0]"),
+    ("browse: {layers: [c2, c2]}\n", "config key 'browse.layers[1]': 'c2' is already browse.layers[0]"),
+    ("browse: {layers: [c2, all]}\n",
+     "config key 'browse.layers': 'all' already means every conv layer; give either 'all' or a list of layer names"),
+    ("images: {dir: site_config.yaml}\n", "config key 'images.dir': folder 'site_config.yaml' is a file, not a folder"),
+    ("images: {dir: nowhere}\n", "config key 'images.dir': folder 'nowhere' not found"),
+    ("images: {files: [b.png]}\n", "config key 'images.files': image 'b.png' not found in 'images'"),
+    ("model: {labels: images}\n", "config key 'model.labels': file 'images' is a folder, not a file"),
+    ("notes: {circuit: gone.md}\n", "note file 'gone.md' not found"),
+    ('notes: {circuit: "a\\0.md"}\n', "note file 'a\\x00.md' is not a valid file name"),
+    ("units: [{layer: c1, channel: 0, note: images.md}]\n", "note file 'images.md' not found"),
 ])
 def test_each_wrong_value_gets_its_exact_line(tmp_path, text, expected):
     assert error(write(tmp_path, text)) == expected
@@ -248,3 +264,29 @@ def test_precision_auto_is_bfloat16_with_either_cpu_flag(tmp_path):
     (tmp_path / "cpuinfo").write_text("flags: avx512_bf16\n")
     assert resolve_precision("float32", tmp_path / "cpuinfo") == "float32"  # an explicit choice wins
     assert resolve_precision("auto", tmp_path) == "float32"  # unreadable: a folder
+
+
+def test_text_files_must_be_utf8(tmp_path):
+    (tmp_path / "latin.md").write_bytes("d\u00e9j\u00e0".encode("latin-1"))
+    assert error(write(tmp_path, "notes: {exciter: latin.md}\n")) == (
+        "note file 'latin.md' is not UTF-8 text (byte 1); save it as UTF-8")
+    (tmp_path / "folder.md").mkdir()
+    assert error(write(tmp_path, "notes: {exciter: folder.md}\n")) == "note file 'folder.md': cannot read it (Is a directory)"
+
+
+def test_a_few_images_are_listed_whole(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    for i in range(5):
+        Image.new("RGB", (8, 8)).save(tmp_path / "images" / f"p{i}.png")
+    (tmp_path / "site_config.yaml").write_text("images: {composite: q.png}\n")
+    assert error(tmp_path / "site_config.yaml").endswith("('p0.png', 'p1.png', 'p2.png', 'p3.png', 'p4.png')")
+
+
+def test_exciter_key_holds_the_resolved_precision(tmp_path):
+    from generator.config import ExciterParams, exciter_key
+
+    key = exciter_key(ExciterParams(precision="auto"))
+    assert key["precision"] in ("float32", "bfloat16") and sorted(key) == sorted(
+        ["method", "steps", "step_size", "size", "seed", "objective", "negative", "precision"])

@@ -39,9 +39,13 @@ def test_square_keeps_the_whole_of_a_square_image_and_resizes_it():
     assert tuple(out[16, 0]) == RED and tuple(out[16, -1]) == GREEN
 
 
-def test_square_of_an_odd_excess_rounds_the_offset_down():
-    pixels = np.zeros((4, 7, 3), np.uint8)
-    pixels[:, 1:5] = 200  # columns 1..4: the centre crop of width 4 starts at (7 - 4) // 2 = 1
+@pytest.mark.parametrize("shape", [(4, 7), (7, 4)])
+def test_square_of_an_odd_excess_rounds_the_offset_down(shape):
+    pixels = np.zeros((*shape, 3), np.uint8)
+    if shape[1] > shape[0]:
+        pixels[:, 1:5] = 200  # columns 1..4: the centre crop of width 4 starts at (7 - 4) // 2 = 1
+    else:
+        pixels[1:5] = 200
     np.testing.assert_array_equal(square(Image.fromarray(pixels), 4), np.full((4, 4, 3), 200, np.uint8))
 
 
