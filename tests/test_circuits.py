@@ -291,3 +291,43 @@ def test_architecture_records_and_conv_layer_names(plain):
         find_layer(records, "p1", "units[0].layer", conv=True)
     assert str(e.value) == ("config key 'units[0].layer': layer 'p1' is a MaxPooling2D layer, not a convolution with "
                             "channels to analyse; conv layers: c1, c2, c3")
+
+
+def test_a_rectangular_pool_spreads_the_kernel_over_its_own_cells():
+    """AvgPool (2, 3): each weight is spread over 2 x 3 cells at 1/6, compared with a linear copy."""
+    image = keras.Input((8, 12, 3), name="image")
+    x = L.Conv2D(2, 3, padding="same", name="k1")(image)
+    x = L.MaxPooling2D((2, 3), name="pool")(x)                       # 4x4
+    model = seeded(keras.Model(image, L.Conv2D(3, 3, padding="same", name="k2")(x)), seed=4)
+    got = expanded_weights(model, "k1", "k2", [1])
+    full = brute_force(model, "k1", "k2", [1], (2, 2))
+    assert got.shape == (6, 9, 2, 1) and got.dtype == np.float32
+    np.testing.assert_allclose(got, full[2:8, 3:12], rtol=1e-4, atol=1e-6)
+
+
+def test_channel_and_window_bounds(plain):
+    with pytest.raises(UnsupportedCircuit) as e:
+        expanded_weights(plain, "c1", "c2", [5])                     # c2 has channels 0..4
+    assert str(e.value) == "circuits: layer 'c2' has 5 channels; channel 5 does not exist"
+    assert expanded_weights(plain, "c1", "c2", [4]).shape == (3, 3, 4, 1)
+    assert expanded_weights(plain, "c1", "c3", [1], window=1).shape == (1, 1, 4, 1)
+    with pytest.raises(UnsupportedCircuit) as e:
+        expanded_weights(plain, "c1", "c3", [1], window=0)
+    assert str(e.value) == "circuits: the window must be a positive size, not 0"
+
+
+def test_relu_and_linear_convs_are_linearised_other_activations_refused():
+    image = keras.Input((8, 8, 3), name="image")
+    x = L.Conv2D(2, 1, activation="relu", name="r")(image)
+    x = L.Conv2D(2, 1, activation="linear", name="l")(x)
+    x = L.Activation("relu", name="act")(x)
+    x = L.Conv2D(2, 1, activation="tanh", name="t")(x)
+    x = L.BatchNormalization(axis=1, name="bn1")(x)
+    model = keras.Model(image, L.Conv2D(2, 1, name="end")(x))
+    assert [layer.name for layer in chain_between(model, "r", "act")] == ["l", "act"]
+    with pytest.raises(UnsupportedCircuit) as e:
+        chain_between(model, "l", "t")
+    assert str(e.value) == ("circuits: t <- l: the path goes through Conv2D layer 't' with activation 'tanh'; "
+                            "expanded weights are only defined for plain chains of conv/pool/relu layers")
+    with pytest.raises(UnsupportedCircuit, match="BatchNormalization layer 'bn1' over axis 1;"):
+        chain_between(model, "t", "end")
