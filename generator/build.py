@@ -278,9 +278,7 @@ def _example_files(config: Config) -> list[Path]:
     folder = config.browse.examples_dir
     if not folder:
         return image_files(config)
-    path = config.path(folder)
-    if not path.is_dir():
-        raise GeneratorError(f"config key 'browse.examples_dir': folder {folder!r} not found")
+    path = config.folder(folder, "browse.examples_dir")
     files = [p for p in list_images(path, recursive=True) if _readable(p)]
     if not files:
         raise GeneratorError(f"config key 'browse.examples_dir': no readable image files in {folder!r}")

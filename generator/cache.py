@@ -59,7 +59,7 @@ def _feed(h: "hashlib._Hash", part: object) -> None:
             _feed(h, part[name])
         h.update(b"}")
     else:
-        h.update(json.dumps(part, sort_keys=True, default=repr).encode())
+        h.update(json.dumps(part, default=repr).encode())  # a scalar, or anything else by its repr
     h.update(b"\x00")
 
 

@@ -9,6 +9,7 @@ with one line naming the key, the value and what is allowed. Checks that need th
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
 import types
 import typing
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from generator.directions import parse_direction
-from generator.errors import GeneratorError
+from generator.errors import GeneratorError, shown
 
 EXCITER_METHODS = ("gradient_ascent", "lucid")
 ATTRIBUTION_METHODS = ("gradcam", "saliency", "smoothgrad", "integrated_gradients")
@@ -291,21 +292,39 @@ class Config:
         """A config path made absolute against the config file's folder."""
         return resolve_path(value, self.root)
 
+    def folder(self, value: str, key: str) -> Path:
+        """The folder a config path names; one line when it is missing or is not a folder."""
+        path = self.path(value)
+        if path.is_dir():
+            return path
+        problem = "is a file, not a folder" if path.exists() else "not found"
+        raise GeneratorError(f"config key {key!r}: folder {shown(value)} {problem}")
+
     def note(self, text: str) -> str:
         """The Markdown of a note: inline text, or the contents of the .md file it names."""
         if text.strip().endswith(".md") and "\n" not in text.strip():
             p = self.path(text.strip())
-            try:
-                return p.read_text(encoding="utf-8")
-            except OSError as e:
-                raise GeneratorError(f"note file {text.strip()!r}: cannot read it ({e.strerror})") from None
+            return read_text(p, f"note file {shown(text.strip())}")
         return text
+
+
+def read_text(path: Path, what: str) -> str:
+    """The UTF-8 text of ``path``; a missing, unreadable or undecodable file is one line starting with ``what``."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GeneratorError(f"{what} not found") from None
+    except UnicodeDecodeError as e:
+        raise GeneratorError(f"{what} is not UTF-8 text (byte {e.start}); save it as UTF-8") from None
+    except ValueError:  # an embedded NUL character
+        raise GeneratorError(f"{what} is not a valid file name") from None
+    except OSError as e:
+        raise GeneratorError(f"{what}: cannot read it ({e.strerror})") from None
 
 
 def resolve_path(value: str, root: Path) -> Path:
     """``value`` (``~`` expanded) made absolute against ``root`` unless it already is."""
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else root / p
+    return root / Path(value).expanduser()  # an absolute path replaces root
 
 
 @dataclass(frozen=True)
@@ -374,7 +393,9 @@ RULES: dict[str, Range | OneOf | WebAddress] = {
     "exciters.precision": OneOf(PRECISIONS),
     "exciters.objective": OneOf(OBJECTIVES),
     "exciters.steps": Range(0, 100_000),
-    "exciters.step_size": Range(0, exclusive=True),
+    "exciters.step_size": Range(0, 1000, exclusive=True),
+    "exciters.seed": Range(0, 2**32 - 1),
+    "model.seed": Range(0, 2**32 - 1),
     "exciters.size": Range(16, 1024),
     "exciters.batch_size": Range(1, 4096),
     "exciters.grid.count": Range(0, 4096),
@@ -421,12 +442,9 @@ def with_site_url(config: Config, url: str) -> Config:
 
 
 def _describe(tp: object) -> str:
-    origin = typing.get_origin(tp)
-    if origin is tuple:
+    if typing.get_origin(tp) is tuple:
         return "a list of " + _describe(typing.get_args(tp)[0]) + "s"
-    if dataclasses.is_dataclass(tp):
-        return "a mapping"
-    return {str: "text", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
+    return {str: "text", int: "an integer", float: "a number", bool: "true or false"}[tp]
 
 
 def _convert(value: object, tp: object, key: str) -> object:
@@ -434,13 +452,13 @@ def _convert(value: object, tp: object, key: str) -> object:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise GeneratorError(f"config key {key!r}: got {value!r}, expected a mapping")
+            raise GeneratorError(f"config key {key!r}: got {shown(value)}, expected a mapping")
         return _build(tp, value, key)
     if origin is tuple:
-        if isinstance(value, (str, dict)) or not isinstance(value, (list, tuple)):
-            value = [value] if isinstance(value, (str, dict)) else value
+        if isinstance(value, (str, dict)):  # one item for a list of one
+            value = [value]
         if not isinstance(value, (list, tuple)):
-            raise GeneratorError(f"config key {key!r}: got {value!r}, expected {_describe(tp)}")
+            raise GeneratorError(f"config key {key!r}: got {shown(value)}, expected {_describe(tp)}")
         (item,) = typing.get_args(tp)[:1]
         return tuple(_convert(v, item, key) for v in value)
     if tp is bool:
@@ -456,10 +474,12 @@ def _convert(value: object, tp: object, key: str) -> object:
     else:  # pragma: no cover - schema error, not user error
         raise TypeError(f"unsupported schema type {tp!r}")
     if not ok:
-        raise GeneratorError(f"config key {key!r}: got {value!r}, expected {_describe(tp)}")
+        # YAML reads yes/no/on/off as booleans and 2024-01-31 as a date: quoting keeps them text.
+        quote = "; put it in quotes to keep it as text" if tp is str and isinstance(value, (bool, datetime.date)) else ""
+        raise GeneratorError(f"config key {key!r}: got {shown(value)}, expected {_describe(tp)}{quote}")
     rule = RULES.get(rule_key(key))
     if rule and not rule.allows(value):
-        raise GeneratorError(f"config key {key!r}: got {value!r}, expected {rule.describe(_describe(tp))}")
+        raise GeneratorError(f"config key {key!r}: got {shown(value)}, expected {rule.describe(_describe(tp))}")
     return value
 
 
@@ -477,9 +497,7 @@ def _build(cls: type, data: dict, prefix: str) -> object:
         if name not in fields:
             close = difflib.get_close_matches(str(name), list(fields), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise GeneratorError(
-                f"config key {key!r} is not known{hint}; allowed here: {', '.join(fields)}"
-            )
+            raise GeneratorError(f"config key {shown(key)} is not known{hint}; allowed here: {', '.join(fields)}")
         tp = hints[name]
         if isinstance(tp, types.UnionType):  # pragma: no cover - not used by the schema
             raise TypeError(tp)
@@ -488,7 +506,7 @@ def _build(cls: type, data: dict, prefix: str) -> object:
         if typing.get_origin(tp) is tuple and dataclasses.is_dataclass(typing.get_args(tp)[0]):
             item_cls = typing.get_args(tp)[0]
             if not isinstance(value, list):
-                raise GeneratorError(f"config key {key!r}: got {value!r}, expected a list of mappings")
+                raise GeneratorError(f"config key {key!r}: got {shown(value)}, expected a list of mappings")
             kwargs[name] = tuple(_unit_item(item_cls, v, f"{key}[{i}]") for i, v in enumerate(value))
         else:
             kwargs[name] = _convert(value, tp, key)
@@ -503,7 +521,7 @@ def _build(cls: type, data: dict, prefix: str) -> object:
 
 def _unit_item(cls: type, value: object, key: str) -> object:
     if not isinstance(value, dict):
-        raise GeneratorError(f"config key {key!r}: got {value!r}, expected a mapping with layer and channel")
+        raise GeneratorError(f"config key {key!r}: got {shown(value)}, expected a mapping with layer and channel")
     return _build(cls, value, key)
 
 
@@ -515,6 +533,7 @@ def parse_config(data: object, root: Path) -> Config:
         raise GeneratorError(f"config: the top level must be a mapping of sections, got {type(data).__name__}")
     config = _build(Config, data, "")
     config = dataclasses.replace(config, root=root)
+    _check_lists(config)
     _check_paths(config)
     for i, text in enumerate(config.exciters.directions):
         parse_direction(text, f"exciters.directions[{i}]")
@@ -524,12 +543,7 @@ def parse_config(data: object, root: Path) -> Config:
 def load_config(path: str | Path) -> Config:
     """Read and validate ``site_config.yaml``; every problem is one :class:`GeneratorError` line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise GeneratorError(f"config file {str(path)!r} not found") from None
-    except OSError as e:
-        raise GeneratorError(f"config file {str(path)!r}: cannot read it ({e.strerror})") from None
+    text = read_text(path, f"config file {str(path)!r}")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -537,6 +551,8 @@ def load_config(path: str | Path) -> Config:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise GeneratorError(f"config file {str(path)!r} is not valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise GeneratorError(f"config file {str(path)!r} is nested too deeply to be a site config") from None
     return parse_config(data, path.resolve().parent)
 
 
@@ -545,9 +561,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 def image_files(config: Config) -> list[Path]:
     """The configured image paths, in config order (or sorted when ``files`` is empty)."""
-    folder = config.path(config.images.dir)
-    if not folder.is_dir():
-        raise GeneratorError(f"config key 'images.dir': folder {config.images.dir!r} not found")
+    folder = config.folder(config.images.dir, "images.dir")
     if config.images.files:
         return [folder / name for name in config.images.files]
     return list_images(folder, recursive=False)
@@ -564,18 +578,57 @@ def list_images(folder: Path, recursive: bool) -> list[Path]:
 
 def _check_paths(config: Config) -> None:
     """Files the config names must exist before any model work starts."""
-    if config.model.labels and not config.path(config.model.labels).is_file():
-        raise GeneratorError(f"config key 'model.labels': file {config.model.labels!r} not found")
+    labels = config.model.labels
+    if labels and not config.path(labels).is_file():
+        problem = "is a folder, not a file" if config.path(labels).is_dir() else "not found"
+        raise GeneratorError(f"config key 'model.labels': file {shown(labels)} {problem}")
     for text in [*vars(config.notes).values(), *(u.note for u in config.units)]:
         config.note(text)
     files = image_files(config)
     if not files:
-        raise GeneratorError(f"config key 'images.dir': no image files in {config.images.dir!r}")
-    for p in files:
+        raise GeneratorError(f"config key 'images.dir': no image files in {shown(config.images.dir)}")
+    for name, p in zip(config.images.files, files):
         if not p.is_file():
-            raise GeneratorError(f"config key 'images.files': image {p.name!r} not found in {config.images.dir!r}")
+            raise GeneratorError(f"config key 'images.files': image {shown(name)} not found in {shown(config.images.dir)}")
     names = [p.name for p in files]
     if config.images.composite and config.images.composite not in names:
         raise GeneratorError(
-            f"config key 'images.composite': {config.images.composite!r} is not one of the images ({', '.join(names)})"
+            f"config key 'images.composite': {shown(config.images.composite)} is not one of the images ({_listed(names)})"
+        )
+
+
+def _listed(names: list[str], limit: int = 5) -> str:
+    """The first ``limit`` names, comma-separated, and how many there are when that is more."""
+    more = f", ... ({len(names)} in all)" if len(names) > limit else ""
+    return ", ".join(shown(n) for n in names[:limit]) + more
+
+
+def _repeat(items: list) -> tuple[int, int] | None:
+    """``(i, j)``: item ``i`` is a repeat of item ``j``, for the first repeat; None when all differ."""
+    first: dict = {}
+    for i, item in enumerate(items):
+        j = first.setdefault(item, i)
+        if j != i:
+            return i, j
+    return None
+
+
+def _check_lists(config: Config) -> None:
+    """Each featured unit, image and layer is listed once; ``all`` in browse.layers stands alone."""
+    repeat = _repeat([(u.layer, u.channel) for u in config.units])
+    if repeat:
+        i, first = repeat
+        raise GeneratorError(
+            f"config key 'units[{i}]': unit {shown(config.units[i].layer)} channel {config.units[i].channel} is already "
+            f"units[{first}]; list each unit once"
+        )
+    for key, names in (("images.files", config.images.files), ("feature_maps.layers", config.feature_maps.layers),
+                       ("browse.layers", config.browse.layers)):
+        repeat = _repeat(names)
+        if repeat:
+            i, first = repeat
+            raise GeneratorError(f"config key '{key}[{i}]': {shown(names[i])} is already {key}[{first}]")
+    if "all" in config.browse.layers and len(config.browse.layers) > 1:
+        raise GeneratorError(
+            "config key 'browse.layers': 'all' already means every conv layer; give either 'all' or a list of layer names"
         )

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from generator.config import ModelSection, resolve_path
-from generator.errors import GeneratorError
+from generator.config import ModelSection, read_text, resolve_path
+from generator.errors import GeneratorError, shown
 
 # keras.applications constructor name and preprocessing mode, by config name.
 APPLICATIONS = {
@@ -65,7 +66,7 @@ def _file_digest(path: Path, what: str) -> str:
                 h.update(block)
         return h.hexdigest()
     except OSError as e:
-        raise GeneratorError(f"config key {what}: cannot read {str(path)!r} ({e.strerror})") from None
+        raise GeneratorError(f"config key {what!r}: cannot read {shown(str(path))} ({e.strerror})") from None
 
 
 def _bundled_weights_path() -> Path:
@@ -83,7 +84,7 @@ def describe_model(section: ModelSection, root: Path) -> ModelSpec:
     if name == BUNDLED:
         if section.weights not in ("bundled", "imagenet"):
             raise GeneratorError(
-                f"config key 'model.weights': got {section.weights!r}; model 'vgg16-hed' only has its bundled weights (use: bundled)"
+                f"config key 'model.weights': got {shown(section.weights)}; model 'vgg16-hed' only has its bundled weights (use: bundled)"
             )
         return ModelSpec(BUNDLED, f"{BUNDLED}:{_file_digest(_bundled_weights_path(), 'model.name')}")
     if name in APPLICATIONS:
@@ -93,14 +94,25 @@ def describe_model(section: ModelSection, root: Path) -> ModelSpec:
         if weights == "none":
             return ModelSpec(name, f"{name}:none:seed={section.seed}")
         path = resolve_path(weights, root)
+        if not path.is_file():
+            raise GeneratorError(
+                f"config key 'model.weights': got {shown(weights)}, which is neither imagenet, none nor a weights file "
+                f"that exists"
+            )
         return ModelSpec(name, f"{name}:{_file_digest(path, 'model.weights')}")
     if name.endswith(".keras"):
         path = resolve_path(name, root)
         if not path.is_file():
-            raise GeneratorError(f"config key 'model.name': model file {name!r} not found")
+            problem = "is a folder, not a file" if path.is_dir() else "not found"
+            raise GeneratorError(f"config key 'model.name': model file {shown(name)} {problem}")
+        if not zipfile.is_zipfile(path):
+            raise GeneratorError(
+                f"config key 'model.name': {shown(name)} is not a Keras model: a .keras file is a zip archive "
+                f"and this one is not (damaged, truncated or another format?); save the model again with model.save()"
+            )
         return ModelSpec(path.stem, f"file:{_file_digest(path, 'model.name')}:{section.preprocess}")
     raise GeneratorError(
-        f"config key 'model.name': unknown model {name!r}; allowed: {', '.join(KNOWN_MODELS)} or a path to a .keras file"
+        f"config key 'model.name': unknown model {shown(name)}; allowed: {', '.join(KNOWN_MODELS)} or a path to a .keras file"
     )
 
 
@@ -214,7 +226,7 @@ def _load_application(spec: ModelSpec, section: ModelSection, root: Path) -> Loa
     except Exception as e:  # Keras raises bare Exceptions for download and file errors
         if weights == "imagenet":
             raise _imagenet_download_error(e, section.name) from None
-        raise GeneratorError(f"config key 'model.weights': cannot load {section.weights!r} into {section.name} ({_first_line(e)})") from None
+        raise GeneratorError(f"config key 'model.weights': cannot load {shown(section.weights)} into {section.name} ({_first_line(e)})") from None
     features = constructor(weights=None, include_top=False, input_shape=(None, None, 3))
     for layer in features.layers:
         if layer.weights:
@@ -292,14 +304,14 @@ def _load_file(spec: ModelSpec, section: ModelSection, root: Path) -> LoadedMode
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as e:
-        raise GeneratorError(f"config key 'model.name': cannot load {section.name!r} ({_first_line(e)})") from None
+        raise GeneratorError(f"config key 'model.name': cannot load {shown(section.name)} ({_first_line(e)})") from None
     if isinstance(model, keras.Sequential):
         model = _functional_chain(model)
     preprocess = preprocessor(section.preprocess)
     rank = len(model.output_shape)
     names = None
     if section.labels:
-        lines = resolve_path(section.labels, root).read_text(encoding="utf-8").splitlines()
+        lines = read_text(resolve_path(section.labels, root), f"config key 'model.labels': file {shown(section.labels)}").splitlines()
         names = [line.strip() for line in lines if line.strip()]
     fixed = model.input_shape[1:3]
 

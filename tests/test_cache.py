@@ -2,6 +2,7 @@ import errno
 import logging
 import os
 from pathlib import Path
+import json
 
 import numpy as np
 import pytest
@@ -223,3 +224,42 @@ def test_a_build_over_a_damaged_cache_heals_it_and_writes_the_same_site(built, c
     after = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}
     assert after.keys() == before.keys()
     assert [name for name in before if after[name] != before[name]] == []
+
+
+def test_digest_separates_what_concatenation_would_merge():
+    assert digest(["ab"]) != digest(["a", "b"])
+    assert digest([["a"], "b"]) != digest(["a", ["b"]])
+    assert digest({"a": 1}) != digest({"a": [1]}) != digest(["a", 1])
+    assert digest({"a": 1, "b": 2}) == digest({"b": 2, "a": 1})  # key order does not matter
+    assert digest({"a": 1}) != digest({"a": 2}) and digest({"a": 1}) != digest({"b": 1})
+    assert digest((1, 2)) == digest([1, 2])
+    assert digest(None) != digest("None") and digest(1) != digest("1") and digest(1) != digest(1.5)
+    assert digest(np.zeros((2, 3))) != digest(np.zeros((3, 2)))  # same bytes, other shape
+    assert digest(np.arange(6).reshape(2, 3).T) == digest(np.ascontiguousarray(np.arange(6).reshape(2, 3).T))
+    assert digest(frozenset()) == digest(repr(frozenset()))  # anything else by its repr
+    assert len(digest("x")) == 40 and int(digest("x"), 16) >= 0
+
+
+def test_digest_changes_with_the_cache_version(monkeypatch):
+    from generator import cache as cache_module
+
+    before = digest("x")
+    monkeypatch.setattr(cache_module, "CACHE_VERSION", cache_module.CACHE_VERSION + 1)
+    assert digest("x") != before
+
+
+def test_digest_is_the_same_in_every_process():
+    """Pinned: keys must not depend on hash seeds or dict order; a change here invalidates every cache."""
+    from pathlib import Path
+
+    key = digest("x", [1, 2.5, None, True], {"b": np.arange(3, dtype=np.int32), 1: "one"}, (Path("p"),))
+    assert key == "38795c3f04b614650ced5f24ce919d8fce79fda5"
+
+
+def test_entries_sharing_a_prefix_folder(tmp_path):
+    cache = Cache(tmp_path)
+    cache.value("aa1", int, lambda: 1)
+    cache.value("aa2", int, lambda: 2)
+    cache.value("aa3", np.ndarray, lambda: np.zeros(1))
+    assert sorted(p.name for p in (tmp_path / "aa").iterdir()) == ["aa1.json", "aa2.json", "aa3.json", "aa3.npz"]
+    assert json.loads((tmp_path / "aa" / "aa3.json").read_text()) == {"$array": "a0"}

@@ -214,3 +214,90 @@ def test_unsupported_layers_are_named():
     with pytest.raises(UnsupportedCircuit, match="Conv2D layer 'c' with activation 'sigmoid';"):
         chain_between(model, "b", "d")
     assert [layer.name for layer in chain_between(model, "dw", "b")] == ["b"]
+
+
+def test_rank_inputs_ties_stay_in_channel_order_among_many():
+    """Quicksort is not stable beyond 16 items: 40 equal norms must still come out 0, 1, 2, ..."""
+    slice_ = np.ones((3, 3, 40), dtype="float32")
+    slice_[..., 7] = 2.0
+    ranked = rank_inputs(slice_, top_k=40)
+    assert [w.channel for w in ranked] == [7, *[c for c in range(40) if c != 7]]
+    assert ranked[0].norm == pytest.approx(6.0) and ranked[1].norm == pytest.approx(3.0)
+
+
+def test_kernel_norms_are_the_frobenius_norms_of_every_kernel(plain):
+    from generator.analysis.circuits import kernel_norms
+
+    norms = kernel_norms(plain, "c2")
+    assert norms.shape == (4, 5)
+    np.testing.assert_allclose(norms, np.sqrt((kernel(plain, "c2") ** 2).sum(axis=(0, 1))), rtol=1e-6)
+    with pytest.raises(UnsupportedCircuit, match="'p1' is a MaxPooling2D, not a Conv2D layer"):
+        kernel_norms(plain, "p1")
+
+
+def test_architecture_records_and_conv_layer_names(plain):
+    from generator.analysis.architecture import check_channel, conv_layer_names, find_layer, summarise
+
+    records = summarise(plain)
+    assert [r["name"] for r in records] == ["c1", "c2", "p1", "c3"]
+    assert records[1] == {"name": "c2", "type": "Conv2D", "output_shape": [None, 16, 16, 5],
+                          "params": 3 * 3 * 4 * 5 + 5, "channels": 5}
+    assert records[2]["channels"] == 5 and records[2]["params"] == 0
+    assert conv_layer_names(records) == ["c1", "c2", "c3"]
+    assert find_layer(records, "c3", "units[0].layer", conv=True)["channels"] == 6
+    check_channel(records[3], 5, "units[0].channel")
+    for bad in (-1, 6):
+        with pytest.raises(GeneratorError) as e:
+            check_channel(records[3], bad, "units[0].channel")
+        assert str(e.value) == (f"config key 'units[0].channel': channel {bad} is out of range for layer 'c3', "
+                                f"which has channels 0 to 5")
+    with pytest.raises(GeneratorError) as e:
+        find_layer(records, "c9", "feature_maps.layers[0]")
+    assert str(e.value) == "config key 'feature_maps.layers[0]': the model has no layer 'c9'; did you mean 'c3', 'c2', 'c1'?"
+    with pytest.raises(GeneratorError) as e:
+        find_layer(records, "zzzz", "browse.layers[0]")
+    assert str(e.value).endswith("no layer 'zzzz'; run 'python -m generator layers' to list them")
+    with pytest.raises(GeneratorError) as e:
+        find_layer(records, "p1", "units[0].layer", conv=True)
+    assert str(e.value) == ("config key 'units[0].layer': layer 'p1' is a MaxPooling2D layer, not a convolution with "
+                            "channels to analyse; conv layers: c1, c2, c3")
+
+
+def test_a_rectangular_pool_spreads_the_kernel_over_its_own_cells():
+    """AvgPool (2, 3): each weight is spread over 2 x 3 cells at 1/6, compared with a linear copy."""
+    image = keras.Input((8, 12, 3), name="image")
+    x = L.Conv2D(2, 3, padding="same", name="k1")(image)
+    x = L.MaxPooling2D((2, 3), name="pool")(x)                       # 4x4
+    model = seeded(keras.Model(image, L.Conv2D(3, 3, padding="same", name="k2")(x)), seed=4)
+    got = expanded_weights(model, "k1", "k2", [1])
+    full = brute_force(model, "k1", "k2", [1], (2, 2))
+    assert got.shape == (6, 9, 2, 1) and got.dtype == np.float32
+    np.testing.assert_allclose(got, full[2:8, 3:12], rtol=1e-4, atol=1e-6)
+
+
+def test_channel_and_window_bounds(plain):
+    with pytest.raises(UnsupportedCircuit) as e:
+        expanded_weights(plain, "c1", "c2", [5])                     # c2 has channels 0..4
+    assert str(e.value) == "circuits: layer 'c2' has 5 channels; channel 5 does not exist"
+    assert expanded_weights(plain, "c1", "c2", [4]).shape == (3, 3, 4, 1)
+    assert expanded_weights(plain, "c1", "c3", [1], window=1).shape == (1, 1, 4, 1)
+    with pytest.raises(UnsupportedCircuit) as e:
+        expanded_weights(plain, "c1", "c3", [1], window=0)
+    assert str(e.value) == "circuits: the window must be a positive size, not 0"
+
+
+def test_relu_and_linear_convs_are_linearised_other_activations_refused():
+    image = keras.Input((8, 8, 3), name="image")
+    x = L.Conv2D(2, 1, activation="relu", name="r")(image)
+    x = L.Conv2D(2, 1, activation="linear", name="l")(x)
+    x = L.Activation("relu", name="act")(x)
+    x = L.Conv2D(2, 1, activation="tanh", name="t")(x)
+    x = L.BatchNormalization(axis=1, name="bn1")(x)
+    model = keras.Model(image, L.Conv2D(2, 1, name="end")(x))
+    assert [layer.name for layer in chain_between(model, "r", "act")] == ["l", "act"]
+    with pytest.raises(UnsupportedCircuit) as e:
+        chain_between(model, "l", "t")
+    assert str(e.value) == ("circuits: t <- l: the path goes through Conv2D layer 't' with activation 'tanh'; "
+                            "expanded weights are only defined for plain chains of conv/pool/relu layers")
+    with pytest.raises(UnsupportedCircuit, match="BatchNormalization layer 'bn1' over axis 1;"):
+        chain_between(model, "t", "end")

@@ -136,6 +136,21 @@ def test_box_map_puts_each_position_on_its_field_centre():
     np.testing.assert_allclose(edge[:2, :2], 0.0)
 
 
+def test_box_map_equals_bilinear_interpolation_held_at_both_ends_on_a_wide_map():
+    """Against np.interp along rows then columns, on a 4x6 map and a box that runs past the last centres."""
+    rf = ReceptiveField(5, 3, 2.0)
+    rng = np.random.default_rng(0)
+    amap = rng.normal(size=(4, 6)).astype(np.float64)
+    top, left, side = 0, 0, 22  # centres at 2, 5, 8, 11 (rows) and 2, ..., 17 (columns): the box runs past both
+    rows_px, cols_px = np.arange(top, top + side), np.arange(left, left + side)
+    by_rows = np.stack([np.interp(rows_px, 2.0 + 3 * np.arange(4), amap[:, c]) for c in range(6)], 1)
+    want = np.stack([np.interp(cols_px, 2.0 + 3 * np.arange(6), by_rows[r]) for r in range(side)])
+    out = ex.box_map(rf, amap, (top, left, side))
+    assert out.shape == (side, side) and out.dtype == np.float32
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[-1, -1], amap[-1, -1], rtol=1e-6)  # held at the last centre
+
+
 # --- top examples -------------------------------------------------------------------------------
 
 

@@ -252,3 +252,23 @@ def test_direction_raises_its_dot_product(model):
     np.testing.assert_allclose(dots, result.activation, rtol=0.05, atol=0.05)  # the reported value is the dot product
     with pytest.raises(GeneratorError, match="has 8 weights, one per channel"):
         exciters.render_directions(model, "c2", np.ones((1, 5)), PARAMS, preprocess)
+
+
+@pytest.mark.parametrize("side, centre", [(9, 4), (8, 4)])
+def test_neuron_objective_reads_the_centre_position_not_a_corner(side, centre):
+    """A 1x1 conv summing the colours: the neuron objective is the sum at (side // 2, side // 2) only."""
+    x = inputs = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(2, 1, use_bias=False, name="sum")
+    model = keras.Model(inputs, conv(x))
+    conv.set_weights([np.stack([np.ones((1, 1, 3)), np.zeros((1, 1, 3))], -1).astype("float32")])
+    images = np.zeros((2, side, side, 3), "float32")
+    images[0, centre, centre] = 1.0
+    images[1, 0, 0] = 1.0  # a corner: invisible to the neuron objective
+    channels = ops.convert_to_tensor(np.array([0, 0], "int32"))
+    for width in (1, 2):
+        neuron = exciters.unit_objective(model, conv, width, lambda v: v, "neuron")
+        channel = exciters.unit_objective(model, conv, width, lambda v: v, "channel")
+        np.testing.assert_allclose(ops.convert_to_numpy(neuron(images, channels[:2])), [3.0, 0.0])
+        np.testing.assert_allclose(ops.convert_to_numpy(channel(images, channels[:2])), [3 / side**2] * 2, rtol=1e-6)
+    with pytest.raises(ValueError, match="unknown exciter objective 'pixel'"):
+        exciters.unit_objective(model, conv, 1, lambda v: v, "pixel")

@@ -123,6 +123,7 @@ def render_items(model: keras.Model, target: keras.layers.Layer, keys: list[tupl
         s = params.size
         return ExciterResult(np.zeros((0, s, s, 3), np.uint8), np.zeros(0, np.float32), np.zeros(0, np.float32))
 
+    canvas = _canvas(model, params)
     precision = resolve_precision(params.precision)
     if precision != "float32":
         name = target.name
@@ -140,7 +141,7 @@ def render_items(model: keras.Model, target: keras.layers.Layer, keys: list[tupl
         penalty = make_penalty(model, target, width, redirect_relu)
         return lambda images, targets: climb(images, targets) - penalty(images, targets)
 
-    run_batch = _RECIPES[params.method](objective, params, _canvas(model, params))
+    run_batch = _RECIPES[params.method](objective, params, canvas)
 
     images, reached, started = [], [], []
     for first in range(0, len(keys), width):
@@ -284,6 +285,11 @@ def _canvas(model: keras.Model, params: ExciterParams) -> int:
         return params.size + (12 if lucid else 0)
     if fixed[0] == fixed[1] and (fixed[0] == params.size or (lucid and fixed[0] > params.size)):
         return fixed[0]
+    if fixed[0] != fixed[1]:
+        raise GeneratorError(
+            f"exciters: model {model.name!r} takes {fixed[0]}x{fixed[1]} images; exciters are square, so they need a "
+            f"model with a square or free input size"
+        )
     raise GeneratorError(
         f"exciters: model {model.name!r} takes {fixed[0]}x{fixed[1]} images; set exciters size to {fixed[0]}"
     )

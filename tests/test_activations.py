@@ -1,0 +1,65 @@
+"""Activations by layer name and predictions, on a tiny seeded model and a stand-in loaded model."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import keras
+import numpy as np
+
+from generator.analysis.activations import layer_activations
+from generator.analysis.predictions import predict
+
+
+def tiny():
+    keras.utils.set_random_seed(3)
+    x = inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name="a")(x)
+    x = keras.layers.Conv2D(3, 3, padding="same", name="b")(x)
+    return keras.Model(inputs, x)
+
+
+def test_layer_activations_are_the_named_layers_outputs_after_preprocessing():
+    model = tiny()
+    loaded = SimpleNamespace(features=model, preprocess=lambda x: x / 255.0 - 0.5)
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    inputs = pixels.astype("float32") / 255.0 - 0.5
+    for names in (["b", "a"], ["a"]):
+        out = layer_activations(loaded, pixels, names)
+        assert list(out) == names
+        for name in names:
+            want = keras.ops.convert_to_numpy(keras.Model(model.input, model.get_layer(name).output)(inputs))
+            assert isinstance(out[name], np.ndarray)
+            np.testing.assert_allclose(out[name], want, rtol=1e-5, atol=1e-6)
+    assert layer_activations(loaded, pixels, ["b"])["b"].shape == (2, 8, 8, 3)
+
+
+def test_predict_classes_ranks_the_top_five():
+    seen = []
+
+    def model_predict(batch):
+        seen.append((batch.shape, batch.dtype))
+        return np.array([[0.1, 0.5, 0.05, 0.2, 0.1, 0.05]])
+
+    def names(probabilities):
+        order = np.argsort(-probabilities[0])[:5]
+        return [[(int(i), f"class {i}", float(probabilities[0, i])) for i in order]]
+
+    loaded = SimpleNamespace(predict=model_predict, output_kind="classes", class_names=names)
+    result = predict(loaded, np.zeros((4, 4, 3), np.uint8))
+    assert seen == [((1, 4, 4, 3), np.dtype("float32"))]
+    assert result == {"top5": [
+        {"rank": 1, "id": 1, "name": "class 1", "probability": 0.5},
+        {"rank": 2, "id": 3, "name": "class 3", "probability": 0.2},
+        {"rank": 3, "id": 0, "name": "class 0", "probability": 0.1},
+        {"rank": 4, "id": 4, "name": "class 4", "probability": 0.1},
+        {"rank": 5, "id": 2, "name": "class 2", "probability": 0.05},
+    ]}
+
+
+def test_predict_map_is_the_first_channel_of_the_first_image():
+    output = np.arange(2 * 3 * 3 * 2, dtype=np.float64).reshape(2, 3, 3, 2)
+    loaded = SimpleNamespace(predict=lambda batch: output, output_kind="map", class_names=None)
+    result = predict(loaded, np.zeros((3, 3, 3), np.uint8))
+    assert list(result) == ["map"] and result["map"].dtype == np.float32
+    np.testing.assert_array_equal(result["map"], output[0, ..., 0])
