@@ -340,15 +340,23 @@ class Range:
         return above and (self.high is None or value <= self.high)
 
     def describe(self, kind: str) -> str:
+        low, high = _number(self.low), _number(self.high)
         if self.exclusive:
-            return f"{kind} above {self.low:g}" + ("" if self.high is None else f" and at most {self.high:g}")
+            return f"{kind} above {low}" + ("" if self.high is None else f" and at most {high}")
         if self.high is None:
-            return f"{kind} {self.low:g} or above"
-        return f"{kind} from {self.low:g} to {self.high:g}"
+            return f"{kind} {low} or above"
+        return f"{kind} from {low} to {high}"
 
     def schema(self) -> dict:
         bounds = {"exclusiveMinimum" if self.exclusive else "minimum": self.low}
         return bounds if self.high is None else {**bounds, "maximum": self.high}
+
+
+def _number(value: float | None) -> str:
+    """A bound as people write it: 4294967295, 0.5."""
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 @dataclass(frozen=True)

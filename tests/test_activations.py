@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from generator.analysis.activations import layer_activations
+from generator.results import ClassScore, Prediction
 from generator.analysis.predictions import predict
 
 
@@ -48,18 +49,15 @@ def test_predict_classes_ranks_the_top_five():
     loaded = SimpleNamespace(predict=model_predict, output_kind="classes", class_names=names)
     result = predict(loaded, np.zeros((4, 4, 3), np.uint8))
     assert seen == [((1, 4, 4, 3), np.dtype("float32"))]
-    assert result == {"top5": [
-        {"rank": 1, "id": 1, "name": "class 1", "probability": 0.5},
-        {"rank": 2, "id": 3, "name": "class 3", "probability": 0.2},
-        {"rank": 3, "id": 0, "name": "class 0", "probability": 0.1},
-        {"rank": 4, "id": 4, "name": "class 4", "probability": 0.1},
-        {"rank": 5, "id": 2, "name": "class 2", "probability": 0.05},
-    ]}
+    assert result == Prediction(top5=(
+        ClassScore(1, 1, "class 1", 0.5), ClassScore(2, 3, "class 3", 0.2), ClassScore(3, 0, "class 0", 0.1),
+        ClassScore(4, 4, "class 4", 0.1), ClassScore(5, 2, "class 2", 0.05),
+    ))
 
 
 def test_predict_map_is_the_first_channel_of_the_first_image():
     output = np.arange(2 * 3 * 3 * 2, dtype=np.float64).reshape(2, 3, 3, 2)
     loaded = SimpleNamespace(predict=lambda batch: output, output_kind="map", class_names=None)
     result = predict(loaded, np.zeros((3, 3, 3), np.uint8))
-    assert list(result) == ["map"] and result["map"].dtype == np.float32
-    np.testing.assert_array_equal(result["map"], output[0, ..., 0])
+    assert result.top5 == () and result.output_map.dtype == np.float32
+    np.testing.assert_array_equal(result.output_map, output[0, ..., 0])

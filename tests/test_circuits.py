@@ -20,7 +20,7 @@ from generator.analysis.graph import next_conv_layer, previous_conv_layer
 from generator.errors import GeneratorError
 from generator.results import CircuitInput, Unit
 
-from tiny import plain_model, residual_model, strided_model
+from tiny import plain_model, residual_model, seeded, strided_model
 
 L = keras.layers
 
@@ -220,8 +220,8 @@ def test_rank_inputs_ties_stay_in_channel_order_among_many():
     """Quicksort is not stable beyond 16 items: 40 equal norms must still come out 0, 1, 2, ..."""
     slice_ = np.ones((3, 3, 40), dtype="float32")
     slice_[..., 7] = 2.0
-    ranked = rank_inputs(slice_, top_k=40)
-    assert [w.channel for w in ranked] == [7, *[c for c in range(40) if c != 7]]
+    ranked = rank_inputs(slice_, "a", top_k=40)
+    assert [w.unit.channel for w in ranked] == [7, *[c for c in range(40) if c != 7]]
     assert ranked[0].norm == pytest.approx(6.0) and ranked[1].norm == pytest.approx(3.0)
 
 
@@ -235,30 +235,33 @@ def test_kernel_norms_are_the_frobenius_norms_of_every_kernel(plain):
         kernel_norms(plain, "p1")
 
 
-def test_architecture_records_and_conv_layer_names(plain):
-    from generator.analysis.architecture import check_channel, conv_layer_names, find_layer, summarise
+def test_layer_records_and_lookups(plain):
+    from generator.analysis.graph import check_channels, conv_layer_names, find_layer, summarise
 
     records = summarise(plain)
-    assert [r["name"] for r in records] == ["c1", "c2", "p1", "c3"]
-    assert records[1] == {"name": "c2", "type": "Conv2D", "output_shape": [None, 16, 16, 5],
-                          "params": 3 * 3 * 4 * 5 + 5, "channels": 5}
-    assert records[2]["channels"] == 5 and records[2]["params"] == 0
+    assert [r.name for r in records] == ["c1", "c2", "p1", "c3"]
+    c2 = next(r for r in records if r.name == "c2")
+    assert (c2.type, c2.output_shape, c2.params, c2.channels, c2.inputs) == (
+        "Conv2D", (None, 16, 16, 5), 3 * 3 * 4 * 5 + 5, 5, ("c1",))
+    p1 = next(r for r in records if r.name == "p1")
+    assert p1.channels == 5 and p1.params == 0
     assert conv_layer_names(records) == ["c1", "c2", "c3"]
-    assert find_layer(records, "c3", "units[0].layer", conv=True)["channels"] == 6
-    check_channel(records[3], 5, "units[0].channel")
+    assert find_layer(records, "c3", "config key 'units[0].layer'", conv=True).channels == 6
+    c3 = find_layer(records, "c3", "x")
+    check_channels(c3, [5], "config key 'units[0].channel'")
     for bad in (-1, 6):
         with pytest.raises(GeneratorError) as e:
-            check_channel(records[3], bad, "units[0].channel")
+            check_channels(c3, [bad], "config key 'units[0].channel'")
         assert str(e.value) == (f"config key 'units[0].channel': channel {bad} is out of range for layer 'c3', "
                                 f"which has channels 0 to 5")
     with pytest.raises(GeneratorError) as e:
-        find_layer(records, "c9", "feature_maps.layers[0]")
+        find_layer(records, "c9", "config key 'feature_maps.layers[0]'")
     assert str(e.value) == "config key 'feature_maps.layers[0]': the model has no layer 'c9'; did you mean 'c3', 'c2', 'c1'?"
     with pytest.raises(GeneratorError) as e:
-        find_layer(records, "zzzz", "browse.layers[0]")
+        find_layer(records, "zzzz", "config key 'browse.layers[0]'")
     assert str(e.value).endswith("no layer 'zzzz'; run 'python -m generator layers' to list them")
     with pytest.raises(GeneratorError) as e:
-        find_layer(records, "p1", "units[0].layer", conv=True)
+        find_layer(records, "p1", "config key 'units[0].layer'", conv=True)
     assert str(e.value) == ("config key 'units[0].layer': layer 'p1' is a MaxPooling2D layer, not a convolution with "
                             "channels to analyse; conv layers: c1, c2, c3")
 
@@ -276,9 +279,9 @@ def test_a_rectangular_pool_spreads_the_kernel_over_its_own_cells():
 
 
 def test_channel_and_window_bounds(plain):
-    with pytest.raises(UnsupportedCircuit) as e:
+    with pytest.raises(GeneratorError) as e:
         expanded_weights(plain, "c1", "c2", [5])                     # c2 has channels 0..4
-    assert str(e.value) == "circuits: layer 'c2' has 5 channels; channel 5 does not exist"
+    assert str(e.value) == "circuits: channel 5 is out of range for layer 'c2', which has channels 0 to 4"
     assert expanded_weights(plain, "c1", "c2", [4]).shape == (3, 3, 4, 1)
     assert expanded_weights(plain, "c1", "c3", [1], window=1).shape == (1, 1, 4, 1)
     with pytest.raises(UnsupportedCircuit) as e:

@@ -120,7 +120,7 @@ def test_default_config_is_valid():
      "config key 'units[0].method': got 'dream', expected one of gradient_ascent, lucid"),
     ("browse: {thumbnail_method: dream}\n",
      "config key 'browse.thumbnail_method': got 'dream', expected one of gradient_ascent, lucid"),
-    ("circuits: {window: -1}\n", "config key 'circuits.window': got -1, expected an integer from 0 (whole receptive field) to 256"),
+    ("circuits: {window: -1}\n", "config key 'circuits.window': got -1, expected an integer from 0 to 256"),
     ("[1, 2]\n", "config: the top level must be a mapping of sections, got list"),
     ("units: [{channel: 1}]\n", "config key 'units[0].layer' is required"),
     ("site: {title: yes}\n", "config key 'site.title': got True, expected text; put it in quotes to keep it as text"),
@@ -155,7 +155,8 @@ def test_values_of_the_right_type_are_kept_and_converted(tmp_path):
 
 
 def test_exciter_params_and_key(tmp_path):
-    from generator.config import ExcitersSection, exciter_key
+    from generator.analyses import exciter_key
+    from generator.config import ExcitersSection
 
     section = ExcitersSection(steps=7, size=99, batch_size=3, precision="float32", seed=5)
     assert section.params().size == 99 and section.params(24).size == 24
@@ -223,7 +224,7 @@ def test_yaml_errors_name_line_and_column(tmp_path):
 def test_unknown_key_without_a_close_name(tmp_path):
     assert error(write(tmp_path, "zzzzzz: 1\n")) == (
         "config key 'zzzzzz' is not known; allowed here: site, model, images, feature_maps, exciters, units, circuits, "
-        "browse, notes")
+        "browse, attribution, views, groups, notes")
     assert error(write(tmp_path, "root: /tmp\n")).startswith("config key 'root' is not known")
 
 
@@ -255,7 +256,7 @@ def test_missing_config_file_names_it(tmp_path):
 
 
 def test_precision_auto_is_bfloat16_with_either_cpu_flag(tmp_path):
-    from generator.config import resolve_precision
+    from generator.analysis.precision import resolve_precision
 
     for flags, want in [("avx512_bf16", "bfloat16"), ("amx_bf16 amx_tile", "bfloat16"), ("avx512f amx_tile", "float32")]:
         (tmp_path / "cpuinfo").write_text(f"processor\t: 0\nflags\t\t: fpu sse2 {flags}\n")
@@ -285,7 +286,8 @@ def test_a_few_images_are_listed_whole(tmp_path):
 
 
 def test_exciter_key_holds_the_resolved_precision(tmp_path):
-    from generator.config import ExciterParams, exciter_key
+    from generator.analyses import exciter_key
+    from generator.config import ExciterParams
 
     key = exciter_key(ExciterParams(precision="auto"))
     assert key["precision"] in ("float32", "bfloat16") and sorted(key) == sorted(

@@ -180,8 +180,8 @@ def test_a_non_square_fixed_input_is_not_told_to_change_the_exciter_size():
 def _ranges() -> list[tuple[str, int, int]]:
     """Every numeric rule that describes an integer range: (key, low, high)."""
     found = []
-    for key, (_, text) in config_module._RULES.items():
-        match = re.match(r"an integer from (\d+)(?: \(.*\))? to (\d+)$", text)
+    for key, rule in config_module.RULES.items():
+        match = re.match(r"an integer from (\d+)(?: \(.*\))? to (\d+)$", rule.describe("an integer"))
         if match:
             found.append((key, int(match.group(1)), int(match.group(2))))
     return found

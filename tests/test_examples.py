@@ -145,7 +145,7 @@ def test_box_map_equals_bilinear_interpolation_held_at_both_ends_on_a_wide_map()
     rows_px, cols_px = np.arange(top, top + side), np.arange(left, left + side)
     by_rows = np.stack([np.interp(rows_px, 2.0 + 3 * np.arange(4), amap[:, c]) for c in range(6)], 1)
     want = np.stack([np.interp(cols_px, 2.0 + 3 * np.arange(6), by_rows[r]) for r in range(side)])
-    out = ex.box_map(rf, amap, (top, left, side))
+    out = box_map(rf, amap, (top, left, side))
     assert out.shape == (side, side) and out.dtype == np.float32
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out[-1, -1], amap[-1, -1], rtol=1e-6)  # held at the last centre

@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
-from generator.errors import GeneratorError
+from generator.errors import GeneratorError, shown
 from generator.results import LayerInfo
 
 CONV_TYPES = ("Conv2D",)
@@ -54,7 +54,7 @@ def find_layer(layers: Sequence[LayerInfo], name: str, where: str, *, conv: bool
     if record is None:
         close = difflib.get_close_matches(name, list(by_name), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else "; run 'python -m generator layers' to list them"
-        raise GeneratorError(f"{where}: the model has no layer {name!r}{hint}")
+        raise GeneratorError(f"{where}: the model has no layer {shown(name)}{hint}")
     if conv and record.type not in CONV_TYPES:
         raise GeneratorError(
             f"{where}: layer {name!r} is a {record.type} layer, not a convolution with channels to analyse; "
