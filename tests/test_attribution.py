@@ -239,6 +239,14 @@ def test_randomised_copy_cascades_from_the_top(tiny):
             assert same == (layer.name not in names) or not ours.any(), layer.name  # zero biases stay zero
 
 
+def test_randomised_kernels_are_random_where_the_initialiser_is_a_constant():
+    inputs = keras.Input((None, None, 3))
+    side = keras.layers.Conv2D(2, 1, kernel_initializer="zeros", name="side")  # like HED's side outputs
+    copy, names = A.randomised_copy(keras.Model(inputs, side(inputs)), None)
+    kernel = keras.ops.convert_to_numpy(copy.get_layer("side").kernel)
+    assert names == ("side",) and kernel.std() > 0.1
+
+
 # --- errors --------------------------------------------------------------------------------------------
 
 

@@ -196,20 +196,29 @@ def sanity_check(
 
 
 def randomised_copy(net: keras.Model, layers: int | None, seed: int = 0) -> tuple[keras.Model, tuple[str, ...]]:
-    """A copy of ``net`` with its top ``layers`` weighted layers (all when None) freshly initialised
-    by their own initialisers (seeded), the others carrying ``net``'s weights; and those layers' names."""
+    """A copy of ``net`` whose top ``layers`` weighted layers (all when None; in the order of
+    ``net.layers`` from the output down) are re-initialised, seeded: kernels (rank >= 2) from Glorot
+    uniform, since a model's own initialiser may be a constant (HED's side outputs start at zero),
+    vectors (biases, normalisation) as the layer's own initialiser sets them. The other layers carry
+    ``net``'s weights. Returns the copy and the re-initialised layers' names, top first."""
     weighted = [layer for layer in net.layers if layer.weights]
     count = len(weighted) if layers is None else layers
     if not 0 <= count <= len(weighted):
         raise GeneratorError(f"attribution: can randomise 0 to {len(weighted)} layers of {net.name!r}, got {layers}")
     top = weighted[len(weighted) - count :][::-1]
     # A stream of its own: a model built from random weights with this same seed still gets new ones.
-    keras.utils.set_random_seed(int(np.random.default_rng([seed, 0xADE]).integers(2**31)))
+    stream = np.random.default_rng([seed, 0xADE])
+    keras.utils.set_random_seed(int(stream.integers(2**31)))
     copy = keras.models.clone_model(net)
     names = {layer.name for layer in top}
     for layer in weighted:
         if layer.name not in names:
             copy.get_layer(layer.name).set_weights(layer.get_weights())
+            continue
+        for variable in copy.get_layer(layer.name).weights:
+            if len(variable.shape) >= 2:
+                glorot = keras.initializers.GlorotUniform(seed=int(stream.integers(2**31)))
+                variable.assign(glorot(variable.shape, variable.dtype))
     return copy, tuple(layer.name for layer in top)
 
 
