@@ -64,61 +64,65 @@ class Analyses:
     def activations(self, image: InputImage, layers: list[str]) -> dict[str, np.ndarray]:
         """Activations (h, w, C) of ``image`` at each layer, one forward pass for all missing ones."""
         keys = {name: self._key("activations", image.digest, self.config.images.size, name) for name in layers}
-        missing = [name for name, key in keys.items() if not self.cache.has(key)]
-        computed = {}
-        if missing:
+
+        def compute(missing: list[str]) -> dict[str, np.ndarray]:
             from generator.analysis.activations import layer_activations
 
-            computed = layer_activations(self.model, image.pixels[None], missing)
-        return {name: self.cache.value(key, np.ndarray, lambda name=name: computed[name][0]) for name, key in keys.items()}
+            return {name: a[0] for name, a in layer_activations(self.model, image.pixels[None], missing).items()}
+
+        return self.cache.values(keys, np.ndarray, compute)
 
     def exciters(self, units: list[Unit], params: ExciterParams, what: str) -> dict[Unit, Exciter]:
         """Exciters of ``units``; the missing ones are rendered together, a batch per layer."""
         keys = {u: self._key("exciter", u.layer, u.channel, exciter_key(params)) for u in units}
-        missing = [u for u in units if not self.cache.has(keys[u])]
-        rendered: dict[Unit, Exciter] = {}
-        if missing:
+
+        def compute(missing: list[Unit]) -> dict[Unit, Exciter]:
             from generator.analysis.exciters import render_exciters
 
+            rendered = {}
             with tqdm(total=len(missing), desc=what, unit="unit", disable=None) as bar:
                 for layer in sorted({u.layer for u in missing}):
                     todo = [u for u in missing if u.layer == layer]
                     result = render_exciters(self.model.features, layer, [u.channel for u in todo], params,
                                              self.model.preprocess, bar.update)
                     rendered.update(zip(todo, result.exciters()))
-        return {u: self.cache.value(keys[u], Exciter, lambda u=u: rendered[u]) for u in units}
+            return rendered
+
+        return self.cache.values(keys, Exciter, compute)
 
     def direction_exciters(self, layer: str, vectors: list[np.ndarray], params: ExciterParams,
                            what: str) -> list[Exciter]:
         """Exciters of directions over ``layer``'s channels; the missing ones rendered together."""
-        keys = [self._key("direction", layer, v, exciter_key(params)) for v in vectors]
-        missing = [i for i, key in enumerate(keys) if not self.cache.has(key)]
-        rendered: dict[int, Exciter] = {}
-        if missing:
+        keys = {i: self._key("direction", layer, v, exciter_key(params)) for i, v in enumerate(vectors)}
+
+        def compute(missing: list[int]) -> dict[int, Exciter]:
             from generator.analysis.exciters import render_directions
 
             with tqdm(total=len(missing), desc=what, unit="direction", disable=None) as bar:
                 result = render_directions(self.model.features, layer, np.stack([vectors[i] for i in missing]), params,
                                            self.model.preprocess, bar.update)
-            rendered = dict(zip(missing, result.exciters()))
-        return [self.cache.value(key, Exciter, lambda i=i: rendered[i]) for i, key in enumerate(keys)]
+            return dict(zip(missing, result.exciters()))
+
+        return list(self.cache.values(keys, Exciter, compute).values())
 
     def diverse_exciters(self, units: list[Unit], count: int, weight: float,
                          params: ExciterParams) -> dict[Unit, tuple[Exciter, ...]]:
         """``count`` exciters of each unit pushed apart by Lucid's diversity term; missing ones a batch per layer."""
         keys = {u: self._key("diverse", u.layer, u.channel, count, weight, exciter_key(params)) for u in units}
-        missing = [u for u in units if not self.cache.has(keys[u])]
-        rendered: dict[Unit, tuple[Exciter, ...]] = {}
-        if missing:
+
+        def compute(missing: list[Unit]) -> dict[Unit, tuple[Exciter, ...]]:
             from generator.analysis.diversity import render_diverse
 
+            rendered = {}
             with tqdm(total=len(missing) * count, desc="diverse exciters", unit="image", disable=None) as bar:
                 for layer in sorted({u.layer for u in missing}):
                     todo = [u for u in missing if u.layer == layer]
                     found = render_diverse(self.model.features, layer, [u.channel for u in todo], count, weight,
                                            params, self.model.preprocess, bar.update).exciters()
                     rendered.update((u, tuple(found[i * count:(i + 1) * count])) for i, u in enumerate(todo))
-        return {u: self.cache.value(keys[u], tuple[Exciter, ...], lambda u=u: rendered[u]) for u in units}
+            return rendered
+
+        return self.cache.values(keys, tuple[Exciter, ...], compute)
 
     def layer_views(self, images: list[InputImage], layer: str) -> dict[str, ImageViews]:
         """DeepDream and Caricature of each image at ``layer``; the missing images in one batch."""
@@ -126,19 +130,20 @@ class Analyses:
         precision = resolve_precision(self.config.exciters.precision)
         keys = {im.slug: self._key("views", im.digest, self.config.images.size, layer, v, seed, precision)
                 for im in images}
-        missing = [im for im in images if not self.cache.has(keys[im.slug])]
-        rendered: dict[str, ImageViews] = {}
-        if missing:
+        by_slug = {im.slug: im for im in images}
+
+        def compute(slugs: list[str]) -> dict[str, ImageViews]:
             from generator.analysis.views import caricature, deepdream
 
-            pixels, batch = np.stack([im.pixels for im in missing]), self.config.exciters.batch_size
-            with stage(f"views {layer} ({len(missing)} images)"):
+            pixels, batch = np.stack([by_slug[slug].pixels for slug in slugs]), self.config.exciters.batch_size
+            with stage(f"views {layer} ({len(slugs)} images)"):
                 dream = deepdream(self.model.features, layer, pixels, self.model.preprocess, v.deepdream_steps,
                                   v.deepdream_step_size, batch, precision)
                 cari = caricature(self.model.features, layer, pixels, self.model.preprocess, v.caricature_steps, seed,
                                   batch, precision)
-            rendered = {im.slug: ImageViews(d, c) for im, d, c in zip(missing, dream.exciters(), cari.exciters())}
-        return {slug: self.cache.value(key, ImageViews, lambda slug=slug: rendered[slug]) for slug, key in keys.items()}
+            return {slug: ImageViews(d, c) for slug, d, c in zip(slugs, dream.exciters(), cari.exciters())}
+
+        return self.cache.values(keys, ImageViews, compute)
 
     def activation_groups(self, image: InputImage, layer: str, activations: np.ndarray) -> ActivationGroups:
         """The image's activations (h, w, C) at ``layer`` split into ``groups.count`` groups."""

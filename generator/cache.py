@@ -118,6 +118,21 @@ class Cache:
         _store(self._path(key, ".json"), lambda tmp: tmp.write_text(text, encoding="utf-8"))
         return codec.decode(kind, json.loads(text), arrays)
 
+    def values(self, keys: dict, kind: object, compute_missing: Callable[[list], dict]) -> dict:
+        """The results of type ``kind`` stored under ``keys`` (name -> key), each entry read once; the
+        missing ones computed together by ``compute_missing(names) -> {name: result}`` and stored."""
+        found = {}
+        for name, key in keys.items():
+            stored = self._entry(key)
+            if stored is not _MISSING:
+                self.hits += 1
+                found[name] = codec.decode(kind, *stored)
+        missing = [name for name in keys if name not in found]
+        if missing:
+            computed = compute_missing(missing)
+            found.update({name: self.value(keys[name], kind, lambda name=name: computed[name]) for name in missing})
+        return {name: found[name] for name in keys}
+
     def figure_entry(self, dest: Path, render: Callable[..., Path], args: tuple, kwargs: dict) -> Path:
         """Where the cache keeps ``render(*args, dest, **kwargs)``'s image: counted a hit if it is there
         and intact, else a miss for :func:`render_figure`; :func:`copy_figure` then puts it at ``dest``.
