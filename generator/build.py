@@ -27,8 +27,8 @@ from generator.errors import GeneratorError
 from generator.images import file_digest, load_images, read_square
 from generator.model_checks import browse_layers, check_config, configured_directions, input_size
 from generator.results import (
-    ActivationGroups, Circuit, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, ImageResult, InputImage, LayerLinks, MapStats, Site, Unit,
-    UnitExample, UnitResult, UnitStats,
+    ActivationGroups, Attribution, Circuit, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, ImageResult,
+    InputImage, LayerLinks, MapStats, Site, Unit, UnitExample, UnitResult, UnitStats,
 )
 from generator.timing import stage
 
@@ -141,12 +141,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
 
     with stage("attribution"):
         attributions = analyses.attributions(images, plan.featured) if config.attribution.methods else ()
-        gradcams = {}
-        if config.attribution.units and "gradcam" in config.attribution.methods:
-            for u in plan.featured:
-                chosen = [example_files[i] for i in examples[u.layer].image[u.channel]]
-                pixels = np.stack([read_square(p, config.images.size, "dataset examples") for p in chosen])
-                gradcams[u] = analyses.example_gradcam(u, pixels, [file_digest(p) for p in chosen])
+        gradcams = _example_gradcams(config, analyses, plan.featured, example_files, examples)
 
     notes = {Unit(u.layer, u.channel): config.note(u.note) for u in config.units}
     units = {}
@@ -175,6 +170,19 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         notes={name: config.note(text) for name, text in vars(config.notes).items()},
         attributions=attributions,
     )
+
+
+def _example_gradcams(config: Config, analyses: Analyses, units: list[Unit], example_files: list[Path],
+                      examples: dict[str, DatasetExamples]) -> dict[Unit, Attribution]:
+    """Each configured unit's Grad-CAM on its dataset examples (when attribution covers units and Grad-CAM)."""
+    if not (config.attribution.units and "gradcam" in config.attribution.methods):
+        return {}
+    gradcams = {}
+    for u in units:
+        chosen = [example_files[i] for i in examples[u.layer].image[u.channel]]
+        pixels = np.stack([read_square(p, config.images.size, "dataset examples") for p in chosen])
+        gradcams[u] = analyses.example_gradcam(u, pixels, [file_digest(p) for p in chosen])
+    return gradcams
 
 
 def _exciters(config: Config, analyses: Analyses, plan: UnitPlan) -> tuple[dict[Unit, Exciter], ExciterGrid | None]:
