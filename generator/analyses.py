@@ -3,11 +3,16 @@
 A key hashes everything the result depends on (the model's fingerprint, the image bytes, the
 parameters), so a rebuild with nothing changed finds every result and never loads the model.
 The analysis modules import Keras; they are imported here only on a cache miss.
+
+The heavy analyses (exciters, dataset examples, attribution) are cut into jobs for the build's
+executor (:mod:`generator.executor`): one per layer here, parts of layers on a cluster, cut at
+batch boundaries so that both give the same results.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from functools import cached_property
 from pathlib import Path
 
@@ -17,6 +22,7 @@ from tqdm import tqdm
 from generator.analysis.precision import resolve_precision
 from generator.cache import Cache, digest
 from generator.config import Config, ExciterParams
+from generator.executor import InProcess, Job
 from generator.models import describe_model, load_model
 from generator.results import (
     ActivationGroups, Attribution, Circuit, DatasetExamples, Exciter, ImageViews, InputImage, LayerInfo, LayerLinks,
@@ -26,10 +32,11 @@ from generator.timing import stage
 
 
 class Analyses:
-    def __init__(self, config: Config, cache: Cache):
+    def __init__(self, config: Config, cache: Cache, executor=None):
         self.config = config
         self.cache = cache
         self.spec = describe_model(config.model, config.root)
+        self.executor = executor or InProcess(lambda: self.model)
 
     def _key(self, *parts: object) -> str:
         return digest(parts[0], self.spec.fingerprint, *parts[1:])
@@ -77,16 +84,18 @@ class Analyses:
         keys = {u: self._key("exciter", u.layer, u.channel, exciter_key(params)) for u in units}
 
         def compute(missing: list[Unit]) -> dict[Unit, Exciter]:
-            from generator.analysis.exciters import render_exciters
+            from generator.analysis.exciters import batch_width
 
-            rendered = {}
+            jobs, order = [], []
+            for layer in sorted({u.layer for u in missing}):
+                todo = [u for u in missing if u.layer == layer]
+                width = batch_width(len(todo), params.batch_size)
+                for part in _parts(len(todo), width, 2 * self.executor.workers):
+                    jobs.append(Job(_exciters_job, (layer, [todo[i].channel for i in part], params, width), len(part)))
+                    order += [todo[i] for i in part]
             with tqdm(total=len(missing), desc=what, unit="unit", disable=None) as bar:
-                for layer in sorted({u.layer for u in missing}):
-                    todo = [u for u in missing if u.layer == layer]
-                    result = render_exciters(self.model.features, layer, [u.channel for u in todo], params,
-                                             self.model.preprocess, bar.update)
-                    rendered.update(zip(todo, result.exciters()))
-            return rendered
+                found = self.executor.run(jobs, bar.update)
+            return dict(zip(order, (e for part in found for e in part)))
 
         return self.cache.values(keys, Exciter, compute)
 
@@ -185,18 +194,30 @@ class Analyses:
 
         return self.cache.value(self._key("neighbours", layer), LayerLinks, compute)
 
-    def examples(self, layer: str, files: list[Path], listing: str) -> DatasetExamples:
-        """Top images of the examples folder for every channel of ``layer``; ``listing`` keys the folder."""
+    def examples(self, layers: list[str], files: list[Path], listing: str) -> dict[str, DatasetExamples]:
+        """Top images of the examples folder for every channel of each of ``layers``; ``listing`` keys the
+        folder. Each layer's images are searched in shards (one here), whose top tables are merged."""
         size, top_n = self.config.images.size, self.config.browse.examples_top_n
+        keys = {layer: self._key("examples", layer, listing, top_n, size) for layer in layers}
 
-        def compute() -> DatasetExamples:
+        def compute(missing: list[str]) -> dict[str, DatasetExamples]:
             from generator.analysis import examples
 
-            with tqdm(total=len(files), desc=f"examples {layer}", unit="image", disable=None) as bar:
-                return examples.dataset_examples(self.model, layer, files, size, top_n, bar.update)
+            workers = self.executor.workers
+            shards = _parts(len(files), examples.BATCH, 2 * workers)
+            jobs = [Job(_example_shard_job, (missing, files[s.start:s.stop], s.start, size, top_n), len(s))
+                    for s in shards]
+            with tqdm(total=len(files), desc="dataset examples", unit="image", disable=None) as bar:
+                found = self.executor.run(jobs, bar.update)
+            tables = {layer: examples.merge_tables([f[layer] for f in found], top_n) for layer in missing}
+            images = {layer: t.image for layer, t in tables.items()}
+            parts = _parts(len(examples.needed_images(images)), examples.BATCH, 2 * workers)
+            jobs = [Job(_example_maps_job, (images, files, size, part), len(part)) for part in parts]
+            with tqdm(total=sum(len(p) for p in parts), desc="example maps", unit="image", disable=None) as bar:
+                maps = examples.merge_maps(images, parts, self.executor.run(jobs, bar.update))
+            return examples.finish_examples(self.model, tables, maps, size)
 
-        return self.cache.value(self._key("examples", layer, listing, top_n, size), DatasetExamples, compute)
-
+        return self.cache.values(keys, DatasetExamples, compute)
 
     def attributions(self, images: list[InputImage], units: list[Unit]) -> tuple[Attribution, ...]:
         """Every configured method's maps of every target on ``images``: the top classes (classifiers),
@@ -204,19 +225,16 @@ class Analyses:
         a = self.config.attribution
         methods = list(dict.fromkeys(a.methods))
         pixels = np.stack([im.pixels for im in images])
-        found = {}
-        for method in methods:
-            key = self._key("attribution", method, [im.digest for im in images], self.config.images.size,
-                            attribution_key(a), units)
+        keys = {method: self._key("attribution", method, [im.digest for im in images], self.config.images.size,
+                                  attribution_key(a), units) for method in methods}
 
-            def compute(method=method) -> tuple[Attribution, ...]:
-                from generator.analysis import attribution
+        def compute(missing: list[str]) -> dict[str, tuple[Attribution, ...]]:
+            targets = self._attribution_targets(units)
+            jobs = [Job(_attribution_job, (pixels, targets, m, self._attribution_settings(), a.sanity_check))
+                    for m in missing] if targets else []
+            return dict(zip(missing, self.executor.run(jobs))) if targets else {m: () for m in missing}
 
-                targets = self._attribution_targets(units)
-                return attribution.site_attributions(self.model, pixels, targets, method, self._attribution_settings(),
-                                                     a.sanity_check) if targets else ()
-
-            found[method] = self.cache.value(key, tuple[Attribution, ...], compute)
+        found = self.cache.values(keys, tuple[Attribution, ...], compute)
         targets = list(dict.fromkeys(r.target for rs in found.values() for r in rs))
         return tuple(r for t in targets for m in methods for r in found[m] if r.target == t)
 
@@ -265,3 +283,47 @@ def exciter_key(params: ExciterParams) -> dict:
     if params.method == "lucid":
         values["relu_gradient_override_steps"] = 16  # Lucid's exciters before it was added are stale
     return values
+
+
+def _parts(count: int, width: int, parts: int) -> list[range]:
+    """``range(count)`` cut into at most ``parts`` runs as even as whole batches of ``width`` allow,
+    each starting at a multiple of ``width`` (so each part sees the batches of one pass over all)."""
+    if count == 0:
+        return []
+    batches = math.ceil(count / width)
+    step = width * math.ceil(batches / max(1, min(parts, batches)))
+    return [range(start, min(start + step, count)) for start in range(0, count, step)]
+
+
+# --- the jobs an executor runs: (loaded model, *args, progress) -> a picklable result ------------
+
+
+def _exciters_job(loaded, layer: str, channels: list[int], params: ExciterParams, width: int,
+                  progress=None) -> list[Exciter]:
+    from generator.analysis.exciters import render_exciters
+
+    return render_exciters(loaded.features, layer, channels, params, loaded.preprocess, progress, width).exciters()
+
+
+def _example_shard_job(loaded, layers: list[str], files: list[Path], first: int, size: int, top_n: int,
+                       progress=None) -> dict:
+    from generator.analysis.examples import example_shard
+
+    return example_shard(loaded, layers, files, first, size, top_n, progress)
+
+
+def _example_maps_job(loaded, images: dict[str, np.ndarray], files: list[Path], size: int, part: range,
+                      progress=None) -> dict[str, np.ndarray]:
+    from generator.analysis.examples import BATCH, example_maps
+
+    maps = example_maps(loaded, images, files, size, BATCH, part)
+    if progress is not None:
+        progress(len(part))
+    return maps
+
+
+def _attribution_job(loaded, pixels: np.ndarray, targets: list, method: str, settings, sanity: bool,
+                     progress=None) -> tuple[Attribution, ...]:
+    from generator.analysis.attribution import site_attributions
+
+    return site_attributions(loaded, pixels, targets, method, settings, sanity)

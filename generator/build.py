@@ -24,6 +24,7 @@ from generator.analyses import Analyses
 from generator.cache import Cache, digest
 from generator.config import EXCITER_METHODS, Config, image_files, list_images
 from generator.errors import GeneratorError
+from generator.executor import open_executor
 from generator.images import file_digest, load_images, read_square
 from generator.model_checks import browse_layers, check_config, configured_directions, input_size
 from generator.results import (
@@ -39,27 +40,34 @@ CACHE = Path(".cache") / "generator"
 HAND_WRITTEN = Path("docs") / "pages"  # the author's own pages, copied into the site as they are
 
 
-def build_site(config: Config, project: Path | None = None) -> dict:
+def build_site(config: Config, project: Path | None = None, executor: str = "local", address: str = "",
+               workers: int = 0) -> dict:
     """Build the site into ``<project>/docs/generated`` atomically; the cache is ``<project>/.cache``.
 
     ``project`` (default: the current folder) is where ``mkdocs.yml`` lives; paths inside the
     config are relative to the config file instead. One build at a time per project: a second
-    one waits for the first (``staging.locked``).
+    one waits for the first (``staging.locked``). ``executor``, ``address`` and ``workers`` say where
+    the heavy analyses run (:func:`generator.executor.open_executor`).
     """
     start = time.perf_counter()
     project = Path.cwd() if project is None else project
     out_dir = project / GENERATED
     cache = Cache(project / CACHE)
-    with staging.locked(project), staging.staged(out_dir) as out:
-        summary = _build_into(config, cache, out, project / HAND_WRITTEN)
+    remote = open_executor(executor, config.model, config.root, address, workers)
+    try:
+        with staging.locked(project), staging.staged(out_dir) as out:
+            summary = _build_into(Analyses(config, cache, remote), out, project / HAND_WRITTEN)
+    finally:
+        if remote is not None:
+            remote.close()
     summary.update(cache_hits=cache.hits, cache_misses=cache.misses, seconds=round(time.perf_counter() - start, 2))
     log.info("site written to %s (%d pages, %.1f s, cache %d hits / %d misses)",
              out_dir, summary["pages"], summary["seconds"], cache.hits, cache.misses)
     return summary
 
 
-def _build_into(config: Config, cache: Cache, out: Path, hand_written: Path) -> dict:
-    analyses = Analyses(config, cache)
+def _build_into(analyses: Analyses, out: Path, hand_written: Path) -> dict:
+    config, cache = analyses.config, analyses.cache
     with stage("images"):
         images = load_images(image_files(config), config.images.size)
         example_files = _example_files(config)
@@ -135,7 +143,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
     with stage("examples"):
         names = _example_names(example_files)
         listing = digest([(name, file_digest(p)) for name, p in zip(names, example_files)])
-        examples = {layer: analyses.examples(layer, example_files, listing) for layer in plan.unit_layers}
+        examples = analyses.examples(plan.unit_layers, example_files, listing)
     with stage("neighbours"):
         links = {layer: analyses.layer_links(layer) for layer in plan.unit_layers}
 

@@ -22,6 +22,12 @@ def _parser() -> argparse.ArgumentParser:
     for p in (build, layers):
         p.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default: {DEFAULT_CONFIG})")
     build.add_argument("--site-url", default="", help="the published site's address where the config's site.url is empty")
+    build.add_argument("--executor", default="local", help="where the heavy analyses run: local (this process, "
+                       "the default) or ray (a local Ray cluster, or the one at --address)")
+    build.add_argument("--address", default="", help="an existing Ray cluster: host:port of its head, ray://host:port "
+                       "or auto (with --executor ray)")
+    build.add_argument("--workers", type=int, default=0, help="Ray workers, each loading the model once "
+                       "(default: one per GPU of the cluster, else one per CPU)")
     return parser
 
 
@@ -49,7 +55,8 @@ def _build(args) -> int:
     from generator.build import build_site
     from generator.config import load_config, with_site_url
 
-    build_site(with_site_url(load_config(args.config), args.site_url))
+    build_site(with_site_url(load_config(args.config), args.site_url), executor=args.executor, address=args.address,
+               workers=args.workers)
     return 0
 
 

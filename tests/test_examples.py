@@ -290,7 +290,7 @@ def test_example_maps_are_each_channels_map_on_its_own_examples(tmp_path):
         paths.append(tmp_path / f"im{i}.png")
         Image.fromarray(pixels).save(paths[-1])
     image = np.array([[3, 0], [1, 1], [4, 2], [0, 3], [2, 4]])  # (5 channels, 2 examples each)
-    maps = ex.example_maps(loaded, "c2", image, paths, 32, batch_size=2)
+    maps = ex.example_maps(loaded, {"c2": image}, paths, 32, batch_size=2)["c2"]
     cut = keras.Model(loaded.features.input, loaded.features.get_layer("c2").output)
     pixels = np.stack([np.asarray(Image.open(p)) for p in paths]).astype("float32")
     want = keras.ops.convert_to_numpy(cut(loaded.preprocess(pixels)))  # (5, 16, 16, 5)

@@ -12,8 +12,11 @@ position ``(y, x)`` of a layer reads the input pixels centred on
 ``(offset + stride * y, offset + stride * x)`` in a ``size`` x ``size`` square
 (:func:`receptive_field`, :func:`generator.geometry.crop_box`). The activation maps are
 recomputed for the few winning images only (:func:`example_maps`); the figures resample them
-onto the crop (:func:`generator.geometry.box_map`). :func:`dataset_examples` does all of it for
-one layer and returns a :class:`generator.results.DatasetExamples`.
+onto the crop (:func:`generator.geometry.box_map`). One pass serves every layer asked for, and
+both passes split into parts that start at batch boundaries (:func:`example_shard`,
+:func:`example_maps`), whose results merge into the whole pass's (:func:`merge_tables`,
+:func:`merge_maps`); :func:`finish_examples` makes a :class:`generator.results.DatasetExamples`
+of each layer.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ from generator.images import read_square
 from generator.results import DatasetExamples
 
 
+BATCH = 16  # images a forward pass
+
+
 class ReceptiveFieldUnknown(GeneratorError):
     """The receptive field of a layer is not defined for this model (a branch, an unknown layer)."""
 
@@ -42,41 +48,99 @@ class ReceptiveFieldUnknown(GeneratorError):
 # --- one layer's examples -------------------------------------------------------------------------
 
 
-def dataset_examples(loaded, layer: str, paths: Sequence[Path], size: int, top_n: int,
-                     progress: Callable[[int], None] | None = None, batch_size: int = 16) -> DatasetExamples:
-    """The ``top_n`` images of ``paths`` for every channel of ``layer``, their maps and the layer's
-    receptive field (None where the model is not a plain chain: examples are then shown whole)."""
-    features = loaded.features
-    channels = range(graph.model_layer(features, layer, "dataset examples").output.shape[-1])
-    top = top_examples(features, loaded.preprocess, layer, channels, stream_images(paths, size, batch_size),
-                       top_n, progress)
-    table = {f: np.array([[getattr(e, f) for e in top[c]] for c in channels]) for f in ("image", "score", "y", "x")}
-    try:
-        rf = receptive_field(features, layer, size)
-    except ReceptiveFieldUnknown:
-        rf = None
-    maps = example_maps(loaded, layer, table["image"], paths, size, batch_size)
-    return DatasetExamples(table["image"], table["score"], table["y"], table["x"], maps, rf)
+@dataclass(frozen=True)
+class ExampleTable:
+    """Each channel's best images: (C, n) arrays, every row sorted by score descending, equal scores
+    by lower image index (the order :func:`_merge` keeps, so tables of parts merge into the whole's)."""
+
+    score: np.ndarray
+    image: np.ndarray  # index into the whole list of images
+    position: np.ndarray  # the peak's flat index in the (h, w) activation grid
+    width: int  # w
 
 
-def example_maps(loaded, layer: str, image: np.ndarray, paths: Sequence[Path], size: int, batch_size: int = 16
-                 ) -> np.ndarray:
-    """(C, N, h, w) float32: the map of channel c on its n-th example ``paths[image[c, n]]``.
+def example_shard(loaded, layers: Sequence[str], paths: Sequence[Path], first: int, size: int, top_n: int,
+                  progress: Callable[[int], None] | None = None, batch_size: int = BATCH) -> dict[str, ExampleTable]:
+    """The top table of each of ``layers`` over ``paths``, a part of a longer list that starts at its
+    image ``first``.
 
-    One more forward pass over the few images that made a top list, in batches.
+    Parts that start at multiples of ``batch_size`` see the same batches as one pass over the
+    whole list, so their merged tables (:func:`merge_tables`) are that pass's, to the bit.
     """
-    needed = sorted(set(image.ravel().tolist()))
-    maps = None
+    selections = [(layer, None) for layer in layers]
+    found = _top_tables(loaded.features, loaded.preprocess, selections, stream_images(paths, size, batch_size),
+                        top_n, progress)
+    return {layer: ExampleTable(score, image + first, position, width)
+            for layer, (score, image, position, width) in zip(layers, found)}
+
+
+def merge_tables(tables: Sequence[ExampleTable], top_n: int) -> ExampleTable:
+    """The top table of the images of all ``tables`` (parts of one list)."""
+    merged = tables[0]
+    for t in tables[1:]:
+        score, image, position = _merge((merged.score, merged.image, merged.position),
+                                        (t.score, t.image, t.position), top_n)
+        merged = ExampleTable(score, image, position, max(merged.width, t.width))
+    return merged
+
+
+def finish_examples(loaded, tables: dict[str, ExampleTable], maps: dict[str, np.ndarray], size: int
+                    ) -> dict[str, DatasetExamples]:
+    """Each layer's examples from its top table and maps, with its receptive field."""
+    found = {}
+    for layer, t in tables.items():
+        try:
+            rf = receptive_field(loaded.features, layer, size)
+        except ReceptiveFieldUnknown:
+            rf = None
+        width = max(t.width, 1)
+        found[layer] = DatasetExamples(t.image, t.score, t.position // width, t.position % width, maps[layer], rf)
+    return found
+
+
+def needed_images(images: dict[str, np.ndarray]) -> list[int]:
+    """Every image that made a top list, in order: what :func:`example_maps` reads."""
+    return sorted(set().union(*(im.ravel().tolist() for im in images.values())))
+
+
+def example_maps(loaded, images: dict[str, np.ndarray], paths: Sequence[Path], size: int,
+                 batch_size: int = BATCH, part: range | None = None) -> dict[str, np.ndarray]:
+    """Per layer, (C, N, h, w) float32: the map of channel c on its n-th example ``paths[images[layer][c, n]]``.
+
+    One more forward pass, for every layer at once, over the images that made a top list
+    (:func:`needed_images`), in batches; ``part`` (a run of that list that starts at a multiple of
+    ``batch_size``) limits it to those images, whose entries alone it fills (:func:`merge_maps`).
+    """
+    needed = needed_images(images)
+    needed = needed if part is None else needed[part.start:part.stop]
+    maps = {layer: np.zeros((*image.shape, 0, 0), np.float32) for layer, image in images.items()}
     for start in range(0, len(needed), batch_size):
         chunk = needed[start:start + batch_size]
         pixels = next(stream_images([paths[i] for i in chunk], size, len(chunk)))
-        acts = layer_activations(loaded, pixels, [layer])[layer]  # (B, h, w, C)
-        if maps is None:
-            maps = np.zeros((*image.shape, *acts.shape[1:3]), np.float32)
-        for j, i in enumerate(chunk):
-            where = np.nonzero(image == i)
-            maps[where] = np.moveaxis(acts[j], -1, 0)[where[0]]
-    return np.zeros((*image.shape, 0, 0), np.float32) if maps is None else maps
+        for layer, acts in layer_activations(loaded, pixels, list(images)).items():  # (B, h, w, C)
+            image = images[layer]
+            if maps[layer].size == 0:
+                maps[layer] = np.zeros((*image.shape, *acts.shape[1:3]), np.float32)
+            for j, i in enumerate(chunk):
+                where = np.nonzero(image == i)
+                maps[layer][where] = np.moveaxis(acts[j], -1, 0)[where[0]]
+    return maps
+
+
+def merge_maps(images: dict[str, np.ndarray], parts: Sequence[range], found: Sequence[dict[str, np.ndarray]]
+               ) -> dict[str, np.ndarray]:
+    """The maps of :func:`example_maps` over all images, from its calls over ``parts``."""
+    needed = needed_images(images)
+    merged = {}
+    for layer, image in images.items():
+        layer_maps = [f[layer] for f in found if f[layer].size]
+        merged[layer] = layer_maps[0] if layer_maps else np.zeros((*image.shape, 0, 0), np.float32)
+        for part, f in zip(parts, found):
+            if f[layer].size and f[layer] is not merged[layer]:
+                mine = np.isin(image, needed[part.start:part.stop])
+                merged[layer][mine] = f[layer][mine]
+    return merged
+
 
 # --- receptive fields ---------------------------------------------------------------------------
 
@@ -241,12 +305,13 @@ class Example:
 
 
 @lru_cache(maxsize=4)
-def _peak_step(features, preprocess, layer: str, channels: tuple[int, ...] | None):
-    """Compiled ``uint8 (B, H, W, 3) -> (scores (B, K), flat argmax (B, K), (h, w))`` of one batch."""
-    cut = graph.cut(features, graph.model_layer(features, layer, "dataset examples").output)
+def _peak_step(features, preprocess, selections: tuple[tuple[str, tuple[int, ...] | None], ...]):
+    """Compiled ``uint8 (B, H, W, 3) -> per (layer, channels) of selections, (scores (B, K), flat argmax
+    (B, K), (h, w))`` of one batch: one forward pass for every layer (channels None: all of them)."""
+    cut = graph.cut(features, [graph.model_layer(features, layer, "dataset examples").output
+                               for layer, _ in selections])
 
-    def step(pixels):
-        maps = cut(preprocess(ops.cast(pixels, "float32")), training=False)
+    def peaks(maps, channels):
         if channels is not None:
             maps = ops.take(maps, ops.convert_to_tensor(channels, dtype="int32"), axis=-1)
         b, h, w, k = ops.shape(maps)
@@ -256,6 +321,11 @@ def _peak_step(features, preprocess, layer: str, channels: tuple[int, ...] | Non
         positions = ops.reshape(ops.arange(h * w, dtype="int32"), (1, h * w, 1))
         first = ops.min(ops.where(flat == peak[:, None, :], positions, h * w), axis=1)
         return peak, ops.minimum(first, h * w - 1), ops.convert_to_tensor([h, w], dtype="int32")
+
+    def step(pixels):
+        outputs = cut(preprocess(ops.cast(pixels, "float32")), training=False)
+        outputs = outputs if len(selections) > 1 else [outputs]
+        return [peaks(maps, channels) for maps, (_, channels) in zip(outputs, selections)]
 
     return backend.compile_step(step)
 
@@ -293,34 +363,13 @@ def top_examples(
     Returns ``{channel: [Example, ...]}`` in the order of ``channels``, each list at most
     ``top_n`` long (shorter when there are fewer images).
     """
-    if top_n < 1:
-        raise GeneratorError(f"dataset examples: top_n must be at least 1, not {top_n}")
     channels = list(dict.fromkeys(int(c) for c in channels))
     count = graph.model_channels(features, layer, channels, "dataset examples").output.shape[-1]
     if not channels:
         return {}
     selection = None if channels == list(range(count)) else tuple(channels)
-    step = _peak_step(features, preprocess, layer, selection)
-
-    k = len(channels)
-    best = (np.empty((k, 0), np.float32), np.empty((k, 0), np.int64), np.empty((k, 0), np.int64))
-    seen, width = 0, 1
-    for pixels in batches:
-        pixels = np.asarray(pixels)
-        if pixels.ndim != 4 or pixels.shape[-1] != 3:
-            raise GeneratorError(f"dataset examples: expected image batches (B, H, W, 3), got {pixels.shape}")
-        n = len(pixels)
-        if n == 0:
-            continue
-        peak, first, grid = (keras.ops.convert_to_numpy(t) for t in step(pixels))
-        width = int(grid[1])
-        index = np.broadcast_to(np.arange(seen, seen + n, dtype=np.int64), (k, n))
-        best = _merge(best, (peak.T.astype(np.float32), index, first.T.astype(np.int64)), top_n)
-        seen += n
-        if progress is not None:
-            progress(n)
-
-    scores, images, positions = best
+    ((scores, images, positions, width),) = _top_tables(features, preprocess, [(layer, selection)], batches, top_n,
+                                                        progress)
     return {
         channel: [
             Example(int(i), float(s), int(p) // width, int(p) % width)
@@ -328,3 +377,34 @@ def top_examples(
         ]
         for row, channel in enumerate(channels)
     }
+
+
+def _top_tables(features: keras.Model, preprocess: Callable, selections: Sequence[tuple[str, tuple[int, ...] | None]],
+                batches: Iterable[np.ndarray], top_n: int, progress: Callable[[int], None] | None
+                ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """Per (layer, channels) of ``selections``: (scores, images, flat positions) of :func:`top_examples` as
+    (K, n) arrays, and the grid's width."""
+    if top_n < 1:
+        raise GeneratorError(f"dataset examples: top_n must be at least 1, not {top_n}")
+    step = _peak_step(features, preprocess, tuple(selections))
+    counts = [graph.model_layer(features, layer, "dataset examples").output.shape[-1] if channels is None
+              else len(channels) for layer, channels in selections]
+    best = [(np.empty((k, 0), np.float32), np.empty((k, 0), np.int64), np.empty((k, 0), np.int64)) for k in counts]
+    widths = [1] * len(selections)
+    seen = 0
+    for pixels in batches:
+        pixels = np.asarray(pixels)
+        if pixels.ndim != 4 or pixels.shape[-1] != 3:
+            raise GeneratorError(f"dataset examples: expected image batches (B, H, W, 3), got {pixels.shape}")
+        n = len(pixels)
+        if n == 0:
+            continue
+        for i, (peak, first, grid) in enumerate(step(pixels)):
+            peak, first, grid = (keras.ops.convert_to_numpy(t) for t in (peak, first, grid))
+            widths[i] = int(grid[1])
+            index = np.broadcast_to(np.arange(seen, seen + n, dtype=np.int64), (counts[i], n))
+            best[i] = _merge(best[i], (peak.T.astype(np.float32), index, first.T.astype(np.int64)), top_n)
+        seen += n
+        if progress is not None:
+            progress(n)
+    return [(*b, w) for b, w in zip(best, widths)]

@@ -61,12 +61,15 @@ def render_exciters(
     params: ExciterParams,
     preprocess: Callable,
     progress: Callable[[int], None] | None = None,
+    width: int = 0,
 ) -> ExciterResult:
     """Exciters of ``channels`` of the layer named ``layer``, in the order given.
 
     ``preprocess`` maps float RGB in 0..255 (a backend tensor, N, H, W, 3) to the model's input.
     ``progress(k)`` is called after each batch with the number of units that batch finished (an
-    increment: ``tqdm.update`` fits).
+    increment: ``tqdm.update`` fits). ``width``: the batch size (default :func:`batch_width`); parts of
+    a layer rendered separately with its width, each starting at a multiple of it, get the images
+    that one call over the whole layer gives.
     """
     channels = [int(c) for c in channels]
     target = graph.model_channels(model, layer, channels, "exciters")
@@ -75,7 +78,7 @@ def render_exciters(
         return unit_objective(model, target, width, preprocess, params.objective, redirect_relu)
 
     keys = [(c,) for c in channels]
-    return render_items(model, target, keys, np.array(channels, "int32"), params, objective, progress)
+    return render_items(model, target, keys, np.array(channels, "int32"), params, objective, progress, width=width)
 
 
 def render_directions(
@@ -109,7 +112,7 @@ def render_directions(
 
 def render_items(model: keras.Model, target: keras.layers.Layer, keys: list[tuple[int, ...]], targets: np.ndarray,
                  params: ExciterParams, make_objective: Callable, progress: Callable[[int], None] | None,
-                 make_penalty: Callable | None = None, group: int = 1) -> ExciterResult:
+                 make_penalty: Callable | None = None, group: int = 1, width: int = 0) -> ExciterResult:
     """One image per item: ``keys[i]`` seeds its random numbers, ``targets[i]`` is its objective's argument
     (a channel, or a direction's weights); ``make_objective(model, target, width, redirect_relu)``.
 
@@ -130,9 +133,7 @@ def render_items(model: keras.Model, target: keras.layers.Layer, keys: list[tupl
         model = backend.at_precision(graph.cut(model, target.output), precision)
         target = model.get_layer(name)
 
-    # Equal batches (the last one padded by repeating an item or group), so the compiled step is traced once.
-    groups = len(keys) // group
-    width = group * math.ceil(groups / math.ceil(groups / max(1, params.batch_size // group)))
+    width = width or batch_width(len(keys), params.batch_size, group)
 
     def objective(redirect_relu: bool = False, penalised: bool = False) -> Callable:
         climb = make_objective(model, target, width, redirect_relu)
@@ -154,6 +155,14 @@ def render_items(model: keras.Model, target: keras.layers.Layer, keys: list[tupl
         if progress is not None:
             progress(n)
     return ExciterResult(np.concatenate(images), np.concatenate(reached), np.concatenate(started))
+
+
+def batch_width(count: int, batch_size: int, group: int = 1) -> int:
+    """How many of ``count`` items a batch holds: at most ``batch_size`` (whole groups), as evenly as
+    possible; every batch is this wide (the last one padded by repeating an item or group), so the
+    compiled step is traced once."""
+    groups = count // group
+    return group * math.ceil(groups / math.ceil(groups / max(1, batch_size // group)))
 
 
 # --- the objective: one value per image, of that image's own unit --------------------------------
