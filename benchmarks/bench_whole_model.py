@@ -89,7 +89,7 @@ def build(project: Path, executor: list[str]) -> dict[str, float]:
     files = [p for p in (project / "site").rglob("*") if p.is_file()]
     pages = [p for p in files if p.name == "index.html"]
     largest = max(pages, key=lambda p: p.stat().st_size)
-    figures.update(site_mib=sum(p.stat().st_size for p in files) / 2**20, site_files=len(files), pages=len(pages),
+    figures.update(site_mib=sum(p.stat().st_size for p in files) / 2**20, site_files=len(files), site_pages=len(pages),
                    largest_page_kib=largest.stat().st_size / 1024)
     figures["largest_page"] = largest.parent.relative_to(project / "site").as_posix()
     return figures

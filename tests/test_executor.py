@@ -4,7 +4,6 @@ build, a killed worker's job retried, one progress count per job, clear lines fo
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -48,15 +47,19 @@ def test_the_command_line_builds_on_ray(tiny_project):
     assert (tiny_project / "docs" / "generated" / "index.md").exists()
 
 
-def test_a_ray_build_writes_the_same_files_as_an_in_process_build(cluster, tiny_build, tmp_path, caplog):
-    project, local_summary = tiny_build
-    copy = tmp_path / "project"
-    shutil.copytree(project, copy, ignore=shutil.ignore_patterns(".cache", "generated"))
+def test_a_ray_build_writes_the_same_files_as_an_in_process_build(cluster, tiny_model_file, tmp_path, caplog):
+    """Several jobs of every kind: exciter parts of each layer, example shards and map parts (40 images)."""
+    summaries, sites = {}, {}
     caplog.set_level("INFO", logger="generator")
-    summary = build_site(load_config(copy / "site_config.yaml"), copy, executor="ray")
-    assert summary["cache_misses"] == local_summary["cache_misses"] > 100  # all computed again, on the workers
+    for executor in ("local", "ray"):
+        project = make_project(tmp_path / executor, tiny_model_file)
+        write_images(project / "examples", n=40, size=36, seed=3)
+        edit_config(project, browse={"examples_dir": "examples"})
+        summaries[executor] = build_site(load_config(project / "site_config.yaml"), project, executor=executor)
+        sites[executor] = tree(project / "docs" / "generated")
     assert "ray: 2 workers (1 CPU each)" in caplog.text
-    local, remote = tree(project / "docs" / "generated"), tree(copy / "docs" / "generated")
+    assert summaries["ray"]["cache_misses"] == summaries["local"]["cache_misses"] > 100
+    local, remote = sites["local"], sites["ray"]
     assert len(local) > 50
     assert local.keys() == remote.keys()
     assert [name for name in local if local[name] != remote[name]] == []

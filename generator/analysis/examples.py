@@ -133,10 +133,10 @@ def merge_maps(images: dict[str, np.ndarray], parts: Sequence[range], found: Seq
     needed = needed_images(images)
     merged = {}
     for layer, image in images.items():
-        layer_maps = [f[layer] for f in found if f[layer].size]
-        merged[layer] = layer_maps[0] if layer_maps else np.zeros((*image.shape, 0, 0), np.float32)
+        shapes = [f[layer].shape for f in found if f[layer].size]
+        merged[layer] = np.zeros(shapes[0] if shapes else (*image.shape, 0, 0), np.float32)
         for part, f in zip(parts, found):
-            if f[layer].size and f[layer] is not merged[layer]:
+            if f[layer].size:
                 mine = np.isin(image, needed[part.start:part.stop])
                 merged[layer][mine] = f[layer][mine]
     return merged
