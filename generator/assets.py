@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from generator import figures
+from generator import canvas, figures
 from generator.cache import Cache, copy_figure, render_figure
 from generator.circuit_diagram import circuit_diagram
 from generator.config import Config
@@ -57,7 +57,7 @@ class AssetWriter:
 
     def __init__(self, out: Path, cache: Cache, site: Site, config: Config):
         self.out, self.cache, self.site, self.config = out, cache, site, config
-        self.paths = SitePaths(site.model)
+        self.paths = SitePaths(site.model, config.browse.image_format)
         self.example_pixels = _ExamplePixels(list(site.example_files), config.images.size)
         self.to_render: dict[Path, tuple] = {}  # cache file -> (render, args, kwargs), figures the cache lacks
         self.to_copy: list[tuple[Path, Path]] = []  # (cache file, destination)
@@ -69,6 +69,13 @@ class AssetWriter:
         if not stored.exists():
             self.to_render.setdefault(stored, (render, args, kwargs))
         self.to_copy.append((stored, dest))
+
+    def picture(self, path: str, render, *args, **kwargs) -> None:
+        """Queue a unit page's picture: in the format its path's suffix names, at ``browse.image_quality`` when
+        that format is lossy (JPEG, WebP), the quality then being part of its cache key."""
+        if Path(path).suffix in canvas.LOSSY:
+            kwargs["quality"] = self.config.browse.image_quality
+        self.figure(path, render, *args, **kwargs)
 
     def render_figures(self) -> None:
         """Render the queued figures the cache lacks, one process a core, then copy every figure into place."""
@@ -159,29 +166,30 @@ class AssetWriter:
 
     def unit(self, result: UnitResult, pixels: np.ndarray, labels: list[str]) -> None:
         u, p = result.unit, self.paths
-        self.figure(p.unit_file(u, "exciter.png"), figures.save_rgb, result.exciter.image)
-        self.figure(p.unit_file(u, "maps.jpg"), figures.activation_strip, pixels, np.stack(list(result.maps.values())),
-                    labels)
+        shown = len(result.maps)  # the first images' maps (browse.unit_maps)
+        self.picture(p.unit_picture(u, "exciter"), figures.save_rgb, result.exciter.image)
+        self.picture(p.unit_strip(u), figures.activation_strip, pixels[:shown], np.stack(list(result.maps.values())),
+                     labels[:shown])
         if result.featured:
-            self.figure(p.unit_file(u, "exciter-map.png"), figures.activation_overlay, result.exciter.image,
-                        result.exciter_map, title=f"{u} on its own exciter")
+            self.picture(p.unit_picture(u, "exciter-map"), figures.activation_overlay, result.exciter.image,
+                         result.exciter_map, title=f"{u} on its own exciter")
             for r in self.site.images:
-                self.figure(p.unit_map(u, r.image.slug), figures.activation_overlay, r.image.pixels,
-                            result.maps[r.image.slug], title=f"{u} on {r.image.file}")
+                self.picture(p.unit_map(u, r.image.slug), figures.activation_overlay, r.image.pixels,
+                             result.maps[r.image.slug], title=f"{u} on {r.image.file}")
         for method, e in result.recipes.items():
-            self.figure(p.unit_recipe(u, method), figures.save_rgb, e.image)
+            self.picture(p.unit_recipe(u, method), figures.save_rgb, e.image)
         for k, e in enumerate(result.diverse):
-            self.figure(p.unit_diverse(u, k), figures.save_rgb, e.image)
+            self.picture(p.unit_diverse(u, k), figures.save_rgb, e.image)
         if result.examples:
             crops, maps = self._example_crops(result)
-            self.figure(p.unit_file(u, "examples.png"), figures.example_crops, crops, maps,
-                        [x.score for x in result.examples], title=f"Images that excite {u} most")
+            self.picture(p.unit_picture(u, "examples"), figures.example_crops, crops, maps,
+                         [x.score for x in result.examples], title=f"Images that excite {u} most")
         if result.example_gradcam:
             whole = np.stack([self.example_pixels[x.image] for x in result.examples])
-            self.figure(p.unit_file(u, "examples-gradcam.png"), figures.example_crops, whole,
-                        result.example_gradcam.maps, [x.score for x in result.examples],
-                        title=f"Grad-CAM of {u} at {result.example_gradcam.layer} on its top images",
-                        label="Grad-CAM")
+            self.picture(p.unit_picture(u, "examples-gradcam"), figures.example_crops, whole,
+                         result.example_gradcam.maps, [x.score for x in result.examples],
+                         title=f"Grad-CAM of {u} at {result.example_gradcam.layer} on its top images",
+                         label="Grad-CAM")
         data = {
             "layer": u.layer, "channel": u.channel,
             "exciter": {"size": int(result.exciter.image.shape[0]), "activation": result.exciter.activation,

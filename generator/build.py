@@ -157,6 +157,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         featured = u in plan.circuit_units
         units[u] = _unit_result(
             u, exciters[u], {slug: acts[u.layer][..., u.channel] for slug, acts in activations.items()},
+            len(images) if featured else config.browse.unit_maps or len(images),
             links[u.layer], config.browse.top_k, examples[u.layer], names,
             exciter_map=analyses.exciter_map(u, exciters[u]) if featured else None,
             featured=featured, circuit=circuits.get(u), note=notes.get(u, ""), example_gradcam=gradcams.get(u),
@@ -264,14 +265,15 @@ def _directions(config: Config, analyses: Analyses) -> tuple[DirectionExciter, .
     return tuple(DirectionExciter(spec.text, spec.layer, vector, exciters[i]) for i, (spec, vector) in enumerate(found))
 
 
-def _unit_result(u: Unit, exciter: Exciter, maps: dict[str, np.ndarray], links: LayerLinks, top_k: int,
+def _unit_result(u: Unit, exciter: Exciter, maps: dict[str, np.ndarray], shown: int, links: LayerLinks, top_k: int,
                  examples: DatasetExamples, names: list[str], **extra) -> UnitResult:
+    """The unit's result, its statistics over every image's map, its page showing the first ``shown`` maps."""
     map_stats = {slug: MapStats(float(m.mean()), float(m.max())) for slug, m in maps.items()}
     peak = max(m.max for m in map_stats.values())
     return UnitResult(
         unit=u,
         exciter=exciter,
-        maps=maps,
+        maps=dict(list(maps.items())[:shown]),
         map_stats=map_stats,
         stats=UnitStats(float(np.mean([m.mean for m in map_stats.values()])), peak, peak <= 0),
         incoming=links.incoming_of(u.channel, top_k),

@@ -136,7 +136,8 @@ class Cache:
     def figure_entry(self, dest: Path, render: Callable[..., Path], args: tuple, kwargs: dict) -> Path:
         """Where the cache keeps ``render(*args, dest, **kwargs)``'s image: counted a hit if it is there
         and intact, else a miss for :func:`render_figure`; :func:`copy_figure` then puts it at ``dest``.
-        The file type follows ``dest``'s suffix, which is part of the stored name."""
+        The file type follows ``dest``'s suffix, which is part of the stored name; a JPEG or WebP figure's
+        quality is one of its ``kwargs``, so part of its key."""
         key = digest("figure", FIGURES_VERSION, render.__module__, render.__qualname__, *args, kwargs)
         path = self._path(key, Path(dest).suffix)
         if self._load(path, _check_picture) is not _MISSING:
@@ -182,8 +183,9 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
 
 
 def _check_picture(path: Path) -> bool:
-    """True for an intact PNG (every chunk's CRC checked) or JPEG (its header read and its
-    end-of-image marker present, which a cut-off file lacks; decoding it would cost 10 ms)."""
+    """True for an intact PNG (every chunk's CRC checked), JPEG (its header read and its
+    end-of-image marker present, which a cut-off file lacks; decoding it would cost 10 ms) or
+    WebP (as long as its RIFF header says)."""
     with Image.open(path) as image:
         if image.format == "PNG":
             image.verify()
@@ -191,6 +193,10 @@ def _check_picture(path: Path) -> bool:
             image.fp.seek(-2, os.SEEK_END)
             if image.fp.read(2) != b"\xff\xd9":
                 raise OSError("truncated: no end-of-image marker")
+        elif image.format == "WEBP":
+            image.fp.seek(4)
+            if int.from_bytes(image.fp.read(4), "little") + 8 != path.stat().st_size:
+                raise OSError("truncated: shorter than its RIFF header says")
     return True
 
 

@@ -173,12 +173,18 @@ def enlarge(pixels: np.ndarray, at_least: int = 224) -> np.ndarray:
     return zoom(pixels, max(1, math.ceil(at_least / max(pixels.shape[:2]))))
 
 
-def save(image: Image.Image, path: Path) -> Path:
-    """PNG (no metadata), or JPEG at quality 85 for a ``.jpg`` name; the folder is made."""
+# The lossy formats by file suffix; anything else is saved as PNG.
+LOSSY = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def save(image: Image.Image, path: Path, quality: int = 85) -> Path:
+    """PNG (no metadata), or JPEG or WebP at ``quality`` (1 to 100) for a ``.jpg`` or ``.webp`` name; the folder
+    is made."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in (".jpg", ".jpeg"):
-        image.save(path, format="JPEG", quality=85)
+    lossy = LOSSY.get(path.suffix.lower())
+    if lossy:
+        image.save(path, format=lossy, quality=quality)
     else:
         image.save(path, format="PNG")
     return path

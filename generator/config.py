@@ -26,6 +26,7 @@ EXCITER_METHODS = ("gradient_ascent", "lucid")
 ATTRIBUTION_METHODS = ("gradcam", "saliency", "smoothgrad", "integrated_gradients")
 BASELINES = ("black", "blurred")
 OBJECTIVES = ("channel", "neuron")
+IMAGE_FORMATS = ("png", "jpeg", "webp")
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
@@ -216,6 +217,14 @@ class BrowseSection:
     examples_top_n: int = 6
     # Incoming and outgoing units listed on a unit page.
     top_k: int = 6
+    # Maps in a browsed unit's strip of its activation on the images: the first this many images; 0: every image.
+    # Featured units show every image.
+    unit_maps: int = 0
+    # Format of the unit pages' pictures (exciters, activation maps, dataset examples): "png" (lossless; the
+    # strip of maps stays JPEG), "jpeg" or "webp" (a whole VGG16 site: 0.26 GB instead of 0.68). Charts stay PNG.
+    image_format: str = "png"
+    # Quality of those pictures that are JPEG or WebP, from 1 to 100.
+    image_quality: int = 85
 
 
 @dataclass(frozen=True)
@@ -418,6 +427,9 @@ RULES: dict[str, Range | OneOf | WebAddress] = {
     "browse.thumbnail_steps": Range(0, 100_000),
     "browse.examples_top_n": Range(1, 100),
     "browse.top_k": Range(1, 64),
+    "browse.unit_maps": Range(0, 10_000),
+    "browse.image_format": OneOf(IMAGE_FORMATS),
+    "browse.image_quality": Range(1, 100),
     "views.deepdream_steps": Range(0, 10_000),
     "views.deepdream_step_size": Range(0, exclusive=True),
     "views.caricature_steps": Range(0, 10_000),

@@ -1,11 +1,13 @@
 """Render numpy arrays to PNG files: Pillow for plain pictures, matplotlib (Agg) for charts.
 
 No model code lives here. Every figure function takes arrays and a destination path, writes
-one PNG and returns the path. Pictures without axes (maps, overlays, mosaics, strips) are drawn
-with Pillow and numpy (:mod:`generator.canvas`), in matplotlib's colour maps; matplotlib draws
-only what needs axes or text layout (bar charts, annotated kernel heatmaps, the circuit
-diagram). Output is deterministic: the same inputs give byte-identical files (fixed dpi, no
-"Software" metadata, no timestamps).
+one PNG and returns the path; the pictures of unit pages (exciters, overlays, strips, example
+crops) are JPEG or WebP instead for a ``.jpg`` or ``.webp`` path, at their ``quality``.
+Pictures without axes (maps, overlays, mosaics, strips) are drawn with Pillow and numpy
+(:mod:`generator.canvas`), in matplotlib's colour maps; matplotlib draws only what needs axes
+or text layout (bar charts, annotated kernel heatmaps, the circuit diagram). Output is
+deterministic: the same inputs give byte-identical files (fixed dpi, no "Software" metadata,
+no timestamps).
 """
 
 from __future__ import annotations
@@ -108,10 +110,10 @@ def exciter_grid(images: np.ndarray, channels: Sequence[int], path: Path, *, tit
     return canvas.save(canvas.stack([canvas.text(title, canvas.TITLE), body]), path)
 
 
-def save_rgb(image: np.ndarray, path: Path) -> Path:
-    """Save a uint8 (H, W, 3) image as a plain PNG (no axes, no metadata)."""
+def save_rgb(image: np.ndarray, path: Path, *, quality: int = 85) -> Path:
+    """Save a uint8 (H, W, 3) image as a plain PNG (no axes, no metadata), or JPEG or WebP by the path."""
     image = _check_rgb(image, "save_rgb")
-    return canvas.save(Image.fromarray(np.ascontiguousarray(image)), path)
+    return canvas.save(Image.fromarray(np.ascontiguousarray(image)), path, quality)
 
 
 def _check_rgb(image: np.ndarray, name: str) -> np.ndarray:
@@ -122,7 +124,7 @@ def _check_rgb(image: np.ndarray, name: str) -> np.ndarray:
 
 
 def activation_overlay(image: np.ndarray, activation: np.ndarray, path: Path, *,
-                       title: str) -> Path:
+                       title: str, quality: int = 85) -> Path:
     """The image with its activation map upsampled (bilinear) on top as a translucent heatmap
     (magma, alpha 0.6, scaled to the map's range), a colour bar beside it."""
     image = _check_rgb(image, "activation_overlay")
@@ -131,7 +133,7 @@ def activation_overlay(image: np.ndarray, activation: np.ndarray, path: Path, *,
     shown = canvas.overlay(base, upsample(activation, base.shape[:2]), "magma", vmin, vmax)
     bar = canvas.colour_bar("magma", vmin, vmax, base.shape[0], "activation", vertical=True)
     body = canvas.beside([Image.fromarray(shown), bar])
-    return canvas.save(canvas.stack([canvas.text(title, canvas.TITLE), body]), path)
+    return canvas.save(canvas.stack([canvas.text(title, canvas.TITLE), body]), path, quality)
 
 
 def kernel_heatmaps(kernels: np.ndarray, labels: Sequence[str], path: Path, *,
@@ -202,7 +204,7 @@ def norm_bar(labels: Sequence[str], norms: Sequence[float], path: Path, *, title
 
 
 def activation_strip(images: np.ndarray, maps: np.ndarray, labels: Sequence[str], path: Path, *,
-                     tile: int = 96) -> Path:
+                     tile: int = 96, quality: int = 85) -> Path:
     """One unit's activation maps on every image, side by side, on ONE shared colour scale.
 
     Drawn with Pillow alone (no matplotlib), so a site with thousands of units stays fast:
@@ -226,12 +228,12 @@ def activation_strip(images: np.ndarray, maps: np.ndarray, labels: Sequence[str]
         strip.paste(Image.fromarray((mixed * 255).astype(np.uint8)), (i * tile, 0))
         draw.text((i * tile + 3, tile + 2), str(label)[:16], fill="black")
         draw.text((i * tile + 3, tile + 14), f"max {float(np.nanmax(m)) if m.size else 0:.3g}", fill="dimgray")
-    return canvas.save(strip, path)  # as JPEG for a .jpg path: photos compress 4x better
+    return canvas.save(strip, path, quality)  # as JPEG for a .jpg path: photos compress 4x better
 
 
 def example_crops(crops: np.ndarray, maps: np.ndarray, scores: Sequence[float], path: Path, *,
                   title: str, labels: Sequence[str] | None = None, per_row: int = 5,
-                  label: str = "activation") -> Path:
+                  label: str = "activation", quality: int = 85) -> Path:
     """A unit's dataset examples: (N, S, S, 3) uint8 crops, each with its activation on top.
 
     ``maps`` (N, s, s) is the activation over each crop's own region, upsampled (bilinear) to
@@ -263,7 +265,7 @@ def example_crops(crops: np.ndarray, maps: np.ndarray, scores: Sequence[float], 
     tiles = np.stack([canvas.fit(t, canvas.tile_side(side, cols)) for t in shown])
     body = canvas.mosaic(tiles, [f"{label} {float(score):.3g}" for label, score in zip(labels, scores)], cols)
     bar = canvas.colour_bar("magma", vmin, vmax, int(0.6 * body.width), label)
-    return canvas.save(canvas.stack([canvas.text(title, canvas.TITLE), body, bar]), path)
+    return canvas.save(canvas.stack([canvas.text(title, canvas.TITLE), body, bar]), path, quality)
 
 
 def attribution_overlays(image: np.ndarray, maps: np.ndarray, labels: Sequence[str],

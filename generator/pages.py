@@ -71,7 +71,7 @@ class PageWriter:
 
 def render_site(out: Path, site: Site, config: Config, hand_written: Path) -> int:
     """Write every page of the site into ``out``; returns the number of pages."""
-    paths = SitePaths(site.model)
+    paths = SitePaths(site.model, config.browse.image_format)
     w = PageWriter(out, site=site, config=config, paths=paths)
     w.write(paths.home, "home.md.j2")
     w.write(paths.report, "report.md.j2")

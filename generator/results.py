@@ -329,7 +329,7 @@ class UnitResult:
 
     unit: Unit
     exciter: Exciter
-    maps: dict[str, np.ndarray]  # image slug -> (h, w) activation map
+    maps: dict[str, np.ndarray]  # image slug -> (h, w) activation map, on the first images (browse.unit_maps)
     map_stats: dict[str, MapStats]  # image slug -> mean and max of that map
     stats: UnitStats
     incoming: tuple[Link, ...] = ()  # top-k of the conv layer before

@@ -15,12 +15,17 @@ from pathlib import PurePosixPath
 from generator.results import Unit
 
 # Link targets with these suffixes are files; anything else names a page (layer names may hold dots).
-FILE_SUFFIXES = {".png", ".jpg", ".csv", ".json", ".md", ".npy"}
+FILE_SUFFIXES = {".png", ".jpg", ".webp", ".csv", ".json", ".md", ".npy"}
+
+# The file suffix of each ``browse.image_format``.
+PICTURE_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 
 
 @dataclass(frozen=True)
 class SitePaths:
     model_name: str
+    # The format of the unit pages' pictures (exciters, activation maps, dataset examples): ``browse.image_format``.
+    unit_format: str = "png"
 
     # --- pages ----------------------------------------------------------------------------
     home: str = ""
@@ -85,20 +90,27 @@ class SitePaths:
         return self.layer(layer) + name
 
     def unit_file(self, unit: Unit, name: str) -> str:
-        """``exciter.png``, ``exciter-map.png``, ``maps.jpg``, ``examples.png``, ``examples-gradcam.png``,
-        ``incoming-kernels.png``, ``incoming-norms.png``, ``circuit.csv``, ``unit.json``."""
+        """``incoming-kernels.png``, ``incoming-norms.png`` (charts: always PNG), ``circuit.csv``, ``unit.json``."""
         return self.unit(unit) + name
+
+    def unit_picture(self, unit: Unit, name: str) -> str:
+        """``exciter``, ``exciter-map``, ``examples``, ``examples-gradcam``, in the unit pictures' format."""
+        return self.unit(unit) + name + PICTURE_SUFFIXES[self.unit_format]
+
+    def unit_strip(self, unit: Unit) -> str:
+        """The unit's activation on the images side by side: photos, so JPEG (4x smaller) where the pictures are PNG."""
+        return self.unit(unit) + "maps" + PICTURE_SUFFIXES["jpeg" if self.unit_format == "png" else self.unit_format]
 
     def unit_recipe(self, unit: Unit, method: str) -> str:
         """The unit's exciter by the recipe ``method`` (``gradient_ascent``, ``lucid``)."""
-        return self.unit(unit) + f"exciter-{method}.png"
+        return self.unit_picture(unit, f"exciter-{method}")
 
     def unit_diverse(self, unit: Unit, index: int) -> str:
         """The unit's ``index``-th diverse exciter."""
-        return self.unit(unit) + f"diverse-{index}.png"
+        return self.unit_picture(unit, f"diverse-{index}")
 
     def unit_map(self, unit: Unit, slug: str) -> str:
-        return self.unit(unit) + f"map-{slug}.png"
+        return self.unit_picture(unit, f"map-{slug}")
 
     def circuit_file(self, unit: Unit, name: str) -> str:
         """``diagram.png``, ``expanded-kernels.png``, ``expanded-norms.png``, ``expanded.csv``."""

@@ -149,7 +149,7 @@ def test_a_damaged_record_is_recomputed_with_one_warning(tmp_path, caplog, damag
     assert Cache(tmp_path).value("r", dict, _never) == {"a": [1, 2], "b": "text"}
 
 
-@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
 @pytest.mark.parametrize("damage", DAMAGE)
 def test_a_damaged_figure_is_rendered_again(tmp_path, caplog, suffix, damage):
     from generator.figures import save_rgb
@@ -157,8 +157,8 @@ def test_a_damaged_figure_is_rendered_again(tmp_path, caplog, suffix, damage):
     pixels = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
     cache = Cache(tmp_path / "c")
     good = _figure(cache, tmp_path / "a" / f"f{suffix}", save_rgb, pixels).read_bytes()
-    if suffix == ".jpg" and damage is garble:
-        damage = truncate  # a flipped bit in JPEG data goes unnoticed (decoders read through it); a cut file does not
+    if suffix != ".png" and damage is garble:
+        damage = truncate  # a flipped bit in JPEG or WebP data goes unnoticed (decoders read through it); a cut file does not
     damage(only_entry(tmp_path / "c", suffix))
     with caplog.at_level(logging.WARNING, logger="generator"):
         out = _figure(Cache(tmp_path / "c"), tmp_path / "b" / f"f{suffix}", save_rgb, pixels)
