@@ -90,7 +90,7 @@ class Analyses:
             for layer in sorted({u.layer for u in missing}):
                 todo = [u for u in missing if u.layer == layer]
                 width = batch_width(len(todo), params.batch_size)
-                for part in _parts(len(todo), width, 2 * self.executor.workers):
+                for part in _parts(len(todo), width, self.executor.parts):
                     jobs.append(Job(_exciters_job, (layer, [todo[i].channel for i in part], params, width), len(part)))
                     order += [todo[i] for i in part]
             with tqdm(total=len(missing), desc=what, unit="unit", disable=None) as bar:
@@ -203,15 +203,14 @@ class Analyses:
         def compute(missing: list[str]) -> dict[str, DatasetExamples]:
             from generator.analysis import examples
 
-            workers = self.executor.workers
-            shards = _parts(len(files), examples.BATCH, 2 * workers)
+            shards = _parts(len(files), examples.BATCH, self.executor.parts)
             jobs = [Job(_example_shard_job, (missing, files[s.start:s.stop], s.start, size, top_n), len(s))
                     for s in shards]
             with tqdm(total=len(files), desc="dataset examples", unit="image", disable=None) as bar:
                 found = self.executor.run(jobs, bar.update)
             tables = {layer: examples.merge_tables([f[layer] for f in found], top_n) for layer in missing}
             images = {layer: t.image for layer, t in tables.items()}
-            parts = _parts(len(examples.needed_images(images)), examples.BATCH, 2 * workers)
+            parts = _parts(len(examples.needed_images(images)), examples.BATCH, self.executor.parts)
             jobs = [Job(_example_maps_job, (images, files, size, part), len(part)) for part in parts]
             with tqdm(total=sum(len(p) for p in parts), desc="example maps", unit="image", disable=None) as bar:
                 maps = examples.merge_maps(images, parts, self.executor.run(jobs, bar.update))

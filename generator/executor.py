@@ -35,7 +35,7 @@ class Job:
 class InProcess:
     """Runs every job here, on the build's own model (loaded on the first job)."""
 
-    workers = 1
+    parts = 1  # how many jobs to cut a piece of work into: one pass, compiled once
 
     def __init__(self, model: Callable[[], Any]):
         self._model = model
@@ -62,8 +62,9 @@ class RayExecutor:
             check_reachable(address)
 
     @property
-    def workers(self) -> int:
-        return len(self._start())
+    def parts(self) -> int:
+        """How many jobs to cut a piece of work into: two a worker, so that none waits for the slowest."""
+        return 2 * len(self._start())
 
     def _start(self) -> list:
         if self._actors:
