@@ -229,9 +229,11 @@ class Analyses:
 
         def compute(missing: list[str]) -> dict[str, tuple[Attribution, ...]]:
             targets = self._attribution_targets(units)
+            if not targets:
+                return {m: () for m in missing}
             jobs = [Job(_attribution_job, (pixels, targets, m, self._attribution_settings(), a.sanity_check))
-                    for m in missing] if targets else []
-            return dict(zip(missing, self.executor.run(jobs))) if targets else {m: () for m in missing}
+                    for m in missing]
+            return dict(zip(missing, self.executor.run(jobs)))
 
         found = self.cache.values(keys, tuple[Attribution, ...], compute)
         targets = list(dict.fromkeys(r.target for rs in found.values() for r in rs))

@@ -182,7 +182,7 @@ def open_executor(name: str, model_section, root, address: str = "", workers: in
     if name not in EXECUTORS:
         raise GeneratorError(f"--executor {name!r}: allowed: {', '.join(EXECUTORS)}")
     if workers < 0:
-        raise GeneratorError(f"--workers {workers}: must be at least 1 (0: one per GPU, else one per CPU)")
+        raise GeneratorError(f"--workers {workers}: allowed: 1 or more, or 0 for one per GPU (else one per CPU)")
     if name == "local":
         if address or workers:
             raise GeneratorError("--address and --workers need --executor ray")
