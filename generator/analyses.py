@@ -86,12 +86,15 @@ class Analyses:
         def compute(missing: list[Unit]) -> dict[Unit, Exciter]:
             from generator.analysis.exciters import batch_width
 
+            # The precision the key says, decided here: a worker's CPU may differ from this machine's.
+            resolved = dataclasses.replace(params, precision=resolve_precision(params.precision))
             jobs, order = [], []
             for layer in sorted({u.layer for u in missing}):
                 todo = [u for u in missing if u.layer == layer]
                 width = batch_width(len(todo), params.batch_size)
                 for part in _parts(len(todo), width, self.executor.parts):
-                    jobs.append(Job(_exciters_job, (layer, [todo[i].channel for i in part], params, width), len(part)))
+                    channels = [todo[i].channel for i in part]
+                    jobs.append(Job(_exciters_job, (layer, channels, resolved, width), len(part)))
                     order += [todo[i] for i in part]
             with tqdm(total=len(missing), desc=what, unit="unit", disable=None) as bar:
                 found = self.executor.run(jobs, bar.update)

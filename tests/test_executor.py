@@ -152,3 +152,25 @@ def test_an_unreachable_address_is_one_line(tiny_project, monkeypatch, capsys):
         assert cli.main(["build", *args]) == 2
         assert capsys.readouterr().err.strip().splitlines()[-1] == message
         assert not (tiny_project / "docs" / "generated").exists()
+
+
+def test_exciter_jobs_carry_the_precision_the_cache_key_names(tiny_project):
+    """``auto`` is decided by the build's machine, never again by a worker whose CPU may differ."""
+    from generator.analyses import Analyses, exciter_key
+    from generator.analysis.precision import resolve_precision
+    from generator.cache import Cache
+    from generator.results import Unit
+
+    class Recording(InProcess):
+        def run(self, jobs, progress=None):
+            self.jobs = list(jobs)
+            return super().run(jobs, progress)
+
+    config = load_config(tiny_project / "site_config.yaml")
+    recording = Recording(lambda: analyses.model)
+    analyses = Analyses(config, Cache(tiny_project / "cache"), recording)
+    params = ExciterParams(steps=2, size=16, precision="auto")
+    found = analyses.exciters([Unit("c3", 0), Unit("c3", 1)], params, "exciters")
+    assert len(found) == 2 and found[Unit("c3", 0)].image.shape == (16, 16, 3)
+    (job,) = recording.jobs
+    assert job.args[2].precision == resolve_precision("auto") == exciter_key(params)["precision"] != "auto"
