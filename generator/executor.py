@@ -43,9 +43,6 @@ class InProcess:
     def run(self, jobs: Sequence[Job], progress: Callable[[int], None] | None = None) -> list:
         return [job.run(self._model(), *job.args, progress=progress) for job in jobs]
 
-    def close(self) -> None:
-        pass
-
 
 class RayExecutor:
     """Runs the jobs on Ray actors, one model per actor: a local cluster of this machine's cores, or
