@@ -45,7 +45,7 @@ class ReceptiveFieldUnknown(GeneratorError):
     """The receptive field of a layer is not defined for this model (a branch, an unknown layer)."""
 
 
-# --- one layer's examples -------------------------------------------------------------------------
+# --- the layers' examples: top tables, maps, parts merged -----------------------------------------
 
 
 @dataclass(frozen=True)
