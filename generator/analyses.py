@@ -81,20 +81,20 @@ class Analyses:
 
     def exciters(self, units: list[Unit], params: ExciterParams, what: str) -> dict[Unit, Exciter]:
         """Exciters of ``units``; the missing ones are rendered together, a batch per layer."""
+        # The precision decided here, for the keys and the jobs alike: a worker's CPU may differ from this machine's.
+        params = dataclasses.replace(params, precision=resolve_precision(params.precision))
         keys = {u: self._key("exciter", u.layer, u.channel, exciter_key(params)) for u in units}
 
         def compute(missing: list[Unit]) -> dict[Unit, Exciter]:
             from generator.analysis.exciters import batch_width
 
-            # The precision the key says, decided here: a worker's CPU may differ from this machine's.
-            resolved = dataclasses.replace(params, precision=resolve_precision(params.precision))
             jobs, order = [], []
             for layer in sorted({u.layer for u in missing}):
                 todo = [u for u in missing if u.layer == layer]
                 width = batch_width(len(todo), params.batch_size)
                 for part in _parts(len(todo), width, self.executor.parts):
                     channels = [todo[i].channel for i in part]
-                    jobs.append(Job(_exciters_job, (layer, channels, resolved, width), len(part)))
+                    jobs.append(Job(_exciters_job, (layer, channels, params, width), len(part)))
                     order += [todo[i] for i in part]
             with tqdm(total=len(missing), desc=what, unit="unit", disable=None) as bar:
                 found = self.executor.run(jobs, bar.update)

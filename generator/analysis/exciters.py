@@ -213,8 +213,9 @@ def direction_objective(
 
 def unit_maps(model: keras.Model, layer: keras.layers.Layer, width: int, redirect_relu: bool = False) -> Callable:
     """``(model inputs (B, ...), channels (B,)) -> (B, H, W)``: image i's map of channel ``channels[i]``."""
-    if _sliced(layer, width, redirect_relu):
-        maps = channel_maps(model, layer, width, redirect_relu)
+    activation = _sliced_activation(layer, width, redirect_relu)
+    if activation is not None:
+        maps = _sliced_maps(model, layer, activation)
         return lambda inputs, channels: _own_channel(maps(inputs, channels), ops.arange(channels.shape[0], dtype="int32"))
     cut = _cut_maps(model, layer, redirect_relu)  # all channels: pick each image's own, with no gather in between
     return lambda inputs, channels: _own_channel(cut(inputs), channels)
@@ -232,17 +233,19 @@ def channel_maps(model: keras.Model, layer: keras.layers.Layer, count: int, redi
     target: the gradient passes the ReLU wherever it would raise its input, also where the input is
     negative. Other targets are left as they are.
     """
-    if redirect_relu and _is_relu(getattr(layer, "activation", None)) and _plain_conv(layer):
-        return _sliced_maps(model, layer, lambda y: y)
-    if _sliceable(layer, count):
-        return _sliced_maps(model, layer, layer.activation)
+    activation = _sliced_activation(layer, count, redirect_relu)
+    if activation is not None:
+        return _sliced_maps(model, layer, activation)
     cut = _cut_maps(model, layer, redirect_relu)
     return lambda inputs, channels: ops.take(cut(inputs), channels, axis=-1)
 
 
-def _sliced(layer: keras.layers.Layer, count: int, redirect_relu: bool) -> bool:
-    """Whether :func:`channel_maps` computes ``layer`` with its kernel sliced to the channels."""
-    return (redirect_relu and _is_relu(getattr(layer, "activation", None)) and _plain_conv(layer)) or _sliceable(layer, count)
+def _sliced_activation(layer: keras.layers.Layer, count: int, redirect_relu: bool) -> Callable | None:
+    """What follows the conv when ``layer`` is computed with its kernel sliced to ``count`` channels (none
+    before a redirected ReLU), or None when it is not sliced."""
+    if redirect_relu and _is_relu(getattr(layer, "activation", None)) and _plain_conv(layer):
+        return lambda y: y
+    return layer.activation if _sliceable(layer, count) else None
 
 
 def _cut_maps(model: keras.Model, layer: keras.layers.Layer, redirect_relu: bool) -> keras.Model:
