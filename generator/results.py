@@ -188,6 +188,57 @@ class DatasetExamples:
     x: np.ndarray
     maps: np.ndarray
     receptive_field: ReceptiveField | None
+    distributions: tuple[UnitDistribution, ...] = ()  # per channel, where the pass kept them
+
+
+@dataclass(frozen=True)
+class BandExample:
+    """An image sampled from a quantile band: its maximum activation and where that sits in the grid."""
+
+    image: int  # index into the example files
+    score: float
+    y: int
+    x: int
+
+
+@dataclass(frozen=True)
+class QuantileBand:
+    """The images whose maximum lies in ``[low, high)``: the share ``top_from``..``top_to`` of all images
+    counted from the strongest (whole histogram bins around the band asked for), and a sample of them."""
+
+    name: str  # "top 1%", "10-20%", "40-60%", "just above 0"
+    low: float
+    high: float
+    top_from: float
+    top_to: float
+    examples: tuple[BandExample, ...]
+
+
+@dataclass(frozen=True)
+class UnitDistribution:
+    """A unit's per-image maximum and mean activation over the examples folder.
+
+    ``max_counts`` and ``mean_counts`` are histograms over the bins ``edges`` (fixed, log-spaced above 0);
+    ``density`` is the share of images where it fires (maximum > 0); quantiles are (q, value) of the maxima,
+    read from the histogram. Dead: it fires on no image; always on: it is above 0 at every position of
+    every image.
+    """
+
+    count: int
+    edges: np.ndarray
+    max_counts: np.ndarray
+    mean_counts: np.ndarray
+    density: float
+    mean_max: float
+    mean_mean: float
+    max: float
+    always_on: bool
+    quantiles: tuple[tuple[float, float], ...]
+    bands: tuple[QuantileBand, ...]
+
+    @property
+    def dead(self) -> bool:
+        return self.count > 0 and self.density == 0
 
 
 @dataclass(frozen=True)
