@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from generator import canvas, figures
+from generator import canvas, dashboard_assets, figures
 from generator.cache import Cache, copy_figure, render_figure
 from generator.circuit_diagram import circuit_diagram
 from generator.config import Config
-from generator.geometry import box_map, crop_box
+from generator.geometry import box_map, peak_crop
 from generator.images import read_square
 from generator.pixels import upsample
 from generator.results import Circuit, CircuitWeights, ImageResult, Site, Unit, UnitResult
@@ -101,7 +101,8 @@ class AssetWriter:
             self.directions()
         self.render_figures()
         for layer in self.site.analysed_layers:
-            rows = [{"channel": u.channel, **dataclasses.asdict(self.site.units[u].stats)}
+            rows = [{"channel": u.channel, **dataclasses.asdict(self.site.units[u].stats),
+                     **dashboard_assets.layer_columns(self.site.units[u])}
                     for u in self.site.layer_units(layer.name)]
             write_csv(self.file(self.paths.layer_file(layer.name, "units.csv")), rows)
 
@@ -207,6 +208,7 @@ class AssetWriter:
         if result.diverse:
             data["diverse"] = [{"activation": e.activation, "start_activation": e.start_activation}
                                for e in result.diverse]
+        data.update(dashboard_assets.unit_files(self, result))
         c = result.circuit
         if c and c.supported:
             data["circuit"] = self.circuit(c)
@@ -271,14 +273,9 @@ class AssetWriter:
         rf = result.receptive_field
         crops, maps = [], []
         for x in result.examples:
-            image = self.example_pixels[x.image]
-            if rf is None:
-                crops.append(image)
-                maps.append(upsample(x.map, image.shape[:2]))
-                continue
-            top, left, side = box = crop_box(rf, x.y, x.x, image.shape[0])
-            crops.append(image[top:top + side, left:left + side])
-            maps.append(box_map(rf, x.map, box))
+            crop, box = peak_crop(self.example_pixels[x.image], rf, x.y, x.x)
+            crops.append(crop)
+            maps.append(upsample(x.map, crop.shape[:2]) if box is None else box_map(rf, x.map, box))
         return np.stack(crops), np.stack(maps)
 
 

@@ -174,6 +174,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         featured=tuple(plan.featured),
         units=units,
         example_files=tuple(example_files),
+        example_names=tuple(names),
         grid=grid,
         directions=directions,
         notes={name: config.note(text) for name, text in vars(config.notes).items()},
@@ -284,6 +285,7 @@ def _unit_result(u: Unit, exciter: Exciter, maps: dict[str, np.ndarray], shown: 
             for r, i in enumerate(examples.image[u.channel])
         ),
         receptive_field=examples.receptive_field,
+        distribution=examples.distributions[u.channel] if examples.distributions else None,
         **extra,
     )
 

@@ -27,6 +27,15 @@ class ReceptiveField:
     offset: float
 
 
+def peak_crop(image: np.ndarray, rf: ReceptiveField | None, y: int, x: int) -> tuple[np.ndarray, tuple | None]:
+    """The square crop of ``image`` around the receptive field of position (y, x), and its box; the whole
+    image and None where the receptive field is unknown."""
+    if rf is None:
+        return image, None
+    top, left, side = box = crop_box(rf, y, x, image.shape[0])
+    return image[top:top + side, left:left + side], box
+
+
 def crop_box(rf: ReceptiveField, y: int, x: int, image_size: int) -> tuple[int, int, int]:
     """(top, left, side) of the square crop around the receptive field of position (y, x).
 

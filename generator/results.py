@@ -394,6 +394,7 @@ class UnitResult:
     note: str = ""
     diverse: tuple[Exciter, ...] = ()  # exciters.diversity exciters that differ (configured units)
     recipes: dict[str, Exciter] = field(default_factory=dict)  # configured units: method -> exciter, every recipe
+    distribution: UnitDistribution | None = None  # over the examples folder, where the dataset pass kept it
 
 
 @dataclass(frozen=True)
@@ -417,6 +418,7 @@ class Site:
     featured: tuple[Unit, ...]  # the configured units
     units: dict[Unit, UnitResult]  # every unit with a page
     example_files: tuple[Path, ...] = ()
+    example_names: tuple[str, ...] = ()  # each example file's path inside the examples folder
     grid: ExciterGrid | None = None
     directions: tuple[DirectionExciter, ...] = ()  # exciters.directions, in config order
     notes: dict[str, str] = field(default_factory=dict)  # report part -> the author's Markdown

@@ -41,6 +41,15 @@ def test_pages_figures_and_data(built, tiny_model_file):
     data = json.loads((unit / "unit.json").read_text())
     assert data["exciter"]["activation"] > data["exciter"]["start_activation"]
     assert set(data["maps"]) == {"photo0", "photo1", "photo2"}
+    # Its distribution over the 3 images searched for examples: the top image's score is its largest maximum.
+    d = data["distribution"]
+    assert d["images"] == 3 and sum(d["max_counts"]) == 3 and d["max"] == data["examples"][0]["score"]
+    assert (unit / "distribution.png").stat().st_size > 100 and (unit / "bands.png").stat().st_size > 100
+    for band in d["bands"]:
+        assert all(band["low"] <= x["score"] < band["high"] for x in band["examples"])
+    layer_rows = list(csv.DictReader(open(out / "models/tiny/c3/units.csv")))
+    assert float(layer_rows[5]["density"]) == d["density"]
+    assert "How often each unit fires" in (out / "models/tiny/c3/index.md").read_text()
 
     # The circuit table ranks c3 channel 5's inputs (the 6 channels of c2) by kernel norm.
     import keras
