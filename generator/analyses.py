@@ -26,8 +26,8 @@ from generator.config import Config, ExciterParams
 from generator.executor import InProcess, Job
 from generator.models import describe_model, load_model
 from generator.results import (
-    ActivationGroups, Attribution, Circuit, DatasetExamples, Exciter, ImageViews, InputImage, LayerInfo, LayerLinks,
-    Prediction, Unit,
+    ActivationGroups, Attribution, Circuit, ClassEffects, DatasetExamples, Exciter, ImageViews, InputImage, LayerInfo,
+    LayerLinks, Prediction, Unit,
 )
 from generator.timing import stage
 
@@ -179,6 +179,16 @@ class Analyses:
             return layer_activations(self.model, exciter.image[None], [unit.layer])[unit.layer][0, ..., unit.channel]
 
         return self.cache.value(self._key("exciter-map", unit.layer, unit.channel, exciter.image), np.ndarray, compute)
+
+    def class_effects(self, layer: str, images: list[InputImage]) -> ClassEffects:
+        """How every unit of ``layer`` moves the logits, over ``images`` (or why the model has no classes)."""
+        def compute() -> ClassEffects:
+            from generator.analysis.class_effects import layer_class_effects
+
+            return layer_class_effects(self.model, layer, np.stack([im.pixels for im in images]))
+
+        key = self._key("class-effects", layer, [im.digest for im in images], self.config.images.size)
+        return self.cache.value(key, ClassEffects, compute)
 
     def circuit(self, unit: Unit) -> Circuit:
         c = self.config.circuits

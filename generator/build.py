@@ -146,6 +146,8 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         examples = analyses.examples(plan.unit_layers, example_files, listing)
     with stage("neighbours"):
         links = {layer: analyses.layer_links(layer) for layer in plan.unit_layers}
+    with stage("class effects"):
+        effects = {layer: analyses.class_effects(layer, images) for layer in plan.unit_layers}
 
     with stage("attribution"):
         attributions = analyses.attributions(images, plan.featured) if config.attribution.methods else ()
@@ -161,7 +163,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
             links[u.layer], config.browse.top_k, examples[u.layer], names,
             exciter_map=analyses.exciter_map(u, exciters[u]) if featured else None,
             featured=featured, circuit=circuits.get(u), note=notes.get(u, ""), example_gradcam=gradcams.get(u),
-            diverse=diverse.get(u, ()), recipes=recipes.get(u, {}),
+            diverse=diverse.get(u, ()), recipes=recipes.get(u, {}), class_effects=effects[u.layer],
         )
     results = tuple(ImageResult(im, predictions[im.slug], activations[im.slug], views[im.slug], groups[im.slug])
                     for im in images)

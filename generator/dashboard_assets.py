@@ -7,13 +7,30 @@ comes from :class:`generator.site_paths.SitePaths`.
 
 from __future__ import annotations
 
+import dataclasses
+
 from generator import dashboard_figures
 from generator.geometry import peak_crop
-from generator.results import UnitDistribution, UnitResult
+from generator.results import ClassEffects, UnitDistribution, UnitResult
 
 
 def unit_files(writer, result: UnitResult) -> dict:
     """Queue the unit's dashboard figures; returns its dashboard numbers (``unit.json``'s)."""
+    e = result.class_effects
+    data = {"class_effects": class_effects_record(e, result.unit.channel)} if e else {}
+    return {**data, **_distribution_files(writer, result)}
+
+
+def class_effects_record(e: ClassEffects, channel: int) -> dict:
+    if not e.supported:
+        return {"supported": False, "reason": e.reason}
+    return {"supported": True, "images": e.images,
+            "raised": [dataclasses.asdict(c) for c in e.raised(channel, e.SHOWN)],
+            "lowered": [dataclasses.asdict(c) for c in e.lowered(channel, e.SHOWN)]}
+
+
+def _distribution_files(writer, result: UnitResult) -> dict:
+    """Queue the unit's histogram and band examples; returns their numbers."""
     d, u, p = result.distribution, result.unit, writer.paths
     if d is None:
         return {}

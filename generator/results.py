@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -242,6 +243,38 @@ class UnitDistribution:
 
 
 @dataclass(frozen=True)
+class ClassEffect:
+    name: str
+    effect: float  # the change of the class's logit, to first order, if the unit were switched off, negated
+
+
+@dataclass(frozen=True)
+class ClassEffects:
+    """How each unit of a layer moves a classifier's logits: ``effects`` (classes, channels), gradient x
+    activation of each logit summed over the channel, the mean over ``images`` images; or why not."""
+
+    SHOWN: ClassVar[int] = 5  # classes a unit page lists as raised, and as lowered
+
+    supported: bool
+    reason: str = ""  # why not, when not supported
+    classes: tuple[str, ...] = ()
+    effects: np.ndarray | None = None
+    images: int = 0
+
+    def raised(self, channel: int, count: int) -> tuple[ClassEffect, ...]:
+        """The ``count`` classes the unit raises most (positive effects only), strongest first."""
+        return self._strongest(self.effects[:, channel], count)
+
+    def lowered(self, channel: int, count: int) -> tuple[ClassEffect, ...]:
+        """The ``count`` classes the unit lowers most (negative effects only), strongest first."""
+        return tuple(ClassEffect(e.name, -e.effect) for e in self._strongest(-self.effects[:, channel], count))
+
+    def _strongest(self, values: np.ndarray, count: int) -> tuple[ClassEffect, ...]:
+        order = np.argsort(-values, kind="stable")[:count]
+        return tuple(ClassEffect(self.classes[k], float(values[k])) for k in order if values[k] > 0)
+
+
+@dataclass(frozen=True)
 class UnitExample:
     """One of a unit's dataset examples."""
 
@@ -395,6 +428,7 @@ class UnitResult:
     diverse: tuple[Exciter, ...] = ()  # exciters.diversity exciters that differ (configured units)
     recipes: dict[str, Exciter] = field(default_factory=dict)  # configured units: method -> exciter, every recipe
     distribution: UnitDistribution | None = None  # over the examples folder, where the dataset pass kept it
+    class_effects: ClassEffects | None = None  # its layer's, shared by the layer's units
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,10 @@ def test_pages_figures_and_data(built, tiny_model_file):
     layer_rows = list(csv.DictReader(open(out / "models/tiny/c3/units.csv")))
     assert float(layer_rows[5]["density"]) == d["density"]
     assert "How often each unit fires" in (out / "models/tiny/c3/index.md").read_text()
+    effects = data["class_effects"]  # the tiny classifier's 5 classes: the strongest first, signs apart
+    raised, lowered = [c["effect"] for c in effects["raised"]], [c["effect"] for c in effects["lowered"]]
+    assert effects["images"] == 3 and 0 < len(raised) + len(lowered) <= 5
+    assert raised == sorted(raised, reverse=True) and all(e > 0 for e in raised) and all(e < 0 for e in lowered)
 
     # The circuit table ranks c3 channel 5's inputs (the 6 channels of c2) by kernel norm.
     import keras
