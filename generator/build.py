@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from generator import assets, pages, staging
 from generator.analyses import Analyses
+from generator.analysis.labels import folder_classes, unit_label
 from generator.cache import Cache, digest
 from generator.config import EXCITER_METHODS, Config, image_files, list_images
 from generator.errors import GeneratorError
@@ -154,9 +155,11 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         gradcams = _example_gradcams(config, analyses, plan.featured, example_files, examples)
 
     notes = {Unit(u.layer, u.channel): config.note(u.note) for u in config.units}
+    classes = folder_classes(names) if config.browse.examples_dir else None
     units = {}
     for u in plan.all_units:
         featured = u in plan.circuit_units
+        label = unit_label(u.channel, examples[u.layer].image[u.channel], classes, effects[u.layer])
         units[u] = _unit_result(
             u, exciters[u], {slug: acts[u.layer][..., u.channel] for slug, acts in activations.items()},
             len(images) if featured else config.browse.unit_maps or len(images),
@@ -164,6 +167,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
             exciter_map=analyses.exciter_map(u, exciters[u]) if featured else None,
             featured=featured, circuit=circuits.get(u), note=notes.get(u, ""), example_gradcam=gradcams.get(u),
             diverse=diverse.get(u, ()), recipes=recipes.get(u, {}), class_effects=effects[u.layer],
+            label=label,
         )
     results = tuple(ImageResult(im, predictions[im.slug], activations[im.slug], views[im.slug], groups[im.slug])
                     for im in images)

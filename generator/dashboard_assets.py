@@ -16,8 +16,10 @@ from generator.results import ClassEffects, UnitDistribution, UnitResult
 
 def unit_files(writer, result: UnitResult) -> dict:
     """Queue the unit's dashboard figures; returns its dashboard numbers (``unit.json``'s)."""
-    e = result.class_effects
+    e, label = result.class_effects, result.label
     data = {"class_effects": class_effects_record(e, result.unit.channel)} if e else {}
+    if label:
+        data["label"] = dataclasses.asdict(label)
     return {**data, **_distribution_files(writer, result)}
 
 
@@ -59,8 +61,9 @@ def distribution_record(d: UnitDistribution, names) -> dict:
 
 def layer_columns(result: UnitResult) -> dict:
     """The unit's dashboard columns in its layer's ``units.csv`` (none without a distribution)."""
-    d = result.distribution
+    d, label = result.distribution, result.label
+    columns = {"label": label.text if label else ""}
     if d is None:
-        return {}
-    return {"density": d.density, "examples_mean_max": d.mean_max, "examples_max": d.max,
+        return columns
+    return {**columns, "density": d.density, "examples_mean_max": d.mean_max, "examples_max": d.max,
             "examples_mean": d.mean_mean, "examples_dead": d.dead, "always_on": d.always_on}

@@ -275,6 +275,17 @@ class ClassEffects:
 
 
 @dataclass(frozen=True)
+class UnitLabel:
+    """A unit's short label and where it comes from: "examples" (the class folder most of its top examples
+    lie in; ``purity`` the share of them there), "class effect" (the class it raises most) or "config"."""
+
+    text: str  # "cats (7 of 10)", "raises tabby", or the author's
+    source: str
+    name: str = ""  # the class, where the label names one
+    purity: float | None = None
+
+
+@dataclass(frozen=True)
 class UnitExample:
     """One of a unit's dataset examples."""
 
@@ -429,6 +440,7 @@ class UnitResult:
     recipes: dict[str, Exciter] = field(default_factory=dict)  # configured units: method -> exciter, every recipe
     distribution: UnitDistribution | None = None  # over the examples folder, where the dataset pass kept it
     class_effects: ClassEffects | None = None  # its layer's, shared by the layer's units
+    label: UnitLabel | None = None
 
 
 @dataclass(frozen=True)
