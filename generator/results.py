@@ -7,6 +7,7 @@ figures and the pages read them. A unit is ``(layer, channel)``: :class:`Unit`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
@@ -482,6 +483,11 @@ class Site:
         """The layers whose units have pages, in model order."""
         names = {u.layer for u in self.units}
         return tuple(r for r in self.layers if r.name in names)
+
+    @cached_property
+    def labelled(self) -> bool:
+        """Whether any unit has a label: the tables of units then have a label column."""
+        return any(r.label for r in self.units.values())
 
     def layer_units(self, layer: str) -> list[Unit]:
         return sorted(u for u in self.units if u.layer == layer)
