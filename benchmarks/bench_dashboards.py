@@ -18,7 +18,6 @@ One figure a line:
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -30,18 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_examples import peak_rss_mib, write_images  # noqa: E402
+from bench_examples import pass_arguments, peak_rss_mib, write_images  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a short run: 64 images")
-    parser.add_argument("--images", type=int, default=1000)
-    parser.add_argument("--layer", default="block3_conv2")
-    parser.add_argument("--top-n", type=int, default=9)
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--batch", type=int, default=32)
-    args = parser.parse_args()
+    args = pass_arguments(__doc__.splitlines()[0])
     n = 64 if args.quick else args.images
 
     import keras
