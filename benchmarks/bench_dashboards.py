@@ -3,9 +3,9 @@
     python benchmarks/bench_dashboards.py [--quick] [--images N]
 
 Generates N synthetic photos (those of ``bench_examples.py``), then streams them through vgg16-hed to
-one layer for every unit's top N (``example_shard``, as the build does), once without and once with
-the statistics of :mod:`generator.analysis.distribution` (histograms of each image's maximum and mean,
-density, minima, seeded band samples). The two passes alternate over quarters of the images, so a
+one layer for every unit's top N (``example_shard`` in the build's batches, so ``--batch`` is ignored),
+once without and once with the statistics of :mod:`generator.analysis.distribution` (histograms of each
+image's maximum and mean, density, minima, seeded band samples). The two passes alternate over quarters of the images, so a
 neighbour's load on a shared machine falls on both alike; the statistics' results are checked to
 count every image.
 
@@ -38,21 +38,20 @@ def main() -> None:
 
     import keras
 
-    from generator.analysis.examples import example_shard, merge_tables
+    from generator.analysis.examples import BATCH, example_shard, merge_tables
     from generator.config import ModelSection
     from generator.models import load_model
 
     with tempfile.TemporaryDirectory(prefix="bench_dashboards_") as tmp:
         paths = write_images(Path(tmp), n)
         model = load_model(ModelSection(name="vgg16-hed", weights="bundled"), Path("."))
-        print(f"images={n} size={args.size} batch={args.batch} layer={args.layer} top_n={args.top_n} "
+        print(f"images={n} size={args.size} batch={BATCH} layer={args.layer} top_n={args.top_n} "
               f"backend={keras.backend.backend()} cpus={os.cpu_count()}")
         def warm_up(seed):  # compile the step and every batch shape outside the timed passes
-            example_shard(model, [args.layer], paths[:args.batch + n % args.batch], 0, args.size, args.top_n,
-                          batch_size=args.batch, seed=seed)
+            example_shard(model, [args.layer], paths[:BATCH + n % BATCH], 0, args.size, args.top_n, seed=seed)
 
         warm_up(None)
-        step = args.batch * max(1, -(-n // (4 * args.batch)))  # quarters that start at batch boundaries
+        step = BATCH * max(1, -(-n // (4 * BATCH)))  # quarters that start at batch boundaries
         wall, cpu, found = {None: 0.0, 0: 0.0}, {None: 0.0, 0: 0.0}, {None: [], 0: []}
         rss_without = None
         for first in range(0, n, step):
@@ -62,7 +61,7 @@ def main() -> None:
                     warm_up(0)
                 t, c = time.perf_counter(), time.process_time()
                 found[seed].append(example_shard(model, [args.layer], paths[first:first + step], first, args.size,
-                                                 args.top_n, batch_size=args.batch, seed=seed)[args.layer])
+                                                 args.top_n, seed=seed)[args.layer])
                 wall[seed] += time.perf_counter() - t
                 cpu[seed] += time.process_time() - c
         tally = merge_tables(found[0], args.top_n).tally

@@ -30,7 +30,7 @@ from generator.images import file_digest, load_images, read_square
 from generator.model_checks import browse_layers, check_config, configured_directions, input_size
 from generator.results import (
     ActivationGroups, Attribution, Circuit, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, ImageResult,
-    InputImage, LayerLinks, MapStats, Site, Unit, UnitExample, UnitResult, UnitStats,
+    ImageViews, InputImage, LayerLinks, MapStats, Site, Unit, UnitExample, UnitResult, UnitStats,
 )
 from generator.timing import stage
 
@@ -134,17 +134,12 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
     map_layers = list(dict.fromkeys([*config.feature_maps.layers, *plan.unit_layers, *config.groups.layers]))
     with stage("activations"):
         activations = {im.slug: analyses.activations(im, map_layers) for im in tqdm(images, desc="activations", disable=None)}
-    views: dict[str, dict] = {im.slug: {} for im in images}
     with stage("views"):
-        for layer in tqdm(config.views.layers, desc="views (DeepDream, Caricature)", unit="layer", disable=None):
-            for slug, found in analyses.layer_views(images, layer).items():
-                views[slug][layer] = found
+        views = _views(config, analyses, images)
     with stage("groups"):
         groups = _groups(config, analyses, images, activations)
     with stage("examples"):
-        names = _example_names(example_files)
-        listing = digest([(name, file_digest(p)) for name, p in zip(names, example_files)])
-        examples = analyses.examples(plan.unit_layers, example_files, listing)
+        names, examples = _examples(analyses, plan.unit_layers, example_files)
     with stage("neighbours"):
         links = {layer: analyses.layer_links(layer) for layer in plan.unit_layers}
     with stage("class effects"):
@@ -153,13 +148,11 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
     with stage("attribution"):
         attributions = analyses.attributions(images, plan.featured) if config.attribution.methods else ()
         gradcams = _example_gradcams(config, analyses, plan.featured, example_files, examples)
-
     notes = {Unit(u.layer, u.channel): config.note(u.note) for u in config.units}
     classes = folder_classes(names) if config.browse.examples_dir else None
     units = {}
     for u in plan.all_units:
         featured = u in plan.circuit_units
-        label = unit_label(u.channel, examples[u.layer].image[u.channel], classes, effects[u.layer])
         units[u] = _unit_result(
             u, exciters[u], {slug: acts[u.layer][..., u.channel] for slug, acts in activations.items()},
             len(images) if featured else config.browse.unit_maps or len(images),
@@ -167,7 +160,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
             exciter_map=analyses.exciter_map(u, exciters[u]) if featured else None,
             featured=featured, circuit=circuits.get(u), note=notes.get(u, ""), example_gradcam=gradcams.get(u),
             diverse=diverse.get(u, ()), recipes=recipes.get(u, {}), class_effects=effects[u.layer],
-            label=label,
+            label=unit_label(u.channel, examples[u.layer].image[u.channel], classes, effects[u.layer]),
         )
     results = tuple(ImageResult(im, predictions[im.slug], activations[im.slug], views[im.slug], groups[im.slug])
                     for im in images)
@@ -186,6 +179,23 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         notes={name: config.note(text) for name, text in vars(config.notes).items()},
         attributions=attributions,
     )
+
+
+def _views(config: Config, analyses: Analyses, images: list[InputImage]) -> dict[str, dict[str, ImageViews]]:
+    """Each image's DeepDream and Caricature at each of ``views.layers``."""
+    views: dict[str, dict[str, ImageViews]] = {im.slug: {} for im in images}
+    for layer in tqdm(config.views.layers, desc="views (DeepDream, Caricature)", unit="layer", disable=None):
+        for slug, found in analyses.layer_views(images, layer).items():
+            views[slug][layer] = found
+    return views
+
+
+def _examples(analyses: Analyses, layers: list[str], example_files: list[Path]
+              ) -> tuple[list[str], dict[str, DatasetExamples]]:
+    """The example files' names inside their folder, and each layer's dataset examples."""
+    names = _example_names(example_files)
+    listing = digest([(name, file_digest(p)) for name, p in zip(names, example_files)])
+    return names, analyses.examples(layers, example_files, listing)
 
 
 def _example_gradcams(config: Config, analyses: Analyses, units: list[Unit], example_files: list[Path],

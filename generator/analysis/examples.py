@@ -62,17 +62,16 @@ class ExampleTable:
 
 
 def example_shard(loaded, layers: Sequence[str], paths: Sequence[Path], first: int, size: int, top_n: int,
-                  progress: Callable[[int], None] | None = None, batch_size: int = BATCH,
-                  seed: int | None = None) -> dict[str, ExampleTable]:
+                  progress: Callable[[int], None] | None = None, seed: int | None = None) -> dict[str, ExampleTable]:
     """The top table of each of ``layers`` over ``paths``, a part of a longer list that starts at its
     image ``first``; with a ``seed``, each table also carries the tally of every image's statistics
     (:mod:`generator.analysis.distribution`).
 
-    Parts that start at multiples of ``batch_size`` see the same batches as one pass over the
+    Parts that start at multiples of :data:`BATCH` see the same batches as one pass over the
     whole list, so their merged tables (:func:`merge_tables`) are that pass's, to the bit.
     """
     selections = [(layer, None) for layer in layers]
-    found = _top_tables(loaded.features, loaded.preprocess, selections, stream_images(paths, size, batch_size),
+    found = _top_tables(loaded.features, loaded.preprocess, selections, stream_images(paths, size, BATCH),
                         top_n, progress, seed, first)
     return {layer: ExampleTable(score, image + first, position, width, tally)
             for layer, (score, image, position, width, tally) in zip(layers, found)}
