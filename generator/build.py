@@ -139,7 +139,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
     with stage("groups"):
         groups = _groups(config, analyses, images, activations)
     with stage("examples"):
-        names, examples = _examples(analyses, plan.unit_layers, example_files)
+        names, classes, examples = _examples(analyses, plan.unit_layers, example_files)
     with stage("neighbours"):
         links = {layer: analyses.layer_links(layer) for layer in plan.unit_layers}
     with stage("class effects"):
@@ -149,7 +149,6 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         attributions = analyses.attributions(images, plan.featured) if config.attribution.methods else ()
         gradcams = _example_gradcams(config, analyses, plan.featured, example_files, examples)
     notes = {Unit(u.layer, u.channel): config.note(u.note) for u in config.units}
-    classes = folder_classes(names) if config.browse.examples_dir else None
     units = {}
     for u in plan.all_units:
         featured = u in plan.circuit_units
@@ -191,11 +190,13 @@ def _views(config: Config, analyses: Analyses, images: list[InputImage]) -> dict
 
 
 def _examples(analyses: Analyses, layers: list[str], example_files: list[Path]
-              ) -> tuple[list[str], dict[str, DatasetExamples]]:
-    """The example files' names inside their folder, and each layer's dataset examples."""
+              ) -> tuple[list[str], tuple[str, ...] | None, dict[str, DatasetExamples]]:
+    """The example files' names inside their folder, their classes (where the folder holds one sub-folder a
+    class) and each layer's dataset examples."""
     names = _example_names(example_files)
     listing = digest([(name, file_digest(p)) for name, p in zip(names, example_files)])
-    return names, analyses.examples(layers, example_files, listing)
+    classes = folder_classes(names) if analyses.config.browse.examples_dir else None
+    return names, classes, analyses.examples(layers, example_files, listing)
 
 
 def _example_gradcams(config: Config, analyses: Analyses, units: list[Unit], example_files: list[Path],
