@@ -18,7 +18,7 @@ from generator import assets
 from generator.build import build_site
 from generator.config import load_config
 from generator.saved_arrays import RELATIVE_ERROR, map_records
-from tiny import make_project, tiny_classifier
+from tiny import edit_config, make_project, tiny_classifier
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -78,6 +78,8 @@ def saved(tmp_path_factory):
     """The tiny site built on :func:`scaled_classifier`, with what the build handed to each file writer."""
     folder = tmp_path_factory.mktemp("saved")
     project = make_project(folder / "project", scaled_classifier(folder / "scaled.keras"))
+    edit_config(project, views={"layers": ["c3"]}, groups={"layers": ["c3"], "count": 2},
+                exciters={"directions": ["c3: 0.5*5 + 0.5*1"]})
     written = {"maps": [], "json": [], "csv": []}
     patch = pytest.MonkeyPatch()
     for name, kind in (("save_maps", "maps"), ("write_json", "json"), ("write_csv", "csv")):
@@ -123,7 +125,8 @@ def same(read, computed) -> bool:
 
 def test_every_json_number_reads_back_exactly(saved):
     names = {path.name for path, _ in saved["json"]}
-    assert {"predictions.json", "attribution.json", "unit.json"} <= names
+    assert names == {"predictions.json", "attribution.json", "unit.json", "views.json", "groups.json",
+                     "directions.json"}
     for path, computed in saved["json"]:
         assert same(json.loads(path.read_text(encoding="utf-8")), plain(computed)), path
 
