@@ -1,4 +1,4 @@
-"""The files a config names: paths against the config's folder, text files, the images; checked before any model work."""
+"""The files a config names: paths against the config's folder, text files, the images; checked before model work."""
 
 from __future__ import annotations
 

@@ -29,39 +29,40 @@ def config_error(error: ValidationError) -> GeneratorError:
     first = error.errors()[0]
     loc, value = first["loc"], first["input"]
     if first["type"] in _UNKNOWN:
-        return _unknown(key_path(loc[:-1]), str(loc[-1]))
-    key = key_path(loc)
+        return _unknown(_key_path(loc[:-1]), str(loc[-1]))
+    key = _key_path(loc)
     if first["type"] == "missing":
         return GeneratorError(f"config key {key!r} is required")
-    schema = key_schemas()[rule_key(key)]
+    schema = key_schemas()[_schema_key(key)]
     if loc and isinstance(loc[-1], int):  # an item of a list
         schema = _array(schema)["items"]
     if first["type"] in _CONSTRAINTS:
         return GeneratorError(f"config key {key!r}: got {shown(value)}, expected {allowed(schema)}")
-    kind = expected_type(schema)
+    kind = _expected_type(schema)
     # YAML reads yes/no/on/off as booleans and 2024-01-31 as a date: quoting keeps them text.
-    quote = "; put it in quotes to keep it as text" if kind == "text" and isinstance(value, (bool, datetime.date)) else ""
+    quoted = kind == "text" and isinstance(value, (bool, datetime.date))
+    quote = "; put it in quotes to keep it as text" if quoted else ""
     return GeneratorError(f"config key {key!r}: got {shown(value)}, expected {kind}{quote}")
 
 
-def key_path(loc: tuple) -> str:
-    """pydantic's ``("units", 0, "channel")`` -> ``units[0].channel``; items of a list of names are named by the list."""
+def _key_path(loc: tuple) -> str:
+    """pydantic's ``("units", 0, "channel")`` -> ``units[0].channel``; an item of a list of names: the list's key."""
     key = ""
     for part in loc:
         if not isinstance(part, int):
             key = f"{key}.{part}" if key else str(part)
-        elif _array(key_schemas()[rule_key(key)])["items"].get("type") == "object":
+        elif _array(key_schemas()[_schema_key(key)])["items"].get("type") == "object":
             key += f"[{part}]"
     return key
 
 
-def rule_key(key: str) -> str:
+def _schema_key(key: str) -> str:
     """``units[2].channel`` -> ``units.channel``."""
     return ".".join(part.split("[")[0] for part in key.split("."))
 
 
 def _unknown(parent: str, name: str) -> GeneratorError:
-    schema = key_schemas()[rule_key(parent)]
+    schema = key_schemas()[_schema_key(parent)]
     allowed_here = list(schema.get("items", schema)["properties"])  # a unit's keys, for units[0]
     key = f"{parent}.{name}" if parent else name
     close = difflib.get_close_matches(name, allowed_here, n=1)
@@ -74,13 +75,13 @@ def _array(schema: dict) -> dict:
     return schema["anyOf"][0] if "anyOf" in schema else schema
 
 
-def expected_type(schema: dict) -> str:
+def _expected_type(schema: dict) -> str:
     """``an integer``, ``a list of texts``, ``a mapping with layer and channel``, ..."""
     schema = _array(schema)
     kind = schema.get("type")
     if kind == "array":
         items = schema["items"]
-        return "a list of mappings" if items.get("type") == "object" else f"a list of {expected_type(items)}s"
+        return "a list of mappings" if items.get("type") == "object" else f"a list of {_expected_type(items)}s"
     if kind == "object":
         return "a mapping" + (f" with {' and '.join(schema['required'])}" if "required" in schema else "")
     return _TYPES[kind[0] if isinstance(kind, list) else kind]
@@ -92,9 +93,10 @@ def allowed(schema: dict) -> str:
         return "one of " + ", ".join(v for v in schema["enum"] if v != "")  # empty: take the section's
     if "pattern" in schema:
         return _PATTERNS[schema["pattern"]]
-    kind, high = expected_type(schema), schema.get("maximum")
+    kind, high = _expected_type(schema), schema.get("maximum")
     if "exclusiveMinimum" in schema:
-        return f"{kind} above {_number(schema['exclusiveMinimum'])}" + ("" if high is None else f" and at most {_number(high)}")
+        at_most = "" if high is None else f" and at most {_number(high)}"
+        return f"{kind} above {_number(schema['exclusiveMinimum'])}{at_most}"
     if high is None:
         return f"{kind} {_number(schema['minimum'])} or above"
     return f"{kind} from {_number(schema['minimum'])} to {_number(high)}"

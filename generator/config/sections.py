@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import (BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, Strict, TypeAdapter,
-                      ValidationInfo, field_validator, model_validator)
+from pydantic import (
+    BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, Strict, TypeAdapter, ValidationInfo,
+    field_validator, model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticKnownError, PydanticUseDefault, core_schema
 
@@ -25,7 +27,7 @@ from generator.config.files import read_text, resolve_path
 from generator.errors import GeneratorError, shown
 
 ExciterMethod = Literal["gradient_ascent", "lucid"]
-ExciterMethodOrSections = Literal["", ExciterMethod]  # empty: the section's (exciters.method)
+ExciterMethodOrEmpty = Literal["", ExciterMethod]  # empty: the section's setting (exciters.method)
 AttributionMethod = Literal["gradcam", "saliency", "smoothgrad", "integrated_gradients"]
 Precision = Literal["auto", "float32", "bfloat16"]
 EXCITER_METHODS: tuple[str, ...] = typing.get_args(ExciterMethod)
@@ -180,7 +182,8 @@ class ExciterParams(Section):
     """How an exciter (activation-maximising image) is made; part of its cache key."""
 
     method: ExciterMethod = "gradient_ascent"
-    """ "gradient_ascent" (the lab's recipe) or "lucid" (Lucid's: Fourier image, decorrelated colour, transforms, Adam)."""
+    """ "gradient_ascent" (the lab's recipe) or "lucid" (Lucid's: Fourier image, decorrelated colour, transforms,
+    Adam)."""
     steps: Annotated[Int, Field(ge=0, le=100_000)] = 40
     """Optimisation steps."""
     step_size: Annotated[float, Strict(), Field(gt=0, le=1000), AS_FLOAT] = 1.0
@@ -264,7 +267,7 @@ class GroupsSection(Section):
     """Groups per image and layer."""
     exciter_size: Annotated[Int, Field(ge=16, le=512)] = 64
     """Side of each group's exciter (of its direction over the channels), in pixels."""
-    method: ExciterMethodOrSections = "lucid"
+    method: ExciterMethodOrEmpty = "lucid"
     """The groups' exciter method, if not exciters.method."""
 
 
@@ -278,7 +281,7 @@ class UnitSection(Section):
     """Channel index, from 0."""
     note: Text = ""
     """Markdown, or a path to a .md file (relative to the config file)."""
-    method: ExciterMethodOrSections = ""
+    method: ExciterMethodOrEmpty = ""
     """This unit's exciter method, if not exciters.method."""
 
 
@@ -305,7 +308,7 @@ class BrowseSection(Section):
     """The exciters on layer pages and unit cards: small and quick, unlike the featured units'."""
     thumbnail_steps: Annotated[Int, Field(ge=0, le=100_000)] = 40
     """Optimisation steps of each thumbnail."""
-    thumbnail_method: ExciterMethodOrSections = ""
+    thumbnail_method: ExciterMethodOrEmpty = ""
     """The thumbnails' exciter method, if not exciters.method."""
     examples_dir: Text = ""
     """Folder of images searched for each unit's dataset examples; empty: the configured images."""
