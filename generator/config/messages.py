@@ -17,7 +17,7 @@ from generator.config.schema import key_schemas
 from generator.config.sections import WEB_ADDRESS
 from generator.errors import GeneratorError, shown
 
-_UNKNOWN = ("extra_forbidden", "unexpected_keyword_argument")
+_UNKNOWN = ("extra_forbidden", "unexpected_keyword_argument", "invalid_key")  # invalid_key: a key that is no text
 _CONSTRAINTS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "literal_error",
                 "string_pattern_mismatch")
 _PATTERNS = {WEB_ADDRESS: "an http:// or https:// address, or nothing"}
@@ -25,8 +25,9 @@ _TYPES = {"integer": "an integer", "number": "a number", "boolean": "true or fal
 
 
 def config_error(error: ValidationError) -> GeneratorError:
-    """The first of pydantic's errors as one line."""
-    first = error.errors()[0]
+    """The first of pydantic's errors as one line; an unknown key first (a misspelt key is no missing one)."""
+    errors = error.errors()
+    first = next((e for e in errors if e["type"] in _UNKNOWN), errors[0])
     loc, value = first["loc"], first["input"]
     if first["type"] in _UNKNOWN:
         return _unknown(_key_path(loc[:-1]), str(loc[-1]))
