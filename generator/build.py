@@ -149,6 +149,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         attributions = analyses.attributions(images, plan.featured) if config.attribution.methods else ()
         gradcams = _example_gradcams(config, analyses, plan.featured, example_files, examples)
     notes = {Unit(u.layer, u.channel): config.note(u.note) for u in config.units}
+    labels = {Unit(u.layer, u.channel): u.label for u in config.units}
     units = {}
     for u in plan.all_units:
         featured = u in plan.circuit_units
@@ -159,7 +160,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
             exciter_map=analyses.exciter_map(u, exciters[u]) if featured else None,
             featured=featured, circuit=circuits.get(u), note=notes.get(u, ""), example_gradcam=gradcams.get(u),
             diverse=diverse.get(u, ()), recipes=recipes.get(u, {}), class_effects=effects[u.layer],
-            label=unit_label(u.channel, examples[u.layer].image[u.channel], classes, effects[u.layer]),
+            label=unit_label(u.channel, examples[u.layer].image[u.channel], classes, effects[u.layer], labels.get(u)),
         )
     results = tuple(ImageResult(im, predictions[im.slug], activations[im.slug], views[im.slug], groups[im.slug])
                     for im in images)
@@ -171,8 +172,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         composite=next((r for r in results if r.image.file == config.images.composite), results[0]),
         featured=tuple(plan.featured),
         units=units,
-        example_files=tuple(example_files),
-        example_names=tuple(names),
+        example_files=tuple(example_files), example_names=tuple(names),
         grid=grid,
         directions=directions,
         notes={name: config.note(text) for name, text in vars(config.notes).items()},

@@ -347,3 +347,17 @@ def test_attribution_can_be_turned_off(built):
     out = project / "docs" / "generated"
     assert not (out / "images/photo1/attribution.json").exists()
     assert "Where the evidence is" not in (out / "images/photo1/index.md").read_text()
+
+
+def test_a_configured_label_wins_and_shows_wherever_the_unit_is_listed(built, monkeypatch):
+    project, _ = built
+    monkeypatch.setattr(analyses_module, "load_model", lambda *a: pytest.fail("a label needs no model"))
+    edit_config(project, units=[{"layer": "c3", "channel": 5, "note": "Stripes.", "label": "stripe detector"}])
+    build(project)
+    out = project / "docs/generated/models/tiny"
+    data = json.loads((out / "c3/5/unit.json").read_text())
+    assert data["label"] == {"text": "stripe detector", "source": "config", "name": "", "purity": None}
+    assert "Label: **stripe detector**, the author's." in (out / "c3/5/index.md").read_text()
+    assert "stripe detector" in (out / "c3/index.md").read_text()  # its card and the layer's summary
+    index = json.loads((project / "docs/generated/unit-search/units.json").read_text())
+    assert {"unit": "c3:5", "label": "stripe detector"}.items() <= next(e for e in index if e["unit"] == "c3:5").items()

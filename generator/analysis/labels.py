@@ -38,7 +38,7 @@ def consensus(top_images: Sequence[int], classes: Sequence[str]) -> UnitLabel | 
 
 
 def unit_label(channel: int, top_images: Sequence[int], classes: Sequence[str] | None,
-               effects: ClassEffects | None, override: str = "") -> UnitLabel | None:
+               effects: ClassEffects | None, override: str | None = None) -> UnitLabel | None:
     """The unit's label: the author's, else its top examples' class, else the class it raises most."""
     if override:
         return UnitLabel(override, "config")
