@@ -1,4 +1,4 @@
-"""Command line: ``python -m generator build | layers | clean | schema``."""
+"""Command line: ``python -m generator build | serve | layers | clean | schema``."""
 
 from __future__ import annotations
 
@@ -16,17 +16,22 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m generator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="compute the analyses and write the site's pages under docs/generated")
+    serve = sub.add_parser("serve", help="build, serve the site with live reload and rebuild when the config, "
+                           "a note, an image or docs/pages changes")
     layers = sub.add_parser("layers", help="list the model's layers (names, types, channels)")
     sub.add_parser("clean", help="remove the generated pages and the cache")
     sub.add_parser("schema", help="print the JSON Schema of site_config.yaml (for editors)")
-    for p in (build, layers):
+    serve.add_argument("--dev-addr", default="127.0.0.1:8000", help="where the server listens, HOST:PORT "
+                       "(default: 127.0.0.1:8000)")
+    for p in (build, serve, layers):
         p.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default: {DEFAULT_CONFIG})")
-    build.add_argument("--site-url", default="", help="the published site's address where the config's site.url is empty")
-    build.add_argument("--executor", default="local", help="where the heavy analyses run: local (this process, "
+    for p in (build, serve):
+        p.add_argument("--site-url", default="", help="the published site's address where the config's site.url is empty")
+        p.add_argument("--executor", default="local", help="where the heavy analyses run: local (this process, "
                        "the default) or ray (a local Ray cluster, or the one at --address)")
-    build.add_argument("--address", default="", help="an existing Ray cluster: host:port of its head, ray://host:port "
+        p.add_argument("--address", default="", help="an existing Ray cluster: host:port of its head, ray://host:port "
                        "or auto (with --executor ray)")
-    build.add_argument("--workers", type=int, default=0, help="Ray workers, each loading the model once "
+        p.add_argument("--workers", type=int, default=0, help="Ray workers, each loading the model once "
                        "(default: one per GPU of the cluster, else one per CPU)")
     return parser
 
@@ -36,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     _quiet_tensorflow()
     try:
-        return {"build": _build, "layers": _layers, "clean": _clean, "schema": _schema}[args.command](args)
+        return {"build": _build, "serve": _serve, "layers": _layers, "clean": _clean, "schema": _schema}[args.command](args)
     except GeneratorError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -58,6 +63,22 @@ def _build(args) -> int:
     build_site(with_site_url(load_config(args.config), args.site_url), executor=args.executor, address=args.address,
                workers=args.workers)
     return 0
+
+
+def _serve(args) -> int:
+    from pathlib import Path
+
+    from generator.serve import serve
+
+    def build_once() -> bool:
+        try:
+            _build(args)
+            return True
+        except GeneratorError as e:  # shown as its line; the last good site stays up
+            print(f"error: {e}", file=sys.stderr)
+            return False
+
+    return serve(Path(args.config), args.dev_addr, build_once, Path.cwd())
 
 
 def _layers(args) -> int:
