@@ -1,4 +1,4 @@
-"""Command line: ``python -m generator build | serve | layers | clean | schema``."""
+"""Command line: ``python -m generator build | serve | pdf | layers | clean | schema``."""
 
 from __future__ import annotations
 
@@ -18,14 +18,16 @@ def _parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build", help="compute the analyses and write the site's pages under docs/generated")
     serve = sub.add_parser("serve", help="build, serve the site with live reload and rebuild when the config, "
                            "a note, an image or docs/pages changes")
+    pdf = sub.add_parser("pdf", help="build, then write the lab report as one PDF (needs the pdf extra)")
+    pdf.add_argument("--output", default="report.pdf", help="the PDF's path (default: report.pdf)")
     layers = sub.add_parser("layers", help="list the model's layers (names, types, channels)")
     sub.add_parser("clean", help="remove the generated pages and the cache")
     sub.add_parser("schema", help="print the JSON Schema of site_config.yaml (for editors)")
     serve.add_argument("--dev-addr", default="127.0.0.1:8000", help="where the server listens, HOST:PORT "
                        "(default: 127.0.0.1:8000)")
-    for p in (build, serve, layers):
+    for p in (build, serve, pdf, layers):
         p.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default: {DEFAULT_CONFIG})")
-    for p in (build, serve):
+    for p in (build, serve, pdf):
         p.add_argument("--site-url", default="", help="the published site's address where the config's site.url is empty")
         p.add_argument("--executor", default="local", help="where the heavy analyses run: local (this process, "
                        "the default) or ray (a local Ray cluster, or the one at --address)")
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     _quiet_tensorflow()
     try:
-        return {"build": _build, "serve": _serve, "layers": _layers, "clean": _clean, "schema": _schema}[args.command](args)
+        return {"build": _build, "serve": _serve, "pdf": _pdf, "layers": _layers, "clean": _clean, "schema": _schema}[args.command](args)
     except GeneratorError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -79,6 +81,23 @@ def _serve(args) -> int:
             return False
 
     return serve(Path(args.config), args.dev_addr, build_once, Path.cwd())
+
+
+def _pdf(args) -> int:
+    from pathlib import Path
+
+    from generator.build import GENERATED
+    from generator.config import load_config
+    from generator.pdf import engine, write_pdf
+    from generator.site_paths import SitePaths
+
+    engine()  # its absence is one line before any build work
+    config = load_config(args.config)
+    _build(args)
+    page = Path.cwd() / GENERATED / SitePaths("").report / "index.md"
+    written = write_pdf(page, Path(args.output), config.site.title, config.site.author, Path(config.model.name).name)
+    print(f"wrote {written}")
+    return 0
 
 
 def _layers(args) -> int:
