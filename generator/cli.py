@@ -20,6 +20,8 @@ def _parser() -> argparse.ArgumentParser:
                            "a note, an image or docs/pages changes")
     pdf = sub.add_parser("pdf", help="build, then write the lab report as one PDF (needs the pdf extra)")
     pdf.add_argument("--output", default="report.pdf", help="the PDF's path (default: report.pdf)")
+    pdf.add_argument("--if-published", action="store_true", help="only if the config's site.pdf is true "
+                     "(the Pages workflow: the PDF beside the site)")
     layers = sub.add_parser("layers", help="list the model's layers (names, types, channels)")
     sub.add_parser("clean", help="remove the generated pages and the cache")
     sub.add_parser("schema", help="print the JSON Schema of site_config.yaml (for editors)")
@@ -91,8 +93,11 @@ def _pdf(args) -> int:
     from generator.pdf import engine, write_pdf
     from generator.site_paths import SitePaths
 
-    engine()  # its absence is one line before any build work
     config = load_config(args.config)
+    if args.if_published and not config.site.pdf:
+        print("no PDF: site.pdf is false in the config")
+        return 0
+    engine()  # its absence is one line before any build work
     _build(args)
     page = Path.cwd() / GENERATED / SitePaths("").report / "index.md"
     written = write_pdf(page, Path(args.output), config.site.title, config.site.author, Path(config.model.name).name)

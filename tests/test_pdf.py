@@ -10,6 +10,7 @@ import pytest
 
 from generator import cli
 from generator.pdf import links_as_text
+from tiny import edit_config
 
 PARTS = ["1. The model and its predictions", "2. Feature maps", "3. The chosen filter and its exciter",
          "4. The incoming circuit", "5. Exciters of the strongest inputs", "6. Where the evidence is"]
@@ -69,3 +70,17 @@ def test_without_weasyprint_one_line_names_the_extra(tiny_project, monkeypatch, 
     err = capsys.readouterr().err
     assert err == 'error: the PDF needs WeasyPrint, an optional extra: pip install -e ".[pdf]"\n'
     assert not (tiny_project / "report.pdf").exists() and not (tiny_project / "docs").exists()
+
+
+@pytest.mark.parametrize("published", [True, False])
+def test_site_pdf_says_whether_the_pages_workflow_publishes_it(built, monkeypatch, capsys, published):
+    project, _ = built
+    edit_config(project, site={"pdf": published})
+    monkeypatch.chdir(project)
+    assert cli.main(["pdf", "--if-published", "--output", "site/report.pdf"]) == 0
+    out = capsys.readouterr().out
+    if published:
+        assert "wrote site/report.pdf" in out
+        assert pypdf.PdfReader(project / "site/report.pdf").pages[0].extract_text().startswith("Tiny report")
+    else:
+        assert out == "no PDF: site.pdf is false in the config\n" and not (project / "site").exists()

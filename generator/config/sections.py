@@ -123,6 +123,8 @@ class SiteSection(Section):
     url: Annotated[str, Strict(), Field(pattern=WEB_ADDRESS), AS_TEXT] = ""
     """Where the site is published (MkDocs' site_url), e.g. https://you.github.io/your-repo/; empty: the address `build
     --site-url` gives (the Pages workflow passes GitHub's), else none."""
+    pdf: Flag = False
+    """Publish the lab report as report.pdf beside the site: the Pages workflow then runs `python -m generator pdf`."""
 
 
 @dataclass(frozen=True)
