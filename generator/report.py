@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from generator.assets import AssetWriter
+from generator.config import Config
 from generator.errors import GeneratorError
 from generator.results import Circuit, Site, Unit, UnitExample, UnitResult
 from generator.site_paths import SitePaths
@@ -85,7 +86,7 @@ class ImageAttribution:
 class Report:
     """Every result of the site, computed (or found in the cache) on first use."""
 
-    def __init__(self, config, project: Path):
+    def __init__(self, config: Config, project: Path):
         from generator.analyses import Analyses
         from generator.build import CACHE
         from generator.cache import Cache
