@@ -45,13 +45,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     _quiet_tensorflow()
     try:
-        return {"build": _build, "serve": _serve, "pdf": _pdf, "layers": _layers, "clean": _clean, "schema": _schema}[args.command](args)
+        commands = {"build": _build, "serve": _serve, "pdf": _pdf, "layers": _layers, "clean": _clean,
+                    "schema": _schema}
+        return commands[args.command](args)
     except GeneratorError as e:
-        print(f"error: {e}", file=sys.stderr)
+        _error_line(e)
         return 2
     except KeyboardInterrupt:
         print("interrupted: the previous site is left as it was", file=sys.stderr)
         return 130
+
+
+def _error_line(e: GeneratorError) -> None:
+    print(f"error: {e}", file=sys.stderr)
 
 
 def _quiet_tensorflow() -> None:
@@ -79,7 +85,7 @@ def _serve(args) -> int:
             _build(args)
             return True
         except GeneratorError as e:  # shown as its line; the last good site stays up
-            print(f"error: {e}", file=sys.stderr)
+            _error_line(e)
             return False
 
     return serve(Path(args.config), args.dev_addr, build_once, Path.cwd())
