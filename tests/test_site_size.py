@@ -50,7 +50,9 @@ def test_unit_pictures_take_the_format_and_the_pages_link_them(built, fmt):
     project, _ = built
     out = project / "docs" / "generated"
     before = site_files(out)
-    png_bytes = sum(p.stat().st_size for p in unit_pictures(out))
+    # The band examples of the tiny site are mosaics of random-noise crops, which JPEG and WebP barely shrink:
+    # they stay out of the size comparison of the other pictures.
+    png_bytes = sum(p.stat().st_size for p in unit_pictures(out) if p.stem != "bands")
     edit_config(project, browse={"image_format": fmt})
     build(project)
     suffix, name = FORMATS[fmt]
@@ -65,7 +67,7 @@ def test_unit_pictures_take_the_format_and_the_pages_link_them(built, fmt):
     for chart in ("incoming-kernels.png", "distribution.png"):
         with Image.open(out / FEATURED / chart) as image:
             assert image.format == "PNG"  # charts stay PNG
-    assert sum(p.stat().st_size for p in pictures) < png_bytes / 2
+    assert sum(p.stat().st_size for p in pictures if p.stem != "bands") < png_bytes / 2
     assert missing_targets(out) == []
     assert f"](exciter{suffix})" in (out / BROWSED / "index.md").read_text()
     assert f"](0/exciter{suffix})" in (out / "models/tiny/c3/index.md").read_text()
