@@ -29,7 +29,7 @@ from generator.images import file_digest, load_images, read_square
 from generator.model_checks import browse_layers, check_config, configured_directions, input_size
 from generator.results import (
     ActivationGroups, Attribution, Circuit, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, ImageResult,
-    InputImage, LayerLinks, MapStats, Site, Unit, UnitExample, UnitResult, UnitStats,
+    ImageViews, InputImage, MapStats, Site, Unit, UnitExample, UnitResult, UnitStats,
 )
 from generator.timing import stage
 
@@ -133,11 +133,8 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
     map_layers = list(dict.fromkeys([*config.feature_maps.layers, *plan.unit_layers, *config.groups.layers]))
     with stage("activations"):
         activations = {im.slug: analyses.activations(im, map_layers) for im in tqdm(images, desc="activations", disable=None)}
-    views: dict[str, dict] = {im.slug: {} for im in images}
     with stage("views"):
-        for layer in tqdm(config.views.layers, desc="views (DeepDream, Caricature)", unit="layer", disable=None):
-            for slug, found in analyses.layer_views(images, layer).items():
-                views[slug][layer] = found
+        views = _views(config, analyses, images)
     with stage("groups"):
         groups = _groups(config, analyses, images, activations)
     with stage("examples"):
@@ -157,8 +154,9 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         featured = u in plan.circuit_units
         units[u] = _unit_result(
             u, exciters[u], {slug: acts[u.layer][..., u.channel] for slug, acts in activations.items()},
-            len(images) if featured else config.browse.unit_maps or len(images),
-            links[u.layer], config.browse.top_k, examples[u.layer], names,
+            len(images) if featured else config.browse.unit_maps or len(images), examples[u.layer], names,
+            incoming=links[u.layer].incoming_of(u.channel, config.browse.top_k),
+            outgoing=links[u.layer].outgoing_of(u.channel, config.browse.top_k),
             exciter_map=analyses.exciter_map(u, exciters[u]) if featured else None,
             featured=featured, circuit=circuits.get(u), note=notes.get(u, ""), example_gradcam=gradcams.get(u),
             diverse=diverse.get(u, ()), recipes=recipes.get(u, {}),
@@ -253,6 +251,15 @@ def _groups(config: Config, analyses: Analyses, images: list[InputImage],
     return found
 
 
+def _views(config: Config, analyses: Analyses, images: list[InputImage]) -> dict[str, dict[str, ImageViews]]:
+    """Each image's DeepDream and Caricature at ``views.layers``, by image slug and layer."""
+    views: dict[str, dict[str, ImageViews]] = {im.slug: {} for im in images}
+    for layer in tqdm(config.views.layers, desc="views (DeepDream, Caricature)", unit="layer", disable=None):
+        for slug, found in analyses.layer_views(images, layer).items():
+            views[slug][layer] = found
+    return views
+
+
 def _directions(config: Config, analyses: Analyses) -> tuple[DirectionExciter, ...]:
     """Exciters of ``exciters.directions``, with the featured units' settings, a batch per layer."""
     found = configured_directions(config, analyses.layers)
@@ -265,8 +272,8 @@ def _directions(config: Config, analyses: Analyses) -> tuple[DirectionExciter, .
     return tuple(DirectionExciter(spec.text, spec.layer, vector, exciters[i]) for i, (spec, vector) in enumerate(found))
 
 
-def _unit_result(u: Unit, exciter: Exciter, maps: dict[str, np.ndarray], shown: int, links: LayerLinks, top_k: int,
-                 examples: DatasetExamples, names: list[str], **extra) -> UnitResult:
+def _unit_result(u: Unit, exciter: Exciter, maps: dict[str, np.ndarray], shown: int, examples: DatasetExamples,
+                 names: list[str], **extra) -> UnitResult:
     """The unit's result, its statistics over every image's map, its page showing the first ``shown`` maps."""
     map_stats = {slug: MapStats(float(m.mean()), float(m.max())) for slug, m in maps.items()}
     peak = max(m.max for m in map_stats.values())
@@ -276,8 +283,6 @@ def _unit_result(u: Unit, exciter: Exciter, maps: dict[str, np.ndarray], shown: 
         maps=dict(list(maps.items())[:shown]),
         map_stats=map_stats,
         stats=UnitStats(float(np.mean([m.mean for m in map_stats.values()])), peak, peak <= 0),
-        incoming=links.incoming_of(u.channel, top_k),
-        outgoing=links.outgoing_of(u.channel, top_k),
         examples=tuple(
             UnitExample(r + 1, names[i], int(i), float(examples.score[u.channel, r]), int(examples.y[u.channel, r]),
                         int(examples.x[u.channel, r]), examples.maps[u.channel, r])

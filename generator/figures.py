@@ -231,15 +231,18 @@ def activation_strip(images: np.ndarray, maps: np.ndarray, labels: Sequence[str]
     return canvas.save(strip, path, quality)  # as JPEG for a .jpg path: photos compress 4x better
 
 
+EXAMPLES_PER_ROW = 5
+
+
 def example_crops(crops: np.ndarray, maps: np.ndarray, scores: Sequence[float], path: Path, *,
-                  title: str, labels: Sequence[str] | None = None, per_row: int = 5,
-                  label: str = "activation", quality: int = 85) -> Path:
+                  title: str, labels: Sequence[str] | None = None, label: str = "activation",
+                  quality: int = 85) -> Path:
     """A unit's dataset examples: (N, S, S, 3) uint8 crops, each with its activation on top.
 
     ``maps`` (N, s, s) is the activation over each crop's own region, upsampled (bilinear) to
     S and drawn translucent (magma, as activation_overlay) on one colour scale shared by all
     crops, so brighter means stronger across the row. Crops under 96 px are zoomed by a whole
-    factor (pixels stay sharp). Tiles wrap at ``per_row``; each is labelled "<label> <score>"
+    factor (pixels stay sharp). Tiles wrap at ``EXAMPLES_PER_ROW``; each is labelled "<label> <score>"
     (label defaults to the rank, #1 for the best).
     """
     crops, maps = np.asarray(crops), np.asarray(maps, dtype=np.float32)
@@ -260,7 +263,7 @@ def example_crops(crops: np.ndarray, maps: np.ndarray, scores: Sequence[float], 
     side = crops.shape[1]
     heat = np.stack([upsample(m, (side, side)) for m in maps])
     vmin, vmax = value_range(heat)
-    cols = min(per_row, len(crops))
+    cols = min(EXAMPLES_PER_ROW, len(crops))
     shown = canvas.overlay(crops, heat, "magma", vmin, vmax)
     tiles = np.stack([canvas.fit(t, canvas.tile_side(side, cols)) for t in shown])
     body = canvas.mosaic(tiles, [f"{label} {float(score):.3g}" for label, score in zip(labels, scores)], cols)
