@@ -7,6 +7,7 @@
 in ``--tree`` (default: this checkout; e.g. ``git archive <commit> | tar -x -C /tmp/before`` for the
 code before a change) and writes the SHA-256 of every file under ``docs/generated`` to ``OUT.json``.
 ``--site tiny`` is the tests' tiny config on the tests' seeded classifier (``tests/tiny.py``);
+``--site tiny-all`` adds a direction, diverse exciters, views and activation groups to it;
 ``--site default`` is this checkout's ``site_config.yaml`` (VGG16-HED: many minutes on a CPU).
 ``compare`` prints the files that differ, are missing or are new, and exits 1 if there are any.
 """
@@ -31,16 +32,20 @@ TINY = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
-from tiny import make_project, tiny_classifier
+from tiny import edit_config, make_project, tiny_classifier
 project = Path(sys.argv[1])
 tiny_classifier().save(project / "tiny.keras")
 make_project(project, project / "tiny.keras")
+if sys.argv[2] == "tiny-all":
+    edit_config(project, exciters={{"directions": ["c3: 0.5*5 + 0.5*1"], "diversity": 2}},
+                views={{"layers": ["c2"], "deepdream_steps": 3, "caricature_steps": 3}},
+                groups={{"layers": ["c3"], "count": 3, "exciter_size": 16}})
 """
 
 
-def tiny_project(project: Path, tree: Path, env: dict) -> None:
+def tiny_project(project: Path, site: str, env: dict) -> None:
     script = TINY.format(tests=str(REPO / "tests"))
-    subprocess.run([sys.executable, "-c", script, str(project)], env=env, check=True)
+    subprocess.run([sys.executable, "-c", script, str(project), site], env=env, check=True)
 
 
 def default_project(project: Path) -> None:
@@ -58,7 +63,7 @@ def manifest(tree: Path, site: str) -> dict[str, str]:
     shutil.rmtree(project, ignore_errors=True)
     project.mkdir()
     try:
-        tiny_project(project, tree, env) if site == "tiny" else default_project(project)
+        default_project(project) if site == "default" else tiny_project(project, site, env)
         shutil.copy(REPO / "mkdocs.yml", project)
         subprocess.run([sys.executable, "-m", "generator", "build", "--config", "site_config.yaml"],
                        cwd=project, env=env, check=True)
@@ -80,7 +85,7 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     make = commands.add_parser("manifest")
     make.add_argument("--tree", type=Path, default=REPO)
-    make.add_argument("--site", choices=("tiny", "default"), default="tiny")
+    make.add_argument("--site", choices=("tiny", "tiny-all", "default"), default="tiny")
     make.add_argument("out", type=Path)
     diff = commands.add_parser("compare")
     diff.add_argument("before", type=Path)
