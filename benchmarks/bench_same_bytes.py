@@ -9,6 +9,8 @@ code before a change) and writes the SHA-256 of every file under ``docs/generate
 ``--site tiny`` is the tests' tiny config on the tests' seeded classifier (``tests/tiny.py``);
 ``--site tiny-all`` adds a direction, diverse exciters, views and activation groups to it;
 ``--site default`` is this checkout's ``site_config.yaml`` (VGG16-HED: many minutes on a CPU).
+``--cache DIR`` builds with DIR as the cache and keeps it: a copy of the first build's cache with some
+entries deleted makes the second build recompute just those (whole default builds take long on a CPU).
 ``compare`` prints the files that differ, are missing or are new, and exits 1 if there are any.
 """
 
@@ -56,12 +58,16 @@ def default_project(project: Path) -> None:
     (project / "site_config.yaml").write_text(yaml.safe_dump(config))
 
 
-def manifest(tree: Path, site: str) -> dict[str, str]:
-    """SHA-256 of every file a cold build of ``site`` writes, by its path under docs/generated."""
+def manifest(tree: Path, site: str, cache: Path | None = None) -> dict[str, str]:
+    """SHA-256 of every file a build of ``site`` writes, by its path under docs/generated; cold unless
+    ``cache`` (a folder, kept) holds a previous build's cache."""
     env = {**os.environ, "PYTHONPATH": str(tree), "TQDM_DISABLE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
     project = Path(tempfile.gettempdir()) / f"same-bytes-{site}"  # one path: it shows in the pages
     shutil.rmtree(project, ignore_errors=True)
     project.mkdir()
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        (project / ".cache").symlink_to(cache.resolve())
     try:
         default_project(project) if site == "default" else tiny_project(project, site, env)
         shutil.copy(REPO / "mkdocs.yml", project)
@@ -86,13 +92,14 @@ def main() -> None:
     make = commands.add_parser("manifest")
     make.add_argument("--tree", type=Path, default=REPO)
     make.add_argument("--site", choices=("tiny", "tiny-all", "default"), default="tiny")
+    make.add_argument("--cache", type=Path, help="build with this cache folder (kept; default: a fresh one)")
     make.add_argument("out", type=Path)
     diff = commands.add_parser("compare")
     diff.add_argument("before", type=Path)
     diff.add_argument("after", type=Path)
     args = parser.parse_args()
     if args.command == "manifest":
-        files = manifest(args.tree.resolve(), args.site)
+        files = manifest(args.tree.resolve(), args.site, args.cache)
         args.out.write_text(json.dumps(files, indent=1, sort_keys=True))
         print(f"{len(files)} files hashed into {args.out}")
         return
