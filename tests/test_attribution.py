@@ -282,3 +282,37 @@ def test_class_target_on_an_edge_model_is_refused(hed, cat):
 def test_images_must_be_uint8_photos(tiny, images):
     with pytest.raises(GeneratorError, match=r"images must be uint8 \(N, H, W, 3\) with N >= 1"):
         A.saliency(tiny, images, [A.ClassTarget()])
+
+
+# --- the site's results ------------------------------------------------------------------------------
+
+
+def test_settings_in_words_name_each_methods_parameters():
+    settings = A.AttributionSettings(samples=5, noise=0.25, steps=7, baseline="blurred", seed=3)
+    assert A.settings_text("gradcam", settings, "c3") == "Grad-CAM at c3"
+    assert A.settings_text("saliency", settings) == "saliency: the gradient's largest magnitude over the colour channels"
+    assert A.settings_text("smoothgrad", settings) == "SmoothGrad: 5 noisy copies, noise 0.25 of the value range, seed 3"
+    assert A.settings_text("integrated_gradients", settings) == "Integrated Gradients: 7 steps from a blurred baseline"
+
+
+def test_site_attributions_carry_the_maps_and_give_the_first_target_the_sanity_check(tiny, photos):
+    from generator.results import Unit
+
+    settings = A.AttributionSettings(steps=8)
+    targets = [A.ClassTarget(rank=2), A.UnitTarget("c3", 2)]
+    found = A.attribute(tiny, photos, targets, "integrated_gradients", settings)
+    check = A.sanity_check(tiny, photos, targets[0], ["integrated_gradients"], settings)[0]
+    first, second = A.site_attributions(tiny, photos, targets, "integrated_gradients", settings, sanity=True)
+    assert (first.method, first.target, first.unit, first.layer) == ("integrated_gradients", "top-2 class", None, "")
+    assert (second.target, second.unit, second.classes) == ("c3:2", Unit("c3", 2), ())
+    assert first.classes == found[0].classes and len(first.classes) == len(photos)
+    assert first.settings == second.settings == "Integrated Gradients: 8 steps from a black baseline"
+    for ours, theirs in zip((first, second), found):
+        np.testing.assert_array_equal(ours.maps, theirs.maps)
+        np.testing.assert_array_equal(ours.scores, theirs.scores)
+        np.testing.assert_array_equal(ours.baseline_scores, theirs.baseline_scores)
+        assert ours.scores.dtype == ours.baseline_scores.dtype == np.float32
+    np.testing.assert_array_equal(first.sanity, check.spearman)
+    assert first.randomised == ("head", "c3", "c2", "c1") and second.sanity is None and second.randomised == ()
+    (gradcam,) = A.site_attributions(tiny, photos, targets[1:], "gradcam", settings, sanity=False)
+    assert (gradcam.layer, gradcam.settings, gradcam.sanity, gradcam.baseline_scores) == ("c2", "Grad-CAM at c2", None, None)
