@@ -152,6 +152,18 @@ def test_blurred_baseline_keeps_the_mean_and_smooths():
     assert blurred.std() < x.std() / 3
 
 
+@pytest.mark.parametrize("sigma", [0.3, 1.6, 2.5])
+def test_blur_equals_scipy_with_a_radius_of_three_sigmas(sigma):
+    """scipy's separable Gaussian, edges mirrored (numpy's ``reflect``), radius max(1, floor(3 sigma))."""
+    ndimage = pytest.importorskip("scipy.ndimage")
+    x = np.random.default_rng(2).uniform(0, 255, (2, 17, 12, 3)).astype("float32")
+    radius = max(1, int(3 * sigma))
+    expected = x.astype(np.float64)
+    for axis in (1, 2):
+        expected = ndimage.gaussian_filter1d(expected, sigma, axis=axis, mode="mirror", radius=radius)
+    np.testing.assert_allclose(A.gaussian_blur(x, sigma), expected, rtol=0, atol=1e-3)
+
+
 # --- determinism, locality, batches ----------------------------------------------------------------
 
 
