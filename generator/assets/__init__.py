@@ -21,7 +21,7 @@ import numpy as np
 from generator import canvas
 from generator.assets.attribution import AttributionAssets
 from generator.assets.circuits import CircuitAssets
-from generator.assets.files import write_csv, write_json
+from generator.assets import files
 from generator.assets.images import ImageAssets
 from generator.assets.layers import ModelAssets
 from generator.assets.rendering import cores, render_all
@@ -31,7 +31,7 @@ from generator.config import Config
 from generator.results import Site
 from generator.site_paths import SitePaths
 
-__all__ = ["AssetWriter", "render_all", "write_assets", "write_csv", "write_json"]
+__all__ = ["AssetWriter", "render_all", "write_assets"]
 
 
 class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, ModelAssets):
@@ -85,7 +85,7 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
         for layer in self.site.analysed_layers:
             rows = [{"channel": u.channel, **dataclasses.asdict(self.site.units[u].stats)}
                     for u in self.site.layer_units(layer.name)]
-            write_csv(self.file(self.paths.layer_file(layer.name, "units.csv")), rows)
+            files.write_csv(self.file(self.paths.layer_file(layer.name, "units.csv")), rows)
 
 
 def write_assets(out: Path, cache: Cache, site: Site, config: Config) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from generator import figures
-from generator.assets.files import write_json
+from generator import figures, saved_arrays
+from generator.assets import files
 from generator.results import ImageResult
-from generator.saved_arrays import largest_magnitude, save_maps
+from generator.saved_arrays import largest_magnitude
 
 
 class AttributionAssets:
@@ -21,10 +21,10 @@ class AttributionAssets:
                         np.stack([a.maps[index] for a in found]), [a.title for a in found],
                         [_scale(a.maps) for a in found], title=f"Where the evidence for {target} is: {im.file}")
             path = self.file(self.paths.attribution(im.slug, found[0].slug, ".npy"))
-            save_maps(path, np.stack([a.maps[index] for a in found]))
+            saved_arrays.save_maps(path, np.stack([a.maps[index] for a in found]))
             summary += [_attribution_record(a, index) for a in found]
         if summary:
-            write_json(self.file(self.paths.image_file(im.slug, "attribution.json")), summary)
+            files.write_json(self.file(self.paths.image_file(im.slug, "attribution.json")), summary)
 
 
 def _scale(maps: np.ndarray) -> tuple[float, float]:

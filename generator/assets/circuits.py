@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from generator import figures
-from generator.assets.files import write_csv
+from generator.assets import files
 from generator.circuit_diagram import circuit_diagram
 from generator.results import Circuit, CircuitWeights, Unit
 
@@ -46,7 +46,7 @@ class CircuitAssets:
         self.figure(kernels, figures.kernel_heatmaps, np.asarray(w.top_kernels, dtype=np.float32), names,
                     title=kernels_title)
         self.figure(norms, figures.norm_bar, names, [i.norm for i in w.top], title=norms_title, xlabel=xlabel)
-        write_csv(self.file(table), [_input_record(i) for i in w.inputs])
+        files.write_csv(self.file(table), [_input_record(i) for i in w.inputs])
 
 
 def _node(unit: Unit) -> tuple[str, int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from generator import figures
-from generator.assets.files import write_csv, write_json
+from generator.assets import files
 
 
 class ModelAssets:
@@ -15,9 +15,9 @@ class ModelAssets:
         self.figure(self.paths.layer_file(layer, "exciter-grid.png"), figures.exciter_grid,
                     np.stack([e.image for e in g.exciters]), [u.channel for u in g.units],
                     title=f"Exciters of {layer}, channels 0-{len(g.units) - 1}", per_row=self.config.exciters.grid.per_row)
-        write_csv(self.file(self.paths.layer_file(layer, "exciter-grid.csv")),
-                  [{"channel": u.channel, "activation": e.activation, "start_activation": e.start_activation}
-                   for u, e in zip(g.units, g.exciters)])
+        files.write_csv(self.file(self.paths.layer_file(layer, "exciter-grid.csv")),
+                        [{"channel": u.channel, "activation": e.activation, "start_activation": e.start_activation}
+                         for u, e in zip(g.units, g.exciters)])
 
     def directions(self) -> None:
         records = []
@@ -25,4 +25,4 @@ class ModelAssets:
             self.figure(self.paths.direction_exciter(i), figures.save_rgb, d.exciter.image)
             records.append({"direction": d.text, "layer": d.layer, "weights": d.weights,
                             "activation": d.exciter.activation, "start_activation": d.exciter.start_activation})
-        write_json(self.file(self.paths.model_file("directions.json")), records)
+        files.write_json(self.file(self.paths.model_file("directions.json")), records)

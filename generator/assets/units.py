@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from generator import figures
-from generator.assets.files import write_json
+from generator.assets import files
 from generator.geometry import box_map, crop_box
 from generator.images import read_square
 from generator.pixels import upsample
@@ -63,7 +63,7 @@ class UnitAssets:
         c = result.circuit
         if c and c.supported:
             data["circuit"] = self.circuit(c)
-        write_json(self.file(p.unit_file(u, "unit.json")), data)
+        files.write_json(self.file(p.unit_file(u, "unit.json")), data)
 
     def _example_crops(self, result: UnitResult) -> tuple[np.ndarray, np.ndarray]:
         """Square crops around each example's peak, sized to the receptive field, with the map over the
