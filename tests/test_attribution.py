@@ -3,6 +3,7 @@ Gradients), against scipy (Spearman), and for determinism, locality and clear er
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -161,7 +162,9 @@ def test_blur_equals_scipy_with_a_radius_of_three_sigmas(sigma):
     expected = x.astype(np.float64)
     for axis in (1, 2):
         expected = ndimage.gaussian_filter1d(expected, sigma, axis=axis, mode="mirror", radius=radius)
-    np.testing.assert_allclose(A.gaussian_blur(x, sigma), expected, rtol=0, atol=1e-3)
+    blurred = A.gaussian_blur(x, sigma)
+    assert blurred.dtype == np.float32
+    np.testing.assert_allclose(blurred, expected, rtol=0, atol=1e-3)
 
 
 # --- determinism, locality, batches ----------------------------------------------------------------
@@ -227,7 +230,10 @@ def test_spearman_matches_scipy_with_ties():
     a, b = rng.integers(0, 5, 200).astype(float), rng.normal(size=200)
     assert A.spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-12)
     assert A.spearman(a, a) == pytest.approx(1.0)
-    assert np.isnan(A.spearman(np.ones(5), b[:5]))
+    assert A.spearman([1.0, 2.0], [5.0, 3.0]) == pytest.approx(-1.0)  # two values: the smallest correlation there is
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # undefined, said without dividing 0 by 0
+        assert np.isnan(A.spearman(np.ones(5), b[:5]))
 
 
 def test_sanity_check_is_one_for_the_same_model_and_lower_after_randomising(tiny, photos):
