@@ -45,7 +45,7 @@ def _thumbnail_node(ax, placed: Layout, node) -> None:
               interpolation="antialiased")
     ax.add_patch(Rectangle((x - sx, y - sy), 2 * sx, 2 * sy, facecolor="none",
                            edgecolor="#555555", linewidth=0.8, zorder=4))
-    ax.text(x, y - s - 0.05, placed.labels[node], ha="center", va="top", fontsize=7, zorder=4,
+    ax.text(x, y - s - 0.05, placed.labels[node], ha="center", va="top", fontsize=7, zorder=4, color="black",
             bbox={"facecolor": "white", "edgecolor": "none", "pad": 1, "alpha": 0.85})
 
 
@@ -57,7 +57,7 @@ def _box_node(ax, placed: Layout, node) -> None:
                                 boxstyle="round,pad=0,rounding_size=0.06",
                                 facecolor="#f4f4f4", edgecolor="#555555",
                                 linewidth=0.8, zorder=3))
-    ax.text(x, y, placed.labels[node], ha="center", va="center", fontsize=8, zorder=4)
+    ax.text(x, y, placed.labels[node], ha="center", va="center", fontsize=8, zorder=4, color="black")  # on its box
 
 
 def _legend(ax, width: float) -> None:
