@@ -309,6 +309,41 @@ class Attribution:
 
 
 @dataclass(frozen=True)
+class FaithfulnessScores:
+    """How faithful one ranking of the pixels (a method's map, or a random one) is, on every image.
+
+    ``deletion`` and ``insertion`` are the score after each step (the first ``k / steps`` of the
+    pixels, highest first, removed or put back) divided by the score on the photo; NaN where that
+    score is not positive. ``mu_fidelity`` is NaN where the drops or the map's sums do not vary.
+    """
+
+    method: str  # an attribution method, or "random": a seeded random ranking, the floor
+    deletion: np.ndarray  # (N, steps + 1); lower area: more faithful
+    insertion: np.ndarray  # (N, steps + 1); higher area: more faithful
+    deletion_auc: np.ndarray  # (N,)
+    insertion_auc: np.ndarray  # (N,)
+    mu_fidelity: np.ndarray  # (N,) Pearson correlation; near 1: faithful
+
+
+@dataclass(frozen=True)
+class Faithfulness:
+    """The faithfulness of every method's maps of one target, beside a random ranking's."""
+
+    target: str  # as :attr:`Attribution.target`
+    methods: tuple[FaithfulnessScores, ...]  # in the attribution's method order
+    random: FaithfulnessScores
+    baseline: str  # what removed pixels become: "black" or "blurred"
+    samples: int  # µ-Fidelity's random subsets
+
+    @property
+    def steps(self) -> int:
+        return self.random.deletion.shape[1] - 1
+
+    def of(self, method: str) -> FaithfulnessScores | None:
+        return next((s for s in self.methods if s.method == method), None)
+
+
+@dataclass(frozen=True)
 class MapStats:
     mean: float
     max: float
