@@ -1,0 +1,50 @@
+"""The site's attributions: a method's maps as the typed results (:class:`generator.results.Attribution`)
+the build caches and the pages show, each with its settings in words for the caption."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from generator.analysis.attribution.maps import AttributionMaps, attribute
+from generator.analysis.attribution.sanity import SanityCheck, sanity_check
+from generator.analysis.attribution.settings import AttributionSettings
+from generator.analysis.attribution.targets import Target, UnitTarget
+from generator.results import Attribution, Unit
+
+
+def settings_text(method: str, settings: AttributionSettings, layer: str = "") -> str:
+    """A method's settings in words, for captions."""
+    if method == "gradcam":
+        return f"Grad-CAM at {layer}"
+    if method == "saliency":
+        return "saliency: the gradient's largest magnitude over the colour channels"
+    if method == "smoothgrad":
+        return f"SmoothGrad: {settings.samples} noisy copies, noise {settings.noise:g} of the value range, seed {settings.seed}"
+    return f"Integrated Gradients: {settings.steps} steps from a {settings.baseline} baseline"
+
+
+def site_attributions(model, images: np.ndarray, targets: Sequence[Target], method: str,
+                      settings: AttributionSettings, sanity: bool) -> tuple[Attribution, ...]:
+    """``method``'s maps of every target on ``images`` as the site's results; with ``sanity``, the first
+    target also gets Adebayo's check (every weighted layer re-initialised)."""
+    found = attribute(model, images, targets, method, settings)
+    check = sanity_check(model, images, targets[0], [method], settings, seed=settings.seed)[0] if sanity else None
+    return tuple(_as_result(a, check if i == 0 else None) for i, a in enumerate(found))
+
+
+def _as_result(a: AttributionMaps, check: SanityCheck | None) -> Attribution:
+    return Attribution(
+        method=a.method,
+        target=a.target.label,
+        maps=a.maps,
+        scores=np.asarray(a.scores, np.float32),
+        unit=Unit(a.target.layer, a.target.channel) if isinstance(a.target, UnitTarget) else None,
+        classes=a.classes or (),
+        layer=a.layer or "",
+        settings=settings_text(a.method, a.settings, a.layer or ""),
+        sanity=None if check is None else check.spearman,
+        randomised=() if check is None else check.randomised,
+        baseline_scores=None if a.baseline_scores is None else np.asarray(a.baseline_scores, np.float32),
+    )
