@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generator.analysis import faithfulness as F
+from generator.analysis.attribution import faithfulness as F
 
 SIZE = 16
 REGION = (slice(0, 4), slice(0, 4))  # 16 of the 256 pixels
