@@ -25,8 +25,8 @@ from generator.config import Config, ExciterParams
 from generator.executor import InProcess, Job
 from generator.models import describe_model, load_model
 from generator.results import (
-    ActivationGroups, Attribution, Circuit, DatasetExamples, Exciter, ImageViews, InputImage, LayerInfo, LayerLinks,
-    Prediction, Unit,
+    ActivationGroups, Attribution, Circuit, DatasetExamples, Exciter, Faithfulness, ImageViews, InputImage, LayerInfo,
+    LayerLinks, Prediction, Unit,
 )
 from generator.timing import stage
 
@@ -242,6 +242,31 @@ class Analyses:
         targets = list(dict.fromkeys(r.target for rs in found.values() for r in rs))
         return tuple(r for t in targets for m in methods for r in found[m] if r.target == t)
 
+    def faithfulness(self, images: list[InputImage], units: list[Unit],
+                     attributions: tuple[Attribution, ...]) -> tuple[Faithfulness, ...]:
+        """How faithful each target's maps are (``attribution.faithfulness``): one job a target, in order."""
+        a = self.config.attribution
+        groups: dict[str, list[Attribution]] = {}
+        for found in attributions:
+            groups.setdefault(found.target, []).append(found)
+        if not (a.faithfulness.enabled and groups):
+            return ()
+        pixels = np.stack([im.pixels for im in images])
+        keys = {target: self._key("faithfulness", target, [im.digest for im in images], self.config.images.size,
+                                  attribution_key(a), a.faithfulness, units) for target in groups}
+
+        def compute(missing: list[str]) -> dict[str, Faithfulness]:
+            from generator.analysis.attribution import FaithfulnessSettings
+
+            targets = {t.label: t for t in self._attribution_targets(units)}
+            measure = FaithfulnessSettings(steps=a.faithfulness.steps, samples=a.faithfulness.samples, seed=a.seed)
+            jobs = [Job(_faithfulness_job, (pixels, targets[t], groups[t], self._attribution_settings(), measure))
+                    for t in missing]
+            return dict(zip(missing, self.executor.run(jobs)))
+
+        found = self.cache.values(keys, Faithfulness, compute)
+        return tuple(found[t] for t in groups)
+
     def example_gradcam(self, unit: Unit, pixels: np.ndarray, digests: list[str]) -> Attribution:
         """The unit's Grad-CAM on its dataset examples (``pixels``; ``digests`` key them)."""
         def compute() -> Attribution:
@@ -275,8 +300,11 @@ class Analyses:
 
 
 def attribution_key(section) -> dict:
-    """What attribution maps depend on: the section with its precision resolved."""
-    return {**dataclasses.asdict(section), "precision": resolve_precision(section.precision)}
+    """What attribution maps depend on: the section with its precision resolved, without faithfulness
+    (which reads the maps)."""
+    values = {**dataclasses.asdict(section), "precision": resolve_precision(section.precision)}
+    del values["faithfulness"]
+    return values
 
 
 def exciter_key(params: ExciterParams) -> dict:
@@ -331,3 +359,10 @@ def _attribution_job(loaded, pixels: np.ndarray, targets: list, method: str, set
     from generator.analysis.attribution import site_attributions
 
     return site_attributions(loaded, pixels, targets, method, settings, sanity)
+
+
+def _faithfulness_job(loaded, pixels: np.ndarray, target, found: list[Attribution], settings, measure,
+                      progress=None) -> Faithfulness:
+    from generator.analysis.attribution import site_faithfulness
+
+    return site_faithfulness(loaded, pixels, target, found, settings, measure)

@@ -27,7 +27,7 @@ from generator.config import Config
 from generator.geometry import box_map, crop_box
 from generator.images import read_square
 from generator.pixels import upsample
-from generator.results import Circuit, CircuitWeights, ImageResult, Site, Unit, UnitResult
+from generator.results import Circuit, CircuitWeights, Faithfulness, ImageResult, Site, Unit, UnitResult
 from generator.site_paths import SitePaths
 
 
@@ -91,6 +91,7 @@ class AssetWriter:
         for i, result in enumerate(self.site.images):
             self.image(result)
             self.attribution(i, result)
+            self.faithfulness(i, result)
         pixels = np.stack([r.image.pixels for r in self.site.images])
         labels = [r.image.slug for r in self.site.images]
         for result in self.site.units.values():
@@ -160,9 +161,23 @@ class AssetWriter:
             path = self.file(self.paths.attribution(im.slug, found[0].slug, ".npy"))
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path, np.stack([a.maps[index] for a in found]).astype(np.float16))
-            summary += [_attribution_record(a, index) for a in found]
+            faithful = self.site.faithfulness_of(target)
+            summary += [_attribution_record(a, index, faithful) for a in found]
         if summary:
             write_json(self.file(self.paths.image_file(im.slug, "attribution.json")), summary)
+
+    def faithfulness(self, index: int, result: ImageResult) -> None:
+        """Each target's deletion and insertion curves on image ``index`` (methods, then the random floor),
+        where the score on the photo is positive (else the curves are undefined and the page says so)."""
+        for target, found in self.site.attribution_targets().items():
+            faithful = self.site.faithfulness_of(target)
+            if faithful is None or not faithful.defined(index):
+                continue
+            rankings = faithful.rankings
+            self.figure(self.paths.faithfulness(result.image.slug, found[0].slug), figures.faithfulness_curves,
+                        [*(a.title for a in found), "random order"],
+                        np.stack([s.deletion[index] for s in rankings]), np.stack([s.insertion[index] for s in rankings]),
+                        title=f"Deleting and inserting the pixels of {result.image.file}, ranked by each map ({target})")
 
     def unit(self, result: UnitResult, pixels: np.ndarray, labels: list[str]) -> None:
         u, p = result.unit, self.paths
@@ -306,7 +321,7 @@ def _scale(maps: np.ndarray) -> tuple[float, float]:
     return (-top, top) if np.nanmin(maps) < 0 else (0.0, float(np.nanmax(maps)) or 1.0)
 
 
-def _attribution_record(a, index: int) -> dict:
+def _attribution_record(a, index: int, faithful: Faithfulness | None) -> dict:
     m = a.maps[index]
     record = {"target": a.target, "method": a.method, "settings": a.settings, "score": float(a.scores[index]),
               "min": float(m.min()), "max": float(m.max()), "sum": float(m.sum())}
@@ -319,7 +334,21 @@ def _attribution_record(a, index: int) -> dict:
     if a.sanity is not None:
         record["sanity_spearman"] = float(a.sanity[index])
         record["randomised_layers"] = list(a.randomised)
+    if faithful is not None:
+        record["faithfulness"] = {"baseline": faithful.baseline, "steps": faithful.steps, "samples": faithful.samples,
+                                  **_faithfulness_scores(faithful.of(a.method), index),
+                                  "random": _faithfulness_scores(faithful.random, index)}
     return record
+
+
+def _faithfulness_scores(s, index: int) -> dict:
+    """One ranking's scores on image ``index``; None where undefined."""
+    def number(value):
+        return float(value) if np.isfinite(value) else None
+
+    return {"deletion_auc": number(s.deletion_auc[index]), "insertion_auc": number(s.insertion_auc[index]),
+            "mu_fidelity": number(s.mu_fidelity[index]),
+            "deletion": [number(v) for v in s.deletion[index]], "insertion": [number(v) for v in s.insertion[index]]}
 
 
 def render_all(jobs: dict[Path, tuple], workers: int) -> None:

@@ -150,6 +150,8 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
     with stage("attribution"):
         attributions = analyses.attributions(images, plan.featured) if config.attribution.methods else ()
         gradcams = _example_gradcams(config, analyses, plan.featured, example_files, examples)
+    with stage("faithfulness"):
+        faithfulness = analyses.faithfulness(images, plan.featured, attributions)
 
     notes = {Unit(u.layer, u.channel): config.note(u.note) for u in config.units}
     units = {}
@@ -178,6 +180,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         directions=directions,
         notes={name: config.note(text) for name, text in vars(config.notes).items()},
         attributions=attributions,
+        faithfulness=faithfulness,
     )
 
 

@@ -228,6 +228,18 @@ class BrowseSection:
 
 
 @dataclass(frozen=True)
+class FaithfulnessSection:
+    """Whether each map ranks first the pixels its target's score depends on (Deletion, Insertion, µ-Fidelity)."""
+
+    # Score every map, and a random ranking as the floor.
+    enabled: bool = True
+    # Deletion and insertion: the pixels removed (or put back), highest first, in this many equal steps.
+    steps: int = 10
+    # µ-Fidelity: random subsets of the pixels (cells of a 9 x 9 grid, each with chance 20%) set to the baseline.
+    samples: int = 32
+
+
+@dataclass(frozen=True)
 class AttributionSection:
     """Where in each photo the evidence for a prediction, a unit or the output comes from."""
 
@@ -247,7 +259,7 @@ class AttributionSection:
     noise: float = 0.15
     # Integrated Gradients' steps on the path from the baseline to the image.
     steps: int = 32
-    # Integrated Gradients' start: "black" or "blurred" (the photo blurred).
+    # Integrated Gradients' start, and what faithfulness removes pixels to: "black" or "blurred" (the photo blurred).
     baseline: str = "black"
     # Seed of SmoothGrad's noise and of the sanity check's re-initialised weights.
     seed: int = 0
@@ -255,6 +267,8 @@ class AttributionSection:
     sanity_check: bool = True
     # Arithmetic of the network: "auto" is bfloat16 where the CPU computes it natively (about 2x faster), else float32.
     precision: str = "auto"
+    # How faithful each map is, beside a random ranking: deletion and insertion curves, µ-Fidelity.
+    faithfulness: FaithfulnessSection = field(default_factory=FaithfulnessSection)
 
 
 @dataclass(frozen=True)
@@ -444,6 +458,8 @@ RULES: dict[str, Range | OneOf | WebAddress] = {
     "attribution.steps": Range(1, 1024),
     "attribution.baseline": OneOf(BASELINES),
     "attribution.precision": OneOf(PRECISIONS),
+    "attribution.faithfulness.steps": Range(1, 1024),
+    "attribution.faithfulness.samples": Range(2, 1024),
 }
 
 

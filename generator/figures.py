@@ -286,6 +286,35 @@ def attribution_overlays(image: np.ndarray, maps: np.ndarray, labels: Sequence[s
     return canvas.save(canvas.stack([canvas.text(title, canvas.TITLE), canvas.beside(panels)]), path)
 
 
+def faithfulness_curves(labels: Sequence[str], deletion: np.ndarray, insertion: np.ndarray, path: Path, *,
+                        title: str) -> Path:
+    """Deletion and insertion curves side by side, one line a ranking (``labels[m]``; rows (K + 1,) of
+    ``deletion`` and ``insertion``, over the fraction of pixels from 0 to 1); the last ranking is the
+    random floor, drawn dashed grey. A faithful map's deletion curve falls fast, its insertion curve rises
+    fast."""
+    deletion, insertion = np.asarray(deletion, np.float64), np.asarray(insertion, np.float64)
+    if deletion.shape != insertion.shape or deletion.ndim != 2 or len(labels) != len(deletion):
+        raise ValueError(f"faithfulness_curves: {deletion.shape} and {insertion.shape} curves, {len(labels)} labels")
+    fraction = np.linspace(0, 1, deletion.shape[1])
+    fig = new_figure(6.5, 2.6)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, curves, name in ((axes[0], deletion, "Deletion (lower area: faithful)"),
+                             (axes[1], insertion, "Insertion (higher area: faithful)")):
+        for k, (label, curve) in enumerate(zip(labels, curves)):
+            floor = k == len(labels) - 1
+            ax.plot(fraction, curve, label=label, color="0.55" if floor else f"C{k}", linestyle="--" if floor else "-",
+                    linewidth=1.2 if floor else 1.6)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("fraction of pixels " + ("removed" if curves is deletion else "put back"), fontsize=8)
+        ax.set_xlim(0, 1)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("score / score on the photo", fontsize=8)
+    axes[1].legend(fontsize=7, loc="best")
+    fig.suptitle(title, fontsize=9)
+    return save_figure(fig, path)
+
+
 GROUP_COLOURS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
                           [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]], np.float32)
 

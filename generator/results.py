@@ -308,6 +308,9 @@ class Attribution:
         return self.target.split()[0].replace("-", "")
 
 
+FAITHFULNESS_MEASURES = ("deletion_auc", "insertion_auc", "mu_fidelity")
+
+
 @dataclass(frozen=True)
 class FaithfulnessScores:
     """How faithful one ranking of the pixels (a method's map, or a random one) is, on every image.
@@ -339,8 +342,36 @@ class Faithfulness:
     def steps(self) -> int:
         return self.random.deletion.shape[1] - 1
 
+    @property
+    def rankings(self) -> tuple[FaithfulnessScores, ...]:
+        """The methods' scores, then the random order's."""
+        return (*self.methods, self.random)
+
     def of(self, method: str) -> FaithfulnessScores | None:
         return next((s for s in self.methods if s.method == method), None)
+
+    def defined(self, index: int) -> bool:
+        """Whether the curves on image ``index`` are defined (its score on the photo is positive)."""
+        return bool(np.isfinite(self.random.deletion[index]).all())
+
+    def mean(self, scores: FaithfulnessScores, measure: str) -> float:
+        """``measure`` (deletion_auc, insertion_auc, mu_fidelity) of ``scores`` averaged over the images
+        where it is defined; NaN where it is nowhere."""
+        values = getattr(scores, measure)
+        values = values[np.isfinite(values)]
+        return float(values.mean()) if values.size else float("nan")
+
+    def beats_random(self, scores: FaithfulnessScores, measure: str) -> bool:
+        """Whether ``scores``' mean ``measure`` is more faithful than the random order's."""
+        ours, floor = self.mean(scores, measure), self.mean(self.random, measure)
+        return bool(ours < floor if measure == "deletion_auc" else ours > floor)
+
+    def best(self, measure: str) -> FaithfulnessScores | None:
+        """The method whose mean ``measure`` is most faithful (the lowest deletion area, else the highest);
+        None where no method has it defined."""
+        sign = 1 if measure == "deletion_auc" else -1
+        defined = [s for s in self.methods if np.isfinite(self.mean(s, measure))]
+        return min(defined, key=lambda s: sign * self.mean(s, measure)) if defined else None
 
 
 @dataclass(frozen=True)
@@ -405,6 +436,7 @@ class Site:
     directions: tuple[DirectionExciter, ...] = ()  # exciters.directions, in config order
     notes: dict[str, str] = field(default_factory=dict)  # report part -> the author's Markdown
     attributions: tuple[Attribution, ...] = ()  # on the images, by target then method
+    faithfulness: tuple[Faithfulness, ...] = ()  # of each target's maps, in the targets' order
 
     def attribution_targets(self) -> dict[str, list[Attribution]]:
         """The attributions grouped by target, in order."""
@@ -412,6 +444,26 @@ class Site:
         for a in self.attributions:
             groups.setdefault(a.target, []).append(a)
         return groups
+
+    def faithfulness_of(self, target: str) -> Faithfulness | None:
+        return next((f for f in self.faithfulness if f.target == target), None)
+
+    def most_faithful(self) -> tuple[str, int, int] | None:
+        """The method most often most faithful over every target and measure (deletion, insertion,
+        µ-Fidelity) while beating the random order there: (method, those wins, contests); None if no method
+        wins anything."""
+        wins: dict[str, int] = {}
+        contests = 0
+        for f in self.faithfulness:
+            for measure in FAITHFULNESS_MEASURES:
+                contests += 1
+                best = f.best(measure)
+                if best is not None and f.beats_random(best, measure):
+                    wins[best.method] = wins.get(best.method, 0) + 1
+        if not wins:
+            return None
+        method = max(wins, key=lambda m: wins[m])  # the first in order among equals
+        return method, wins[method], contests
 
     @property
     def analysed_layers(self) -> tuple[LayerInfo, ...]:
