@@ -234,7 +234,7 @@ class FaithfulnessSection:
     # Score every map, and a random ranking as the floor.
     enabled: bool = True
     # Deletion and insertion: the pixels removed (or put back), highest first, in this many equal steps.
-    steps: int = 10
+    steps: int = 8
     # µ-Fidelity: random subsets of the pixels (cells of a 9 x 9 grid, each with chance 20%) set to the baseline.
     samples: int = 32
 

@@ -374,6 +374,19 @@ class Faithfulness:
         return min(defined, key=lambda s: sign * self.mean(s, measure)) if defined else None
 
 
+NEAR_ZERO = 0.05  # a target whose value on an image is under this fraction of its top image's barely fires there
+
+
+@dataclass(frozen=True)
+class Faint:
+    """A target that barely fires on an image: its ``measure`` there, against its top image's."""
+
+    measure: str  # "max activation" (a unit) or "score"
+    value: float
+    top: float
+    top_image: str  # the file of the image where it is largest
+
+
 @dataclass(frozen=True)
 class MapStats:
     mean: float
@@ -444,6 +457,20 @@ class Site:
         for a in self.attributions:
             groups.setdefault(a.target, []).append(a)
         return groups
+
+    def faint(self, a: Attribution, index: int) -> Faint | None:
+        """Whether ``a``'s target barely fires on image ``index`` (under :data:`NEAR_ZERO` of its top image): a
+        unit by its largest activation there, any other target by its score; None where it fires."""
+        stats = self.units[a.unit].map_stats if a.unit in self.units else {}
+        slugs = [r.image.slug for r in self.images]
+        if a.unit is not None and all(slug in stats for slug in slugs):
+            measure, values = "max activation", np.array([stats[slug].max for slug in slugs])
+        else:
+            measure, values = "score", np.asarray(a.scores)
+        top = int(np.argmax(values))
+        if not values[top] > 0 or values[index] >= NEAR_ZERO * values[top]:
+            return None
+        return Faint(measure, float(values[index]), float(values[top]), self.images[top].image.file)
 
     def faithfulness_of(self, target: str) -> Faithfulness | None:
         return next((f for f in self.faithfulness if f.target == target), None)

@@ -332,14 +332,14 @@ def test_faithfulness_scores_curves_and_summary(built):
     summary = json.loads((out / "images/photo1/attribution.json").read_text())
     for r in summary:
         f = r["faithfulness"]
-        assert (f["baseline"], f["steps"], f["samples"]) == ("black", 10, 32)
+        assert (f["baseline"], f["steps"], f["samples"]) == ("black", 8, 32)
         if r["score"] <= 0:  # a unit that does not fire here: read as a fraction of 0, undefined
-            assert f["deletion_auc"] is None and f["deletion"] == [None] * 11
+            assert f["deletion_auc"] is None and f["deletion"] == [None] * 9
             continue
-        assert len(f["deletion"]) == len(f["insertion"]) == 11
+        assert len(f["deletion"]) == len(f["insertion"]) == 9
         assert f["deletion"][0] == f["insertion"][-1] == 1
-        assert f["deletion_auc"] == pytest.approx(np.trapezoid(f["deletion"], dx=0.1), rel=1e-5)
-        assert f["insertion_auc"] == pytest.approx(np.trapezoid(f["insertion"], dx=0.1), rel=1e-5)
+        assert f["deletion_auc"] == pytest.approx(np.trapezoid(f["deletion"], dx=1 / 8), rel=1e-5)
+        assert f["insertion_auc"] == pytest.approx(np.trapezoid(f["insertion"], dx=1 / 8), rel=1e-5)
         assert f["random"]["deletion"][-1] == f["deletion"][-1] == f["insertion"][0]  # all end at the baseline
         assert f["mu_fidelity"] is None or -1 <= f["mu_fidelity"] <= 1
     top = [r for r in summary if r["target"] == "top-1 class"]

@@ -40,7 +40,7 @@ Score = Callable[[Callable[[np.ndarray], np.ndarray], np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class FaithfulnessSettings:
-    steps: int = 10  # deletion and insertion: points on the curve after the photo
+    steps: int = 8  # deletion and insertion: points on the curve after the photo
     samples: int = 32  # µ-Fidelity's random subsets
     grid: int = 9  # µ-Fidelity's subsets are cells of a grid x grid grid
     fraction: float = 0.2  # each cell's chance of being in a subset
