@@ -15,32 +15,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_attribution import cpu_model, timed  # noqa: E402  (this folder is on sys.path when run as a script)
 from generator.analyses import Analyses  # noqa: E402
 from generator.cache import Cache  # noqa: E402
 from generator.config import image_files, load_config  # noqa: E402
 from generator.images import load_images  # noqa: E402
 from generator.results import Unit  # noqa: E402
-
-
-def cpu_model() -> str:
-    lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name")), "unknown CPU")
-
-
-def timed(run):
-    t, c = time.perf_counter(), time.process_time()
-    result = run()
-    return result, time.perf_counter() - t, time.process_time() - c
 
 
 def main() -> None:
