@@ -23,7 +23,7 @@ from generator.directions import parse_direction
 from generator.errors import GeneratorError, shown
 
 EXCITER_METHODS = ("gradient_ascent", "lucid")
-ATTRIBUTION_METHODS = ("gradcam", "saliency", "smoothgrad", "integrated_gradients")
+ATTRIBUTION_METHODS = ("gradcam", "saliency", "smoothgrad", "integrated_gradients", "gradcam_plus_plus", "occlusion")
 BASELINES = ("black", "blurred")
 OBJECTIVES = ("channel", "neuron")
 IMAGE_FORMATS = ("png", "jpeg", "webp")
@@ -243,8 +243,9 @@ class FaithfulnessSection:
 class AttributionSection:
     """Where in each photo the evidence for a prediction, a unit or the output comes from."""
 
-    # Methods, each a map over every image: gradcam, saliency, smoothgrad, integrated_gradients; empty: none.
-    methods: tuple[str, ...] = ATTRIBUTION_METHODS
+    # Methods, each a map over every image: gradcam, saliency, smoothgrad, integrated_gradients,
+    # gradcam_plus_plus, occlusion (a patch slid over the photo: one forward pass a patch); empty: none.
+    methods: tuple[str, ...] = ATTRIBUTION_METHODS[:4]
     # Grad-CAM's conv layer for class and output targets; empty: the model's last conv layer.
     layer: str = ""
     # Classifiers: explain each image's top 1 (or up to top 5) classes; 0: none.
@@ -259,7 +260,7 @@ class AttributionSection:
     noise: float = 0.15
     # Integrated Gradients' steps on the path from the baseline to the image.
     steps: int = 32
-    # Integrated Gradients' start, and what faithfulness removes pixels to: "black" or "blurred" (the photo blurred).
+    # Integrated Gradients' start, what Occlusion and faithfulness set pixels to: "black" or "blurred" (the photo blurred).
     baseline: str = "black"
     # Seed of SmoothGrad's noise and of the sanity check's re-initialised weights.
     seed: int = 0

@@ -292,7 +292,8 @@ class Attribution:
     def title(self) -> str:
         """The method's name, for figure panels: ``Grad-CAM at block5_conv3``, ``SmoothGrad``."""
         name = {"gradcam": "Grad-CAM", "saliency": "Saliency", "smoothgrad": "SmoothGrad",
-                "integrated_gradients": "Integrated Gradients"}.get(self.method, self.method)
+                "integrated_gradients": "Integrated Gradients", "gradcam_plus_plus": "Grad-CAM++",
+                "occlusion": "Occlusion"}.get(self.method, self.method)
         return f"{name} at {self.layer}" if self.layer else name
 
     @property

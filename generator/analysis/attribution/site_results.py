@@ -13,6 +13,7 @@ from generator.analysis.attribution.blur import baselines
 from generator.analysis.attribution.checks import checked
 from generator.analysis.attribution.faithfulness import FaithfulnessSettings, faithfulness
 from generator.analysis.attribution.maps import AttributionMaps, attribute
+from generator.analysis.attribution.methods.occlusion import PATCH
 from generator.analysis.attribution.sanity import SanityCheck, sanity_check
 from generator.analysis.attribution.scorer import network_key, scorer_for, selectors
 from generator.analysis.attribution.settings import AttributionSettings
@@ -24,6 +25,10 @@ def settings_text(method: str, settings: AttributionSettings, layer: str = "") -
     """A method's settings in words, for captions."""
     if method == "gradcam":
         return f"Grad-CAM at {layer}"
+    if method == "gradcam_plus_plus":
+        return f"Grad-CAM++ at {layer}"
+    if method == "occlusion":
+        return f"Occlusion: square patches 1/{round(1 / PATCH)} of the image's side, every half patch, set to a {settings.baseline} baseline"
     if method == "saliency":
         return "saliency: the gradient's largest magnitude over the colour channels"
     if method == "smoothgrad":
