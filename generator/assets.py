@@ -341,13 +341,10 @@ def _attribution_record(a, index: int, faithful: Faithfulness | None) -> dict:
 
 
 def _faithfulness_scores(s, index: int) -> dict:
-    """One ranking's scores on image ``index``; None where undefined."""
-    def number(value):
-        return float(value) if np.isfinite(value) else None
-
-    return {"deletion_auc": number(s.deletion_auc[index]), "insertion_auc": number(s.insertion_auc[index]),
-            "mu_fidelity": number(s.mu_fidelity[index]),
-            "deletion": [number(v) for v in s.deletion[index]], "insertion": [number(v) for v in s.insertion[index]]}
+    """One ranking's scores on image ``index`` (NaN where undefined)."""
+    return {"deletion_auc": float(s.deletion_auc[index]), "insertion_auc": float(s.insertion_auc[index]),
+            "mu_fidelity": float(s.mu_fidelity[index]),
+            "deletion": s.deletion[index].astype(float).tolist(), "insertion": s.insertion[index].astype(float).tolist()}
 
 
 def render_all(jobs: dict[Path, tuple], workers: int) -> None:
