@@ -55,6 +55,12 @@ def main() -> None:
     print(f"faithfulness against a {args.cold_build:.0f} s cold build: +{100 * wall_f / args.cold_build:.1f}% wall "
           f"(+{100 * cpu_f / args.cold_build:.1f}% if counted in cpu s)")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"{'target':<16}{'method':<22}{'deletion':>9}{'insertion':>10}{'µ-Fidelity':>11}   (means over the images)")
+    for found in scores:
+        for ranking in found.rankings:
+            print(f"{found.target:<16}{ranking.method:<22}" + "".join(
+                f"{found.mean(ranking, m):>{w}.3f}" for m, w in (("deletion_auc", 9), ("insertion_auc", 10),
+                                                                   ("mu_fidelity", 11))))
 
 
 if __name__ == "__main__":
