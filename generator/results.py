@@ -476,6 +476,10 @@ class Site:
     def faithfulness_of(self, target: str) -> Faithfulness | None:
         return next((f for f in self.faithfulness if f.target == target), None)
 
+    def image_index(self, slug: str) -> int:
+        """The place of image ``slug`` among the images (and so in every result's per-image arrays)."""
+        return next(i for i, r in enumerate(self.images) if r.image.slug == slug)
+
     def most_faithful(self) -> tuple[str, int, int] | None:
         """The method most often most faithful over every target and measure (deletion, insertion,
         µ-Fidelity) while beating the random order there: (method, those wins, contests); None if no method

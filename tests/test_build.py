@@ -351,6 +351,7 @@ def test_faithfulness_scores_curves_and_summary(built):
     assert "(faithfulness-top1.png)" in page and (out / "images/photo1/faithfulness-top1.png").stat().st_size > 5000
     report = (out / "report/index.md").read_text()
     assert "**How faithful each method is**" in report and "| top-1 class | random order |" in report
+    assert "/faithfulness-top1.png){ loading=lazy }" in report  # the composite's curves
     assert "is the most faithful method**" in report or "**No method is more faithful" in report
 
 
