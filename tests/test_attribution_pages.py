@@ -49,3 +49,17 @@ def test_page_says_when_the_unit_barely_fires(tmp_path):
     dog = (tmp_path / "images/dog/index.md").read_text()
     assert "**c2:1 barely fires here**: max activation 0, against 1 on\ndog.png, its top image." in cat
     assert "barely fires" not in dog
+
+
+def test_the_most_faithful_method_beats_the_others_and_the_random_order():
+    site, _ = fake_site("classifier")
+    top1 = site.faithfulness_of("top-1 class")  # Grad-CAM falls by 0.25 a step, IG and the random order by 0.5
+    gradcam, ig = top1.methods
+    assert top1.mean(gradcam, "deletion_auc") == pytest.approx(0.125)
+    assert top1.best("deletion_auc") is gradcam and top1.best("insertion_auc") is gradcam
+    assert top1.best("mu_fidelity") is ig and not top1.beats_random(ig, "mu_fidelity")  # a tie is no win
+    assert top1.mean(ig, "mu_fidelity") == 0.5  # the NaN of the second image left out
+    unit = site.faithfulness_of("c2:1")  # undefined on every image
+    assert np.isnan(unit.mean(unit.methods[0], "deletion_auc")) and unit.best("deletion_auc") is None
+    assert site.most_faithful() == ("gradcam", 2, 6)
+    assert dataclasses.replace(site, faithfulness=(unit,)).most_faithful() is None
