@@ -28,8 +28,8 @@ from generator.executor import open_executor
 from generator.images import file_digest, load_images, read_square
 from generator.model_checks import browse_layers, check_config, configured_directions, input_size
 from generator.results import (
-    ActivationGroups, Attribution, Circuit, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, ImageResult,
-    ImageViews, InputImage, MapStats, Site, Unit, UnitExample, UnitResult, UnitStats,
+    ActivationGroups, Attribution, Circuit, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, Faithfulness,
+    ImageResult, ImageViews, InputImage, MapStats, Site, Unit, UnitExample, UnitResult, UnitStats,
 )
 from generator.timing import stage
 
@@ -150,10 +150,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
     with stage("neighbours"):
         links = {layer: analyses.layer_links(layer) for layer in plan.unit_layers}
 
-    with stage("attribution"):
-        attributions = analyses.attributions(images, plan.featured) if config.attribution.methods else ()
-        gradcams = _example_gradcams(config, analyses, plan.featured, example_files, examples)
-
+    attributions, gradcams, faithfulness = _evidence(config, analyses, images, plan.featured, example_files, examples)
     notes = {Unit(u.layer, u.channel): config.note(u.note) for u in config.units}
     units = {}
     for u in plan.all_units:
@@ -182,7 +179,20 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         directions=directions,
         notes={name: config.note(text) for name, text in vars(config.notes).items()},
         attributions=attributions,
+        faithfulness=faithfulness,
     )
+
+
+def _evidence(config: Config, analyses: Analyses, images: list[InputImage], units: list[Unit], example_files: list[Path],
+              examples: dict[str, DatasetExamples]) -> tuple[tuple[Attribution, ...], dict, tuple[Faithfulness, ...]]:
+    """Where the evidence is: the attribution maps on the images, the featured units' Grad-CAM on their
+    dataset examples, and how faithful the maps are (a stage of its own)."""
+    with stage("attribution"):
+        attributions = analyses.attributions(images, units) if config.attribution.methods else ()
+        gradcams = _example_gradcams(config, analyses, units, example_files, examples)
+    with stage("faithfulness"):
+        faithfulness = analyses.faithfulness(images, units, attributions)
+    return attributions, gradcams, faithfulness
 
 
 def _example_gradcams(config: Config, analyses: Analyses, units: list[Unit], example_files: list[Path],

@@ -9,7 +9,7 @@ import numpy as np
 
 from generator.analysis.precision import resolve_precision
 from generator.executor import Job
-from generator.results import Attribution, InputImage, Unit
+from generator.results import Attribution, Faithfulness, InputImage, Unit
 
 
 class AttributionAnalyses:
@@ -33,6 +33,31 @@ class AttributionAnalyses:
         found = self.cache.values(keys, tuple[Attribution, ...], compute)
         targets = list(dict.fromkeys(r.target for rs in found.values() for r in rs))
         return tuple(r for t in targets for m in methods for r in found[m] if r.target == t)
+
+    def faithfulness(self, images: list[InputImage], units: list[Unit],
+                     attributions: tuple[Attribution, ...]) -> tuple[Faithfulness, ...]:
+        """How faithful each target's maps are (``attribution.faithfulness``): one job a target, in order."""
+        a = self.config.attribution
+        groups: dict[str, list[Attribution]] = {}
+        for found in attributions:
+            groups.setdefault(found.target, []).append(found)
+        if not (a.faithfulness.enabled and groups):
+            return ()
+        pixels = np.stack([im.pixels for im in images])
+        keys = {target: self._key("faithfulness", target, [im.digest for im in images], self.config.images.size,
+                                  attribution_key(a), a.faithfulness, units) for target in groups}
+
+        def compute(missing: list[str]) -> dict[str, Faithfulness]:
+            from generator.analysis.attribution import FaithfulnessSettings
+
+            targets = {t.label: t for t in self._attribution_targets(units)}
+            measure = FaithfulnessSettings(steps=a.faithfulness.steps, samples=a.faithfulness.samples, seed=a.seed)
+            jobs = [Job(_faithfulness_job, (pixels, targets[t], groups[t], self._attribution_settings(), measure))
+                    for t in missing]
+            return dict(zip(missing, self.executor.run(jobs)))
+
+        found = self.cache.values(keys, Faithfulness, compute)
+        return tuple(found[t] for t in groups)
 
     def example_gradcam(self, unit: Unit, pixels: np.ndarray, digests: list[str]) -> Attribution:
         """The unit's Grad-CAM on its dataset examples (``pixels``; ``digests`` key them)."""
@@ -67,8 +92,11 @@ class AttributionAnalyses:
 
 
 def attribution_key(section) -> dict:
-    """What attribution maps depend on: the section with its precision resolved."""
-    return {**dataclasses.asdict(section), "precision": resolve_precision(section.precision)}
+    """What attribution maps depend on: the section with its precision resolved, without faithfulness
+    (which reads the maps)."""
+    values = {**dataclasses.asdict(section), "precision": resolve_precision(section.precision)}
+    del values["faithfulness"]
+    return values
 
 
 def _attribution_job(loaded, pixels: np.ndarray, targets: list, method: str, settings, sanity: bool,
@@ -76,3 +104,10 @@ def _attribution_job(loaded, pixels: np.ndarray, targets: list, method: str, set
     from generator.analysis.attribution import site_attributions
 
     return site_attributions(loaded, pixels, targets, method, settings, sanity)
+
+
+def _faithfulness_job(loaded, pixels: np.ndarray, target, found: list[Attribution], settings, measure,
+                      progress=None) -> Faithfulness:
+    from generator.analysis.attribution import site_faithfulness
+
+    return site_faithfulness(loaded, pixels, target, found, settings, measure)

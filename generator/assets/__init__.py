@@ -73,6 +73,7 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
         for i, result in enumerate(self.site.images):
             self.image(result)
             self.attribution(i, result)
+            self.faithfulness(i, result)
         pixels = np.stack([r.image.pixels for r in self.site.images])
         labels = [r.image.slug for r in self.site.images]
         for result in self.site.units.values():

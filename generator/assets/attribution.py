@@ -7,7 +7,7 @@ import numpy as np
 
 from generator import figures, saved_arrays
 from generator.assets import files
-from generator.results import ImageResult
+from generator.results import Faithfulness, ImageResult
 from generator.saved_arrays import largest_magnitude
 
 
@@ -22,9 +22,23 @@ class AttributionAssets:
                         [_scale(a.maps) for a in found], title=f"Where the evidence for {target} is: {im.file}")
             path = self.file(self.paths.attribution(im.slug, found[0].slug, ".npy"))
             saved_arrays.save_maps(path, np.stack([a.maps[index] for a in found]))
-            summary += [_attribution_record(a, index) for a in found]
+            faithful = self.site.faithfulness_of(target)
+            summary += [_attribution_record(a, index, faithful) for a in found]
         if summary:
             files.write_json(self.file(self.paths.image_file(im.slug, "attribution.json")), summary)
+
+    def faithfulness(self, index: int, result: ImageResult) -> None:
+        """Each target's deletion and insertion curves on image ``index`` (methods, then the random floor),
+        where the score on the photo is positive (else the curves are undefined and the page says so)."""
+        for target, found in self.site.attribution_targets().items():
+            faithful = self.site.faithfulness_of(target)
+            if faithful is None or not faithful.defined(index):
+                continue
+            rankings = faithful.rankings
+            self.figure(self.paths.faithfulness(result.image.slug, found[0].slug), figures.faithfulness_curves,
+                        [*(a.title for a in found), "random order"],
+                        np.stack([s.deletion[index] for s in rankings]), np.stack([s.insertion[index] for s in rankings]),
+                        title=f"Deleting and inserting the pixels of {result.image.file}, ranked by each map ({target})")
 
 
 def _scale(maps: np.ndarray) -> tuple[float, float]:
@@ -33,7 +47,7 @@ def _scale(maps: np.ndarray) -> tuple[float, float]:
     return (-top, top) if np.nanmin(maps) < 0 else (0.0, float(np.nanmax(maps)) or 1.0)
 
 
-def _attribution_record(a, index: int) -> dict:
+def _attribution_record(a, index: int, faithful: Faithfulness | None) -> dict:
     m = a.maps[index]
     record = {"target": a.target, "method": a.method, "settings": a.settings, "score": float(a.scores[index]),
               "min": float(m.min()), "max": float(m.max()), "sum": float(m.sum())}
@@ -46,4 +60,15 @@ def _attribution_record(a, index: int) -> dict:
     if a.sanity is not None:
         record["sanity_spearman"] = float(a.sanity[index])
         record["randomised_layers"] = list(a.randomised)
+    if faithful is not None:
+        record["faithfulness"] = {"baseline": faithful.baseline, "steps": faithful.steps, "samples": faithful.samples,
+                                  **_faithfulness_scores(faithful.of(a.method), index),
+                                  "random": _faithfulness_scores(faithful.random, index)}
     return record
+
+
+def _faithfulness_scores(s, index: int) -> dict:
+    """One ranking's scores on image ``index`` (NaN where undefined)."""
+    return {"deletion_auc": float(s.deletion_auc[index]), "insertion_auc": float(s.insertion_auc[index]),
+            "mu_fidelity": float(s.mu_fidelity[index]),
+            "deletion": s.deletion[index].astype(float).tolist(), "insertion": s.insertion[index].astype(float).tolist()}

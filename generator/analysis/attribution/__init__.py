@@ -23,13 +23,15 @@ The package, one idea a module:
 - :mod:`.maps`: :func:`attribute`, a method's maps of many targets (targets sharing a network run
   together); :mod:`.blur`: the Gaussian blur behind the blurred baseline.
 - :mod:`.sanity`: Adebayo et al.'s model randomisation test, with :mod:`.rank_correlation`.
-- :mod:`.site_results`: the maps as the site's typed results, with their settings in words.
+- :mod:`.site_results`: the maps and their faithfulness as the site's typed results, with their
+  settings in words.
 
-Faithfulness scores (deletion and insertion curves) go in a module of their own beside
-:mod:`.sanity`, reading :class:`AttributionMaps`.
+- :mod:`.faithfulness`: Deletion, Insertion and µ-Fidelity of each map against a random ranking,
+  numpy only, through any batched score; :func:`site_faithfulness` runs it on a target's network.
 """
 
-from generator.analysis.attribution.blur import gaussian_blur
+from generator.analysis.attribution.blur import baselines, gaussian_blur
+from generator.analysis.attribution.faithfulness import FaithfulnessSettings
 from generator.analysis.attribution.maps import (
     AttributionMaps,
     attribute,
@@ -41,12 +43,12 @@ from generator.analysis.attribution.maps import (
 from generator.analysis.attribution.rank_correlation import spearman
 from generator.analysis.attribution.sanity import SanityCheck, randomised_copy, sanity_check
 from generator.analysis.attribution.settings import BASELINES, MAX_STEPS, METHODS, PRECISIONS, AttributionSettings
-from generator.analysis.attribution.site_results import settings_text, site_attributions
+from generator.analysis.attribution.site_results import settings_text, site_attributions, site_faithfulness
 from generator.analysis.attribution.targets import ClassTarget, OutputTarget, Target, UnitTarget
 
 __all__ = [
     "BASELINES", "MAX_STEPS", "METHODS", "PRECISIONS", "AttributionMaps", "AttributionSettings", "ClassTarget",
-    "OutputTarget", "SanityCheck", "Target", "UnitTarget", "attribute", "gaussian_blur", "grad_cam",
-    "integrated_gradients", "randomised_copy", "saliency", "sanity_check", "settings_text", "site_attributions",
-    "smooth_grad", "spearman",
+    "FaithfulnessSettings", "OutputTarget", "SanityCheck", "Target", "UnitTarget", "attribute", "baselines",
+    "gaussian_blur", "grad_cam", "integrated_gradients", "randomised_copy", "saliency",
+    "sanity_check", "settings_text", "site_attributions", "site_faithfulness", "smooth_grad", "spearman",
 ]

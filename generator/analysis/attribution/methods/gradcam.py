@@ -23,13 +23,23 @@ from generator.analysis.attribution.settings import AttributionSettings
 
 
 def maps(scorer: Scorer, pairs: Pairs, settings: AttributionSettings) -> MethodMaps:
+    return cam_maps(scorer, pairs, settings, _mean_gradient)
+
+
+def cam_maps(scorer: Scorer, pairs: Pairs, settings: AttributionSettings, weights: Callable) -> MethodMaps:
+    """ReLU(sum_k w_k A_k) at the Grad-CAM layer, upsampled, ``weights(a, g) -> w (B, 1, 1, K)`` from the
+    maps A and the score's gradient g with respect to them."""
     layer = scorer.gradcam_layer(settings)
-    step = backend.compile_step(_gradcam_step(scorer, layer))
+    step = backend.compile_step(_cam_step(scorer, layer, weights))
     scores, cams = batched(step, pairs.images, pairs.selector, settings.batch_size)
     return MethodMaps(scores, upsample(cams, pairs.x.shape[1:3]), layer=layer)
 
 
-def _gradcam_step(scorer: Scorer, layer: str) -> Callable:
+def _mean_gradient(a, g):
+    return ops.mean(g, axis=(1, 2), keepdims=True)
+
+
+def _cam_step(scorer: Scorer, layer: str, weighting: Callable) -> Callable:
     """``(images, selectors) -> (scores, cams (B, h, w))`` at ``layer``."""
     net = scorer.net
     tensor = net.get_layer(layer).output
@@ -45,8 +55,7 @@ def _gradcam_step(scorer: Scorer, layer: str) -> Callable:
         inputs = scorer.model_input(images)
         a = ops.cast(maps(inputs), "float32")
         values, g = value_and_grad(a, inputs, selectors)
-        weights = ops.mean(g, axis=(1, 2), keepdims=True)
-        return values, ops.relu(ops.sum(a * weights, axis=-1))
+        return values, ops.relu(ops.sum(a * weighting(a, g), axis=-1))
 
     return step
 

@@ -4,8 +4,8 @@
     a_k = (k + 1/2) / m
 
 over m = ``steps`` points, summed over colour channels: signed, and by completeness the map sums
-to about f(x) - f(x0). The baseline x0 is black (zeros) or the photo blurred by a Gaussian of std
-``BLUR_SIGMA`` x its shorter side (:func:`generator.analysis.attribution.blur.gaussian_blur`).
+to about f(x) - f(x0). The baseline x0 is black (zeros) or the photo blurred
+(:func:`generator.analysis.attribution.blur.baselines`).
 """
 
 from __future__ import annotations
@@ -13,19 +13,16 @@ from __future__ import annotations
 import numpy as np
 
 from generator.analysis.attribution.batches import batched
-from generator.analysis.attribution.blur import gaussian_blur
+from generator.analysis.attribution.blur import baselines as baselines_of
 from generator.analysis.attribution.methods.pairs import MethodMaps, Pairs
 from generator.analysis.attribution.scorer import Scorer
 from generator.analysis.attribution.settings import AttributionSettings
-
-BLUR_SIGMA = 1 / 20  # the blurred baseline's Gaussian std, as a fraction of the image's shorter side
-
 
 def maps(scorer: Scorer, pairs: Pairs, settings: AttributionSettings) -> MethodMaps:
     """The maps, f(x) and f(x0) of every pair."""
     step, forward = scorer.gradient_step(), scorer.forward_step()
     (scores,) = batched(forward, pairs.images, pairs.selector, settings.batch_size)
-    baselines = _baselines(pairs.x, settings.baseline)
+    baselines = baselines_of(pairs.x, settings.baseline)
     found = _integrated(step, baselines, pairs, settings)
     (at_baseline,) = batched(forward, lambda rows: baselines[pairs.image[rows]], pairs.selector, settings.batch_size)
     return MethodMaps(scores, found, baseline_scores=at_baseline)
@@ -47,9 +44,3 @@ def _integrated(step, baselines: np.ndarray, pairs: Pairs, settings: Attribution
 
     (shares,) = batched(step, inputs, pairs.selector[item_pair], settings.batch_size, attributions)
     return shares.reshape(len(pairs.image), steps, *shares.shape[1:]).sum(axis=1)
-
-
-def _baselines(x: np.ndarray, kind: str) -> np.ndarray:
-    if kind == "black":
-        return np.zeros_like(x)
-    return gaussian_blur(x, BLUR_SIGMA * min(x.shape[1:3]))
