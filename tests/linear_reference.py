@@ -1,0 +1,79 @@
+"""The autodiff reference for circuits (not a test module): a linearised Keras copy of the graph
+between some source layers and a target, and its gradients.
+
+The copy is built layer by layer from the model's graph, sharing no code with
+``generator.analysis.linearised``: convs without bias and activation, MaxPool as AvgPool,
+BatchNormalization with its mean and beta zeroed, ReLU and relu activations left out, merges as
+they are. Each source layer's output becomes an Input of the copy, so the gradient with respect
+to it is that layer's direct weight where the sources are the conv layers just before the target,
+and the expanded weight where the source is one earlier layer.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+L = keras.layers
+
+
+def _linear_layer(layer):
+    """(a linear copy of ``layer``, its weights), or (None, None) where it is the identity."""
+    config = layer.get_config()
+    if isinstance(layer, (L.Conv2D, L.DepthwiseConv2D, L.SeparableConv2D)):
+        copy = type(layer).from_config({**config, "activation": None, "use_bias": False})
+        return copy, layer.get_weights()[:2 if isinstance(layer, L.SeparableConv2D) else 1]
+    if isinstance(layer, L.MaxPooling2D):
+        return L.AveragePooling2D(layer.pool_size, layer.strides, layer.padding), []
+    if isinstance(layer, L.BatchNormalization):
+        gamma, _, _, variance = layer.get_weights()
+        return L.BatchNormalization.from_config(config), [gamma, np.zeros_like(gamma), np.zeros_like(gamma), variance]
+    if isinstance(layer, (L.ReLU, L.Activation)):
+        assert isinstance(layer, L.ReLU) or config["activation"] in ("relu", "linear"), layer.name
+        return None, None
+    return type(layer).from_config(config), []
+
+
+def linear_copy(model: keras.Model, sources: list[str], target: str) -> keras.Model:
+    """Inputs: the outputs of ``sources`` (in that order); output: ``target``'s pre-activation, linearised."""
+    producer = {id(layer.output): layer.name for layer in model.layers}
+    parents = {layer.name: [producer[id(t)] for t in keras.tree.flatten(layer.input) if id(t) in producer]
+               for layer in model.layers}
+    inputs = {name: keras.Input(model.get_layer(name).output.shape[1:]) for name in sources}
+    tensors = dict(inputs)
+
+    def tensor(name):
+        if name not in tensors:
+            if not parents[name]:
+                raise AssertionError(f"path from {target} reaches {name} without passing a source")
+            ins = [tensor(p) for p in parents[name]]
+            copy, weights = _linear_layer(model.get_layer(name))
+            if copy is None:
+                tensors[name] = ins[0]
+            else:
+                tensors[name] = copy(ins[0] if len(ins) == 1 else ins)
+                copy.set_weights(weights)
+        return tensors[name]
+
+    return keras.Model([inputs[name] for name in sources], tensor(target))
+
+
+def gradients(copy: keras.Model, channel: int, position: tuple[int, int]) -> list[np.ndarray]:
+    """d copy[position, channel] / d each input, as (H, W, C) arrays, at zero input (the copy is linear)."""
+    xs = [tf.Variable(tf.zeros((1, *t.shape[1:]))) for t in copy.inputs]
+    with tf.GradientTape() as tape:
+        out = copy(xs if len(xs) > 1 else xs[0], training=False)
+        y = out[0, position[0], position[1], channel]
+    return [g.numpy()[0] for g in tape.gradient(y, xs)]
+
+
+def centre(copy: keras.Model) -> tuple[int, int]:
+    h, w = copy.output.shape[1:3]
+    return h // 2, w // 2
+
+
+def support(gradient: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of the box holding every nonzero of an (H, W, C) gradient."""
+    rows, cols = np.nonzero(np.abs(gradient).sum(axis=-1))
+    return rows.min(), cols.min(), rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
