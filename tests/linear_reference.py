@@ -36,7 +36,8 @@ def _linear_layer(layer):
 
 
 def linear_copy(model: keras.Model, sources: list[str], target: str) -> keras.Model:
-    """Inputs: the outputs of ``sources`` (in that order); output: ``target``'s pre-activation, linearised."""
+    """Inputs: the outputs of ``sources`` (in that order), then the model input where a path reaches it
+    without passing a source (a constant for the gradients); output: ``target``'s pre-activation, linearised."""
     producer = {id(layer.output): layer.name for layer in model.layers}
     parents = {layer.name: [producer[id(t)] for t in keras.tree.flatten(layer.input) if id(t) in producer]
                for layer in model.layers}
@@ -46,7 +47,8 @@ def linear_copy(model: keras.Model, sources: list[str], target: str) -> keras.Mo
     def tensor(name):
         if name not in tensors:
             if not parents[name]:
-                raise AssertionError(f"path from {target} reaches {name} without passing a source")
+                inputs[name] = tensors[name] = keras.Input(model.get_layer(name).output.shape[1:])
+                return tensors[name]
             ins = [tensor(p) for p in parents[name]]
             copy, weights = _linear_layer(model.get_layer(name))
             if copy is None:
@@ -56,7 +58,8 @@ def linear_copy(model: keras.Model, sources: list[str], target: str) -> keras.Mo
                 copy.set_weights(weights)
         return tensors[name]
 
-    return keras.Model([inputs[name] for name in sources], tensor(target))
+    output = tensor(target)
+    return keras.Model([inputs[name] for name in sources] + [inputs[n] for n in inputs if n not in sources], output)
 
 
 def gradients(copy: keras.Model, channel: int, position: tuple[int, int]) -> list[np.ndarray]:

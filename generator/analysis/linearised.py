@@ -88,9 +88,10 @@ def dense_kernel(layer: keras.layers.Layer) -> np.ndarray:
     """
     if isinstance(layer, L.Conv2D):
         return np.asarray(layer.kernel.numpy())
-    depthwise = np.asarray(layer.depthwise_kernel.numpy())  # (kh, kw, C_in, m)
+    separable = isinstance(layer, L.SeparableConv2D)
+    depthwise = np.asarray((layer.depthwise_kernel if separable else layer.kernel).numpy())  # (kh, kw, C_in, m)
     kh, kw, c_in, m = depthwise.shape
-    if isinstance(layer, L.SeparableConv2D):
+    if separable:
         pointwise = np.asarray(layer.pointwise_kernel.numpy())[0, 0].reshape(c_in, m, -1)
         return np.einsum("abij,ijo->abio", depthwise, pointwise)
     dense = np.zeros((kh, kw, c_in, c_in * m), dtype=depthwise.dtype)
@@ -116,7 +117,7 @@ class _Lengths:
 
     @cached_property
     def _shapes(self) -> dict[str, tuple]:
-        layers = [layer for layer in self.model.layers if not isinstance(layer, L.InputLayer)]
+        layers = [layer for layer in self.model.layers if isinstance(layer, (*KERNEL_LAYERS, *_POOLS))]
         probe = keras.Model(self.model.inputs, [layer.input for layer in layers])
         shape = (1, self.image_size, self.image_size, self.model.inputs[0].shape[-1])
         specs = probe.compute_output_spec(keras.KerasTensor(shape))
