@@ -122,8 +122,8 @@ def test_batchnorm_is_folded_into_direct_weights():
     flipped = next(w for w in c.direct.inputs if w.unit.channel == 1)              # negative scale: signs swap
     assert flipped.excitatory == pytest.approx(s[1] * np.minimum(kernel[..., 1, 1], 0).sum(), rel=1e-5)
     assert flipped.inhibitory == pytest.approx(s[1] * np.maximum(kernel[..., 1, 1], 0).sum(), rel=1e-5)
-    assert c.direct.note == ("times the BatchNormalization scale gamma / sqrt(variance + epsilon) (a negative scale "
-                             "flips the sign) of 'bn'")
+    assert c.direct.note == ("BatchNormalization scales gamma / sqrt(variance + epsilon) folded in (a negative one "
+                             "flips the sign): 'bn'")
     links = layer_links(model, "b")
     np.testing.assert_allclose(links.incoming, np.sqrt(((kernel * s[:, None]) ** 2).sum(axis=(0, 1))), rtol=1e-5)
     assert links.incoming_layer == "a" and layer_links(model, "a").outgoing_layer == "b"
@@ -144,7 +144,7 @@ def test_residual_direct_inputs_come_from_both_paths():
         np.testing.assert_array_equal(carried.sources[name].weights[:, :, 0], kernel)
     c = circuit(model, Unit("c", 2), top_k=3, earlier_layer="a")
     assert c.direct.layers == ("a", "m2") and len(c.direct.inputs) == 8
-    assert c.direct.note == "summed over the paths into 'add'"
+    assert c.direct.note == "paths summed at Add 'add'"
     assert c.expanded.supported and c.edges == ()                # 'a' is itself a direct layer: no edges
 
 
@@ -157,8 +157,8 @@ def test_residual_expanded_weights_sum_the_paths():
     assert not np.allclose(identity, through_block)             # the residual path adds to the block's path
     c = circuit(model, Unit("c", 0), top_k=2, earlier_layer="m1")
     assert c.direct.layers == ("a", "m2") and {e.target.layer for e in c.edges} == {"m2"}
-    assert c.expanded.note == "times the BatchNormalization scale gamma / sqrt(variance + epsilon) (a negative " \
-                              "scale flips the sign) of 'bn'; summed over the paths into 'add'"
+    assert c.expanded.note == ("BatchNormalization scales gamma / sqrt(variance + epsilon) folded in (a negative "
+                               "one flips the sign): 'bn'; paths summed at Add 'add'")
 
 
 @pytest.mark.parametrize("size", [21, 22])
@@ -189,7 +189,7 @@ def test_inception_unit_lists_inputs_from_every_branch():
     assert sorted(str(w.unit) for w in c.direct.inputs) == sorted(
         [f"stem:{i}" for i in range(4)] + [f"b1:{i}" for i in range(3)] + [f"b2:{i}" for i in range(3)]
         + ["b3:0", "b3:1"])
-    assert "each branch's own channels of 'mix'" in c.direct.note
+    assert "channels followed to their own branch at Concatenate 'mix'" in c.direct.note
     assert c.expanded.supported and c.edges == ()
 
 

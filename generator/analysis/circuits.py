@@ -108,11 +108,11 @@ def _note(crossed: Sequence[keras.layers.Layer], target: keras.layers.Layer | No
         parts.append(f"{target.name!r} is a DepthwiseConv2D: its channel c = k*{target.depth_multiplier} + j "
                      f"reads input channel k alone, through one kernel")
     for kind, text in (
-        (keras.layers.BatchNormalization, "times the BatchNormalization scale gamma / sqrt(variance + epsilon) "
-                                          "(a negative scale flips the sign) of"),
-        (keras.layers.Add, "summed over the paths into"),
-        (keras.layers.Average, "averaged over the paths into"),
-        (keras.layers.Concatenate, "each branch's own channels of"),
+        (keras.layers.BatchNormalization, "BatchNormalization scales gamma / sqrt(variance + epsilon) folded in "
+                                          "(a negative one flips the sign):"),
+        (keras.layers.Add, "paths summed at Add"),
+        (keras.layers.Average, "paths averaged at Average"),
+        (keras.layers.Concatenate, "channels followed to their own branch at Concatenate"),
     ):
         names = [repr(layer.name) for layer in crossed if isinstance(layer, kind)]
         if names:
