@@ -220,14 +220,14 @@ class AssetWriter:
                       p.unit_file(u, "circuit.csv"), f"Incoming {h}x{w} kernels of {u}, top {len(direct.top)} by norm",
                       f"Strongest inputs of {u} from {', '.join(direct.layers)}", "Frobenius norm of incoming kernel")
         previous = direct.layers[0] if len(direct.layers) == 1 else list(direct.layers)
-        summary = {"previous": previous, "top": [_input_record(i) for i in direct.top]}
+        summary = {"previous": previous, "top": _input_records(direct, direct.top)}
         if c.expanded_supported:
             h, w = x.top_kernels.shape[:2]
             self._weights(x, p.circuit_file(u, "expanded-kernels.png"), p.circuit_file(u, "expanded-norms.png"),
                           p.circuit_file(u, "expanded.csv"),
                           f"Expanded weights of {x.layers[0]} on {u} ({h}x{w} window), top {len(x.top)} by norm",
                           f"Strongest inputs of {u} from {x.layers[0]}", "Frobenius norm of expanded weights")
-            summary["expanded"] = {"layer": x.layers[0], "top": [_input_record(i) for i in x.top]}
+            summary["expanded"] = {"layer": x.layers[0], "top": _input_records(x, x.top)}
         columns, edges = _diagram(c)
         thumbnails = {(layer, ch): self.site.units[Unit(layer, ch)].exciter.image
                       for layer, channels in columns for ch in channels if Unit(layer, ch) in self.site.units}
@@ -242,7 +242,7 @@ class AssetWriter:
         self.figure(kernels, figures.kernel_heatmaps, np.asarray(w.top_kernels, dtype=np.float32), names,
                     title=kernels_title)
         self.figure(norms, figures.norm_bar, names, [i.norm for i in w.top], title=norms_title, xlabel=xlabel)
-        write_csv(self.file(table), [_input_record(i) for i in w.inputs])
+        write_csv(self.file(table), _input_records(w, w.inputs))
 
     def grid(self) -> None:
         g, layer = self.site.grid, self.site.grid.layer
@@ -364,6 +364,8 @@ def _link_record(link) -> dict:
     return {"layer": link.unit.layer, "channel": link.unit.channel, "norm": link.norm}
 
 
-def _input_record(w) -> dict:
-    return {"rank": w.rank, "channel": w.unit.channel, "norm": w.norm, "excitatory": w.excitatory,
-            "inhibitory": w.inhibitory, "net": w.net}
+def _input_records(weights: CircuitWeights, rows) -> list[dict]:
+    """One record per input; with a ``layer`` column first where the inputs come from several layers."""
+    several = len(weights.layers) > 1
+    return [{**({"layer": w.unit.layer} if several else {}), "rank": w.rank, "channel": w.unit.channel,
+             "norm": w.norm, "excitatory": w.excitatory, "inhibitory": w.inhibitory, "net": w.net} for w in rows]

@@ -35,19 +35,25 @@ def _linear_layer(layer):
     return type(layer).from_config(config), []
 
 
-def linear_copy(model: keras.Model, sources: list[str], target: str) -> keras.Model:
+def linear_copy(model: keras.Model, sources: list[str], target: str, size: int | None = None) -> keras.Model:
     """Inputs: the outputs of ``sources`` (in that order), then the model input where a path reaches it
-    without passing a source (a constant for the gradients); output: ``target``'s pre-activation, linearised."""
+    without passing a source (a constant for the gradients); output: ``target``'s pre-activation, linearised.
+    ``size``: the inputs' side, for a model of any input size whose layers keep the size."""
+
+    def input_for(name):
+        shape = model.get_layer(name).output.shape[1:]
+        return keras.Input((size, size, shape[-1]) if size else shape)
+
     producer = {id(layer.output): layer.name for layer in model.layers}
     parents = {layer.name: [producer[id(t)] for t in keras.tree.flatten(layer.input) if id(t) in producer]
                for layer in model.layers}
-    inputs = {name: keras.Input(model.get_layer(name).output.shape[1:]) for name in sources}
+    inputs = {name: input_for(name) for name in sources}
     tensors = dict(inputs)
 
     def tensor(name):
         if name not in tensors:
             if not parents[name]:
-                inputs[name] = tensors[name] = keras.Input(model.get_layer(name).output.shape[1:])
+                inputs[name] = tensors[name] = input_for(name)
                 return tensors[name]
             ins = [tensor(p) for p in parents[name]]
             copy, weights = _linear_layer(model.get_layer(name))
