@@ -70,8 +70,9 @@ def linear_copy(model: keras.Model, sources: list[str], target: str, size: int |
 
 def gradients(copy: keras.Model, channel: int, position: tuple[int, int]) -> list[np.ndarray]:
     """d copy[position, channel] / d each input, as (H, W, C) arrays, at zero input (the copy is linear)."""
-    xs = [tf.Variable(tf.zeros((1, *t.shape[1:]))) for t in copy.inputs]
-    with tf.GradientTape() as tape:
+    xs = [tf.zeros((1, *t.shape[1:])) for t in copy.inputs]
+    with tf.GradientTape(watch_accessed_variables=False) as tape:  # the inputs only, not the kernels
+        tape.watch(xs)
         out = copy(xs if len(xs) > 1 else xs[0], training=False)
         y = out[0, position[0], position[1], channel]
     return [g.numpy()[0] for g in tape.gradient(y, xs)]

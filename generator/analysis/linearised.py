@@ -28,6 +28,7 @@ import numpy as np
 
 from generator.analysis import graph
 from generator.errors import GeneratorError
+from generator.geometry import pair, same_padding_lead
 
 L = keras.layers
 KERNEL_LAYERS = (L.Conv2D, L.DepthwiseConv2D, L.SeparableConv2D)
@@ -130,18 +131,9 @@ class _Lengths:
         return n
 
 
-def _pair(value) -> tuple[int, int]:
-    return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
-
-
 def _lead(layer, span: int, stride: int, n: int | None) -> int:
-    """Rows (or columns) a window layer pads before its input, as TensorFlow does for "same":
-    ``max((ceil(n/s) - 1) s + span - n, 0) // 2``; with n unknown taken as a multiple of s."""
-    if str(layer.padding).lower() == "valid":
-        return 0
-    if n is None:
-        return max(span - stride, 0) // 2
-    return max((-(-n // stride) - 1) * stride + span - n, 0) // 2
+    """Rows (or columns) a window layer pads before its input."""
+    return 0 if str(layer.padding).lower() == "valid" else same_padding_lead(n, stride, span)
 
 
 def _per_channel(v: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -157,9 +149,9 @@ def _window(field: Field, layer, lengths: _Lengths, channels_in: int,
     ``out[s*y + r*t] += tap(t)`` for ``weights[y]``, and the patch's corner moves to ``s*corner - lead``.
     """
     pooling = isinstance(layer, _POOLS)
-    size = _pair(layer.pool_size if pooling else layer.kernel_size)
-    strides = _pair(layer.strides)
-    dilation = (1, 1) if pooling else _pair(layer.dilation_rate)
+    size = pair(layer.pool_size if pooling else layer.kernel_size)
+    strides = pair(layer.strides)
+    dilation = (1, 1) if pooling else pair(layer.dilation_rate)
     h, w, n, _ = field.weights.shape
     (kh, kw), (sh, sw), (rh, rw) = size, strides, dilation
     out = np.zeros((sh * (h - 1) + rh * (kh - 1) + 1, sw * (w - 1) + rw * (kw - 1) + 1, n, channels_in),
@@ -185,7 +177,7 @@ def _back(layer, field: Field, parents: list, spatial: bool, lengths: _Lengths) 
     if isinstance(layer, (L.ZeroPadding2D, L.Cropping2D)) and spatial:
         sign = -1 if isinstance(layer, L.ZeroPadding2D) else 1
         edges = layer.padding if sign < 0 else layer.cropping
-        moved = tuple(c + sign * _pair(e)[0] for c, e in zip(field.corner, edges))
+        moved = tuple(c + sign * pair(e)[0] for c, e in zip(field.corner, edges))
         return [replace(field, corner=moved)]
     if isinstance(layer, L.BatchNormalization):
         return [replace(field, weights=v * batchnorm_scale(layer).astype(v.dtype))]
