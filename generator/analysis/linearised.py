@@ -34,7 +34,7 @@ L = keras.layers
 KERNEL_LAYERS = (L.Conv2D, L.DepthwiseConv2D, L.SeparableConv2D)
 _POOLS = (L.MaxPooling2D, L.AveragePooling2D)
 _IDENTITIES = (L.ReLU, L.Dropout, L.SpatialDropout2D, L.GaussianNoise, L.GaussianDropout, L.Identity)
-_LINEARISED_ACTIVATIONS = {"relu", "linear"}
+_LINEARISED_ACTIVATIONS = {"relu", "relu6", "linear"}  # ReLU layers (max_value too) likewise
 _HOW = "paths are made linear through conv, pooling, padding, ReLU, BatchNormalization, Add and Concatenate layers"
 
 
