@@ -238,14 +238,17 @@ def _region(inbound: Mapping[str, list[str]], starts, is_source: Callable[[str],
         else:
             region.add(name)
             stack.extend(inbound[name])
-    leads: dict[str, bool] = {}
-
-    def leads_to_source(name: str) -> bool:
-        if name not in leads:
-            leads[name] = name in sources or (name in region and any(leads_to_source(p) for p in inbound[name]))
-        return leads[name]
-
-    return {name for name in region if leads_to_source(name)}, sources, dead
+    consumers: dict[str, list[str]] = {}
+    for name in region:
+        for parent in inbound[name]:
+            consumers.setdefault(parent, []).append(name)
+    leading, stack = set(), list(sources)  # the region's layers from which a path reaches a source
+    while stack:
+        for name in consumers.get(stack.pop(), ()):
+            if name not in leading:
+                leading.add(name)
+                stack.append(name)
+    return leading, sources, dead
 
 
 def carry_back(model: keras.Model, starts: dict[str, Field], is_source: Callable[[keras.layers.Layer], bool],
