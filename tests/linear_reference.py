@@ -27,8 +27,8 @@ def _linear_layer(layer):
     if isinstance(layer, L.MaxPooling2D):
         return L.AveragePooling2D(layer.pool_size, layer.strides, layer.padding), []
     if isinstance(layer, L.BatchNormalization):
-        gamma, _, _, variance = layer.get_weights()
-        return L.BatchNormalization.from_config(config), [gamma, np.zeros_like(gamma), np.zeros_like(gamma), variance]
+        *gamma, _, _, variance = layer.get_weights()  # no gamma where scale=False
+        return L.BatchNormalization.from_config(config), [*gamma, 0 * variance, 0 * variance, variance]
     if isinstance(layer, (L.ReLU, L.Activation)):
         assert isinstance(layer, L.ReLU) or config["activation"] in ("relu", "linear"), layer.name
         return None, None

@@ -244,3 +244,25 @@ def test_layers_that_cannot_be_folded_are_named_in_one_line(between, named):
     assert c.direct.reason == (f"circuits: direct inputs of b: the path goes through {named}; paths are made linear "
                                f"through conv, pooling, padding, ReLU, BatchNormalization, Add and Concatenate layers")
     assert layer_links(model, "b").incoming is None
+
+
+# --- real architectures ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make, source, target, size, after_merge", [
+    (keras.applications.ResNet50, "conv2_block2_3_conv", "conv3_block1_2_conv", 64, "conv3_block1_1_conv"),  # Adds
+    (keras.applications.InceptionV3, "conv2d_12", "conv2d_19", 75, "conv2d_19"),  # Concatenate, BN scale=False
+])
+def test_keras_applications_match_autodiff(make, source, target, size, after_merge):
+    rng = np.random.default_rng(0)
+    model = make(weights=None, include_top=False, input_shape=(size, size, 3))
+    for layer in model.layers:                            # scales from 1e-3 to 1e3, half of them negative
+        if isinstance(layer, L.BatchNormalization):
+            *weights, variance = layer.get_weights()
+            n = variance.shape[0]
+            if layer.gamma is not None:
+                weights[0] = (rng.choice([-1, 1], n) * 10.0 ** rng.uniform(-2, 1, n)).astype("float32")
+            layer.set_weights([*weights, (10.0 ** rng.uniform(-3, 2, n)).astype("float32")])
+    check_expanded(model, source, target, [0, 5])
+    assert len(circuit(model, Unit(after_merge, 2), top_k=3).direct.layers) == 4
