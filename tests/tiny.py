@@ -152,3 +152,16 @@ def edit_config(project: Path, **sections) -> None:
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values} if isinstance(values, dict) else values
     path.write_text(yaml.safe_dump(data))
+
+
+def config_rules() -> dict[str, dict]:
+    """Every config key constrained beyond its type (``units.channel``, ...) with its part of the JSON Schema (a list's
+    items' part for a list)."""
+    from generator.config.schema import key_schemas
+
+    found = {}
+    for key, schema in key_schemas().items():
+        rule = schema["anyOf"][1] if "anyOf" in schema else schema
+        if {"minimum", "maximum", "exclusiveMinimum", "enum", "pattern"} & set(rule):
+            found[key] = rule
+    return found
