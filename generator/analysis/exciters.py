@@ -47,6 +47,7 @@ class ExciterResult:
     images: np.ndarray  # (N, S, S, 3) uint8, ready to save
     activation: np.ndarray  # (N,) objective on the optimised image (before deprocessing / uint8)
     start_activation: np.ndarray  # (N,) the same objective on the start image
+    transparency: np.ndarray | None = None  # (N, S, S) in [0, 1], maco's summed |input gradient|
 
     def exciters(self) -> list[Exciter]:
         """One :class:`Exciter` per unit, in order."""
@@ -62,6 +63,7 @@ def render_exciters(
     preprocess: Callable,
     progress: Callable[[int], None] | None = None,
     width: int = 0,
+    spectrum: np.ndarray | None = None,
 ) -> ExciterResult:
     """Exciters of ``channels`` of the layer named ``layer``, in the order given.
 
@@ -69,7 +71,7 @@ def render_exciters(
     ``progress(k)`` is called after each batch with the number of units that batch finished (an
     increment: ``tqdm.update`` fits). ``width``: the batch size (default :func:`batch_width`); parts of
     a layer rendered separately with its width, each starting at a multiple of it, get the images
-    that one call over the whole layer gives.
+    that one call over the whole layer gives. ``spectrum``: maco's magnitude (see :func:`render_items`).
     """
     channels = [int(c) for c in channels]
     target = graph.model_channels(model, layer, channels, "exciters")
@@ -78,7 +80,8 @@ def render_exciters(
         return unit_objective(model, target, width, preprocess, params.objective, redirect_relu)
 
     keys = [(c,) for c in channels]
-    return render_items(model, target, keys, np.array(channels, "int32"), params, objective, progress, width=width)
+    return render_items(model, target, keys, np.array(channels, "int32"), params, objective, progress, width=width,
+                        spectrum=spectrum)
 
 
 def render_directions(
@@ -112,13 +115,15 @@ def render_directions(
 
 def render_items(model: keras.Model, target: keras.layers.Layer, keys: list[tuple[int, ...]], targets: np.ndarray,
                  params: ExciterParams, make_objective: Callable, progress: Callable[[int], None] | None,
-                 make_penalty: Callable | None = None, group: int = 1, width: int = 0) -> ExciterResult:
+                 make_penalty: Callable | None = None, group: int = 1, width: int = 0,
+                 spectrum: np.ndarray | None = None) -> ExciterResult:
     """One image per item: ``keys[i]`` seeds its random numbers, ``targets[i]`` is its objective's argument
     (a channel, or a direction's weights); ``make_objective(model, target, width, redirect_relu)``.
 
     ``make_penalty`` (same arguments) gives a ``(images, targets) -> (B,)`` that Lucid's recipe subtracts
     from the objective it climbs (not from the one it reports); it may couple the items of a ``group``:
-    consecutive items that always share a batch.
+    consecutive items that always share a batch. ``spectrum``: maco's magnitude (C, S, S//2+1), by default
+    ImageNet's.
     """
     if params.method not in _RECIPES:
         raise ValueError(f"unknown exciter method {params.method!r}; allowed: {', '.join(_RECIPES)}")
@@ -142,9 +147,15 @@ def render_items(model: keras.Model, target: keras.layers.Layer, keys: list[tupl
         penalty = make_penalty(model, target, width, redirect_relu)
         return lambda images, targets: climb(images, targets) - penalty(images, targets)
 
-    run_batch = _RECIPES[params.method](objective, params, canvas)
+    if params.method == "maco":
+        from generator.analysis import maco  # it builds on this module's helpers
 
-    images, reached, started = [], [], []
+        spectrum = maco.imagenet_magnitude(params.size) if spectrum is None else spectrum
+        run_batch = maco.maco_recipe(objective, params, canvas, spectrum)
+    else:
+        run_batch = _RECIPES[params.method](objective, params, canvas)
+
+    images, reached, started, alphas = [], [], [], []
     for first in range(0, len(keys), width):
         n = len(keys[first : first + width])
         pick = [first + i if i < n else first + n - group + (i - n) % group for i in range(width)]
@@ -152,9 +163,11 @@ def render_items(model: keras.Model, target: keras.layers.Layer, keys: list[tupl
         images.append(result.images[:n])
         reached.append(result.activation[:n])
         started.append(result.start_activation[:n])
+        alphas.append(None if result.transparency is None else result.transparency[:n])
         if progress is not None:
             progress(n)
-    return ExciterResult(np.concatenate(images), np.concatenate(reached), np.concatenate(started))
+    alpha = None if alphas[0] is None else np.concatenate(alphas)
+    return ExciterResult(np.concatenate(images), np.concatenate(reached), np.concatenate(started), alpha)
 
 
 def batch_width(count: int, batch_size: int, group: int = 1) -> int:
@@ -305,7 +318,8 @@ def _relu_layer(layer: keras.layers.Layer) -> bool:
 
 
 def _canvas(model: keras.Model, params: ExciterParams) -> int:
-    """The side of the image the model sees: size, or for lucid's transformed view size + 12.
+    """The side of the image the model sees: size, or for lucid's transformed view size + 12 (maco resizes
+    its crops to a fixed input of any size).
 
     A model with a fixed input size sees that size: lucid pads its view to it (when it is at least
     ``size``); gradient ascent needs ``size`` to be it.
@@ -314,7 +328,8 @@ def _canvas(model: keras.Model, params: ExciterParams) -> int:
     fixed = tuple(model.input.shape[1:3])
     if None in fixed:
         return params.size + (12 if lucid else 0)
-    if fixed[0] == fixed[1] and (fixed[0] == params.size or (lucid and fixed[0] > params.size)):
+    resized = params.method == "maco"  # its crops are resized to the model's input
+    if fixed[0] == fixed[1] and (fixed[0] == params.size or resized or (lucid and fixed[0] > params.size)):
         return fixed[0]
     if fixed[0] != fixed[1]:
         raise GeneratorError(
@@ -486,4 +501,4 @@ def _numpy(x) -> np.ndarray:
     return np.asarray(ops.convert_to_numpy(x), dtype=np.float32)
 
 
-_RECIPES = {"gradient_ascent": _gradient_ascent, "lucid": _lucid}
+_RECIPES = {"gradient_ascent": _gradient_ascent, "lucid": _lucid, "maco": None}  # maco: see render_items
