@@ -168,6 +168,9 @@ class AssetWriter:
         u, p = result.unit, self.paths
         shown = len(result.maps)  # the first images' maps (browse.unit_maps)
         self.picture(p.unit_picture(u, "exciter"), figures.save_rgb, result.exciter.image)
+        if result.exciter.alpha is not None:
+            self.picture(p.unit_picture(u, "exciter-alpha"), figures.transparent_exciter, result.exciter.image,
+                         result.exciter.alpha)
         self.picture(p.unit_strip(u), figures.activation_strip, pixels[:shown], np.stack(list(result.maps.values())),
                      labels[:shown])
         if result.featured:

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from generator import assets, pages, staging
 from generator.analyses import Analyses
 from generator.cache import Cache, digest
-from generator.config import EXCITER_METHODS, Config, image_files, list_images
+from generator.config import Config, image_files, list_images
 from generator.errors import GeneratorError
 from generator.executor import open_executor
 from generator.images import file_digest, load_images, read_square
@@ -216,9 +216,9 @@ def _exciters(config: Config, analyses: Analyses, plan: UnitPlan) -> tuple[dict[
 
 
 def _recipes(config: Config, analyses: Analyses, featured: list[Unit]) -> dict[Unit, dict[str, Exciter]]:
-    """Each configured unit's exciter by every recipe (the lab's and Lucid's), to show side by side."""
+    """Each configured unit's exciter by the lab's recipe, Lucid's and the configured one (maco), side by side."""
     found: dict[Unit, dict[str, Exciter]] = {u: {} for u in featured}
-    for method in EXCITER_METHODS:
+    for method in dict.fromkeys(["gradient_ascent", "lucid", config.exciters.method]):
         params = dataclasses.replace(config.exciters.params(input_size(analyses.layers)), method=method)
         for u, e in analyses.exciters(featured, params, f"exciters ({method})").items():
             found[u][method] = e

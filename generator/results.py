@@ -117,6 +117,7 @@ class Exciter:
     image: np.ndarray  # (S, S, 3) uint8
     activation: float
     start_activation: float
+    alpha: np.ndarray | None = None  # (S, S) uint8: maco's transparency (summed |input gradient|), else None
 
 
 @dataclass(frozen=True)

@@ -122,3 +122,26 @@ def test_grey_spectrum_gives_grey_exciters():
     assert np.array_equal(result.images[..., 0], result.images[..., 2])
     assert result.images.std() > 10  # a picture, not a flat grey
     assert np.all(result.activation > result.start_activation)
+
+
+def test_transparency_travels_with_the_exciter_and_draws_on_grey(tmp_path):
+    from PIL import Image
+
+    from generator import figures
+
+    result = render_exciters(exciter_model(), "c3", [4], dataclasses.replace(PARAMS, steps=4), identity,
+                             spectrum=one_over_f(3))
+    (exciter,) = result.exciters()
+    assert exciter.alpha.dtype == np.uint8 and exciter.alpha.max() == 255
+    np.testing.assert_array_equal(exciter.alpha, np.round(result.transparency[0] * 255))
+
+    image = np.full((2, 2, 3), 200, np.uint8)
+    alpha = np.array([[0, 255], [255, 0]], np.uint8)
+    drawn = np.asarray(Image.open(figures.transparent_exciter(image, alpha, tmp_path / "a.png")))
+    np.testing.assert_array_equal(drawn[..., 0], [[128, 200], [200, 128]])
+
+
+def test_other_recipes_have_no_transparency():
+    result = render_exciters(exciter_model(), "c3", [4], dataclasses.replace(PARAMS, method="lucid", steps=2),
+                             identity)
+    assert result.transparency is None and result.exciters()[0].alpha is None

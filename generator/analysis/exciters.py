@@ -51,8 +51,9 @@ class ExciterResult:
 
     def exciters(self) -> list[Exciter]:
         """One :class:`Exciter` per unit, in order."""
-        return [Exciter(image, float(a), float(s))
-                for image, a, s in zip(self.images, self.activation, self.start_activation)]
+        alphas = [None] * len(self.images) if self.transparency is None else np.round(self.transparency * 255)
+        return [Exciter(image, float(a), float(s), None if alpha is None else alpha.astype(np.uint8))
+                for image, a, s, alpha in zip(self.images, self.activation, self.start_activation, alphas)]
 
 
 def render_exciters(
