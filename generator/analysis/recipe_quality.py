@@ -1,0 +1,64 @@
+"""How well an exciter stands for its unit, whatever recipe made it: two numbers beside each exciter.
+
+``ratio``
+    The unit's objective (its channel's mean over positions) on the exciter over the same on the unit's
+    best dataset example (the example where that value is highest): 1 or more when the picture drives the
+    unit at least as hard as any photo. Undefined (NaN) where the best example's value is not positive.
+``plausibility``
+    MACO's measure: the cosine similarity, at the unit's layer, between the exciter's activations (every
+    channel's mean over positions) and the mean of the same over the unit's top examples: 1 when the
+    picture looks to the layer like the photos that excite the unit. NaN where either vector is zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+import numpy as np
+from keras import ops
+
+from generator.analysis import graph
+
+
+@dataclass(frozen=True)
+class RecipeQuality:
+    ratio: float
+    plausibility: float
+
+
+def layer_vectors(model: keras.Model, layer: str, preprocess: Callable, images: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) images in 0..255 -> (N, C): each channel's mean over positions at ``layer``."""
+    cut = graph.cut(model, graph.model_layer(model, layer, "recipe quality").output)
+    maps = cut(preprocess(ops.convert_to_tensor(np.asarray(images, np.float32))), training=False)
+    return np.asarray(ops.convert_to_numpy(ops.mean(ops.cast(maps, "float32"), axis=(1, 2))), np.float64)
+
+
+def quality(exciter: np.ndarray, examples: np.ndarray, channel: int) -> RecipeQuality:
+    """From the exciter's vector (C,) and its top examples' (K, C) at the unit's layer."""
+    best = float(np.max(examples[:, channel]))
+    ratio = float(exciter[channel]) / best if best > 0 else float("nan")
+    mean = examples.mean(axis=0)
+    norms = float(np.linalg.norm(exciter) * np.linalg.norm(mean))
+    plausibility = float(np.dot(exciter, mean)) / norms if norms > 0 else float("nan")
+    return RecipeQuality(ratio, plausibility)
+
+
+def exciter_quality(model: keras.Model, layer: str, preprocess: Callable, exciters: np.ndarray,
+                    channels: list[int], examples: list[np.ndarray]) -> list[RecipeQuality]:
+    """Each exciter (N, S, S, 3) of ``channels`` of ``layer`` against its unit's top examples (a (K, S, S, 3)
+    array per unit, at the exciter's size so positions count alike)."""
+    vectors = layer_vectors(model, layer, preprocess, exciters)
+    return [quality(v, layer_vectors(model, layer, preprocess, found), c)
+            for v, c, found in zip(vectors, channels, examples)]
+
+
+def layer_summary(found: list[RecipeQuality]) -> dict[str, float]:
+    """A layer's units in two medians (over the units where each number is defined) and how many units."""
+    def median(values: list[float]) -> float:
+        values = [v for v in values if np.isfinite(v)]
+        return float(np.median(values)) if values else float("nan")
+
+    return {"units": len(found), "median_ratio": median([q.ratio for q in found]),
+            "median_plausibility": median([q.plausibility for q in found])}
