@@ -145,3 +145,11 @@ def test_other_recipes_have_no_transparency():
     result = render_exciters(exciter_model(), "c3", [4], dataclasses.replace(PARAMS, method="lucid", steps=2),
                              identity)
     assert result.transparency is None and result.exciters()[0].alpha is None
+
+
+def test_without_the_xplique_wheel_maco_says_what_to_install(monkeypatch):
+    from generator.errors import GeneratorError
+
+    monkeypatch.setattr(maco.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(GeneratorError, match=r"pip install --no-deps xplique==2\.0\.2"):
+        maco.imagenet_magnitude(16)
