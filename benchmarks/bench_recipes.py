@@ -24,6 +24,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,9 +59,10 @@ def run(model, layer, preprocess, channels, params, views) -> dict[str, float]:
     start = time.perf_counter()
     result = render_exciters(model, layer, channels, params, preprocess)
     seconds = (time.perf_counter() - start) / len(channels)
-    values = layer_vectors(model, layer, preprocess, views)
+    loaded = SimpleNamespace(features=model, preprocess=preprocess)
+    values = layer_vectors(loaded, layer, views)
     top = [views[np.argsort(values[:, c])[::-1][:TOP]] for c in channels]
-    summary = layer_summary(exciter_quality(model, layer, preprocess, result.images, channels, top))
+    summary = layer_summary(exciter_quality(loaded, layer, result.images, channels, top))
     flat = float(np.mean(result.images.reshape(len(channels), -1).std(axis=1) < 5))
     return {"s/unit": seconds, "ratio": summary["median_ratio"], "plaus": summary["median_plausibility"], "flat": flat}
 

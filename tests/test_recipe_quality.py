@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,19 +16,19 @@ from generator.analysis.recipe_quality import (  # noqa: E402
 from tiny import exciter_model  # noqa: E402
 
 
-def identity(images):
-    return images
+def loaded(model):
+    return SimpleNamespace(features=model, preprocess=lambda images: images)
 
 
 def test_an_exciter_equal_to_the_best_example_scores_one():
     model = exciter_model()
     photos = np.random.default_rng(0).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
-    vectors = layer_vectors(model, "c3", identity, photos)
+    vectors = layer_vectors(loaded(model), "c3", photos)
     channel = int(np.argmax(vectors.max(axis=0)))
     best = int(np.argmax(vectors[:, channel]))
-    (found,) = exciter_quality(model, "c3", identity, photos[best : best + 1], [channel], [photos[best : best + 1]])
+    (found,) = exciter_quality(loaded(model), "c3", photos[best : best + 1], [channel], [photos[best : best + 1]])
     assert found.ratio == pytest.approx(1.0, abs=1e-6) and found.plausibility == pytest.approx(1.0, abs=1e-6)
-    (against_all,) = exciter_quality(model, "c3", identity, photos[best : best + 1], [channel], [photos])
+    (against_all,) = exciter_quality(loaded(model), "c3", photos[best : best + 1], [channel], [photos])
     assert against_all.ratio == pytest.approx(1.0, abs=1e-6)  # the best of the three is the exciter itself
     assert against_all.plausibility < 1.0
 
@@ -36,7 +37,7 @@ def test_layer_vectors_are_the_channel_means():
     model = exciter_model()
     photos = np.random.default_rng(1).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32)
     maps = keras.Model(model.input, model.get_layer("c2").output)(photos)
-    np.testing.assert_allclose(layer_vectors(model, "c2", identity, photos),
+    np.testing.assert_allclose(layer_vectors(loaded(model), "c2", photos),
                                keras.ops.convert_to_numpy(maps).mean(axis=(1, 2)), rtol=1e-5)
 
 

@@ -13,13 +13,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-
-import keras
 import numpy as np
-from keras import ops
 
-from generator.analysis import graph
+from generator.analysis.activations import layer_activations
 
 
 @dataclass(frozen=True)
@@ -28,11 +24,10 @@ class RecipeQuality:
     plausibility: float
 
 
-def layer_vectors(model: keras.Model, layer: str, preprocess: Callable, images: np.ndarray) -> np.ndarray:
-    """(N, H, W, 3) images in 0..255 -> (N, C): each channel's mean over positions at ``layer``."""
-    cut = graph.cut(model, graph.model_layer(model, layer, "recipe quality").output)
-    maps = cut(preprocess(ops.convert_to_tensor(np.asarray(images, np.float32))), training=False)
-    return np.asarray(ops.convert_to_numpy(ops.mean(ops.cast(maps, "float32"), axis=(1, 2))), np.float64)
+def layer_vectors(loaded, layer: str, images: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) images in 0..255 -> (N, C): each channel's mean over positions at ``layer`` of the model
+    ``loaded`` holds (its ``features`` and ``preprocess``)."""
+    return layer_activations(loaded, np.asarray(images), [layer])[layer].astype(np.float64).mean(axis=(1, 2))
 
 
 def quality(exciter: np.ndarray, examples: np.ndarray, channel: int) -> RecipeQuality:
@@ -45,12 +40,12 @@ def quality(exciter: np.ndarray, examples: np.ndarray, channel: int) -> RecipeQu
     return RecipeQuality(ratio, plausibility)
 
 
-def exciter_quality(model: keras.Model, layer: str, preprocess: Callable, exciters: np.ndarray,
-                    channels: list[int], examples: list[np.ndarray]) -> list[RecipeQuality]:
+def exciter_quality(loaded, layer: str, exciters: np.ndarray, channels: list[int],
+                    examples: list[np.ndarray]) -> list[RecipeQuality]:
     """Each exciter (N, S, S, 3) of ``channels`` of ``layer`` against its unit's top examples (a (K, S, S, 3)
     array per unit, at the exciter's size so positions count alike)."""
-    vectors = layer_vectors(model, layer, preprocess, exciters)
-    return [quality(v, layer_vectors(model, layer, preprocess, found), c)
+    vectors = layer_vectors(loaded, layer, exciters)
+    return [quality(v, layer_vectors(loaded, layer, found), c)
             for v, c, found in zip(vectors, channels, examples)]
 
 
