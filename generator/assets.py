@@ -205,7 +205,8 @@ class AssetWriter:
                          for x in result.examples],
         }
         if result.recipes:
-            data["recipes"] = {method: {"activation": e.activation, "start_activation": e.start_activation}
+            data["recipes"] = {method: {"activation": e.activation, "start_activation": e.start_activation,
+                                        **_quality_record(result.recipe_quality.get(method))}
                                for method, e in result.recipes.items()}
         if result.diverse:
             data["diverse"] = [{"activation": e.activation, "start_activation": e.start_activation}
@@ -360,3 +361,8 @@ def _link_record(link) -> dict:
 def _input_record(w) -> dict:
     return {"rank": w.rank, "channel": w.unit.channel, "norm": w.norm, "excitatory": w.excitatory,
             "inhibitory": w.inhibitory, "net": w.net}
+
+
+def _quality_record(quality) -> dict:
+    """A recipe's quality for unit.json (none where the unit has no dataset examples)."""
+    return {} if quality is None else {"ratio_to_best_example": quality.ratio, "plausibility": quality.plausibility}

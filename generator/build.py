@@ -29,7 +29,7 @@ from generator.images import file_digest, load_images, read_square
 from generator.model_checks import browse_layers, check_config, configured_directions, input_size
 from generator.results import (
     ActivationGroups, Attribution, Circuit, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, ImageResult,
-    InputImage, LayerLinks, MapStats, Site, Unit, UnitExample, UnitResult, UnitStats,
+    InputImage, LayerLinks, MapStats, RecipeQuality, Site, Unit, UnitExample, UnitResult, UnitStats,
 )
 from generator.timing import stage
 
@@ -144,6 +144,8 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         names = _example_names(example_files)
         listing = digest([(name, file_digest(p)) for name, p in zip(names, example_files)])
         examples = analyses.examples(plan.unit_layers, example_files, listing)
+    with stage("recipe quality"):
+        quality = _recipe_quality(analyses, recipes, example_files, examples)
     with stage("neighbours"):
         links = {layer: analyses.layer_links(layer) for layer in plan.unit_layers}
 
@@ -161,7 +163,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
             links[u.layer], config.browse.top_k, examples[u.layer], names,
             exciter_map=analyses.exciter_map(u, exciters[u]) if featured else None,
             featured=featured, circuit=circuits.get(u), note=notes.get(u, ""), example_gradcam=gradcams.get(u),
-            diverse=diverse.get(u, ()), recipes=recipes.get(u, {}),
+            diverse=diverse.get(u, ()), recipes=recipes.get(u, {}), recipe_quality=quality.get(u, {}),
         )
     results = tuple(ImageResult(im, predictions[im.slug], activations[im.slug], views[im.slug], groups[im.slug])
                     for im in images)
@@ -179,6 +181,20 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         notes={name: config.note(text) for name, text in vars(config.notes).items()},
         attributions=attributions,
     )
+
+
+def _recipe_quality(analyses: Analyses, recipes: dict[Unit, dict[str, Exciter]], example_files: list[Path],
+                    examples: dict[str, DatasetExamples]) -> dict[Unit, dict[str, RecipeQuality]]:
+    """Each configured unit's recipes against its dataset examples (read at the exciters' size)."""
+    found = {}
+    for u, by_method in recipes.items():
+        chosen = [example_files[i] for i in examples[u.layer].image[u.channel]] if u.layer in examples else []
+        if not by_method or not chosen:
+            continue
+        size = next(iter(by_method.values())).image.shape[0]
+        pixels = np.stack([read_square(p, size, "dataset examples") for p in chosen])
+        found[u] = analyses.recipe_quality(u, by_method, pixels, [file_digest(p) for p in chosen])
+    return found
 
 
 def _example_gradcams(config: Config, analyses: Analyses, units: list[Unit], example_files: list[Path],

@@ -121,6 +121,14 @@ class Exciter:
 
 
 @dataclass(frozen=True)
+class RecipeQuality:
+    """How well an exciter stands for its unit (see :mod:`generator.analysis.recipe_quality`)."""
+
+    ratio: float  # the unit's value on the exciter over that on its best example; NaN where undefined
+    plausibility: float  # cosine similarity at the unit's layer with its top examples' mean; NaN where undefined
+
+
+@dataclass(frozen=True)
 class DirectionExciter:
     """The exciter of a direction: a vector over a layer's channels, as the config names it."""
 
@@ -344,6 +352,7 @@ class UnitResult:
     note: str = ""
     diverse: tuple[Exciter, ...] = ()  # exciters.diversity exciters that differ (configured units)
     recipes: dict[str, Exciter] = field(default_factory=dict)  # configured units: method -> exciter, every recipe
+    recipe_quality: dict[str, RecipeQuality] = field(default_factory=dict)  # method -> its exciter's quality
 
 
 @dataclass(frozen=True)

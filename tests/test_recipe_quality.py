@@ -11,8 +11,9 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from generator.analysis.recipe_quality import (  # noqa: E402
-    RecipeQuality, exciter_quality, layer_summary, layer_vectors, quality,
+    exciter_quality, layer_summary, layer_vectors, quality,
 )
+from generator.results import RecipeQuality  # noqa: E402
 from tiny import exciter_model  # noqa: E402
 
 

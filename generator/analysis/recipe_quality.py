@@ -12,16 +12,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import numpy as np
 
 from generator.analysis.activations import layer_activations
-
-
-@dataclass(frozen=True)
-class RecipeQuality:
-    ratio: float
-    plausibility: float
+from generator.results import RecipeQuality
 
 
 def layer_vectors(loaded, layer: str, images: np.ndarray) -> np.ndarray:
