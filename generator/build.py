@@ -144,7 +144,6 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         names = _example_names(example_files)
         listing = digest([(name, file_digest(p)) for name, p in zip(names, example_files)])
         examples = analyses.examples(plan.unit_layers, example_files, listing)
-    with stage("recipe quality"):
         quality = _recipe_quality(analyses, recipes, example_files, examples)
     with stage("neighbours"):
         links = {layer: analyses.layer_links(layer) for layer in plan.unit_layers}
