@@ -153,3 +153,12 @@ def test_without_the_xplique_wheel_maco_says_what_to_install(monkeypatch):
     monkeypatch.setattr(maco.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(GeneratorError, match=r"pip install --no-deps xplique==2\.0\.2"):
         maco.imagenet_magnitude(16)
+
+
+def test_bfloat16_reaches_what_float32_reaches():
+    """The precision rule of the other recipes: the network in mixed_bfloat16, the phase and Nadam in float32."""
+    params = dataclasses.replace(PARAMS, steps=48)
+    runs = [render_exciters(exciter_model(), "c3", [0, 2, 4], dataclasses.replace(params, precision=p), identity,
+                            spectrum=one_over_f(3)) for p in ("float32", "bfloat16")]
+    np.testing.assert_allclose(runs[1].activation, runs[0].activation, atol=1.5)
+    assert np.all(runs[1].activation > runs[1].start_activation)
