@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 
 import keras
 import numpy as np
@@ -162,3 +163,31 @@ def test_bfloat16_reaches_what_float32_reaches():
                             spectrum=one_over_f(3)) for p in ("float32", "bfloat16")]
     np.testing.assert_allclose(runs[1].activation, runs[0].activation, atol=1.5)
     assert np.all(runs[1].activation > runs[1].start_activation)
+
+
+def test_a_site_by_maco_shows_transparency_three_recipes_and_their_quality(built):
+    """exciters.method: maco on the tiny site: the featured unit's page shows the transparency picture, the
+    three recipes side by side with their quality, and unit.json carries the numbers."""
+    import json
+
+    import yaml
+
+    from generator.build import build_site
+    from generator.config import load_config
+
+    if importlib.util.find_spec("xplique") is None:
+        pytest.skip("the ImageNet spectrum comes from the xplique wheel")
+    project, _ = built
+    data = yaml.safe_load((project / "site_config.yaml").read_text())
+    data["exciters"]["method"] = "maco"
+    (project / "site_config.yaml").write_text(yaml.safe_dump(data))
+    build_site(load_config(project / "site_config.yaml"), project)
+    unit = project / "docs/generated/models/tiny/c3/5"
+    page = (unit / "index.md").read_text()
+    assert (unit / "exciter-alpha.png").is_file() and "exciter-alpha.png" in page
+    assert all((unit / f"exciter-{m}.png").is_file() for m in ("gradient_ascent", "lucid", "maco"))
+    assert "## The lab's recipe and Lucid's, and MACO's" in page
+    assert page.count("times its best example's value") + page.count("no example drives it above 0") == 3
+    recipes = json.loads((unit / "unit.json").read_text())["recipes"]
+    assert set(recipes) == {"gradient_ascent", "lucid", "maco"}
+    assert all(-1.0 <= r["plausibility"] <= 1.0 for r in recipes.values())
