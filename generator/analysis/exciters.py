@@ -72,7 +72,7 @@ def render_exciters(
     ``progress(k)`` is called after each batch with the number of units that batch finished (an
     increment: ``tqdm.update`` fits). ``width``: the batch size (default :func:`batch_width`); parts of
     a layer rendered separately with its width, each starting at a multiple of it, get the images
-    that one call over the whole layer gives. ``spectrum``: maco's magnitude (see :func:`render_items`).
+    that one call over the whole layer gives. ``spectrum``: maco's magnitude (see :class:`Items`).
     """
     channels = [int(c) for c in channels]
     target = graph.model_channels(model, layer, channels, "exciters")
@@ -80,9 +80,8 @@ def render_exciters(
     def objective(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool) -> Callable:
         return unit_objective(model, target, width, preprocess, params.objective, redirect_relu)
 
-    keys = [(c,) for c in channels]
-    return render_items(model, target, keys, np.array(channels, "int32"), params, objective, progress, width=width,
-                        spectrum=spectrum)
+    items = Items([(c,) for c in channels], np.array(channels, "int32"), spectrum=spectrum)
+    return render_items(model, target, items, params, objective, progress, width=width)
 
 
 def render_directions(
@@ -110,22 +109,31 @@ def render_directions(
     def objective(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool) -> Callable:
         return direction_objective(model, target, support, preprocess, params.objective, redirect_relu)
 
-    keys = [(int(np.argmax(np.abs(d))),) for d in directions]
-    return render_items(model, target, keys, directions[:, support], params, objective, progress)
+    items = Items([(int(np.argmax(np.abs(d))),) for d in directions], directions[:, support])
+    return render_items(model, target, items, params, objective, progress)
 
 
-def render_items(model: keras.Model, target: keras.layers.Layer, keys: list[tuple[int, ...]], targets: np.ndarray,
-                 params: ExciterParams, make_objective: Callable, progress: Callable[[int], None] | None,
-                 make_penalty: Callable | None = None, group: int = 1, width: int = 0,
-                 spectrum: np.ndarray | None = None) -> ExciterResult:
-    """One image per item: ``keys[i]`` seeds its random numbers, ``targets[i]`` is its objective's argument
-    (a channel, or a direction's weights); ``make_objective(model, target, width, redirect_relu)``.
+@dataclass(frozen=True)
+class Items:
+    """What a render makes, one image per item: ``keys[i]`` seeds its random numbers, ``targets[i]`` is
+    its objective's argument (a channel, or a direction's weights); ``group`` consecutive items always
+    share a batch; ``spectrum``: the magnitude (C, S, S//2+1) maco's images keep (None: ImageNet's)."""
+
+    keys: list[tuple[int, ...]]
+    targets: np.ndarray
+    group: int = 1
+    spectrum: np.ndarray | None = None
+
+
+def render_items(model: keras.Model, target: keras.layers.Layer, items: Items, params: ExciterParams,
+                 make_objective: Callable, progress: Callable[[int], None] | None,
+                 make_penalty: Callable | None = None, width: int = 0) -> ExciterResult:
+    """One image per item of ``items``; ``make_objective(model, target, width, redirect_relu)``.
 
     ``make_penalty`` (same arguments) gives a ``(images, targets) -> (B,)`` that Lucid's recipe subtracts
-    from the objective it climbs (not from the one it reports); it may couple the items of a ``group``:
-    consecutive items that always share a batch. ``spectrum``: maco's magnitude (C, S, S//2+1), by default
-    ImageNet's.
+    from the objective it climbs (not from the one it reports); it may couple the items of a group.
     """
+    keys, targets, group = items.keys, items.targets, items.group
     if params.method not in _RECIPES:
         raise ValueError(f"unknown exciter method {params.method!r}; allowed: {', '.join(_RECIPES)}")
     if not keys:
@@ -151,7 +159,7 @@ def render_items(model: keras.Model, target: keras.layers.Layer, keys: list[tupl
     if params.method == "maco":
         from generator.analysis import maco  # it builds on this module's helpers
 
-        spectrum = maco.imagenet_magnitude(params.size) if spectrum is None else spectrum
+        spectrum = maco.imagenet_magnitude(params.size) if items.spectrum is None else items.spectrum
         run_batch = maco.maco_recipe(objective, params, canvas, spectrum)
     else:
         run_batch = _RECIPES[params.method](objective, params, canvas)
