@@ -37,8 +37,9 @@ from keras import ops  # noqa: E402
 
 from bench_exciters import caffe_preprocess, load_vgg16, real_views  # noqa: E402
 from generator.analysis.exciters import render_exciters  # noqa: E402
-from generator.analysis.recipe_quality import exciter_quality, layer_summary, layer_vectors  # noqa: E402
+from generator.analysis.recipe_quality import exciter_quality, layer_vectors  # noqa: E402
 from generator.config import ExciterParams  # noqa: E402
+from generator.results import quality_summary  # noqa: E402
 
 RECIPES = ("gradient_ascent", "lucid", "maco")
 TOP = 5
@@ -62,7 +63,7 @@ def run(model, layer, preprocess, channels, params, views) -> dict[str, float]:
     loaded = SimpleNamespace(features=model, preprocess=preprocess)
     values = layer_vectors(loaded, layer, views)
     top = [views[np.argsort(values[:, c])[::-1][:TOP]] for c in channels]
-    summary = layer_summary(exciter_quality(loaded, layer, result.images, channels, top))
+    summary = quality_summary(exciter_quality(loaded, layer, result.images, channels, top))
     flat = float(np.mean(result.images.reshape(len(channels), -1).std(axis=1) < 5))
     return {"s/unit": seconds, "ratio": summary["median_ratio"], "plaus": summary["median_plausibility"], "flat": flat}
 

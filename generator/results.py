@@ -128,6 +128,16 @@ class RecipeQuality:
     plausibility: float  # cosine similarity at the unit's layer with its top examples' mean; NaN where undefined
 
 
+def quality_summary(found: list[RecipeQuality]) -> dict[str, float]:
+    """Units' qualities in two medians (over the units where each number is defined) and how many units."""
+    def median(values: list[float]) -> float:
+        values = [v for v in values if np.isfinite(v)]
+        return float(np.median(values)) if values else float("nan")
+
+    return {"units": len(found), "median_ratio": median([q.ratio for q in found]),
+            "median_plausibility": median([q.plausibility for q in found])}
+
+
 @dataclass(frozen=True)
 class DirectionExciter:
     """The exciter of a direction: a vector over a layer's channels, as the config names it."""
@@ -482,6 +492,14 @@ class Site:
         if not values[top] > 0 or values[index] >= NEAR_ZERO * values[top]:
             return None
         return Faint(measure, float(values[index]), float(values[top]), self.images[top].image.file)
+
+    def recipe_quality_of(self, layer: str) -> dict[str, dict[str, float]]:
+        """Per recipe, :func:`quality_summary` of the layer's units that have one (the configured units)."""
+        found: dict[str, list[RecipeQuality]] = {}
+        for unit, result in self.units.items():
+            for method, quality in result.recipe_quality.items() if unit.layer == layer else ():
+                found.setdefault(method, []).append(quality)
+        return {method: quality_summary(qualities) for method, qualities in found.items()}
 
     def faithfulness_of(self, target: str) -> Faithfulness | None:
         return next((f for f in self.faithfulness if f.target == target), None)

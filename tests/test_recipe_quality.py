@@ -11,9 +11,9 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from generator.analysis.recipe_quality import (  # noqa: E402
-    exciter_quality, layer_summary, layer_vectors, quality,
+    exciter_quality, layer_vectors, quality,
 )
-from generator.results import RecipeQuality  # noqa: E402
+from generator.results import RecipeQuality, quality_summary  # noqa: E402
 from tiny import exciter_model  # noqa: E402
 
 
@@ -51,6 +51,6 @@ def test_numbers_by_hand():
     assert math.isnan(quality(np.zeros(2), examples, 0).plausibility)
 
 
-def test_layer_summary_takes_medians_of_defined_values():
+def test_quality_summary_takes_medians_of_defined_values():
     found = [RecipeQuality(1.0, 0.5), RecipeQuality(3.0, float("nan")), RecipeQuality(float("nan"), 0.7)]
-    assert layer_summary(found) == {"units": 3, "median_ratio": 2.0, "median_plausibility": pytest.approx(0.6)}
+    assert quality_summary(found) == {"units": 3, "median_ratio": 2.0, "median_plausibility": pytest.approx(0.6)}

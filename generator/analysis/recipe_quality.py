@@ -41,13 +41,3 @@ def exciter_quality(loaded, layer: str, exciters: np.ndarray, channels: list[int
     vectors = layer_vectors(loaded, layer, exciters)
     return [quality(v, layer_vectors(loaded, layer, found), c)
             for v, c, found in zip(vectors, channels, examples)]
-
-
-def layer_summary(found: list[RecipeQuality]) -> dict[str, float]:
-    """A layer's units in two medians (over the units where each number is defined) and how many units."""
-    def median(values: list[float]) -> float:
-        values = [v for v in values if np.isfinite(v)]
-        return float(np.median(values)) if values else float("nan")
-
-    return {"units": len(found), "median_ratio": median([q.ratio for q in found]),
-            "median_plausibility": median([q.plausibility for q in found])}
