@@ -188,6 +188,8 @@ def test_a_site_by_maco_shows_transparency_three_recipes_and_their_quality(built
     assert all((unit / f"exciter-{m}.png").is_file() for m in ("gradient_ascent", "lucid", "maco"))
     assert "## The lab's recipe and Lucid's, and MACO's" in page
     assert page.count("times its best example's value") + page.count("no example drives it above 0") == 3
+    layer_page = (project / "docs/generated/models/tiny/c3/index.md").read_text()
+    assert "| MACO | 1 |" in layer_page and "| the lab's recipe | 1 |" in layer_page
     recipes = json.loads((unit / "unit.json").read_text())["recipes"]
     assert set(recipes) == {"gradient_ascent", "lucid", "maco"}
     assert all(-1.0 <= r["plausibility"] <= 1.0 for r in recipes.values())
