@@ -145,14 +145,16 @@ class Analyses:
         by_slug = {im.slug: im for im in images}
 
         def compute(slugs: list[str]) -> dict[str, ImageViews]:
-            from generator.analysis.views import caricature, deepdream
+            from generator.analysis.views import batch_count, caricature, deepdream
 
             pixels, batch = np.stack([by_slug[slug].pixels for slug in slugs]), self.config.exciters.batch_size
-            with stage(f"views {layer} ({len(slugs)} images)"):
+            steps = batch_count(len(slugs), batch) * (v.deepdream_steps + v.caricature_steps)
+            with stage(f"views {layer} ({len(slugs)} images)"), \
+                    tqdm(total=steps, desc=f"views {layer} (DeepDream, Caricature)", unit="step", disable=None) as bar:
                 dream = deepdream(self.model.features, layer, pixels, self.model.preprocess, v.deepdream_steps,
-                                  v.deepdream_step_size, batch, precision)
+                                  v.deepdream_step_size, batch, precision, bar.update)
                 cari = caricature(self.model.features, layer, pixels, self.model.preprocess, v.caricature_steps, seed,
-                                  batch, precision)
+                                  batch, precision, bar.update)
             return {slug: ImageViews(d, c) for slug, d, c in zip(slugs, dream.exciters(), cari.exciters())}
 
         return self.cache.values(keys, ImageViews, compute)
@@ -236,7 +238,8 @@ class Analyses:
                 return {m: () for m in missing}
             jobs = [Job(_attribution_job, (pixels, targets, m, self._attribution_settings(), a.sanity_check))
                     for m in missing]
-            return dict(zip(missing, self.executor.run(jobs)))
+            with tqdm(total=len(jobs), desc="attribution", unit="method", disable=None) as bar:
+                return dict(zip(missing, self.executor.run(jobs, bar.update)))
 
         found = self.cache.values(keys, tuple[Attribution, ...], compute)
         targets = list(dict.fromkeys(r.target for rs in found.values() for r in rs))
@@ -330,4 +333,7 @@ def _attribution_job(loaded, pixels: np.ndarray, targets: list, method: str, set
                      progress=None) -> tuple[Attribution, ...]:
     from generator.analysis.attribution import site_attributions
 
-    return site_attributions(loaded, pixels, targets, method, settings, sanity)
+    found = site_attributions(loaded, pixels, targets, method, settings, sanity)
+    if progress is not None:
+        progress(1)
+    return found

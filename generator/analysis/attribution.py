@@ -33,7 +33,8 @@ correlation between each method's map on the model and on a copy whose top layer
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Callable, Sequence, Union
 
 import keras
@@ -294,7 +295,7 @@ class _Parts:
     def of(model) -> "_Parts":
         if isinstance(model, keras.Model):
             kind = "classes" if len(model.output.shape) == 2 else "map"
-            return _Parts(model, model, lambda x: x, kind)
+            return _Parts(model, model, _identity, kind)
         return _Parts(model.features, model.network, model.preprocess, model.output_kind)
 
 
@@ -306,6 +307,14 @@ class _Scorer:
     pick: Callable  # (output, selector (B,)) -> (B,)
     parts: _Parts
     key: tuple  # ("classes",), ("output",) or ("unit", layer)
+    compiled: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # a copy starts empty
+
+    def step(self, name: tuple, make: Callable[[], Callable]) -> Callable:
+        """The compiled function ``name`` of this network, ``make()`` compiled on first use: every call
+        (every batch, every ``attribute``) reuses it, traced once per input shape."""
+        if name not in self.compiled:
+            self.compiled[name] = backend.compile_step(make())
+        return self.compiled[name]
 
     def model_input(self, x):
         """0..255 RGB (B, H, W, 3) -> the network's input (resized first where its size is fixed)."""
@@ -348,7 +357,27 @@ def _network_key(parts: _Parts, target: Target) -> tuple:
     raise GeneratorError(f"attribution: unknown target {target!r}")
 
 
+_SCORERS: OrderedDict = OrderedDict()  # the last few scorers made, with their compiled functions
+_KEPT_SCORERS = 8
+
+
 def _scorer(parts: _Parts, key: tuple, precision: str) -> _Scorer:
+    """The scorer of ``key``'s network, made once for a model and kept (its weights are read then: a
+    loaded model is not changed), so repeated calls reuse its compiled functions."""
+    cache_key = (id(parts.features), id(parts.network), id(parts.preprocess), key, precision)
+    if cache_key not in _SCORERS:
+        _SCORERS[cache_key] = _new_scorer(parts, key, precision)  # holds the model: its id is not reused meanwhile
+        while len(_SCORERS) > _KEPT_SCORERS:
+            _SCORERS.popitem(last=False)
+    _SCORERS.move_to_end(cache_key)
+    return _SCORERS[cache_key]
+
+
+def _identity(x):
+    return x
+
+
+def _new_scorer(parts: _Parts, key: tuple, precision: str) -> _Scorer:
     if key[0] == "unit":
         net = keras.Model(parts.features.input, parts.features.get_layer(key[1]).output)
         pick = _unit_mean
@@ -393,17 +422,17 @@ def _run(
     extra = {}
     if method == "gradcam":
         layer = scorer.gradcam_layer(settings)
-        step = _compile(_gradcam_step(scorer, layer))
+        step = scorer.step(("gradcam", layer), lambda: _gradcam_step(scorer, layer))
         scores, cams = _batched(step, images_of_pairs, pair_selector, settings.batch_size)
         maps = _upsample(cams, x.shape[1:3])
         extra["layer"] = layer
     else:
-        step = _compile(backend.value_and_grad(scorer.score))
+        step = scorer.step(("gradient",), lambda: backend.value_and_grad(scorer.score))
         if method == "saliency":
             scores, grads = _batched(step, images_of_pairs, pair_selector, settings.batch_size)
             maps = np.abs(grads).max(axis=-1)
         else:
-            forward = _compile(scorer.score)
+            forward = scorer.step(("score",), lambda: scorer.score)
             (scores,) = _batched(forward, images_of_pairs, pair_selector, settings.batch_size)
             if method == "smoothgrad":
                 maps = _smoothgrad(step, x, pair_image, pair_selector, settings)
@@ -447,17 +476,13 @@ def _selectors(scorer: _Scorer, x: np.ndarray, targets: list[Target], batch_size
             raise GeneratorError(f"attribution: class {target.index} is out of range; the model has classes 0 to {count - 1}")
         if target.index is None and not 1 <= target.rank <= count:
             raise GeneratorError(f"attribution: class rank must be 1 to {count}, got {target.rank}")
-    predict = _compile(lambda images, unused: scorer.net(scorer.model_input(images)))
+    predict = scorer.step(("predict",), lambda: lambda images, unused: scorer.net(scorer.model_input(images)))
     (probabilities,) = _batched(predict, lambda rows: x[rows], np.zeros(n, np.int32), batch_size)
     order = np.argsort(-probabilities, axis=1, kind="stable")
     classes = np.stack(
         [np.full(n, t.index) if t.index is not None else order[:, t.rank - 1] for t in targets], axis=1
     ).astype(np.int32)
     return classes, classes
-
-
-def _compile(fn: Callable) -> Callable:
-    return backend.compile_step(fn)
 
 
 def _batched(
