@@ -68,17 +68,23 @@ def build_site(config: Config, project: Path | None = None, executor: str = "loc
 
 def _build_into(analyses: Analyses, out: Path, hand_written: Path) -> dict:
     config, cache = analyses.config, analyses.cache
+    site = site_results(analyses)
+    with stage("figures"):
+        assets.write_assets(out, cache, site, config)
+    with stage("pages"):
+        n_pages = pages.render_site(out, site, config, hand_written)
+    return {"pages": n_pages, "units": len(site.units), "images": len(site.images)}
+
+
+def site_results(analyses: Analyses) -> Site:
+    """Read the inputs, check the config against the model, and analyse: every result the site shows."""
+    config = analyses.config
     with stage("images"):
         images = load_images(image_files(config), config.images.size)
         example_files = _example_files(config)
     with stage("check config"):
         check_config(config, analyses.layers)
-    site = analyse(config, analyses, images, example_files)
-    with stage("figures"):
-        assets.write_assets(out, cache, site, config)
-    with stage("pages"):
-        n_pages = pages.render_site(out, site, config, hand_written)
-    return {"pages": n_pages, "units": len(site.units), "images": len(images)}
+    return analyse(config, analyses, images, example_files)
 
 
 # --- plan: which units get pages, and which get the featured units' full treatment ----------------

@@ -177,14 +177,14 @@ def circuit_diagram(columns: Sequence[tuple[str, Sequence[int]]],
                       interpolation="antialiased")
             ax.add_patch(Rectangle((x - sx, y - sy), 2 * sx, 2 * sy, facecolor="none",
                                    edgecolor="#555555", linewidth=0.8, zorder=4))
-            ax.text(x, y - s - 0.05, labels[node], ha="center", va="top", fontsize=7, zorder=4,
+            ax.text(x, y - s - 0.05, labels[node], ha="center", va="top", fontsize=7, zorder=4, color="black",
                     bbox={"facecolor": "white", "edgecolor": "none", "pad": 1, "alpha": 0.85})
         else:
             ax.add_patch(FancyBboxPatch((x - box_w / 2, y - box_h / 2), box_w, box_h,
                                         boxstyle="round,pad=0,rounding_size=0.06",
                                         facecolor="#f4f4f4", edgecolor="#555555",
                                         linewidth=0.8, zorder=3))
-            ax.text(x, y, labels[node], ha="center", va="center", fontsize=8, zorder=4)
+            ax.text(x, y, labels[node], ha="center", va="center", fontsize=8, zorder=4, color="black")  # on its box
     for c, (layer, _) in enumerate(columns):
         ax.text(c * gap, header_y, str(layer), ha="center", va="center", fontsize=10,
                 fontweight="bold")

@@ -123,6 +123,8 @@ class SiteSection(Section):
     url: Annotated[str, Strict(), Field(pattern=WEB_ADDRESS), AS_TEXT] = ""
     """Where the site is published (MkDocs' site_url), e.g. https://you.github.io/your-repo/; empty: the address `build
     --site-url` gives (the Pages workflow passes GitHub's), else none."""
+    pdf: Flag = False
+    """Publish the lab report as report.pdf beside the site: the Pages workflow then runs `python -m generator pdf`."""
 
 
 @dataclass(frozen=True)
@@ -433,7 +435,16 @@ class Config(Section):
 
     def note(self, text: str) -> str:
         """The Markdown of a note: inline text, or the contents of the .md file it names."""
+        p = self.note_file(text)
+        return read_text(p, f"note file {shown(text.strip())}") if p else text
+
+    def note_file(self, text: str) -> Path | None:
+        """The .md file a note names; None for an inline note."""
         if text.strip().endswith(".md") and "\n" not in text.strip():
-            p = self.path(text.strip())
-            return read_text(p, f"note file {shown(text.strip())}")
-        return text
+            return self.path(text.strip())
+        return None
+
+    def note_files(self) -> list[Path]:
+        """Every note file the config names (the report's parts' and the units')."""
+        texts = [*vars(self.notes).values(), *(u.note for u in self.units)]
+        return [p for p in map(self.note_file, texts) if p is not None]
