@@ -76,11 +76,19 @@ def measured_peak(precision: str, n: int, repeats: int = 5) -> float:
 def install_counters(account: Account) -> None:
     """Wrap the analyses' entry points so that each call adds its FLOPs to the current stage."""
     from generator import build
-    from generator.analysis import attribution, diversity, examples, exciters, views
-    from generator.analysis.flops import forward_flops, step_flops
-    from generator.analysis.precision import resolve_precision
 
     build.stage = account.stage  # the build's stages (the analyses' own inner timings stay as they are)
+    _count_exciters(account)
+    _count_views(account)
+    _count_examples(account)
+    _count_attribution(account)
+
+
+def _count_exciters(account: Account) -> None:
+    """Every exciter batch (units, directions, diverse images, groups' directions): its steps and final values."""
+    from generator.analysis import diversity, exciters
+    from generator.analysis.flops import forward_flops, step_flops
+    from generator.analysis.precision import resolve_precision
 
     render_items = exciters.render_items
 
@@ -94,6 +102,12 @@ def install_counters(account: Account) -> None:
 
     exciters.render_items = diversity.render_items = counted_render_items
 
+
+def _count_views(account: Account) -> None:
+    from generator.analysis import views
+    from generator.analysis.flops import forward_flops, step_flops
+    from generator.analysis.precision import resolve_precision
+
     def counted_view(view, extra_forwards: int):
         def counted(model, layer, images, preprocess, steps, *args, **kwargs):
             precision = kwargs.get("precision", args[2] if len(args) > 2 else "float32")
@@ -106,6 +120,11 @@ def install_counters(account: Account) -> None:
 
     views.deepdream = counted_view(views.deepdream, 2)  # the measure before and after
     views.caricature = counted_view(views.caricature, 3)  # the target's activations, the measure before and after
+
+
+def _count_examples(account: Account) -> None:
+    from generator.analysis import examples
+    from generator.analysis.flops import forward_flops
 
     def counted_pass(pass_, size_at: int, count_of):
         """A forward pass of images to the deepest of the layers; ``size_at``: where the size is in the arguments
@@ -121,6 +140,10 @@ def install_counters(account: Account) -> None:
 
     examples.example_shard = counted_pass(examples.example_shard, 1, lambda paths, args: len(paths))
     examples.example_maps = counted_pass(examples.example_maps, 0, lambda paths, args: len(args[2]))
+
+
+def _count_attribution(account: Account) -> None:
+    from generator.analysis import attribution
 
     run = attribution._run
 
