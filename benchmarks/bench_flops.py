@@ -13,7 +13,8 @@ timed here in each precision the stages use. One line a stage:
 
 where a stage mixing precisions gets the peak its FLOPs would run at, and a last line
 ``build seconds=<s> compute_fraction=<sum of the stages' FLOP-times at peak / build seconds>``.
-Left out of the counts: NMF (groups), Lucid's diversity term, objectives' elementwise arithmetic.
+Left out of the counts: NMF (groups), Lucid's diversity term, objectives' elementwise arithmetic,
+occlusion and faithfulness (not counted yet).
 """
 
 from __future__ import annotations
@@ -143,15 +144,15 @@ def _count_examples(account: Account) -> None:
 
 
 def _count_attribution(account: Account) -> None:
-    from generator.analysis import attribution
+    from generator.analysis.attribution import maps, sanity
 
-    run = attribution._run
+    run = maps.run
 
     def counted_run(method, scorer, images, targets, settings, selectors=None):
         account.add(_attribution_flops(method, scorer, images, targets, settings, selectors), settings.precision)
         return run(method, scorer, images, targets, settings, selectors)
 
-    attribution._run = counted_run
+    maps.run = sanity.run = counted_run
 
 
 def _attribution_flops(method, scorer, images, targets, settings, selectors) -> float:
@@ -163,11 +164,11 @@ def _attribution_flops(method, scorer, images, targets, settings, selectors) -> 
     forward = forward_flops(net, size, net.layers[-1].name if unit else None, 1 if unit else None)
     pairs = len(images) * len(targets)
     ranking = len(images) * forward if scorer.key[0] == "classes" and selectors is None else 0
-    if method == "gradcam":  # the forward, and the gradient down to Grad-CAM's layer only
+    if method in ("gradcam", "gradcam_plus_plus"):  # the forward, and the gradient down to the CAM's layer only
         below = forward_flops(net, size, scorer.gradcam_layer(settings))
         return ranking + pairs * (2 * forward - below)
     per_pair = {"saliency": 2 * forward, "smoothgrad": settings.samples * 2 * forward + forward,
-                "integrated_gradients": settings.steps * 2 * forward + 2 * forward}[method]
+                "integrated_gradients": settings.steps * 2 * forward + 2 * forward}.get(method, 0)  # occlusion: not counted
     return ranking + pairs * per_pair
 
 
