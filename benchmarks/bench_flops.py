@@ -87,19 +87,22 @@ def install_counters(account: Account) -> None:
 
 def _count_exciters(account: Account) -> None:
     """Every exciter batch (units, directions, diverse images, groups' directions): its steps and final values."""
+    import numpy as np
+
     from generator.analysis import diversity, exciters
     from generator.analysis.flops import forward_flops, step_flops
     from generator.analysis.precision import resolve_precision
 
     render_items = exciters.render_items
 
-    def counted_render_items(model, target, keys, targets, params, *args, **kwargs):
+    def counted_render_items(model, target, items, params, *args, **kwargs):
         canvas = exciters._canvas(model, params)
-        needed = targets.shape[1] if getattr(targets, "ndim", 1) == 2 else 1  # a direction's support, or one channel
+        targets = np.asarray(items.targets)
+        needed = targets.shape[1] if targets.ndim == 2 else 1  # a direction's support, or one channel
         per_item = params.steps * step_flops(model, canvas, target.name, needed)
         per_item += (2 if params.method == "lucid" else 1) * forward_flops(model, params.size, target.name, needed)
-        account.add(len(keys) * per_item, resolve_precision(params.precision))
-        return render_items(model, target, keys, targets, params, *args, **kwargs)
+        account.add(len(items.keys) * per_item, resolve_precision(params.precision))
+        return render_items(model, target, items, params, *args, **kwargs)
 
     exciters.render_items = diversity.render_items = counted_render_items
 
