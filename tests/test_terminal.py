@@ -73,7 +73,8 @@ def test_a_build_shows_stage_times_and_progress_and_no_tensorflow_lines(tiny_pro
     assert bars["group exciters c3"].split("/")[0] == bars["group exciters c3"].split("/")[1] != "0"
     assert bars["attribution"] == "2/2"
     assert bars["Grad-CAM of the examples"] == "1/1"
-    for name in ("views", "groups", "attribution", "exciters", "pages"):
+    assert bars["faithfulness"] == "2/2"  # the top class and the unit
+    for name in ("views", "groups", "attribution", "faithfulness", "exciters", "pages"):
         assert any(re.fullmatch(rf"{name} +\d+\.\d s", line) for line in lines), name
     assert lines[-1].startswith("site written to ")
 

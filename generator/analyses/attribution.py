@@ -56,7 +56,8 @@ class AttributionAnalyses:
             measure = FaithfulnessSettings(steps=a.faithfulness.steps, samples=a.faithfulness.samples, seed=a.seed)
             jobs = [Job(_faithfulness_job, (pixels, targets[t], groups[t], self._attribution_settings(), measure))
                     for t in missing]
-            return dict(zip(missing, self.executor.run(jobs)))
+            with tqdm(total=len(jobs), desc="faithfulness", unit="target", disable=None) as bar:
+                return dict(zip(missing, self.executor.run(jobs, bar.update)))
 
         found = self.cache.values(keys, Faithfulness, compute)
         return tuple(found[t] for t in groups)
@@ -115,4 +116,7 @@ def _faithfulness_job(loaded, pixels: np.ndarray, target, found: list[Attributio
                       progress=None) -> Faithfulness:
     from generator.analysis.attribution import site_faithfulness
 
-    return site_faithfulness(loaded, pixels, target, found, settings, measure)
+    found = site_faithfulness(loaded, pixels, target, found, settings, measure)
+    if progress is not None:
+        progress(1)
+    return found
