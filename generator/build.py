@@ -216,7 +216,7 @@ def _example_gradcams(config: Config, analyses: Analyses, units: list[Unit], exa
     if not (config.attribution.units and "gradcam" in config.attribution.methods):
         return {}
     gradcams = {}
-    for u in units:
+    for u in tqdm(units, desc="Grad-CAM of the examples", unit="unit", disable=None):
         chosen = [example_files[i] for i in examples[u.layer].image[u.channel]]
         pixels = np.stack([read_square(p, config.images.size, "dataset examples") for p in chosen])
         gradcams[u] = analyses.example_gradcam(u, pixels, [file_digest(p) for p in chosen])
@@ -285,7 +285,7 @@ def _groups(config: Config, analyses: Analyses, images: list[InputImage],
 def _views(config: Config, analyses: Analyses, images: list[InputImage]) -> dict[str, dict[str, ImageViews]]:
     """Each image's DeepDream and Caricature at ``views.layers``, by image slug and layer."""
     views: dict[str, dict[str, ImageViews]] = {im.slug: {} for im in images}
-    for layer in tqdm(config.views.layers, desc="views (DeepDream, Caricature)", unit="layer", disable=None):
+    for layer in config.views.layers:  # (each layer's views draw their own bar, a step at a time)
         for slug, found in analyses.layer_views(images, layer).items():
             views[slug][layer] = found
     return views

@@ -163,11 +163,13 @@ class Link:
 
 @dataclass(frozen=True)
 class LayerLinks:
-    """Kernel norms between a conv layer and the conv layers just before and after it.
+    """Direct-weight norms between a conv layer and the conv layers just before and after it
+    (BatchNormalization scales folded in).
 
     ``incoming`` is (C_before, C_layer): column c ranks the inputs of unit c;
     ``outgoing`` is (C_layer, C_after): row c ranks the units that unit c feeds.
-    A side is empty where the neighbour is not a plain conv-to-conv chain.
+    A side is empty where more than one conv layer is on that side (a merge), or where the path
+    cannot be made linear. A zero norm is no link (a depthwise channel reads one input channel).
     """
 
     incoming_layer: str = ""
@@ -187,7 +189,7 @@ class LayerLinks:
 
 
 def _strongest(layer: str, norms: np.ndarray, top_k: int) -> tuple[Link, ...]:
-    order = np.argsort(-norms, kind="stable")[:top_k]
+    order = [c for c in np.argsort(-norms, kind="stable") if norms[c] > 0][:top_k]
     return tuple(Link(Unit(layer, int(c)), float(norms[c])) for c in order)
 
 
@@ -243,13 +245,15 @@ class CircuitInput:
 
 @dataclass(frozen=True)
 class CircuitWeights:
-    """The weights of one layer's channels on a unit: direct (the kernel) or expanded."""
+    """The weights of earlier units on a unit: direct (the kernel, routed back to the conv layers
+    just before it; several where a merge is on the way) or expanded (from one earlier layer)."""
 
-    layer: str
+    layers: tuple[str, ...]  # the layers of the inputs, in graph order
     supported: bool
     reason: str = ""  # why not, when not supported
     inputs: tuple[CircuitInput, ...] = ()  # every input channel, strongest first
     top_kernels: np.ndarray | None = None  # (kh, kw, top_k): the weights of the top inputs
+    note: str = ""  # what the weights include beyond a kernel (folded scales, merges), when anything
 
     @property
     def top(self) -> tuple[CircuitInput, ...]:
@@ -268,7 +272,7 @@ class CircuitEdge:
 
 @dataclass(frozen=True)
 class Circuit:
-    """Which units feed ``unit``: directly from the conv layer before it, and (when configured)
+    """Which units feed ``unit``: directly from the conv layers before it, and (when configured)
     through expanded weights from an earlier layer, with the edges between the two for the diagram."""
 
     unit: Unit

@@ -71,12 +71,12 @@ def fake_site(kind: str) -> tuple[Site, Config]:
     if kind == "classifier":
         circuit = Circuit(
             featured,
-            CircuitWeights("c1", True, inputs=_inputs("c1", [2, 0, 1]), top_kernels=np.ones((3, 3, 2), np.float32)),
-            CircuitWeights("c0", True, inputs=_inputs("c0", [1, 0]), top_kernels=np.ones((5, 5, 2), np.float32)),
+            CircuitWeights(("c1",), True, inputs=_inputs("c1", [2, 0, 1]), top_kernels=np.ones((3, 3, 2), np.float32)),
+            CircuitWeights(("c0",), True, inputs=_inputs("c0", [1, 0]), top_kernels=np.ones((5, 5, 2), np.float32)),
             (CircuitEdge(Unit("c0", 1), Unit("c1", 2), 0.5, -0.25),),
         )
     else:
-        circuit = Circuit(featured, CircuitWeights("", False, "No single conv layer feeds c2 directly"))
+        circuit = Circuit(featured, CircuitWeights((), False, "No single conv layer feeds c2 directly"))
     units = {}
     for layer, count in (("c1", 3), ("c2", 2)):
         for c in range(count):
