@@ -132,7 +132,7 @@ def test_default_config_is_valid():
     ("units: [{layer: c1, chanel: 3}]\n",
      "config key 'units[0].chanel' is not known (did you mean 'channel'?); allowed here: layer, channel, note, method"),
     ("site: {9223372036854775808: x}\n", "config key 'site.9223372036854775808' is not known; allowed here: title, author, "
-     "description, url"),
+     "description, url, pdf"),
     ("site: {title: yes}\n", "config key 'site.title': got True, expected text; put it in quotes to keep it as text"),
     ("exciters: {steps: yes}\n", "config key 'exciters.steps': got True, expected an integer"),
     ("units: [{layer: c1, channel: 2}, {layer: c1, channel: 3}, {layer: c1, channel: 2}]\n",
