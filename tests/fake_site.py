@@ -7,6 +7,7 @@ rewrites the snapshots in ``tests/snapshots/`` after a deliberate change to the 
 from __future__ import annotations
 
 import dataclasses
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -19,7 +20,8 @@ from generator.geometry import ReceptiveField
 from generator.results import (
     ActivationGroups, Attribution, Circuit, CircuitEdge, CircuitInput, CircuitWeights, ClassEffects, ClassScore,
     DirectionExciter, Exciter, ExciterGrid, Faithfulness, FaithfulnessScores, ImageResult, ImageViews, InputImage,
-    LayerInfo, Link, MapStats, Prediction, Site, Unit, UnitDistribution, UnitExample, UnitLabel, UnitResult, UnitStats,
+    LayerInfo, Link, MapStats, Prediction, RecipeQuality, Site, Unit, UnitDistribution, UnitExample, UnitLabel,
+    UnitResult, UnitStats,
 )
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
@@ -106,6 +108,8 @@ def fake_site(kind: str) -> tuple[Site, Config]:
                 note="This unit *likes* stripes." if u == featured else "",
                 diverse=(_exciter(7), _exciter(8)) if u == featured and kind == "classifier" else (),
                 recipes={"gradient_ascent": _exciter(11), "lucid": _exciter(12)} if u == featured else {},
+                recipe_quality={"gradient_ascent": RecipeQuality(1.25, 0.875), "lucid": RecipeQuality(math.nan, 0.5)}
+                if u == featured else {},
                 distribution=_distribution(c),
                 class_effects=effects,
                 label=(UnitLabel("sub (1 of 1)", "examples", "sub", 1.0) if layer == "c1" else
