@@ -153,8 +153,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         effects = {layer: analyses.class_effects(layer, images) for layer in plan.unit_layers}
 
     attributions, gradcams, faithfulness = _evidence(config, analyses, images, plan.featured, example_files, examples)
-    notes = {Unit(u.layer, u.channel): config.note(u.note) for u in config.units}
-    labels = {Unit(u.layer, u.channel): u.label for u in config.units}
+    configured = {Unit(u.layer, u.channel): u for u in config.units}
     units = {}
     for u in plan.all_units:
         featured = u in plan.circuit_units
@@ -164,24 +163,23 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
             incoming=links[u.layer].incoming_of(u.channel, config.browse.top_k),
             outgoing=links[u.layer].outgoing_of(u.channel, config.browse.top_k),
             exciter_map=analyses.exciter_map(u, exciters[u]) if featured else None,
-            featured=featured, circuit=circuits.get(u), note=notes.get(u, ""), example_gradcam=gradcams.get(u),
+            featured=featured, circuit=circuits.get(u), example_gradcam=gradcams.get(u),
+            note=config.note(configured[u].note) if u in configured else "",
             diverse=diverse.get(u, ()), recipes=recipes.get(u, {}), recipe_quality=quality.get(u, {}),
-            class_effects=effects[u.layer],
-            label=unit_label(u.channel, examples[u.layer].image[u.channel], classes, effects[u.layer], labels.get(u)),
+            class_effects=effects[u.layer], label=unit_label(u.channel, examples[u.layer].image[u.channel], classes,
+                                                             effects[u.layer], getattr(configured.get(u), "label", None)),
         )
     results = tuple(ImageResult(im, predictions[im.slug], activations[im.slug], views[im.slug], groups[im.slug])
                     for im in images)
     return Site(
-        model=analyses.spec.name,
-        description=analyses.description,
+        model=analyses.spec.name, description=analyses.description,
         layers=analyses.layers,
         images=results,
         composite=next((r for r in results if r.image.file == config.images.composite), results[0]),
         featured=tuple(plan.featured),
         units=units,
         example_files=tuple(example_files), example_names=tuple(names),
-        grid=grid,
-        directions=directions,
+        grid=grid, directions=directions,
         notes={name: config.note(text) for name, text in vars(config.notes).items()},
         attributions=attributions,
         faithfulness=faithfulness,
