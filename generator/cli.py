@@ -49,6 +49,7 @@ def _quiet_tensorflow() -> None:
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # (oneDNN stays on: it makes CPU convolutions ~3x faster)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # its Python warnings (tf.function retracing)
 
 
 def _build(args) -> int:
