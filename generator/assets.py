@@ -26,6 +26,7 @@ from generator.circuit_diagram import circuit_diagram
 from generator.config import Config
 from generator.geometry import box_map, crop_box
 from generator.images import read_square
+from generator.model_checks import input_size
 from generator.pixels import upsample
 from generator.results import Circuit, CircuitWeights, ImageResult, Site, Unit, UnitResult
 from generator.site_paths import SitePaths
@@ -61,9 +62,12 @@ class AssetWriter:
         self.example_pixels = _ExamplePixels(list(site.example_files), config.images.size)
         self.to_render: dict[Path, tuple] = {}  # cache file -> (render, args, kwargs), figures the cache lacks
         self.to_copy: list[tuple[Path, Path]] = []  # (cache file, destination)
+        self.at_least = small_model_zoom(site.layers)
 
     def figure(self, path: str, render, *args, **kwargs) -> None:
         """Queue a figure: rendered (if the cache lacks it) and copied into place by :meth:`render_figures`."""
+        if render is figures.save_rgb and self.at_least:
+            kwargs["at_least"] = self.at_least
         dest = self.out / path
         stored = self.cache.figure_entry(dest, render, args, kwargs)
         if not stored.exists():
@@ -280,6 +284,16 @@ class AssetWriter:
             crops.append(image[top:top + side, left:left + side])
             maps.append(box_map(rf, x.map, box))
         return np.stack(crops), np.stack(maps)
+
+
+SMALL_INPUT = 64  # a model taking fixed images under this side (MNIST 28, CIFAR 32 px) ...
+SMALL_SHOWN = 128  # ... gets its pictures zoomed (nearest neighbour) to at least this side
+
+
+def small_model_zoom(layers) -> int:
+    """``at_least`` for :func:`figures.save_rgb`: SMALL_SHOWN for a small fixed-input model, else 0 (as saved)."""
+    size = input_size(layers)
+    return SMALL_SHOWN if size and size < SMALL_INPUT else 0
 
 
 def write_assets(out: Path, cache: Cache, site: Site, config: Config) -> None:

@@ -152,3 +152,46 @@ def edit_config(project: Path, **sections) -> None:
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values} if isinstance(values, dict) else values
     path.write_text(yaml.safe_dump(data))
+
+
+def grey_classifier(seed: int = 0):
+    """MNIST-style Sequential: 28x28x1 -> c1 (4) -> c2 (6) -> p1 max-pool -> c3 (8) -> global average -> head (5)."""
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((28, 28, 1)),
+        L.Conv2D(4, 3, padding="same", activation="relu", name="c1"),
+        L.Conv2D(6, 3, padding="same", activation="relu", name="c2"),
+        L.MaxPooling2D(2, name="p1"),
+        L.Conv2D(8, 3, padding="same", activation="relu", name="c3"),
+        L.GlobalAveragePooling2D(name="gap"),
+        L.Dense(5, activation="softmax", name="head"),
+    ], name="grey")
+
+
+def depthwise_classifier(seed: int = 0):
+    """32x32x3 -> c1 conv (4) -> dw depthwise (x2: 8) -> c2 pointwise (6) -> sep separable (8) -> c3 conv (8) -> head."""
+    keras.utils.set_random_seed(seed)
+    x = inputs = keras.Input((32, 32, 3), name="pixels")
+    x = L.Conv2D(4, 3, padding="same", activation="relu", name="c1")(x)
+    x = L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu", name="dw")(x)
+    x = L.Conv2D(6, 1, activation="relu", name="c2")(x)
+    x = L.SeparableConv2D(8, 3, padding="same", activation="relu", name="sep")(x)
+    x = L.MaxPooling2D(2, name="p1")(x)
+    x = L.Conv2D(8, 3, padding="same", activation="relu", name="c3")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, L.Dense(5, activation="softmax", name="head")(x), name="depthwise")
+
+
+def bn_cifar_classifier(seed: int = 0):
+    """A CIFAR tutorial net: 32x32x3 -> (conv, BatchNorm, ReLU) x 2 -> pool -> conv c3 -> BN -> ReLU -> head."""
+    keras.utils.set_random_seed(seed)
+    x = inputs = keras.Input((32, 32, 3), name="pixels")
+    for name, width in (("c1", 4), ("c2", 6)):
+        x = L.Conv2D(width, 3, padding="same", name=name)(x)
+        x = L.BatchNormalization(name=f"{name}_bn")(x)
+        x = L.ReLU(name=f"{name}_relu")(x)
+    x = L.MaxPooling2D(2, name="p1")(x)
+    x = L.Conv2D(8, 3, padding="same", name="c3")(x)
+    x = L.ReLU(name="c3_relu")(L.BatchNormalization(name="c3_bn")(x))
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    return seeded(keras.Model(inputs, L.Dense(5, activation="softmax", name="head")(x), name="cifar"))
