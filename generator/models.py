@@ -286,13 +286,18 @@ def _load_application(spec: ModelSpec, section: ModelSection, root: Path) -> Loa
         weights = None
     elif weights != "imagenet":
         weights = str(resolve_path(weights, root))
+    keras.backend.clear_session()  # unnamed layers (InceptionV3's conv2d, ...) are numbered from 0: in both models
+    keras.utils.set_random_seed(section.seed)
     try:
         full = constructor(weights=weights, include_top=True)
     except Exception as e:  # Keras raises bare Exceptions for download and file errors
         if weights == "imagenet":
             raise _imagenet_download_error(e, section.name) from None
         raise GeneratorError(f"config key 'model.weights': cannot load {shown(section.weights)} into {section.name} ({_first_line(e)})") from None
-    features = constructor(weights=None, include_top=False, input_shape=(None, None, 3))
+    keras.backend.clear_session()
+    # NASNet's graph depends on its input size (its cells compare shapes): its features take the full model's size.
+    shape = full.input_shape[1:] if constructor_name.startswith("NASNet") else (None, None, 3)
+    features = constructor(weights=None, include_top=False, input_shape=shape)
     for layer in features.layers:
         if layer.weights:
             layer.set_weights(full.get_layer(layer.name).get_weights())

@@ -371,6 +371,12 @@ class Site:
     notes: dict[str, str] = field(default_factory=dict)  # report part -> the author's Markdown
     attributions: tuple[Attribution, ...] = ()  # on the images, by target then method
 
+    @property
+    def grey(self) -> bool:
+        """The model takes grayscale (1-channel) images: its exciters are grey."""
+        shape = self.layers[0].output_shape if self.layers else None
+        return bool(shape) and shape[-1] == 1
+
     def attribution_targets(self) -> dict[str, list[Attribution]]:
         """The attributions grouped by target, in order."""
         groups: dict[str, list[Attribution]] = {}
