@@ -234,7 +234,7 @@ def zoo_project(folder: Path, name: str) -> Path:
         "exciters": {"steps": 2, "size": size, "batch_size": 4},
         "units": [{"layer": layer, "channel": 0}],
         "circuits": {"top_k": 3},
-        "attribution": {"methods": ["gradcam", "saliency"], "samples": 2, "steps": 4},
+        "attribution": {"methods": ["gradcam"]},
     }
     (folder / "site_config.yaml").write_text(yaml.safe_dump(config))
     return folder

@@ -106,14 +106,23 @@ def cut(model, outputs):
 
 
 def inbound(model) -> dict[str, list[str]]:
-    """Map each layer name to the names of the layers whose outputs it reads (in order)."""
+    """Map each layer name to the names of the layers whose outputs it reads (in order), through bare
+    operations (``x + y`` in a functional model is an Add operation, not a layer: its inputs' layers count)."""
     import keras
 
-    producer = {id(layer.output): layer.name for layer in model.layers}
-    return {
-        layer.name: [producer[id(t)] for t in keras.tree.flatten(layer.input) if id(t) in producer]
-        for layer in model.layers
-    }
+    producer = {id(op.output): op for op in model.operations}
+
+    def parents(op) -> list[str]:
+        found = []
+        for t in keras.tree.flatten(op.input):
+            source = producer.get(id(t))
+            if isinstance(source, keras.layers.Layer):
+                found.append(source.name)
+            elif source is not None:
+                found.extend(parents(source))
+        return found
+
+    return {layer.name: parents(layer) for layer in model.layers}
 
 
 def ancestors(parents: dict[str, list[str]], name: str) -> set[str]:
