@@ -110,7 +110,7 @@ def inbound(model) -> dict[str, list[str]]:
     operations (``x + y`` in a functional model is an Add operation, not a layer: its inputs' layers count)."""
     import keras
 
-    producer = {id(op.output): op for op in model.operations}
+    producer = {id(op.output): op for op in getattr(model, "operations", model.layers)}  # a Sequential: layers only
 
     def parents(op) -> list[str]:
         found = []
