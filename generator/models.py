@@ -1,4 +1,4 @@
-"""The model zoo: keras.applications by name, the bundled offline ``vgg16-hed``, or a ``.keras`` file.
+"""The model zoo: keras.applications by name, the bundled offline ``vgg16-hed``, or a ``.keras`` or ``.h5`` file.
 
 :func:`describe_model` is cheap (no TensorFlow): it names the model and fingerprints its
 weights for the cache. :func:`load_model` does the loading and returns a :class:`LoadedModel`
