@@ -32,9 +32,9 @@ REPO = Path(__file__).resolve().parent.parent
 L = keras.layers
 
 
-def mixed_precision_classifier():
-    """Saved under Keras' mixed_bfloat16 policy, with ``x + y`` (a bare Add operation, as ConvNeXt has)."""
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+def mixed_precision_classifier(policy: str = "mixed_bfloat16"):
+    """Built under a mixed precision policy, with ``x + y`` (a bare Add operation, as ConvNeXt has)."""
+    keras.mixed_precision.set_global_policy(policy)
     try:
         keras.utils.set_random_seed(0)
         x = inputs = keras.Input((None, None, 3), name="pixels")
@@ -96,6 +96,8 @@ def test_the_featured_unit_has_its_page(own_site):
     assert data["exciter"]["activation"] > data["exciter"]["start_activation"]
     assert set(data["maps"]) == {"photo0", "photo1", "photo2"}
     assert summary["pages"] > 5
+    assert (project / "docs/generated/images/photo0/attribution-top1.png").stat().st_size > 1000
+    assert (project / f"docs/generated/models/{slug}/{layer}/index.md").is_file()
     top5 = json.loads((project / "docs/generated/images/photo0/predictions.json").read_text())
     assert {p["name"] for p in top5} == {"zero", "one", "two", "three", "four"}, top5  # the labels file
 
@@ -148,6 +150,23 @@ def test_a_grey_model_reads_the_luminance_of_rgb_photos():
         assert sum(LUMINANCE) == pytest.approx(1.0)
     finally:
         path.unlink()
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_a_mixed_precision_file_loads_with_its_graph(tmp_path, policy):
+    from generator.config import ModelSection
+    from generator.models import load_model
+
+    model = mixed_precision_classifier(policy)
+    model.save(tmp_path / "mixed.keras")
+    loaded = load_model(ModelSection(name="mixed.keras", preprocess="tf"), tmp_path)
+    assert loaded.features.get_layer("c3").dtype_policy.name == policy
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict(pixels), keras.ops.convert_to_numpy(model(pixels / 127.5 - 1.0)),
+                               rtol=1e-6)
+    from generator.analysis.graph import inbound
+
+    assert inbound(loaded.features)["c3"] == ["c1", "c2"]  # through the bare x + y
 
 
 def test_a_bfloat16_copy_keeps_bare_operations():
