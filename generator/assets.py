@@ -29,6 +29,7 @@ from generator.images import read_square
 from generator.model_checks import input_size
 from generator.pixels import upsample
 from generator.results import Circuit, CircuitWeights, ImageResult, Site, Unit, UnitResult
+from generator.saved_arrays import largest_magnitude, save_maps
 from generator.site_paths import SitePaths
 
 
@@ -155,15 +156,14 @@ class AssetWriter:
 
     def attribution(self, index: int, result: ImageResult) -> None:
         """Each target's maps on image ``index``: one figure (the methods side by side, each on the scale it
-        shares with every image), the raw maps (float16 ``.npy``) and a JSON summary."""
+        shares with every image), the raw maps (``.npy``, see :mod:`generator.saved_arrays`) and a JSON summary."""
         im, summary = result.image, []
         for target, found in self.site.attribution_targets().items():
             self.figure(self.paths.attribution(im.slug, found[0].slug), figures.attribution_overlays, im.pixels,
                         np.stack([a.maps[index] for a in found]), [a.title for a in found],
                         [_scale(a.maps) for a in found], title=f"Where the evidence for {target} is: {im.file}")
             path = self.file(self.paths.attribution(im.slug, found[0].slug, ".npy"))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, np.stack([a.maps[index] for a in found]).astype(np.float16))
+            save_maps(path, np.stack([a.maps[index] for a in found]))
             summary += [_attribution_record(a, index) for a in found]
         if summary:
             write_json(self.file(self.paths.image_file(im.slug, "attribution.json")), summary)
@@ -315,8 +315,7 @@ class _ExamplePixels:
 
 def _scale(maps: np.ndarray) -> tuple[float, float]:
     """One colour scale for a method's maps on every image: 0 to the maximum, or symmetric when signed."""
-    finite = np.abs(maps[np.isfinite(maps)]) if maps.size else np.zeros(1)
-    top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    top = largest_magnitude(maps)
     return (-top, top) if np.nanmin(maps) < 0 else (0.0, float(np.nanmax(maps)) or 1.0)
 
 

@@ -76,7 +76,7 @@ def _layers(args) -> int:
 def _schema(args) -> int:
     import json
 
-    from generator.config_schema import config_schema
+    from generator.config.schema import config_schema
 
     print(json.dumps(config_schema(), indent=2))
     return 0

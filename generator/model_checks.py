@@ -7,12 +7,13 @@ the config without loading the model.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
-from generator.analysis.graph import check_channels, conv_layer_names, find_layer, upstream
 import numpy as np
 
+from generator.analysis.graph import check_channels, conv_layer_names, find_layer, upstream
 from generator.config import Config
-from generator.directions import DirectionSpec, direction_vector, parse_direction
+from generator.config.directions import DirectionSpec, parse_direction
 from generator.errors import GeneratorError
 from generator.results import LayerInfo
 
@@ -69,6 +70,30 @@ def configured_directions(config: Config, layers: Sequence[LayerInfo]) -> list[t
         spec = parse_direction(text, key)
         found.append((spec, direction_vector(spec, layers, config.root, key)))
     return found
+
+
+def direction_vector(spec: DirectionSpec, layers: Sequence[LayerInfo], root: Path, key: str) -> np.ndarray:
+    """The (C,) float32 weights of ``spec`` over its layer's channels, checked against the layer records."""
+    record = find_layer(layers, spec.layer, f"config key {key!r}")
+    if spec.file:
+        path = Path(spec.file).expanduser()
+        path = path if path.is_absolute() else root / path
+        try:
+            vector = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise GeneratorError(f"config key {key!r}: cannot read {spec.file!r} as a .npy array ({e})") from None
+        if vector.shape != (record.channels,) or not np.issubdtype(vector.dtype, np.number):
+            raise GeneratorError(f"config key {key!r}: {spec.file!r} holds an array of shape {vector.shape}; "
+                                 f"layer {spec.layer!r} needs {record.channels} numbers, one per channel")
+        vector = vector.astype(np.float32)
+    else:
+        check_channels(record, [c for c, _ in spec.weights], f"config key {key!r}")
+        vector = np.zeros(record.channels, np.float32)
+        for channel, weight in spec.weights:
+            vector[channel] += weight
+    if not np.any(vector) or not np.all(np.isfinite(vector)):
+        raise GeneratorError(f"config key {key!r}: the direction {spec.text!r} must have finite weights, not all 0")
+    return vector
 
 
 def _check_earlier_layer(config: Config, layers: Sequence[LayerInfo]) -> None:

@@ -307,11 +307,12 @@ def test_attribution_maps_on_every_image_page(built):
     top5 = json.loads((out / "images/photo1/predictions.json").read_text())
     assert {r["class"] for r in summary if r["target"] == "top-1 class"} == {top5[0]["id"]}
     assert all(r["score"] == pytest.approx(top5[0]["probability"], rel=1e-4) for r in summary if r["target"] == "top-1 class")
-    # The raw maps sit beside the figure, float16, methods in the JSON's order; the JSON summarises them.
+    # The raw maps sit beside the figure, methods in the JSON's order (scaled float16, see test_saved_arrays).
     raw = np.load(out / "images/photo1/attribution-top1.npy")
-    assert raw.dtype == np.float16 and raw.shape == (4, 32, 32)
+    assert raw.dtype.names == ("scale", "map") and raw["map"].shape == (4, 32, 32)
     for m, r in zip(raw, summary[:4]):
-        assert float(m.max()) == pytest.approx(r["max"], rel=1e-2, abs=1e-6)
+        top = max(abs(r["min"]), abs(r["max"]))
+        assert float((m["map"] * m["scale"]).max()) == pytest.approx(r["max"], abs=2**-11 * top)
     ig = summary[3]
     assert ig["sum"] == pytest.approx(ig["score"] - ig["baseline_score"], rel=0.02)  # completeness
     # The sanity check ran on the first target, against a copy with every weighted layer re-initialised.

@@ -9,12 +9,13 @@ import keras
 import pytest
 import yaml
 
-from generator import cli, config as config_module
+from generator import cli
 from generator.analysis.exciters import render_exciters
 from generator.config import ExciterParams, load_config
+from generator.config.messages import allowed
 from generator.errors import GeneratorError, shown
 
-from tiny import edit_config
+from tiny import config_rules, edit_config
 
 
 def error_line(project: Path, monkeypatch, capsys, config: str = "site_config.yaml") -> str:
@@ -180,8 +181,8 @@ def test_a_non_square_fixed_input_is_not_told_to_change_the_exciter_size():
 def _ranges() -> list[tuple[str, int, int]]:
     """Every numeric rule that describes an integer range: (key, low, high)."""
     found = []
-    for key, rule in config_module.RULES.items():
-        match = re.match(r"an integer from (\d+)(?: \(.*\))? to (\d+)$", rule.describe("an integer"))
+    for key, rule in config_rules().items():
+        match = re.match(r"an integer from (\d+)(?: \(.*\))? to (\d+)$", allowed(rule))
         if match:
             found.append((key, int(match.group(1)), int(match.group(2))))
     return found

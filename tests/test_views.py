@@ -14,7 +14,8 @@ import pytest
 
 from generator.build import build_site
 from generator.config import load_config
-from generator.directions import DirectionSpec, direction_vector, parse_direction
+from generator.config.directions import DirectionSpec, parse_direction
+from generator.model_checks import direction_vector
 from generator.errors import GeneratorError
 from generator.results import LayerInfo
 

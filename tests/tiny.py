@@ -160,6 +160,19 @@ def edit_config(project: Path, **sections) -> None:
     path.write_text(yaml.safe_dump(data))
 
 
+def config_rules() -> dict[str, dict]:
+    """Every config key constrained beyond its type (``units.channel``, ...) with its part of the JSON Schema (a list's
+    items' part for a list)."""
+    from generator.config.schema import key_schemas
+
+    found = {}
+    for key, schema in key_schemas().items():
+        rule = schema["anyOf"][1] if "anyOf" in schema else schema
+        if {"minimum", "maximum", "exclusiveMinimum", "enum", "pattern"} & set(rule):
+            found[key] = rule
+    return found
+
+
 def grey_classifier(seed: int = 0):
     """MNIST-style Sequential: 28x28x1 -> c1 (4) -> c2 (6) -> p1 max-pool -> c3 (8) -> global average -> head (5)."""
     keras.utils.set_random_seed(seed)
