@@ -302,10 +302,10 @@ def _load_application(spec: ModelSpec, section: ModelSection, root: Path) -> Loa
         if layer.weights:
             layer.set_weights(full.get_layer(layer.name).get_weights())
     preprocess = preprocessor(mode)
-    size = full.input_shape[1]
+    size = full.input_shape[1]  # None: any size (MobileNetV3 with weights: none)
 
     def predict(images: np.ndarray) -> np.ndarray:
-        resized = keras.ops.image.resize(images, (size, size)) if images.shape[1] != size else images
+        resized = keras.ops.image.resize(images, (size, size)) if size and images.shape[1] != size else images
         return keras.ops.convert_to_numpy(full(preprocess(resized)))
 
     decode = _imagenet_decoder(section.name) if section.weights == "imagenet" else _numbered_classes
