@@ -298,8 +298,10 @@ def _load_application(spec: ModelSpec, section: ModelSection, root: Path) -> Loa
     # NASNet's graph depends on its input size (its cells compare shapes): its features take the full model's size.
     shape = full.input_shape[1:] if constructor_name.startswith("NASNet") else (None, None, 3)
     features = constructor(weights=None, include_top=False, input_shape=shape)
+    in_full = {layer.name for layer in full.layers}
     for layer in features.layers:
-        if layer.weights:
+        # (ConvNeXt without its top ends in a LayerNormalization that the full model does not have: left as built)
+        if layer.weights and layer.name in in_full:
             layer.set_weights(full.get_layer(layer.name).get_weights())
     preprocess = preprocessor(mode)
     size = full.input_shape[1]  # None: any size (MobileNetV3 with weights: none)
