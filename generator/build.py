@@ -28,8 +28,8 @@ from generator.executor import open_executor
 from generator.images import file_digest, load_images, read_square
 from generator.model_checks import browse_layers, check_config, configured_directions, input_size
 from generator.results import (
-    ActivationGroups, Attribution, Circuit, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, ImageResult,
-    InputImage, LayerLinks, MapStats, Site, Unit, UnitExample, UnitResult, UnitStats,
+    ActivationGroups, Attribution, Circuit, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, Faithfulness,
+    ImageResult, ImageViews, InputImage, MapStats, Site, Unit, UnitExample, UnitResult, UnitStats,
 )
 from generator.timing import stage
 
@@ -68,17 +68,23 @@ def build_site(config: Config, project: Path | None = None, executor: str = "loc
 
 def _build_into(analyses: Analyses, out: Path, hand_written: Path) -> dict:
     config, cache = analyses.config, analyses.cache
+    site = site_results(analyses)
+    with stage("figures"):
+        assets.write_assets(out, cache, site, config)
+    with stage("pages"):
+        n_pages = pages.render_site(out, site, config, hand_written)
+    return {"pages": n_pages, "units": len(site.units), "images": len(site.images)}
+
+
+def site_results(analyses: Analyses) -> Site:
+    """Read the inputs, check the config against the model, and analyse: every result the site shows."""
+    config = analyses.config
     with stage("images"):
         images = load_images(image_files(config), config.images.size)
         example_files = _example_files(config)
     with stage("check config"):
         check_config(config, analyses.layers)
-    site = analyse(config, analyses, images, example_files)
-    with stage("figures"):
-        assets.write_assets(out, cache, site, config)
-    with stage("pages"):
-        n_pages = pages.render_site(out, site, config, hand_written)
-    return {"pages": n_pages, "units": len(site.units), "images": len(images)}
+    return analyse(config, analyses, images, example_files)
 
 
 # --- plan: which units get pages, and which get the featured units' full treatment ----------------
@@ -133,11 +139,8 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
     map_layers = list(dict.fromkeys([*config.feature_maps.layers, *plan.unit_layers, *config.groups.layers]))
     with stage("activations"):
         activations = {im.slug: analyses.activations(im, map_layers) for im in tqdm(images, desc="activations", disable=None)}
-    views: dict[str, dict] = {im.slug: {} for im in images}
     with stage("views"):
-        for layer in tqdm(config.views.layers, desc="views (DeepDream, Caricature)", unit="layer", disable=None):
-            for slug, found in analyses.layer_views(images, layer).items():
-                views[slug][layer] = found
+        views = _views(config, analyses, images)
     with stage("groups"):
         groups = _groups(config, analyses, images, activations)
     with stage("examples"):
@@ -147,18 +150,16 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
     with stage("neighbours"):
         links = {layer: analyses.layer_links(layer) for layer in plan.unit_layers}
 
-    with stage("attribution"):
-        attributions = analyses.attributions(images, plan.featured) if config.attribution.methods else ()
-        gradcams = _example_gradcams(config, analyses, plan.featured, example_files, examples)
-
+    attributions, gradcams, faithfulness = _evidence(config, analyses, images, plan.featured, example_files, examples)
     notes = {Unit(u.layer, u.channel): config.note(u.note) for u in config.units}
     units = {}
     for u in plan.all_units:
         featured = u in plan.circuit_units
         units[u] = _unit_result(
             u, exciters[u], {slug: acts[u.layer][..., u.channel] for slug, acts in activations.items()},
-            len(images) if featured else config.browse.unit_maps or len(images),
-            links[u.layer], config.browse.top_k, examples[u.layer], names,
+            len(images) if featured else config.browse.unit_maps or len(images), examples[u.layer], names,
+            incoming=links[u.layer].incoming_of(u.channel, config.browse.top_k),
+            outgoing=links[u.layer].outgoing_of(u.channel, config.browse.top_k),
             exciter_map=analyses.exciter_map(u, exciters[u]) if featured else None,
             featured=featured, circuit=circuits.get(u), note=notes.get(u, ""), example_gradcam=gradcams.get(u),
             diverse=diverse.get(u, ()), recipes=recipes.get(u, {}),
@@ -178,7 +179,20 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         directions=directions,
         notes={name: config.note(text) for name, text in vars(config.notes).items()},
         attributions=attributions,
+        faithfulness=faithfulness,
     )
+
+
+def _evidence(config: Config, analyses: Analyses, images: list[InputImage], units: list[Unit], example_files: list[Path],
+              examples: dict[str, DatasetExamples]) -> tuple[tuple[Attribution, ...], dict, tuple[Faithfulness, ...]]:
+    """Where the evidence is: the attribution maps on the images, the featured units' Grad-CAM on their
+    dataset examples, and how faithful the maps are (a stage of its own)."""
+    with stage("attribution"):
+        attributions = analyses.attributions(images, units) if config.attribution.methods else ()
+        gradcams = _example_gradcams(config, analyses, units, example_files, examples)
+    with stage("faithfulness"):
+        faithfulness = analyses.faithfulness(images, units, attributions)
+    return attributions, gradcams, faithfulness
 
 
 def _example_gradcams(config: Config, analyses: Analyses, units: list[Unit], example_files: list[Path],
@@ -253,6 +267,15 @@ def _groups(config: Config, analyses: Analyses, images: list[InputImage],
     return found
 
 
+def _views(config: Config, analyses: Analyses, images: list[InputImage]) -> dict[str, dict[str, ImageViews]]:
+    """Each image's DeepDream and Caricature at ``views.layers``, by image slug and layer."""
+    views: dict[str, dict[str, ImageViews]] = {im.slug: {} for im in images}
+    for layer in tqdm(config.views.layers, desc="views (DeepDream, Caricature)", unit="layer", disable=None):
+        for slug, found in analyses.layer_views(images, layer).items():
+            views[slug][layer] = found
+    return views
+
+
 def _directions(config: Config, analyses: Analyses) -> tuple[DirectionExciter, ...]:
     """Exciters of ``exciters.directions``, with the featured units' settings, a batch per layer."""
     found = configured_directions(config, analyses.layers)
@@ -265,8 +288,8 @@ def _directions(config: Config, analyses: Analyses) -> tuple[DirectionExciter, .
     return tuple(DirectionExciter(spec.text, spec.layer, vector, exciters[i]) for i, (spec, vector) in enumerate(found))
 
 
-def _unit_result(u: Unit, exciter: Exciter, maps: dict[str, np.ndarray], shown: int, links: LayerLinks, top_k: int,
-                 examples: DatasetExamples, names: list[str], **extra) -> UnitResult:
+def _unit_result(u: Unit, exciter: Exciter, maps: dict[str, np.ndarray], shown: int, examples: DatasetExamples,
+                 names: list[str], **extra) -> UnitResult:
     """The unit's result, its statistics over every image's map, its page showing the first ``shown`` maps."""
     map_stats = {slug: MapStats(float(m.mean()), float(m.max())) for slug, m in maps.items()}
     peak = max(m.max for m in map_stats.values())
@@ -276,8 +299,6 @@ def _unit_result(u: Unit, exciter: Exciter, maps: dict[str, np.ndarray], shown: 
         maps=dict(list(maps.items())[:shown]),
         map_stats=map_stats,
         stats=UnitStats(float(np.mean([m.mean for m in map_stats.values()])), peak, peak <= 0),
-        incoming=links.incoming_of(u.channel, top_k),
-        outgoing=links.outgoing_of(u.channel, top_k),
         examples=tuple(
             UnitExample(r + 1, names[i], int(i), float(examples.score[u.channel, r]), int(examples.y[u.channel, r]),
                         int(examples.x[u.channel, r]), examples.maps[u.channel, r])

@@ -33,7 +33,7 @@ _MISSING = object()  # what a lookup finds when nothing intact is stored
 # Bump when a change to the analyses or figures should invalidate what earlier versions cached.
 CACHE_VERSION = 3  # 2: typed results as records + arrays; 3: photos upright by EXIF, 16-bit scaled, alpha on white
 # Bump when only the drawing of figures changes: cached figures are redrawn, cached analyses kept.
-FIGURES_VERSION = 2
+FIGURES_VERSION = 3  # 3: charts on a transparent background in grey ink (both colour schemes)
 
 
 def digest(*parts: object) -> str:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m generator build | layers | clean | schema``."""
+"""Command line: ``python -m generator build | serve | pdf | layers | clean | schema``."""
 
 from __future__ import annotations
 
@@ -16,17 +16,26 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m generator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="compute the analyses and write the site's pages under docs/generated")
+    serve = sub.add_parser("serve", help="build, serve the site with live reload and rebuild when the config, "
+                           "a note, an image or docs/pages changes")
+    pdf = sub.add_parser("pdf", help="build, then write the lab report as one PDF (needs the pdf extra)")
+    pdf.add_argument("--output", default="report.pdf", help="the PDF's path (default: report.pdf)")
+    pdf.add_argument("--if-published", action="store_true", help="only if the config's site.pdf is true "
+                     "(the Pages workflow: the PDF beside the site)")
     layers = sub.add_parser("layers", help="list the model's layers (names, types, channels)")
     sub.add_parser("clean", help="remove the generated pages and the cache")
     sub.add_parser("schema", help="print the JSON Schema of site_config.yaml (for editors)")
-    for p in (build, layers):
+    serve.add_argument("--dev-addr", default="127.0.0.1:8000", help="where the server listens, HOST:PORT "
+                       "(default: 127.0.0.1:8000)")
+    for p in (build, serve, pdf, layers):
         p.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default: {DEFAULT_CONFIG})")
-    build.add_argument("--site-url", default="", help="the published site's address where the config's site.url is empty")
-    build.add_argument("--executor", default="local", help="where the heavy analyses run: local (this process, "
+    for p in (build, serve, pdf):
+        p.add_argument("--site-url", default="", help="the published site's address where the config's site.url is empty")
+        p.add_argument("--executor", default="local", help="where the heavy analyses run: local (this process, "
                        "the default) or ray (a local Ray cluster, or the one at --address)")
-    build.add_argument("--address", default="", help="an existing Ray cluster: host:port of its head, ray://host:port "
+        p.add_argument("--address", default="", help="an existing Ray cluster: host:port of its head, ray://host:port "
                        "or auto (with --executor ray)")
-    build.add_argument("--workers", type=int, default=0, help="Ray workers, each loading the model once "
+        p.add_argument("--workers", type=int, default=0, help="Ray workers, each loading the model once "
                        "(default: one per GPU of the cluster, else one per CPU)")
     return parser
 
@@ -36,13 +45,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     _quiet_tensorflow()
     try:
-        return {"build": _build, "layers": _layers, "clean": _clean, "schema": _schema}[args.command](args)
+        commands = {"build": _build, "serve": _serve, "pdf": _pdf, "layers": _layers, "clean": _clean,
+                    "schema": _schema}
+        return commands[args.command](args)
     except GeneratorError as e:
-        print(f"error: {e}", file=sys.stderr)
+        _error_line(e)
         return 2
     except KeyboardInterrupt:
         print("interrupted: the previous site is left as it was", file=sys.stderr)
         return 130
+
+
+def _error_line(e: GeneratorError) -> None:
+    print(f"error: {e}", file=sys.stderr)
 
 
 def _quiet_tensorflow() -> None:
@@ -58,6 +73,42 @@ def _build(args) -> int:
 
     build_site(with_site_url(load_config(args.config), args.site_url), executor=args.executor, address=args.address,
                workers=args.workers)
+    return 0
+
+
+def _serve(args) -> int:
+    from pathlib import Path
+
+    from generator.serve import serve
+
+    def build_once() -> bool:
+        try:
+            _build(args)
+            return True
+        except GeneratorError as e:  # shown as its line; the last good site stays up
+            _error_line(e)
+            return False
+
+    return serve(Path(args.config), args.dev_addr, build_once, Path.cwd())
+
+
+def _pdf(args) -> int:
+    from pathlib import Path
+
+    from generator.build import GENERATED
+    from generator.config import load_config
+    from generator.pdf import engine, write_pdf
+    from generator.site_paths import SitePaths
+
+    config = load_config(args.config)
+    if args.if_published and not config.site.pdf:
+        print("no PDF: site.pdf is false in the config")
+        return 0
+    engine()  # its absence is one line before any build work
+    _build(args)
+    page = Path.cwd() / GENERATED / SitePaths("").report / "index.md"
+    written = write_pdf(page, Path(args.output), config.site.title, config.site.author, Path(config.model.name).name)
+    print(f"wrote {written}")
     return 0
 
 

@@ -29,6 +29,13 @@ from generator import canvas  # noqa: E402
 from generator.pixels import normalise_map, symmetric_limit, upsample, value_range  # noqa: E402
 
 DPI = 100
+# Charts read on Material's light and dark (slate) pages alike: a transparent background, and text,
+# axes and ticks in a mid grey with about 4:1 contrast on white and on slate (#808080: 3.9 and 4.1).
+INK = "#808080"
+matplotlib.rcParams.update({
+    "text.color": INK, "axes.labelcolor": INK, "axes.edgecolor": INK, "xtick.color": INK, "ytick.color": INK,
+    "figure.facecolor": "none", "axes.facecolor": "none", "savefig.transparent": True,
+})
 GRID_LABEL = "normalised activation (per map: mean 128, std 64)"
 KERNEL_LABEL = "weight (red excitatory, blue inhibitory)"
 
@@ -44,13 +51,14 @@ def new_figure(width: float, height: float, layout: str | None = "compressed") -
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
-    """The one save step: fixed dpi, tight box, opaque RGB, no metadata; then free the figure."""
+    """The one save step: fixed dpi, tight box, RGBA on a transparent background, no metadata; then free the
+    figure."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None},
                 bbox_inches="tight", pad_inches=0.1)
     fig.clear()
     with Image.open(buffer) as rendered:
-        return canvas.save(rendered.convert("RGB"), path)
+        return canvas.save(rendered.convert("RGBA"), path)
 
 
 def _hbar(labels: Sequence[str], values: Sequence[float], path: Path, *, title: str,
@@ -70,7 +78,7 @@ def _hbar(labels: Sequence[str], values: Sequence[float], path: Path, *, title: 
     for yi, v in zip(y, values[order]):
         inside = v > 0.8 * xmax
         ax.text(v - 0.01 * xmax if inside else v + 0.01 * xmax, yi, fmt(v), va="center",
-                ha="right" if inside else "left", color="white" if inside else "black",
+                ha="right" if inside else "left", color="white" if inside else INK,
                 fontsize=9)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
@@ -234,15 +242,18 @@ def activation_strip(images: np.ndarray, maps: np.ndarray, labels: Sequence[str]
     return canvas.save(strip, path, quality)  # as JPEG for a .jpg path: photos compress 4x better
 
 
+EXAMPLES_PER_ROW = 5
+
+
 def example_crops(crops: np.ndarray, maps: np.ndarray, scores: Sequence[float], path: Path, *,
-                  title: str, labels: Sequence[str] | None = None, per_row: int = 5,
-                  label: str = "activation", quality: int = 85) -> Path:
+                  title: str, labels: Sequence[str] | None = None, label: str = "activation",
+                  quality: int = 85) -> Path:
     """A unit's dataset examples: (N, S, S, 3) uint8 crops, each with its activation on top.
 
     ``maps`` (N, s, s) is the activation over each crop's own region, upsampled (bilinear) to
     S and drawn translucent (magma, as activation_overlay) on one colour scale shared by all
     crops, so brighter means stronger across the row. Crops under 96 px are zoomed by a whole
-    factor (pixels stay sharp). Tiles wrap at ``per_row``; each is labelled "<label> <score>"
+    factor (pixels stay sharp). Tiles wrap at ``EXAMPLES_PER_ROW``; each is labelled "<label> <score>"
     (label defaults to the rank, #1 for the best).
     """
     crops, maps = np.asarray(crops), np.asarray(maps, dtype=np.float32)
@@ -263,7 +274,7 @@ def example_crops(crops: np.ndarray, maps: np.ndarray, scores: Sequence[float], 
     side = crops.shape[1]
     heat = np.stack([upsample(m, (side, side)) for m in maps])
     vmin, vmax = value_range(heat)
-    cols = min(per_row, len(crops))
+    cols = min(EXAMPLES_PER_ROW, len(crops))
     shown = canvas.overlay(crops, heat, "magma", vmin, vmax)
     tiles = np.stack([canvas.fit(t, canvas.tile_side(side, cols)) for t in shown])
     body = canvas.mosaic(tiles, [f"{label} {float(score):.3g}" for label, score in zip(labels, scores)], cols)
@@ -273,20 +284,69 @@ def example_crops(crops: np.ndarray, maps: np.ndarray, scores: Sequence[float], 
 
 def attribution_overlays(image: np.ndarray, maps: np.ndarray, labels: Sequence[str],
                          limits: Sequence[tuple[float, float]], path: Path, *, title: str) -> Path:
-    """One image with M attribution maps (M, H, W) overlaid side by side, each on its own colour
-    scale ``limits[m]`` (shared by every image for that method): magma from 0 for non-negative maps,
-    RdBu_r centred on zero where the scale is signed (lower limit below 0); a colour bar under each."""
+    """One image with M attribution maps (M, H, W) overlaid side by side, in two rows: each map on the
+    colour scale ``limits[m]`` that its method shares with every image (to compare images), then on its
+    own scale (0 to its own maximum, or symmetric about 0 to its own largest magnitude where the shared
+    scale is signed: where the evidence is on this image, however weak). Magma from 0 for non-negative
+    scales, RdBu_r centred on zero for signed ones (lower limit below 0); a colour bar under each map."""
     image, maps = _check_rgb(image, "attribution_overlays"), np.asarray(maps, dtype=np.float32)
     if maps.ndim != 3 or not len(maps) or len(labels) != len(maps) or len(limits) != len(maps):
         raise ValueError(f"attribution_overlays: {maps.shape} maps, {len(labels)} labels, {len(limits)} limits")
     base = canvas.enlarge(image)
-    panels = []
-    for m, label, (lo, hi) in zip(maps, labels, limits):
-        cmap = "RdBu_r" if lo < 0 else "magma"
-        shown = canvas.overlay(base, upsample(np.nan_to_num(m), base.shape[:2]), cmap, lo, hi)
-        bar = canvas.colour_bar(cmap, lo, hi, int(0.9 * base.shape[1]), "red raises, blue lowers" if lo < 0 else "attribution")
-        panels.append(canvas.stack([canvas.text(label), Image.fromarray(shown), bar], margin=0))
-    return canvas.save(canvas.stack([canvas.text(title, canvas.TITLE), canvas.beside(panels)]), path)
+    own = [_own_limits(m, lo < 0) for m, (lo, _) in zip(maps, limits)]
+    rows = [canvas.stack([canvas.text(heading), canvas.beside([_overlay_panel(base, m, label, scale)
+                                                                for m, label, scale in zip(maps, labels, scales)])],
+                         margin=0)
+            for heading, scales in (("On the scale each method shares with every image", limits),
+                                    ("Each map on its own scale", own))]
+    return canvas.save(canvas.stack([canvas.text(title, canvas.TITLE), *rows]), path)
+
+
+def _own_limits(m: np.ndarray, signed: bool) -> tuple[float, float]:
+    """0 to the map's maximum (1 where it has none above 0), or +-its largest magnitude when ``signed``."""
+    finite = m[np.isfinite(m)]
+    if signed:
+        top = float(np.abs(finite).max()) if finite.size else 0.0
+        return (-top, top) if top > 0 else (-1.0, 1.0)
+    top = float(finite.max()) if finite.size else 0.0
+    return (0.0, top) if top > 0 else (0.0, 1.0)
+
+
+def _overlay_panel(base: np.ndarray, m: np.ndarray, label: str, scale: tuple[float, float]) -> Image.Image:
+    lo, hi = scale
+    cmap = "RdBu_r" if lo < 0 else "magma"
+    shown = canvas.overlay(base, upsample(np.nan_to_num(m), base.shape[:2]), cmap, lo, hi)
+    bar = canvas.colour_bar(cmap, lo, hi, int(0.9 * base.shape[1]), "red raises, blue lowers" if lo < 0 else "attribution")
+    return canvas.stack([canvas.text(label), Image.fromarray(shown), bar], margin=0)
+
+
+def faithfulness_curves(labels: Sequence[str], deletion: np.ndarray, insertion: np.ndarray, path: Path, *,
+                        title: str) -> Path:
+    """Deletion and insertion curves side by side, one line a ranking (``labels[m]``; rows (K + 1,) of
+    ``deletion`` and ``insertion``, over the fraction of pixels from 0 to 1); the last ranking is the
+    random floor, drawn dashed grey. A faithful map's deletion curve falls fast, its insertion curve rises
+    fast."""
+    deletion, insertion = np.asarray(deletion, np.float64), np.asarray(insertion, np.float64)
+    if deletion.shape != insertion.shape or deletion.ndim != 2 or len(labels) != len(deletion):
+        raise ValueError(f"faithfulness_curves: {deletion.shape} and {insertion.shape} curves, {len(labels)} labels")
+    fraction = np.linspace(0, 1, deletion.shape[1])
+    fig = new_figure(6.5, 2.6)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, curves, name in ((axes[0], deletion, "Deletion (lower area: faithful)"),
+                             (axes[1], insertion, "Insertion (higher area: faithful)")):
+        for k, (label, curve) in enumerate(zip(labels, curves)):
+            floor = k == len(labels) - 1
+            ax.plot(fraction, curve, label=label, color="0.55" if floor else f"C{k}", linestyle="--" if floor else "-",
+                    linewidth=1.2 if floor else 1.6)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("fraction of pixels " + ("removed" if curves is deletion else "put back"), fontsize=8)
+        ax.set_xlim(0, 1)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("score / score on the photo", fontsize=8)
+    axes[1].legend(fontsize=7, loc="best")
+    fig.suptitle(title, fontsize=9)
+    return save_figure(fig, path)
 
 
 GROUP_COLOURS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
@@ -310,6 +370,6 @@ def activation_groups(image: np.ndarray, maps: np.ndarray, path: Path, *, title:
     for i, (ax, tile) in enumerate(zip(axes, tiles)):
         ax.imshow(np.clip(tile, 0, 255).astype(np.uint8))
         ax.set_axis_off()
-        ax.set_title("all groups" if i == 0 else f"group {i}", color="black" if i == 0 else colours[i - 1] / 255)
+        ax.set_title("all groups" if i == 0 else f"group {i}", color=INK if i == 0 else colours[i - 1] / 255)
     fig.suptitle(title)
     return save_figure(fig, path)

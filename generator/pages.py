@@ -45,6 +45,7 @@ def environment() -> Environment:
     )
     env.filters["pct"] = lambda p: f"{100 * p:.1f}%"
     env.filters["num"] = lambda x: f"{x:.4g}"
+    env.filters["score"] = lambda x: f"{x:.3f}" if np.isfinite(x) else "—"  # a faithfulness score; "—": undefined
     env.filters["plain"] = plain_text
     env.filters["link"] = _link
     env.filters["median"] = lambda values: float(np.median(values))

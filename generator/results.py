@@ -292,7 +292,8 @@ class Attribution:
     def title(self) -> str:
         """The method's name, for figure panels: ``Grad-CAM at block5_conv3``, ``SmoothGrad``."""
         name = {"gradcam": "Grad-CAM", "saliency": "Saliency", "smoothgrad": "SmoothGrad",
-                "integrated_gradients": "Integrated Gradients"}.get(self.method, self.method)
+                "integrated_gradients": "Integrated Gradients", "gradcam_plus_plus": "Grad-CAM++",
+                "occlusion": "Occlusion"}.get(self.method, self.method)
         return f"{name} at {self.layer}" if self.layer else name
 
     @property
@@ -306,6 +307,85 @@ class Attribution:
         if self.unit is not None:
             return f"{self.unit.layer}-{self.unit.channel}"
         return self.target.split()[0].replace("-", "")
+
+
+FAITHFULNESS_MEASURES = ("deletion_auc", "insertion_auc", "mu_fidelity")
+
+
+@dataclass(frozen=True)
+class FaithfulnessScores:
+    """How faithful one ranking of the pixels (a method's map, or a random one) is, on every image.
+
+    ``deletion`` and ``insertion`` are the score after each step (the first ``k / steps`` of the
+    pixels, highest first, removed or put back) divided by the score on the photo; NaN where that
+    score is not positive. ``mu_fidelity`` is NaN where the drops or the map's sums do not vary.
+    """
+
+    method: str  # an attribution method, or "random": a seeded random ranking, the floor
+    deletion: np.ndarray  # (N, steps + 1); lower area: more faithful
+    insertion: np.ndarray  # (N, steps + 1); higher area: more faithful
+    deletion_auc: np.ndarray  # (N,)
+    insertion_auc: np.ndarray  # (N,)
+    mu_fidelity: np.ndarray  # (N,) Pearson correlation; near 1: faithful
+
+
+@dataclass(frozen=True)
+class Faithfulness:
+    """The faithfulness of every method's maps of one target, beside a random ranking's."""
+
+    target: str  # as :attr:`Attribution.target`
+    methods: tuple[FaithfulnessScores, ...]  # in the attribution's method order
+    random: FaithfulnessScores
+    baseline: str  # what removed pixels become: "black" or "blurred"
+    samples: int  # µ-Fidelity's random subsets
+
+    @property
+    def steps(self) -> int:
+        return self.random.deletion.shape[1] - 1
+
+    @property
+    def rankings(self) -> tuple[FaithfulnessScores, ...]:
+        """The methods' scores, then the random order's."""
+        return (*self.methods, self.random)
+
+    def of(self, method: str) -> FaithfulnessScores | None:
+        return next((s for s in self.methods if s.method == method), None)
+
+    def defined(self, index: int) -> bool:
+        """Whether the curves on image ``index`` are defined (its score on the photo is positive)."""
+        return bool(np.isfinite(self.random.deletion[index]).all())
+
+    def mean(self, scores: FaithfulnessScores, measure: str) -> float:
+        """``measure`` (deletion_auc, insertion_auc, mu_fidelity) of ``scores`` averaged over the images
+        where it is defined; NaN where it is nowhere."""
+        values = getattr(scores, measure)
+        values = values[np.isfinite(values)]
+        return float(values.mean()) if values.size else float("nan")
+
+    def beats_random(self, scores: FaithfulnessScores, measure: str) -> bool:
+        """Whether ``scores``' mean ``measure`` is more faithful than the random order's."""
+        ours, floor = self.mean(scores, measure), self.mean(self.random, measure)
+        return bool(ours < floor if measure == "deletion_auc" else ours > floor)
+
+    def best(self, measure: str) -> FaithfulnessScores | None:
+        """The method whose mean ``measure`` is most faithful (the lowest deletion area, else the highest);
+        None where no method has it defined."""
+        sign = 1 if measure == "deletion_auc" else -1
+        defined = [s for s in self.methods if np.isfinite(self.mean(s, measure))]
+        return min(defined, key=lambda s: sign * self.mean(s, measure)) if defined else None
+
+
+NEAR_ZERO = 0.05  # a target whose value on an image is under this fraction of its top image's barely fires there
+
+
+@dataclass(frozen=True)
+class Faint:
+    """A target that barely fires on an image: its ``measure`` there, against its top image's."""
+
+    measure: str  # "max activation" (a unit) or "score"
+    value: float
+    top: float
+    top_image: str  # the file of the image where it is largest
 
 
 @dataclass(frozen=True)
@@ -370,6 +450,7 @@ class Site:
     directions: tuple[DirectionExciter, ...] = ()  # exciters.directions, in config order
     notes: dict[str, str] = field(default_factory=dict)  # report part -> the author's Markdown
     attributions: tuple[Attribution, ...] = ()  # on the images, by target then method
+    faithfulness: tuple[Faithfulness, ...] = ()  # of each target's maps, in the targets' order
 
     @property
     def grey(self) -> bool:
@@ -383,6 +464,44 @@ class Site:
         for a in self.attributions:
             groups.setdefault(a.target, []).append(a)
         return groups
+
+    def faint(self, a: Attribution, index: int) -> Faint | None:
+        """Whether ``a``'s target barely fires on image ``index`` (under :data:`NEAR_ZERO` of its top image): a
+        unit by its largest activation there, any other target by its score; None where it fires."""
+        stats = self.units[a.unit].map_stats if a.unit in self.units else {}
+        slugs = [r.image.slug for r in self.images]
+        if a.unit is not None and all(slug in stats for slug in slugs):
+            measure, values = "max activation", np.array([stats[slug].max for slug in slugs])
+        else:
+            measure, values = "score", np.asarray(a.scores)
+        top = int(np.argmax(values))
+        if not values[top] > 0 or values[index] >= NEAR_ZERO * values[top]:
+            return None
+        return Faint(measure, float(values[index]), float(values[top]), self.images[top].image.file)
+
+    def faithfulness_of(self, target: str) -> Faithfulness | None:
+        return next((f for f in self.faithfulness if f.target == target), None)
+
+    def image_index(self, slug: str) -> int:
+        """The place of image ``slug`` among the images (and so in every result's per-image arrays)."""
+        return next(i for i, r in enumerate(self.images) if r.image.slug == slug)
+
+    def most_faithful(self) -> tuple[str, int, int] | None:
+        """The method most often most faithful over every target and measure (deletion, insertion,
+        µ-Fidelity) while beating the random order there: (method, those wins, contests); None if no method
+        wins anything."""
+        wins: dict[str, int] = {}
+        contests = 0
+        for f in self.faithfulness:
+            for measure in FAITHFULNESS_MEASURES:
+                contests += 1
+                best = f.best(measure)
+                if best is not None and f.beats_random(best, measure):
+                    wins[best.method] = wins.get(best.method, 0) + 1
+        if not wins:
+            return None
+        method = max(wins, key=lambda m: wins[m])  # the first in order among equals
+        return method, wins[method], contests
 
     @property
     def analysed_layers(self) -> tuple[LayerInfo, ...]:

@@ -77,6 +77,10 @@ class SitePaths:
         """One target's maps on image ``slug``: the figure (``.png``) and the raw maps (``.npy``)."""
         return self.image(slug) + f"attribution-{target}{suffix}"
 
+    def faithfulness(self, slug: str, target: str) -> str:
+        """One target's deletion and insertion curves on image ``slug``."""
+        return self.image(slug) + f"faithfulness-{target}.png"
+
     def model_file(self, name: str) -> str:
         """``directions.json``."""
         return self.model() + name

@@ -22,6 +22,13 @@ def tiny_model_file(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def xplique_metrics():
+    """``xplique.metrics`` (Xplique 2, a reference the tests compare with), or skip: it is installed beside
+    the project's pins, not among them (README, *Tests*)."""
+    return pytest.importorskip("xplique.metrics", reason="Xplique is not installed (a test reference only)")
+
+
 @pytest.fixture
 def tiny_project(tmp_path, tiny_model_file) -> Path:
     """A project folder with images, a config on the tiny model, and nothing built yet."""

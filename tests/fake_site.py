@@ -17,8 +17,8 @@ from generator.config import Config, ExcitersSection, FeatureMapsSection, NotesS
 from generator.geometry import ReceptiveField
 from generator.results import (
     ActivationGroups, Attribution, Circuit, CircuitEdge, CircuitInput, CircuitWeights, ClassScore, DirectionExciter,
-    Exciter, ExciterGrid, ImageResult, ImageViews, InputImage, LayerInfo, Link, MapStats, Prediction, Site, Unit,
-    UnitExample, UnitResult, UnitStats,
+    Exciter, ExciterGrid, Faithfulness, FaithfulnessScores, ImageResult, ImageViews, InputImage, LayerInfo, Link, MapStats,
+    Prediction, Site, Unit, UnitExample, UnitResult, UnitStats,
 )
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
@@ -111,6 +111,11 @@ def fake_site(kind: str) -> tuple[Site, Config]:
                     randomised=("c2", "c1", "c0"), baseline_scores=np.array([0.125, 0.0])),
         Attribution("gradcam", "c2:1", maps, np.array([1.5, 2.5]), unit=featured, layer="c1", settings="Grad-CAM at c1"),
     )
+    faithfulness = () if kind != "classifier" else (
+        Faithfulness("top-1 class", (_faithful("gradcam", 0.25), _faithful("integrated_gradients", 0.5)),
+                     _faithful("random", 0.5), "black", 8),
+        Faithfulness("c2:1", (_faithful("gradcam", np.nan),), _faithful("random", np.nan), "black", 8),
+    )
     site = Site(
         model="fake",
         description="A fake model.",
@@ -126,6 +131,7 @@ def fake_site(kind: str) -> tuple[Site, Config]:
         notes={**vars(NotesSection()), "introduction": "Why this report.", "circuit": "About the circuit.",
                "attribution": "Edges carry the evidence."},
         attributions=attributions,
+        faithfulness=faithfulness,
     )
     config = _config()
     if kind == "classifier":
@@ -140,6 +146,13 @@ def render(kind: str, out: Path) -> list[Path]:
     site, config = fake_site(kind)
     render_site(out, site, config, out / "no-hand-written-pages")
     return sorted(p.relative_to(out) for p in out.rglob("*") if p.suffix in (".md", ".yml"))
+
+
+def _faithful(method: str, fall: float) -> FaithfulnessScores:
+    """Two images' curves over 4 steps: falling by ``fall`` a step until 0 (NaN: undefined on both images)."""
+    deletion = np.clip(1 - fall * np.arange(5), 0, 1)[None].repeat(2, 0)
+    return FaithfulnessScores(method, deletion, 1 - deletion, np.full(2, 0.5 * fall), np.full(2, 1 - 0.5 * fall),
+                              np.array([fall, np.nan]))
 
 
 def update_snapshots() -> None:

@@ -1,8 +1,10 @@
-"""Attribution maps checked against tf-keras-vis (Grad-CAM, saliency), against completeness (Integrated
-Gradients), against scipy (Spearman), and for determinism, locality and clear errors."""
+"""Attribution maps checked against tf-keras-vis (Grad-CAM, Grad-CAM++, saliency), Xplique (Occlusion, skipped
+without it), completeness (Integrated Gradients), a model that reads one pixel region (Occlusion), scipy
+(Spearman), and for determinism, locality and clear errors."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from generator.analysis import attribution as A  # noqa: E402
+from generator.analysis.attribution.methods import occlusion  # noqa: E402
 from generator.config import ModelSection  # noqa: E402
 from generator.errors import GeneratorError  # noqa: E402
 from generator.models import load_model  # noqa: E402
@@ -152,6 +155,20 @@ def test_blurred_baseline_keeps_the_mean_and_smooths():
     assert blurred.std() < x.std() / 3
 
 
+@pytest.mark.parametrize("sigma", [0.3, 1.6, 2.5])
+def test_blur_equals_scipy_with_a_radius_of_three_sigmas(sigma):
+    """scipy's separable Gaussian, edges mirrored (numpy's ``reflect``), radius max(1, floor(3 sigma))."""
+    ndimage = pytest.importorskip("scipy.ndimage")
+    x = np.random.default_rng(2).uniform(0, 255, (2, 17, 12, 3)).astype("float32")
+    radius = max(1, int(3 * sigma))
+    expected = x.astype(np.float64)
+    for axis in (1, 2):
+        expected = ndimage.gaussian_filter1d(expected, sigma, axis=axis, mode="mirror", radius=radius)
+    blurred = A.gaussian_blur(x, sigma)
+    assert blurred.dtype == np.float32
+    np.testing.assert_allclose(blurred, expected, rtol=0, atol=1e-3)
+
+
 # --- determinism, locality, batches ----------------------------------------------------------------
 
 
@@ -215,7 +232,10 @@ def test_spearman_matches_scipy_with_ties():
     a, b = rng.integers(0, 5, 200).astype(float), rng.normal(size=200)
     assert A.spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-12)
     assert A.spearman(a, a) == pytest.approx(1.0)
-    assert np.isnan(A.spearman(np.ones(5), b[:5]))
+    assert A.spearman([1.0, 2.0], [5.0, 3.0]) == pytest.approx(-1.0)  # two values: the smallest correlation there is
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # undefined, said without dividing 0 by 0
+        assert np.isnan(A.spearman(np.ones(5), b[:5]))
 
 
 def test_sanity_check_is_one_for_the_same_model_and_lower_after_randomising(tiny, photos):
@@ -282,3 +302,106 @@ def test_class_target_on_an_edge_model_is_refused(hed, cat):
 def test_images_must_be_uint8_photos(tiny, images):
     with pytest.raises(GeneratorError, match=r"images must be uint8 \(N, H, W, 3\) with N >= 1"):
         A.saliency(tiny, images, [A.ClassTarget()])
+
+
+# --- the site's results ------------------------------------------------------------------------------
+
+
+def test_settings_in_words_name_each_methods_parameters():
+    settings = A.AttributionSettings(samples=5, noise=0.25, steps=7, baseline="blurred", seed=3)
+    assert A.settings_text("gradcam", settings, "c3") == "Grad-CAM at c3"
+    assert A.settings_text("saliency", settings) == "saliency: the gradient's largest magnitude over the colour channels"
+    assert A.settings_text("smoothgrad", settings) == "SmoothGrad: 5 noisy copies, noise 0.25 of the value range, seed 3"
+    assert A.settings_text("integrated_gradients", settings) == "Integrated Gradients: 7 steps from a blurred baseline"
+
+
+def test_site_attributions_carry_the_maps_and_give_the_first_target_the_sanity_check(tiny, photos):
+    from generator.results import Unit
+
+    settings = A.AttributionSettings(steps=8)
+    targets = [A.ClassTarget(rank=2), A.UnitTarget("c3", 2)]
+    found = A.attribute(tiny, photos, targets, "integrated_gradients", settings)
+    check = A.sanity_check(tiny, photos, targets[0], ["integrated_gradients"], settings)[0]
+    first, second = A.site_attributions(tiny, photos, targets, "integrated_gradients", settings, sanity=True)
+    assert (first.method, first.target, first.unit, first.layer) == ("integrated_gradients", "top-2 class", None, "")
+    assert (second.target, second.unit, second.classes) == ("c3:2", Unit("c3", 2), ())
+    assert first.classes == found[0].classes and len(first.classes) == len(photos)
+    assert first.settings == second.settings == "Integrated Gradients: 8 steps from a black baseline"
+    for ours, theirs in zip((first, second), found):
+        np.testing.assert_array_equal(ours.maps, theirs.maps)
+        np.testing.assert_array_equal(ours.scores, theirs.scores)
+        np.testing.assert_array_equal(ours.baseline_scores, theirs.baseline_scores)
+        assert ours.scores.dtype == ours.baseline_scores.dtype == np.float32
+    np.testing.assert_array_equal(first.sanity, check.spearman)
+    assert first.randomised == ("head", "c3", "c2", "c1") and second.sanity is None and second.randomised == ()
+    (gradcam,) = A.site_attributions(tiny, photos, targets[1:], "gradcam", settings, sanity=False)
+    assert (gradcam.layer, gradcam.settings, gradcam.sanity, gradcam.baseline_scores) == ("c2", "Grad-CAM at c2", None, None)
+
+
+# --- Grad-CAM++ and Occlusion ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target, layer", [(A.ClassTarget(rank=1), "c3"), (A.UnitTarget("c3", 5), "c2")])
+def test_gradcam_plus_plus_is_tf_keras_vis_without_its_exp_factor(tiny, photos, target, layer):
+    from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+
+    (ours,) = A.attribute(tiny, photos, [target], "gradcam_plus_plus")
+    assert ours.layer == layer
+    inputs = keras.ops.convert_to_numpy(tiny.preprocess(photos.astype("float32")))
+    if isinstance(target, A.UnitTarget):
+        net = keras.Model(tiny.features.input, tiny.features.get_layer("c3").output)
+        score = lambda out: keras.ops.mean(out[..., 5], axis=(1, 2))  # noqa: E731
+    else:
+        net, classes = tiny.network, np.array(ours.classes)
+        score = lambda out: keras.ops.take_along_axis(out, classes[:, None], axis=1)[:, 0]  # noqa: E731
+    theirs = GradcamPlusPlus(net)(score, inputs, penultimate_layer=layer, normalize_cam=False)
+    peer_close(ours.maps * np.exp(ours.scores)[:, None, None], theirs)
+    (plain,) = A.attribute(tiny, photos, [target], "gradcam")
+    assert not np.allclose(ours.maps / ours.maps.max(), plain.maps / plain.maps.max(), atol=1e-3)
+
+
+def test_patches_cover_the_image_as_xplique_anchors_them():
+    masks = occlusion.patches((7, 6), 3, 2)  # rows 0, 2, 4; columns 0, 2 (a third column would leave the image)
+    assert masks.shape == (6, 7, 6) and masks.sum(axis=(1, 2)).tolist() == [9] * 6
+    assert masks[1, :3, 2:5].all() and not masks[1, :3, 5].any()
+    assert not masks[:, :, 5].any()  # past the last patch: never covered
+    assert occlusion.patch_size((224, 224)) == (28, 14) and occlusion.patch_size((4, 5)) == (1, 1)
+
+
+def test_occlusion_equals_xplique(xplique_metrics, photos):
+    from xplique.attributions import Occlusion
+
+    from tiny import tiny_classifier
+
+    pixels = keras.Input((24, 24, 3))
+    model = keras.Model(pixels, tiny_classifier()(keras.layers.Rescaling(1 / 127.5, -1)(pixels)))
+    (ours,) = A.attribute(model, photos, [A.ClassTarget()], "occlusion")
+    side, stride = occlusion.patch_size((24, 24))
+    explainer = Occlusion(model, batch_size=16, patch_size=side, patch_stride=stride, occlusion_value=0.0)
+    theirs = np.asarray(explainer.explain(photos.astype(np.float32), np.eye(5, dtype=np.float32)[list(ours.classes)]))
+    peer_close(ours.maps, theirs[..., 0])
+
+
+def test_occlusion_of_a_region_model_is_the_region(photos):
+    """A map model whose output is the top-left 6x6 pixels: occluding a patch drops the mean by the region's
+    pixels it blacks out; patches that miss the region drop nothing."""
+    image = keras.Input((24, 24, 3))
+    model = keras.Model(image, keras.layers.Cropping2D(((0, 18), (0, 18)))(image))
+    (ours,) = A.attribute(model, photos, [A.OutputTarget()], "occlusion")
+    side, stride = occlusion.patch_size((24, 24))  # 3, every 1
+    reach = 6 + side - 1  # a patch that overlaps the region spreads its drop over all its pixels
+    assert ours.maps[:, reach:].max() == 0 and ours.maps[:, :, reach:].max() == 0
+    assert (ours.maps[:, :reach, :reach] > 0).all()
+    x = photos.astype(np.float64)
+    for i in (0, 2):  # pixel (0, 0) sits in one patch: the drop is that patch's share of the region's mean
+        expected = x[i, :side, :side].sum() / (6 * 6 * 3)
+        assert ours.maps[i, 0, 0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_new_methods_get_the_sanity_check_and_faithfulness(tiny, photos):
+    for method in ("gradcam_plus_plus", "occlusion"):
+        (site,) = A.site_attributions(tiny, photos, [A.ClassTarget()], method, A.AttributionSettings(), sanity=True)
+        assert site.checked and site.sanity.shape == (3,) and site.title in ("Grad-CAM++ at c3", "Occlusion")
+        found = A.site_faithfulness(tiny, photos, A.ClassTarget(), [site], A.AttributionSettings(),
+                                    A.FaithfulnessSettings(steps=4, samples=8))
+        assert found.of(method).deletion_auc.shape == (3,) and np.isfinite(found.of(method).deletion_auc).all()

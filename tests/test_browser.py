@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import io
 import os
 import shutil
 import subprocess
@@ -19,13 +20,17 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from generator.build import build_site
 from generator.config import load_config
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's launcher, else the binary it starts (some images ship the package without the launcher).
+CHROMIUM = next((p for p in (Path("/usr/bin/chromium"), Path("/usr/lib/chromium/chromium")) if p.is_file()),
+                Path("/usr/bin/chromium"))
 if not CHROMIUM.is_file():
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
@@ -345,18 +350,37 @@ def test_the_404_page_works_at_any_depth_under_the_sub_path(browser, sub_path):
         tab.close()
 
 
-def test_dark_scheme_shows_figures_on_light_cards(browser, base_url, tmp_path):
-    tab = Tab(browser, base_url, scheme="dark")
+INK = (128, 128, 128)  # the charts' text and axes (generator.figures.INK)
+
+
+def chart_pixels(tab: Tab) -> np.ndarray:
+    """The first chart (a bar chart of predictions) as the reader sees it on the page, RGB."""
+    chart = tab.page.locator(".md-content figure img.chart").first
+    chart.scroll_into_view_if_needed()
+    return np.asarray(Image.open(io.BytesIO(chart.screenshot())).convert("RGB")).astype(int)
+
+
+@pytest.mark.parametrize("scheme, page_colour", [("dark", "slate"), ("light", "default")])
+def test_charts_read_on_either_scheme_and_pictures_sit_on_light_cards(browser, base_url, tmp_path, scheme,
+                                                                       page_colour):
+    tab = Tab(browser, base_url, scheme=scheme)
     try:
         tab.open("report/")
-        assert tab.page.locator("body").get_attribute("data-md-color-scheme") == "slate"
-        page_background = tab.page.evaluate("() => getComputedStyle(document.body).backgroundColor")
-        figure = tab.page.locator(".md-content figure img").first
-        card = figure.evaluate("i => getComputedStyle(i).backgroundColor")
-        assert card == "rgb(255, 255, 255)" != page_background  # a light card on the dark page
-        assert float(figure.evaluate("i => parseFloat(getComputedStyle(i).paddingLeft)")) > 0
+        assert tab.page.locator("body").get_attribute("data-md-color-scheme") == page_colour
+        background = tab.page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        background = tuple(int(v) for v in background[background.index("(") + 1:-1].split(",")[:3])
+        chart = tab.page.locator(".md-content figure img.chart").first
+        assert chart.evaluate("i => getComputedStyle(i).backgroundColor") == "rgba(0, 0, 0, 0)"
+        pixels = chart_pixels(tab)
+        colours, counts = np.unique(pixels.reshape(-1, 3), axis=0, return_counts=True)
+        assert np.abs(colours[counts.argmax()] - background).max() <= 3  # the page shows through: no grey box
+        ink = np.abs(pixels - INK).max(axis=-1) <= 24
+        assert ink.sum() > 50  # the chart's text and axes are drawn, in the grey that reads on both
+        picture = tab.page.locator(".md-content figure img:not(.chart)").first
+        card = picture.evaluate("i => getComputedStyle(i).backgroundColor")
+        assert (card == "rgb(255, 255, 255)") == (scheme == "dark")  # labels drawn on white: a light card in the dark
         assert tab.broken_images() == []
-        screenshot(tab, tmp_path, "report-dark")
+        screenshot(tab, tmp_path, f"report-{scheme}")
         tab.assert_clean()
     finally:
         tab.close()

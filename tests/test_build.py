@@ -327,6 +327,34 @@ def test_attribution_maps_on_every_image_page(built):
     assert not (out / "models/tiny/c2/0/examples-gradcam.png").exists()  # other units: examples only
 
 
+def test_faithfulness_scores_curves_and_summary(built):
+    project, _ = built
+    out = project / "docs" / "generated"
+    summary = json.loads((out / "images/photo1/attribution.json").read_text())
+    for r in summary:
+        f = r["faithfulness"]
+        assert (f["baseline"], f["steps"], f["samples"]) == ("black", 8, 32)
+        if r["score"] <= 0:  # a unit that does not fire here: read as a fraction of 0, undefined
+            assert np.isnan(f["deletion_auc"]) and np.isnan(f["deletion"]).all() and len(f["deletion"]) == 9
+            continue
+        assert len(f["deletion"]) == len(f["insertion"]) == 9
+        assert f["deletion"][0] == f["insertion"][-1] == 1
+        assert f["deletion_auc"] == pytest.approx(np.trapezoid(f["deletion"], dx=1 / 8), rel=1e-5)
+        assert f["insertion_auc"] == pytest.approx(np.trapezoid(f["insertion"], dx=1 / 8), rel=1e-5)
+        assert f["random"]["deletion"][-1] == f["deletion"][-1] == f["insertion"][0]  # all end at the baseline
+        assert np.isnan(f["mu_fidelity"]) or -1 <= f["mu_fidelity"] <= 1
+    top = [r for r in summary if r["target"] == "top-1 class"]
+    assert len({json.dumps(r["faithfulness"]["random"]) for r in top}) == 1  # one floor a target
+    assert len({r["faithfulness"]["deletion_auc"] for r in top}) == len(top)  # each method its own curve
+    page = (out / "images/photo1/index.md").read_text()
+    assert "| deletion AUC ↓ | insertion AUC ↑ | µ-Fidelity ↑ |" in page and "| random order (the floor) |" in page
+    assert "(faithfulness-top1.png)" in page and (out / "images/photo1/faithfulness-top1.png").stat().st_size > 5000
+    report = (out / "report/index.md").read_text()
+    assert "**How faithful each method is**" in report and "| top-1 class | random order |" in report
+    assert "/faithfulness-top1.png){ loading=lazy }" in report  # the composite's curves
+    assert "is the most faithful method**" in report or "**No method is more faithful" in report
+
+
 def test_attribution_can_be_turned_off(built):
     project, _ = built
     edit_config(project, attribution={"methods": []})

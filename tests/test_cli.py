@@ -141,7 +141,7 @@ def test_a_sequential_model_with_a_fixed_size(tiny_project, monkeypatch, capsys)
 
 
 @pytest.mark.parametrize("section, message", [
-    ({"methods": ["gradcam", "occlusion"]}, "config key 'attribution.methods': got 'occlusion', expected one of gradcam"),
+    ({"methods": ["gradcam", "lime"]}, "config key 'attribution.methods': got 'lime', expected one of gradcam"),
     ({"layer": "p1"}, "config key 'attribution.layer': layer 'p1' is a MaxPooling2D layer, not a convolution"),
     ({"steps": 0}, "config key 'attribution.steps': got 0, expected an integer from 1 to 1024"),
     ({"baseline": "white"}, "config key 'attribution.baseline': got 'white', expected one of black, blurred"),

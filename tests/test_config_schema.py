@@ -49,8 +49,9 @@ def test_unknown_keys_and_wrong_types_are_schema_errors_too():
 
 
 def test_every_rule_is_found():
-    assert len(RULES) == 43 and {"site.url", "units.channel", "units.method", "attribution.methods",
-                                 "exciters.grid.size", "exciters.step_size"} <= set(RULES)
+    assert len(RULES) == 45 and {"site.url", "units.channel", "units.method", "attribution.methods",
+                                 "exciters.grid.size", "exciters.step_size", "attribution.faithfulness.steps",
+                                 "attribution.faithfulness.samples"} <= set(RULES)
 
 
 def outside(rule):

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from generator import cli
-from generator.analyses import _exciters_job, _parts
+from generator.analyses.exciters import _exciters_job
+from generator.analyses.parts import batch_parts
 from generator.analysis.examples import example_maps, example_shard, merge_maps, merge_tables, needed_images
 from generator.build import build_site
 from generator.config import ExciterParams, load_config
@@ -70,7 +71,7 @@ def test_example_shards_and_map_parts_merge_into_the_whole_pass_to_the_bit(tiny_
     files = [tmp_path / "examples" / n for n in write_images(tmp_path / "examples", n=37, size=24, seed=5)]
     layers = ["c1", "c3"]
     whole = example_shard(loaded, layers, files, 0, 24, 3)
-    parts = _parts(len(files), 16, 4)
+    parts = batch_parts(len(files), 16, 4)
     assert [(p.start, p.stop) for p in parts] == [(0, 16), (16, 32), (32, 37)]
     found = [example_shard(loaded, layers, files[p.start:p.stop], p.start, 24, 3) for p in parts]
     for layer in layers:
@@ -83,7 +84,7 @@ def test_example_shards_and_map_parts_merge_into_the_whole_pass_to_the_bit(tiny_
     needed = needed_images(images)
     assert len(needed) > 16
     maps = example_maps(loaded, images, files, 24)
-    parts = _parts(len(needed), 16, 2)
+    parts = batch_parts(len(needed), 16, 2)
     assert len(parts) == 2
     merged = merge_maps(images, parts, [example_maps(loaded, images, files, 24, part=p) for p in parts])
     for layer in layers:

@@ -161,6 +161,9 @@ RENDERERS = {
         ["pizza", "bagel", "plate"], [0.1, 0.85, 0.05], p, title="top-3"),
     "output_map": lambda p: figures.output_map(IMAGE, rng().random((20, 24, 1)), p, title="edges"),
     "norm_bar": lambda p: figures.norm_bar(["a", "b", "c"], [1.0, 3.0, 2.0], p, title="norms"),
+    "faithfulness_curves": lambda p: figures.faithfulness_curves(
+        ["Grad-CAM", "random order"], np.array([[1, 0.4, 0.1, 0], [1, 0.7, 0.3, 0]]),
+        np.array([[0, 0.8, 0.9, 1], [0, 0.3, 0.6, 1]]), p, title="curves"),
 }
 
 
@@ -240,6 +243,14 @@ def test_bar_charts_reject_mismatched_lengths(tmp_path):
         figures.top_predictions_bar(["a", "b"], [0.5], tmp_path / "t.png", title="t")
     with pytest.raises(ValueError):
         figures.norm_bar(["a"], [1.0, 2.0], tmp_path / "n.png", title="t")
+
+
+def test_faithfulness_curves_need_one_label_per_curve_and_equal_shapes(tmp_path):
+    curves = np.ones((2, 5))
+    with pytest.raises(ValueError):
+        figures.faithfulness_curves(["a"], curves, curves, tmp_path / "c.png", title="t")
+    with pytest.raises(ValueError):
+        figures.faithfulness_curves(["a", "b"], curves, curves[:, :4], tmp_path / "c.png", title="t")
 
 
 def test_exciter_grid_needs_one_label_per_image(tmp_path):

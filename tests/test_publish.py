@@ -88,8 +88,10 @@ def test_the_workflows_run_steps_build_the_site(tmp_path, tiny_build, tiny_model
     shutil.copytree(tiny_build[0] / CACHE, project / pages_workflow.cached_path(pages_workflow.load()))
 
     steps = pages_workflow.run(project)
-    assert [(s.name, s.returncode) for s in steps] == [("Generate the pages", 0), ("Build the site with MkDocs", 0)], \
-        steps[-1].output
+    assert [(s.name, s.returncode) for s in steps] == [
+        ("Generate the pages", 0), ("Build the site with MkDocs", 0),
+        ("The report as a PDF beside the site (when site.pdf is true in site_config.yaml)", 0)], steps[-1].output
+    assert "no PDF: site.pdf is false" in steps[2].output and not (project / "site/report.pdf").exists()
     assert "/ 0 misses" in steps[0].output  # the restored cache is where the generator looks
     assert "WARNING" not in steps[1].output and "Material for MkDocs reaches end of life" not in steps[1].output
 

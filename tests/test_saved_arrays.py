@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from generator import assets
+from generator import saved_arrays
+from generator.assets import files
 from generator.build import build_site
 from generator.config import load_config
 from generator.saved_arrays import RELATIVE_ERROR, map_records
@@ -83,9 +84,10 @@ def saved(tmp_path_factory):
                 exciters={"directions": ["c3: 0.5*5 + 0.5*1"]})
     written = {"maps": [], "json": [], "csv": []}
     patch = pytest.MonkeyPatch()
-    for name, kind in (("save_maps", "maps"), ("write_json", "json"), ("write_csv", "csv")):
-        original = getattr(assets, name)
-        patch.setattr(assets, name, lambda path, data, kind=kind, original=original:
+    for module, name, kind in ((saved_arrays, "save_maps", "maps"), (files, "write_json", "json"),
+                               (files, "write_csv", "csv")):
+        original = getattr(module, name)
+        patch.setattr(module, name, lambda path, data, kind=kind, original=original:
                       (written[kind].append((path, data)), original(path, data)))
     try:
         build_site(load_config(project / "site_config.yaml"), project)

@@ -17,7 +17,7 @@ import numpy as np
 from keras import ops
 
 from generator.analysis import graph
-from generator.analysis.exciters import ExciterResult, channel_maps, render_items, unit_objective
+from generator.analysis.exciters import ExciterResult, Items, channel_maps, render_items, unit_objective
 from generator.config import ExciterParams
 
 
@@ -38,8 +38,8 @@ def render_diverse(
     channels = [int(c) for c in channels]
     target = graph.model_channels(model, layer, channels, "diversity")
     params = dataclasses.replace(params, method="lucid")
-    keys = [(c, k) if k else (c,) for c in channels for k in range(count)]
-    targets = np.repeat(np.array(channels, "int32"), count)
+    items = Items([(c, k) if k else (c,) for c in channels for k in range(count)],
+                  np.repeat(np.array(channels, "int32"), count), group=count)
 
     def objective(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool) -> Callable:
         return unit_objective(model, target, width, preprocess, params.objective, redirect_relu)
@@ -55,7 +55,7 @@ def render_diverse(
 
         return diversity
 
-    return render_items(model, target, keys, targets, params, objective, progress, make_penalty=penalty, group=count)
+    return render_items(model, target, items, params, objective, progress, make_penalty=penalty)
 
 
 def gram_vectors(activations):

@@ -77,8 +77,8 @@ def render_exciters(
     def objective(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool) -> Callable:
         return unit_objective(model, target, width, preprocess, params.objective, redirect_relu)
 
-    keys = [(c,) for c in channels]
-    return render_items(model, target, keys, np.array(channels, "int32"), params, objective, progress, width=width)
+    items = Items([(c,) for c in channels], np.array(channels, "int32"))
+    return render_items(model, target, items, params, objective, progress, width=width)
 
 
 def render_directions(
@@ -106,20 +106,30 @@ def render_directions(
     def objective(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool) -> Callable:
         return direction_objective(model, target, support, preprocess, params.objective, redirect_relu)
 
-    keys = [(int(np.argmax(np.abs(d))),) for d in directions]
-    return render_items(model, target, keys, directions[:, support], params, objective, progress)
+    items = Items([(int(np.argmax(np.abs(d))),) for d in directions], directions[:, support])
+    return render_items(model, target, items, params, objective, progress)
 
 
-def render_items(model: keras.Model, target: keras.layers.Layer, keys: list[tuple[int, ...]], targets: np.ndarray,
-                 params: ExciterParams, make_objective: Callable, progress: Callable[[int], None] | None,
-                 make_penalty: Callable | None = None, group: int = 1, width: int = 0) -> ExciterResult:
-    """One image per item: ``keys[i]`` seeds its random numbers, ``targets[i]`` is its objective's argument
-    (a channel, or a direction's weights); ``make_objective(model, target, width, redirect_relu)``.
+@dataclass(frozen=True)
+class Items:
+    """What a render makes, one image per item: ``keys[i]`` seeds its random numbers, ``targets[i]`` is
+    its objective's argument (a channel, or a direction's weights); ``group`` consecutive items always
+    share a batch."""
+
+    keys: list[tuple[int, ...]]
+    targets: np.ndarray
+    group: int = 1
+
+
+def render_items(model: keras.Model, target: keras.layers.Layer, items: Items, params: ExciterParams,
+                 make_objective: Callable, progress: Callable[[int], None] | None,
+                 make_penalty: Callable | None = None, width: int = 0) -> ExciterResult:
+    """One image per item of ``items``; ``make_objective(model, target, width, redirect_relu)``.
 
     ``make_penalty`` (same arguments) gives a ``(images, targets) -> (B,)`` that Lucid's recipe subtracts
-    from the objective it climbs (not from the one it reports); it may couple the items of a ``group``:
-    consecutive items that always share a batch.
+    from the objective it climbs (not from the one it reports); it may couple the items of a group.
     """
+    keys, targets, group = items.keys, items.targets, items.group
     if params.method not in _RECIPES:
         raise ValueError(f"unknown exciter method {params.method!r}; allowed: {', '.join(_RECIPES)}")
     if not keys:

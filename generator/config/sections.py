@@ -28,7 +28,8 @@ from generator.errors import GeneratorError, shown
 
 ExciterMethod = Literal["gradient_ascent", "lucid"]
 ExciterMethodOrEmpty = Literal["", ExciterMethod]  # empty: the section's setting (exciters.method)
-AttributionMethod = Literal["gradcam", "saliency", "smoothgrad", "integrated_gradients"]
+AttributionMethod = Literal["gradcam", "saliency", "smoothgrad", "integrated_gradients", "gradcam_plus_plus",
+                            "occlusion"]
 Precision = Literal["auto", "float32", "bfloat16"]
 EXCITER_METHODS: tuple[str, ...] = typing.get_args(ExciterMethod)
 ATTRIBUTION_METHODS: tuple[str, ...] = typing.get_args(AttributionMethod)
@@ -123,6 +124,8 @@ class SiteSection(Section):
     url: Annotated[str, Strict(), Field(pattern=WEB_ADDRESS), AS_TEXT] = ""
     """Where the site is published (MkDocs' site_url), e.g. https://you.github.io/your-repo/; empty: the address `build
     --site-url` gives (the Pages workflow passes GitHub's), else none."""
+    pdf: Flag = False
+    """Publish the lab report as report.pdf beside the site: the Pages workflow then runs `python -m generator pdf`."""
 
 
 @dataclass(frozen=True)
@@ -335,11 +338,24 @@ class BrowseSection(Section):
 
 
 @dataclass(frozen=True)
+class FaithfulnessSection(Section):
+    """Whether each map ranks first the pixels its target's score depends on (Deletion, Insertion, µ-Fidelity)."""
+
+    enabled: Flag = True
+    """Score every map, and a random ranking as the floor."""
+    steps: Annotated[Int, Field(ge=1, le=1024)] = 8
+    """Deletion and insertion: the pixels removed (or put back), highest first, in this many equal steps."""
+    samples: Annotated[Int, Field(ge=2, le=1024)] = 32
+    """µ-Fidelity: random subsets of the pixels (cells of a 9 x 9 grid, each with chance 20%) set to the baseline."""
+
+
+@dataclass(frozen=True)
 class AttributionSection(Section):
     """Where in each photo the evidence for a prediction, a unit or the output comes from."""
 
-    methods: OneOrMore[AttributionMethod] = ATTRIBUTION_METHODS
-    """Methods, each a map over every image: gradcam, saliency, smoothgrad, integrated_gradients; empty: none."""
+    methods: OneOrMore[AttributionMethod] = ATTRIBUTION_METHODS[:4]
+    """Methods, each a map over every image: gradcam, saliency, smoothgrad, integrated_gradients,
+    gradcam_plus_plus, occlusion (a patch slid over the photo: one forward pass a patch); empty: none."""
     layer: Text = ""
     """Grad-CAM's conv layer for class and output targets; empty: the model's last conv layer."""
     classes: Annotated[Int, Field(ge=0, le=5)] = 1
@@ -355,7 +371,8 @@ class AttributionSection(Section):
     steps: Annotated[Int, Field(ge=1, le=1024)] = 32
     """Integrated Gradients' steps on the path from the baseline to the image."""
     baseline: Literal["black", "blurred"] = "black"
-    """Integrated Gradients' start: "black" or "blurred" (the photo blurred)."""
+    """Integrated Gradients' start, what Occlusion and faithfulness set pixels to: "black" or "blurred" (the photo
+    blurred)."""
     seed: Int = 0
     """Seed of SmoothGrad's noise and of the sanity check's re-initialised weights."""
     sanity_check: Flag = True
@@ -363,6 +380,8 @@ class AttributionSection(Section):
     precision: Precision = "auto"
     """Arithmetic of the network: "auto" is bfloat16 where the CPU computes it natively (about 2x faster), else
     float32."""
+    faithfulness: FaithfulnessSection = field(default_factory=FaithfulnessSection)
+    """How faithful each map is, beside a random ranking: deletion and insertion curves, µ-Fidelity."""
 
 
 @dataclass(frozen=True)
@@ -433,7 +452,16 @@ class Config(Section):
 
     def note(self, text: str) -> str:
         """The Markdown of a note: inline text, or the contents of the .md file it names."""
+        p = self.note_file(text)
+        return read_text(p, f"note file {shown(text.strip())}") if p else text
+
+    def note_file(self, text: str) -> Path | None:
+        """The .md file a note names; None for an inline note."""
         if text.strip().endswith(".md") and "\n" not in text.strip():
-            p = self.path(text.strip())
-            return read_text(p, f"note file {shown(text.strip())}")
-        return text
+            return self.path(text.strip())
+        return None
+
+    def note_files(self) -> list[Path]:
+        """Every note file the config names (the report's parts' and the units')."""
+        texts = [*vars(self.notes).values(), *(u.note for u in self.units)]
+        return [p for p in map(self.note_file, texts) if p is not None]

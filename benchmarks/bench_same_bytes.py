@@ -1,0 +1,112 @@
+"""Same bytes before and after a refactor: a cold build's ``docs/generated``, file by file.
+
+    python benchmarks/bench_same_bytes.py manifest [--tree DIR] [--site tiny|default] OUT.json
+    python benchmarks/bench_same_bytes.py compare BEFORE.json AFTER.json
+
+``manifest`` builds a site cold (a fresh project folder, so a fresh cache) with the generator found
+in ``--tree`` (default: this checkout; e.g. ``git archive <commit> | tar -x -C /tmp/before`` for the
+code before a change) and writes the SHA-256 of every file under ``docs/generated`` to ``OUT.json``.
+``--site tiny`` is the tests' tiny config on the tests' seeded classifier (``tests/tiny.py``);
+``--site tiny-all`` adds a direction, diverse exciters, views and activation groups to it;
+``--site default`` is this checkout's ``site_config.yaml`` (VGG16-HED: many minutes on a CPU).
+``--cache DIR`` builds with DIR as the cache and keeps it: a copy of the first build's cache with some
+entries deleted makes the second build recompute just those (whole default builds take long on a CPU).
+``compare`` prints the files that differ, are missing or are new, and exits 1 if there are any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+TINY = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from tiny import edit_config, make_project, tiny_classifier
+project = Path(sys.argv[1])
+tiny_classifier().save(project / "tiny.keras")
+make_project(project, project / "tiny.keras")
+if sys.argv[2] == "tiny-all":
+    edit_config(project, exciters={{"directions": ["c3: 0.5*5 + 0.5*1"], "diversity": 2}},
+                views={{"layers": ["c2"], "deepdream_steps": 3, "caricature_steps": 3}},
+                groups={{"layers": ["c3"], "count": 3, "exciter_size": 16}})
+"""
+
+
+def tiny_project(project: Path, site: str, env: dict) -> None:
+    script = TINY.format(tests=str(REPO / "tests"))
+    subprocess.run([sys.executable, "-c", script, str(project), site], env=env, check=True)
+
+
+def default_project(project: Path) -> None:
+    config = yaml.safe_load((REPO / "site_config.yaml").read_text())
+    config["images"]["dir"] = str(REPO / "images")
+    config["units"] = [{**u, "note": str(REPO / u["note"])} if u.get("note") else u for u in config["units"]]
+    config["notes"] = {k: (str(REPO / v) if str(v).endswith(".md") else v) for k, v in config["notes"].items()}
+    (project / "site_config.yaml").write_text(yaml.safe_dump(config))
+
+
+def manifest(tree: Path, site: str, cache: Path | None = None) -> dict[str, str]:
+    """SHA-256 of every file a build of ``site`` writes, by its path under docs/generated; cold unless
+    ``cache`` (a folder, kept) holds a previous build's cache."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "TQDM_DISABLE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    project = Path(tempfile.gettempdir()) / f"same-bytes-{site}"  # one path: it shows in the pages
+    shutil.rmtree(project, ignore_errors=True)
+    project.mkdir()
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        (project / ".cache").symlink_to(cache.resolve())
+    try:
+        default_project(project) if site == "default" else tiny_project(project, site, env)
+        shutil.copy(REPO / "mkdocs.yml", project)
+        subprocess.run([sys.executable, "-m", "generator", "build", "--config", "site_config.yaml"],
+                       cwd=project, env=env, check=True)
+        out = (project / "docs" / "generated").resolve()
+        return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(out.rglob("*")) if p.is_file()}
+    finally:
+        shutil.rmtree(project, ignore_errors=True)
+
+
+def compare(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    lines = [f"differs: {p}" for p in sorted(before.keys() & after.keys()) if before[p] != after[p]]
+    lines += [f"missing: {p}" for p in sorted(before.keys() - after.keys())]
+    return lines + [f"new: {p}" for p in sorted(after.keys() - before.keys())]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    make = commands.add_parser("manifest")
+    make.add_argument("--tree", type=Path, default=REPO)
+    make.add_argument("--site", choices=("tiny", "tiny-all", "default"), default="tiny")
+    make.add_argument("--cache", type=Path, help="build with this cache folder (kept; default: a fresh one)")
+    make.add_argument("out", type=Path)
+    diff = commands.add_parser("compare")
+    diff.add_argument("before", type=Path)
+    diff.add_argument("after", type=Path)
+    args = parser.parse_args()
+    if args.command == "manifest":
+        files = manifest(args.tree.resolve(), args.site, args.cache)
+        args.out.write_text(json.dumps(files, indent=1, sort_keys=True))
+        print(f"{len(files)} files hashed into {args.out}")
+        return
+    lines = compare(json.loads(args.before.read_text()), json.loads(args.after.read_text()))
+    print("\n".join(lines) if lines else f"same bytes: {len(json.loads(args.after.read_text()))} files")
+    sys.exit(1 if lines else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""The dataset examples: each channel's top images of the examples folder, searched in shards (a mixin
+of :class:`generator.analyses.Analyses`), with the jobs a worker runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from generator.analyses.parts import batch_parts
+from generator.executor import Job
+from generator.results import DatasetExamples
+
+
+class ExampleAnalyses:
+    def examples(self, layers: list[str], files: list[Path], listing: str) -> dict[str, DatasetExamples]:
+        """Top images of the examples folder for every channel of each of ``layers``; ``listing`` keys the
+        folder. Each layer's images are searched in shards (one here), whose top tables are merged."""
+        size, top_n = self.config.images.size, self.config.browse.examples_top_n
+        keys = {layer: self._key("examples", layer, listing, top_n, size) for layer in layers}
+
+        def compute(missing: list[str]) -> dict[str, DatasetExamples]:
+            from generator.analysis import examples
+
+            shards = batch_parts(len(files), examples.BATCH, self.executor.parts)
+            jobs = [Job(_example_shard_job, (missing, files[s.start:s.stop], s.start, size, top_n), len(s))
+                    for s in shards]
+            with tqdm(total=len(files), desc="dataset examples", unit="image", disable=None) as bar:
+                found = self.executor.run(jobs, bar.update)
+            tables = {layer: examples.merge_tables([f[layer] for f in found], top_n) for layer in missing}
+            images = {layer: t.image for layer, t in tables.items()}
+            parts = batch_parts(len(examples.needed_images(images)), examples.BATCH, self.executor.parts)
+            jobs = [Job(_example_maps_job, (images, files, size, part), len(part)) for part in parts]
+            with tqdm(total=sum(len(p) for p in parts), desc="example maps", unit="image", disable=None) as bar:
+                maps = examples.merge_maps(images, parts, self.executor.run(jobs, bar.update))
+            return examples.finish_examples(self.model, tables, maps, size)
+
+        return self.cache.values(keys, DatasetExamples, compute)
+
+
+def _example_shard_job(loaded, layers: list[str], files: list[Path], first: int, size: int, top_n: int,
+                       progress=None) -> dict:
+    from generator.analysis.examples import example_shard
+
+    return example_shard(loaded, layers, files, first, size, top_n, progress)
+
+
+def _example_maps_job(loaded, images: dict[str, np.ndarray], files: list[Path], size: int, part: range,
+                      progress=None) -> dict[str, np.ndarray]:
+    from generator.analysis.examples import BATCH, example_maps
+
+    maps = example_maps(loaded, images, files, size, BATCH, part)
+    if progress is not None:
+        progress(len(part))
+    return maps
