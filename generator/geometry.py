@@ -27,6 +27,19 @@ class ReceptiveField:
     offset: float
 
 
+def pair(value) -> tuple[int, int]:
+    """A Keras size argument (``3`` or ``(3, 2)``) as (rows, columns)."""
+    return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def same_padding_lead(n: int | None, stride: int, span: int) -> int:
+    """Rows (or columns) that "same" padding adds before an input of length ``n``, as TensorFlow pads:
+    ``max((ceil(n/s) - 1) s + span - n, 0) // 2``; with ``n`` unknown it is taken as a multiple of s."""
+    if n is None:
+        return max(span - stride, 0) // 2
+    return max((-(-n // stride) - 1) * stride + span - n, 0) // 2
+
+
 def crop_box(rf: ReceptiveField, y: int, x: int, image_size: int) -> tuple[int, int, int]:
     """(top, left, side) of the square crop around the receptive field of position (y, x).
 

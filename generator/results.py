@@ -117,6 +117,25 @@ class Exciter:
     image: np.ndarray  # (S, S, 3) uint8
     activation: float
     start_activation: float
+    alpha: np.ndarray | None = None  # (S, S) uint8: maco's transparency (summed |input gradient|), else None
+
+
+@dataclass(frozen=True)
+class RecipeQuality:
+    """How well an exciter stands for its unit (see :mod:`generator.analysis.recipe_quality`)."""
+
+    ratio: float  # the unit's value on the exciter over that on its best example; NaN where undefined
+    plausibility: float  # cosine similarity at the unit's layer with its top examples' mean; NaN where undefined
+
+
+def quality_summary(found: list[RecipeQuality]) -> dict[str, float]:
+    """Units' qualities in two medians (over the units where each number is defined) and how many units."""
+    def median(values: list[float]) -> float:
+        values = [v for v in values if np.isfinite(v)]
+        return float(np.median(values)) if values else float("nan")
+
+    return {"units": len(found), "median_ratio": median([q.ratio for q in found]),
+            "median_plausibility": median([q.plausibility for q in found])}
 
 
 @dataclass(frozen=True)
@@ -144,11 +163,13 @@ class Link:
 
 @dataclass(frozen=True)
 class LayerLinks:
-    """Kernel norms between a conv layer and the conv layers just before and after it.
+    """Direct-weight norms between a conv layer and the conv layers just before and after it
+    (BatchNormalization scales folded in).
 
     ``incoming`` is (C_before, C_layer): column c ranks the inputs of unit c;
     ``outgoing`` is (C_layer, C_after): row c ranks the units that unit c feeds.
-    A side is empty where the neighbour is not a plain conv-to-conv chain.
+    A side is empty where more than one conv layer is on that side (a merge), or where the path
+    cannot be made linear. A zero norm is no link (a depthwise channel reads one input channel).
     """
 
     incoming_layer: str = ""
@@ -168,7 +189,7 @@ class LayerLinks:
 
 
 def _strongest(layer: str, norms: np.ndarray, top_k: int) -> tuple[Link, ...]:
-    order = np.argsort(-norms, kind="stable")[:top_k]
+    order = [c for c in np.argsort(-norms, kind="stable") if norms[c] > 0][:top_k]
     return tuple(Link(Unit(layer, int(c)), float(norms[c])) for c in order)
 
 
@@ -224,13 +245,15 @@ class CircuitInput:
 
 @dataclass(frozen=True)
 class CircuitWeights:
-    """The weights of one layer's channels on a unit: direct (the kernel) or expanded."""
+    """The weights of earlier units on a unit: direct (the kernel, routed back to the conv layers
+    just before it; several where a merge is on the way) or expanded (from one earlier layer)."""
 
-    layer: str
+    layers: tuple[str, ...]  # the layers of the inputs, in graph order
     supported: bool
     reason: str = ""  # why not, when not supported
     inputs: tuple[CircuitInput, ...] = ()  # every input channel, strongest first
     top_kernels: np.ndarray | None = None  # (kh, kw, top_k): the weights of the top inputs
+    note: str = ""  # what the weights include beyond a kernel (folded scales, merges), when anything
 
     @property
     def top(self) -> tuple[CircuitInput, ...]:
@@ -249,7 +272,7 @@ class CircuitEdge:
 
 @dataclass(frozen=True)
 class Circuit:
-    """Which units feed ``unit``: directly from the conv layer before it, and (when configured)
+    """Which units feed ``unit``: directly from the conv layers before it, and (when configured)
     through expanded weights from an earlier layer, with the edges between the two for the diagram."""
 
     unit: Unit
@@ -423,6 +446,7 @@ class UnitResult:
     note: str = ""
     diverse: tuple[Exciter, ...] = ()  # exciters.diversity exciters that differ (configured units)
     recipes: dict[str, Exciter] = field(default_factory=dict)  # configured units: method -> exciter, every recipe
+    recipe_quality: dict[str, RecipeQuality] = field(default_factory=dict)  # method -> its exciter's quality
 
 
 @dataclass(frozen=True)
@@ -478,6 +502,14 @@ class Site:
         if not values[top] > 0 or values[index] >= NEAR_ZERO * values[top]:
             return None
         return Faint(measure, float(values[index]), float(values[top]), self.images[top].image.file)
+
+    def recipe_quality_of(self, layer: str) -> dict[str, dict[str, float]]:
+        """Per recipe, :func:`quality_summary` of the layer's units that have one (the configured units)."""
+        found: dict[str, list[RecipeQuality]] = {}
+        for unit, result in self.units.items():
+            for method, quality in result.recipe_quality.items() if unit.layer == layer else ():
+                found.setdefault(method, []).append(quality)
+        return {method: quality_summary(qualities) for method, qualities in found.items()}
 
     def faithfulness_of(self, target: str) -> Faithfulness | None:
         return next((f for f in self.faithfulness if f.target == target), None)

@@ -7,6 +7,7 @@ rewrites the snapshots in ``tests/snapshots/`` after a deliberate change to the 
 from __future__ import annotations
 
 import dataclasses
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from generator.geometry import ReceptiveField
 from generator.results import (
     ActivationGroups, Attribution, Circuit, CircuitEdge, CircuitInput, CircuitWeights, ClassScore, DirectionExciter,
     Exciter, ExciterGrid, Faithfulness, FaithfulnessScores, ImageResult, ImageViews, InputImage, LayerInfo, Link, MapStats,
-    Prediction, Site, Unit, UnitExample, UnitResult, UnitStats,
+    Prediction, RecipeQuality, Site, Unit, UnitExample, UnitResult, UnitStats,
 )
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
@@ -70,12 +71,12 @@ def fake_site(kind: str) -> tuple[Site, Config]:
     if kind == "classifier":
         circuit = Circuit(
             featured,
-            CircuitWeights("c1", True, inputs=_inputs("c1", [2, 0, 1]), top_kernels=np.ones((3, 3, 2), np.float32)),
-            CircuitWeights("c0", True, inputs=_inputs("c0", [1, 0]), top_kernels=np.ones((5, 5, 2), np.float32)),
+            CircuitWeights(("c1",), True, inputs=_inputs("c1", [2, 0, 1]), top_kernels=np.ones((3, 3, 2), np.float32)),
+            CircuitWeights(("c0",), True, inputs=_inputs("c0", [1, 0]), top_kernels=np.ones((5, 5, 2), np.float32)),
             (CircuitEdge(Unit("c0", 1), Unit("c1", 2), 0.5, -0.25),),
         )
     else:
-        circuit = Circuit(featured, CircuitWeights("", False, "No single conv layer feeds c2 directly"))
+        circuit = Circuit(featured, CircuitWeights((), False, "No single conv layer feeds c2 directly"))
     units = {}
     for layer, count in (("c1", 3), ("c2", 2)):
         for c in range(count):
@@ -100,6 +101,8 @@ def fake_site(kind: str) -> tuple[Site, Config]:
                 note="This unit *likes* stripes." if u == featured else "",
                 diverse=(_exciter(7), _exciter(8)) if u == featured and kind == "classifier" else (),
                 recipes={"gradient_ascent": _exciter(11), "lucid": _exciter(12)} if u == featured else {},
+                recipe_quality={"gradient_ascent": RecipeQuality(1.25, 0.875), "lucid": RecipeQuality(math.nan, 0.5)}
+                if u == featured else {},
             )
     grid = ExciterGrid("c1", (Unit("c1", 0), Unit("c1", 1)), (_exciter(0), _exciter(1))) if kind == "classifier" else None
     maps = np.zeros((2, 16, 16), np.float32)

@@ -252,7 +252,7 @@ def test_every_page_has_valid_front_matter(built):
     assert home["title"] == 'Tiny report: colons, #hashes and "quotes"'
 
 
-def test_a_residual_model_builds_and_says_what_it_cannot_show(tmp_path):
+def test_a_residual_model_builds_with_a_circuit_through_the_merge(tmp_path):
     import keras
 
     keras.utils.set_random_seed(1)
@@ -272,7 +272,8 @@ def test_a_residual_model_builds_and_says_what_it_cannot_show(tmp_path):
     build(tmp_path)
     out = tmp_path / "docs/generated"
     page = (out / "models/residual/c3/0/index.md").read_text()
-    assert "its input comes from a merge" in page
+    assert "[circuit page](circuit/index.md)" in page      # both paths of the Add feed c3
+    assert "## Direct inputs from `c1`, `c2`" in (out / "models/residual/c3/0/circuit/index.md").read_text()
     assert (out / "models/residual/c3/0/examples.png").is_file()  # whole images: no receptive field here
     shutil.copy(REPO / "mkdocs.yml", tmp_path / "mkdocs.yml")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}

@@ -45,8 +45,8 @@ def test_typed_results_round_trip_through_the_cache(tmp_path):
     weights = np.arange(12, dtype=np.float32).reshape(2, 3, 2)
     circuit = Circuit(
         Unit("c3", 5),
-        CircuitWeights("c2", True, inputs=(CircuitInput(Unit("c2", 1), 1, 2.5, 3.0, -0.5),), top_kernels=weights),
-        CircuitWeights("c1", False, "not upstream"),
+        CircuitWeights(("c2",), True, inputs=(CircuitInput(Unit("c2", 1), 1, 2.5, 3.0, -0.5),), top_kernels=weights),
+        CircuitWeights(("c1",), False, "not upstream", note="paths summed at Add 'add'"),
         (CircuitEdge(Unit("c1", 0), Unit("c2", 1), 1.0, -1.0),),
     )
     Cache(tmp_path).value("c", Circuit, lambda: circuit)

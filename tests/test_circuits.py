@@ -1,8 +1,8 @@
-"""Circuits on tiny seeded models: kernels, input ranking and expanded weights.
+"""Circuits on tiny seeded models: kernels, input ranking and expanded weights on chains.
 
-Expanded weights are checked against a brute force that shares no code with the module:
-a linearised Keras copy of the path (no bias, no activation, AvgPool for MaxPool), fed
-one-hot source activations, read at one target position.
+Expanded weights are checked against autodiff of a linearised Keras copy of the path (no bias, no
+activation, AvgPool for MaxPool; ``linear_reference``), read at one target position. Merges,
+BatchNorm and depthwise convs: ``test_circuits_merges.py``.
 """
 
 import keras
@@ -11,15 +11,16 @@ import pytest
 
 from generator.analysis.circuits import (
     UnsupportedCircuit,
-    chain_between,
+    direct_inputs,
     expanded_weights,
-    incoming_kernel,
+    layer_links,
     rank_inputs,
 )
-from generator.analysis.graph import next_conv_layer, previous_conv_layer
+from generator.analysis.graph import next_conv_layer
 from generator.errors import GeneratorError
 from generator.results import CircuitInput, Unit
 
+from linear_reference import gradients, linear_copy
 from tiny import plain_model, residual_model, seeded, strided_model
 
 L = keras.layers
@@ -44,57 +45,45 @@ def kernel(model, name):
     return model.get_layer(name).get_weights()[0]
 
 
-def linearised(layer):
-    """A bias-free, activation-free copy of one layer; MaxPool becomes AvgPool; None for ReLU."""
-    if isinstance(layer, L.Conv2D):
-        copy = L.Conv2D.from_config({**layer.get_config(), "activation": None, "use_bias": False})
-        return copy, [layer.get_weights()[0]]
-    if isinstance(layer, L.MaxPooling2D):
-        return L.AveragePooling2D(layer.pool_size, layer.strides, layer.padding), []
-    if isinstance(layer, L.BatchNormalization):
-        gamma, _, _, variance = layer.get_weights()
-        return L.BatchNormalization.from_config(layer.get_config()), [
-            gamma, np.zeros_like(gamma), np.zeros_like(gamma), variance]
-    if isinstance(layer, L.ReLU):
-        return None, []
-    return layer.__class__.from_config(layer.get_config()), []
-
-
 def brute_force(model, source, target, channels, position):
-    """d target[position, channels] / d source[y, x, i] by one-hot inputs to a linear copy.
+    """d target[position, channels] / d source[y, x, i] by autodiff of a linear copy.
 
     Shape (H, W, C_source, len(channels)) over the whole source map.
     """
-    h, w, c = model.get_layer(source).output.shape[1:]
-    tail = keras.Sequential([keras.Input((h, w, c))])
-    for layer in chain_between(model, source, target):
-        copy, weights = linearised(layer)
-        if copy is not None:
-            tail.add(copy)
-            copy.set_weights(weights)
-    one_hots = np.eye(h * w * c, dtype="float32").reshape(-1, h, w, c)
-    out = keras.ops.convert_to_numpy(tail(one_hots, training=False))
-    return out[:, position[0], position[1]][:, channels].reshape(h, w, c, len(channels))
+    copy = linear_copy(model, [source], target)
+    return np.stack([gradients(copy, c, position)[0] for c in channels], axis=-1)
+
+
+def units(layer, n):
+    return [Unit(layer, i) for i in range(n)]
+
+
+def direct_kernel(model, layer, channel):
+    """The one source layer of ``layer``'s direct inputs and its (kh, kw, C) weights on ``channel``."""
+    ((source, field),) = direct_inputs(model, layer, [channel]).sources.items()
+    return source, field.weights[:, :, 0]
 
 
 def test_layer_walks(plain, strided, residual):
-    assert previous_conv_layer(plain, "c3") == "c2"
-    assert previous_conv_layer(plain, "c1") is None
     assert next_conv_layer(plain, "c2") == "c3"
     assert next_conv_layer(plain, "c3") is None
-    assert previous_conv_layer(strided, "s2") == "s1"
     assert next_conv_layer(strided, "image") == "s1"
-    assert previous_conv_layer(residual, "c") is None      # the Add merges two paths
     assert next_conv_layer(residual, "a") is None          # 'a' feeds both 'b' and the Add
-    assert [layer.name for layer in chain_between(plain, "c1", "c3")] == ["c2", "p1", "c3"]
+    assert list(direct_inputs(plain, "c3", [0]).sources) == ["c2"]
+    assert [layer.name for layer in direct_inputs(plain, "c3", [0]).crossed] == ["p1"]
+    assert list(direct_inputs(residual, "c", [0]).sources) == ["a", "b"]   # both paths of the Add
+    with pytest.raises(UnsupportedCircuit) as e:
+        direct_inputs(plain, "c1", [0])
+    assert str(e.value) == "No conv layer feeds c1: a path from the model input reaches it without passing a conv layer"
 
 
 def test_incoming_kernel_and_ranking(plain):
     full = kernel(plain, "c2")
     for channel in range(5):
-        sliced = incoming_kernel(plain, "c2", channel)
+        source, sliced = direct_kernel(plain, "c2", channel)
+        assert source == "c1"
         np.testing.assert_array_equal(sliced, full[:, :, :, channel])
-        ranked = rank_inputs(sliced, "c1", top_k=3)
+        ranked = rank_inputs(sliced, units("c1", 4), top_k=3)
         norms = [float(np.linalg.norm(sliced[:, :, i])) for i in range(4)]
         order = sorted(range(4), key=lambda i: (-norms[i], i))[:3]
         assert [r.unit for r in ranked] == [Unit("c1", i) for i in order]
@@ -109,18 +98,18 @@ def test_incoming_kernel_and_ranking(plain):
 def test_rank_inputs_breaks_ties_by_lower_channel():
     slice_ = np.zeros((1, 1, 4), dtype="float32")
     slice_[0, 0] = [1.0, -2.0, 2.0, 1.0]
-    assert rank_inputs(slice_, "a") == (
+    assert rank_inputs(slice_, units("a", 4)) == (
         CircuitInput(Unit("a", 1), 1, 2.0, 0.0, -2.0), CircuitInput(Unit("a", 2), 2, 2.0, 2.0, 0.0),
         CircuitInput(Unit("a", 0), 3, 1.0, 1.0, 0.0), CircuitInput(Unit("a", 3), 4, 1.0, 1.0, 0.0))
 
 
 def test_incoming_kernel_refuses_non_conv_and_bad_channel(plain):
     with pytest.raises(UnsupportedCircuit, match="MaxPooling2D"):
-        incoming_kernel(plain, "p1", 0)
+        direct_inputs(plain, "p1", [0])
     with pytest.raises(GeneratorError, match="channel 9 is out of range for layer 'c2', which has channels 0 to 4"):
-        incoming_kernel(plain, "c2", 9)
+        direct_inputs(plain, "c2", [9])
     with pytest.raises(GeneratorError, match="no layer 'nope'"):
-        incoming_kernel(plain, "nope", 0)
+        direct_inputs(plain, "nope", [0])
 
 
 def test_adjacent_layers_give_the_kernel_itself(plain):
@@ -192,47 +181,49 @@ def test_window_crops_and_pads_around_the_centre(plain):
     assert not padded[0].any() and not padded[:, 0].any()
 
 
-def test_residual_and_backwards_paths_are_refused(plain, residual):
-    with pytest.raises(UnsupportedCircuit,
-                       match=r"^circuits: c <- a: the path goes through Add layer 'block_add'"):
-        expanded_weights(residual, "a", "c", [0])
+def test_backwards_paths_are_refused(plain):
     with pytest.raises(UnsupportedCircuit, match="'c3' is not upstream of 'c1'"):
         expanded_weights(plain, "c3", "c1", [0])
     with pytest.raises(UnsupportedCircuit, match="not upstream"):
-        chain_between(plain, "c2", "c2")
+        expanded_weights(plain, "c2", "c2", [0])
 
 
 def test_unsupported_layers_are_named():
     image = keras.Input((8, 8, 3), name="image")
     x = L.Conv2D(3, 3, name="a")(image)
-    x = L.DepthwiseConv2D(3, name="dw")(x)
     x = L.Conv2D(2, 1, activation="relu", name="b")(x)
     x = L.Conv2D(2, 1, activation="sigmoid", name="c")(x)
-    model = keras.Model(image, L.Conv2D(2, 1, name="d")(x))
-    with pytest.raises(UnsupportedCircuit, match="through DepthwiseConv2D layer 'dw';"):
-        chain_between(model, "a", "b")
-    with pytest.raises(UnsupportedCircuit, match="Conv2D layer 'c' with activation 'sigmoid';"):
-        chain_between(model, "b", "d")
-    assert [layer.name for layer in chain_between(model, "dw", "b")] == ["b"]
+    x = L.Conv2D(2, 1, name="d")(x)
+    x = L.UpSampling2D(name="up")(x)
+    model = keras.Model(image, L.Conv2D(2, 1, name="e")(x))
+    with pytest.raises(UnsupportedCircuit) as e:
+        expanded_weights(model, "d", "e", [0])
+    assert str(e.value) == ("circuits: e <- d: the path goes through UpSampling2D layer 'up', which is not one of "
+                            "them; paths are made linear through conv, pooling, padding, ReLU, "
+                            "BatchNormalization, Add and Concatenate layers")
+    with pytest.raises(UnsupportedCircuit, match="^circuits: d <- b: the path goes through Conv2D layer 'c' with "
+                                                 "activation 'sigmoid', which cannot be made linear;"):
+        expanded_weights(model, "b", "d", [0])
+    assert expanded_weights(model, "b", "c", [0]).shape == (1, 1, 2, 1)   # the target's own activation is off the path
+    assert expanded_weights(model, "a", "c", [0]).shape == (1, 1, 3, 1)   # relu of 'b' is linearised
 
 
 def test_rank_inputs_ties_stay_in_channel_order_among_many():
     """Quicksort is not stable beyond 16 items: 40 equal norms must still come out 0, 1, 2, ..."""
     slice_ = np.ones((3, 3, 40), dtype="float32")
     slice_[..., 7] = 2.0
-    ranked = rank_inputs(slice_, "a", top_k=40)
+    ranked = rank_inputs(slice_, units("a", 40), top_k=40)
     assert [w.unit.channel for w in ranked] == [7, *[c for c in range(40) if c != 7]]
     assert ranked[0].norm == pytest.approx(6.0) and ranked[1].norm == pytest.approx(3.0)
 
 
-def test_kernel_norms_are_the_frobenius_norms_of_every_kernel(plain):
-    from generator.analysis.circuits import kernel_norms
-
-    norms = kernel_norms(plain, "c2")
-    assert norms.shape == (4, 5)
-    np.testing.assert_allclose(norms, np.sqrt((kernel(plain, "c2") ** 2).sum(axis=(0, 1))), rtol=1e-6)
-    with pytest.raises(UnsupportedCircuit, match="'p1' is a MaxPooling2D, not a Conv2D layer"):
-        kernel_norms(plain, "p1")
+def test_layer_links_are_the_frobenius_norms_of_every_kernel(plain):
+    links = layer_links(plain, "c2")
+    assert (links.incoming_layer, links.outgoing_layer) == ("c1", "c3")
+    assert links.incoming.shape == (4, 5) and links.outgoing.shape == (5, 6)
+    np.testing.assert_allclose(links.incoming, np.sqrt((kernel(plain, "c2") ** 2).sum(axis=(0, 1))), rtol=1e-6)
+    np.testing.assert_allclose(links.outgoing, np.sqrt((kernel(plain, "c3") ** 2).sum(axis=(0, 1))), rtol=1e-6)
+    assert layer_links(plain, "c1").incoming is None
 
 
 def test_layer_records_and_lookups(plain):
@@ -297,10 +288,10 @@ def test_relu_and_linear_convs_are_linearised_other_activations_refused():
     x = L.Conv2D(2, 1, activation="tanh", name="t")(x)
     x = L.BatchNormalization(axis=1, name="bn1")(x)
     model = keras.Model(image, L.Conv2D(2, 1, name="end")(x))
-    assert [layer.name for layer in chain_between(model, "r", "act")] == ["l", "act"]
+    assert expanded_weights(model, "r", "act", [0]).shape == (1, 1, 2, 1)
     with pytest.raises(UnsupportedCircuit) as e:
-        chain_between(model, "l", "t")
-    assert str(e.value) == ("circuits: t <- l: the path goes through Conv2D layer 't' with activation 'tanh'; "
-                            "expanded weights are only defined for plain chains of conv/pool/relu layers")
-    with pytest.raises(UnsupportedCircuit, match="BatchNormalization layer 'bn1' over axis 1;"):
-        chain_between(model, "t", "end")
+        expanded_weights(model, "l", "end", [0])
+    assert str(e.value) == ("circuits: end <- l: the path goes through BatchNormalization layer 'bn1' over axis 1; "
+                            "paths are made linear through conv, pooling, padding, ReLU, BatchNormalization, Add "
+                            "and Concatenate layers")
+    assert expanded_weights(model, "act", "t", [0]).shape == (1, 1, 2, 1)   # its own tanh is off the path

@@ -13,9 +13,10 @@ class CircuitAnalyses:
         def compute() -> Circuit:
             from generator.analysis.circuits import circuit
 
-            return circuit(self.model.features, unit, c.top_k, c.earlier_layer, c.window or None)
+            return circuit(self.model.features, unit, c.top_k, c.earlier_layer, c.window or None, size)
 
-        return self.cache.value(self._key("circuit", unit.layer, unit.channel, c), Circuit, compute)
+        size = self.config.images.size  # places merged paths after strided "same" layers in any-size models
+        return self.cache.value(self._key("circuit-v2", unit.layer, unit.channel, c, size), Circuit, compute)
 
     def layer_links(self, layer: str) -> LayerLinks:
         def compute() -> LayerLinks:
@@ -23,4 +24,4 @@ class CircuitAnalyses:
 
             return layer_links(self.model.features, layer)
 
-        return self.cache.value(self._key("neighbours", layer), LayerLinks, compute)
+        return self.cache.value(self._key("neighbours-v2", layer), LayerLinks, compute)

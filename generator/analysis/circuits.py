@@ -1,266 +1,205 @@
-"""Circuits: which filters of an earlier layer feed a chosen filter, and by how much.
+"""Circuits: which filters of earlier layers feed a chosen filter, and by how much.
 
-Adjacent conv layers are read straight off the kernel: output channel ``o`` of a Conv2D is
-``sum_{dy, dx, i} kernel[dy, dx, i, o] * input[y*s + dy - pad, x*s + dx - pad, i]`` (Keras
-convolution is cross-correlation), so ``kernel[:, :, :, o]`` is the filter's incoming weight.
+*Direct* weights read the kernel of the unit's conv layer (Keras convolution is
+cross-correlation, so ``kernel[:, :, :, o]`` is output channel o's incoming weight) and follow each
+input channel back to the conv layer that made it: through pooling, padding and ReLU unchanged,
+through BatchNormalization times its scale ``gamma / sqrt(var + eps)``, through ``Add`` to every
+input (a unit after a residual block lists the units of both paths), through ``Concatenate`` to
+the branch that made that channel (a unit after an Inception block lists units of every branch).
+A DepthwiseConv2D channel reads one input channel; a SeparableConv2D's two kernels fold into one.
 
-For layers further apart we use Distill's *expanded weights* ("Visualizing Weights"): make
-the path between the layers linear (ReLU -> identity, MaxPool -> AvgPool, biases and
-BatchNorm shifts dropped) and take the weight of every source activation on one target
-activation. A linear chain of window ops is itself one window op whose kernel is the
-composition of the layer kernels, so we compose them in numpy, walking back from the
-target: no autodiff, and the same result on every Keras backend.
+For layers further apart we use Distill's *expanded weights* ("Visualizing Weights"): make the
+graph between the layers linear (:mod:`generator.analysis.linearised`) and take the weight of every
+source activation on one target activation, summed over the paths. A linear graph of window ops is
+itself one window op, whose kernel we compose in numpy walking back from the target: no autodiff.
 
 Layers are always addressed by name, never by position in ``model.layers``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import keras
 import numpy as np
 
 from generator.analysis import graph
-from generator.errors import GeneratorError
+from generator.analysis.linearised import (
+    KERNEL_LAYERS, Carried, Field, UnsupportedCircuit, carry_back, dense_kernel, kernel_reach,
+)
 from generator.results import Circuit, CircuitEdge, CircuitInput, CircuitWeights, LayerLinks, Unit
 
-_PLAIN_CHAINS_ONLY = "expanded weights are only defined for plain chains of conv/pool/relu layers"
-_LINEARISED_ACTIVATIONS = {"relu", "linear"}
-_NO_SINGLE_INPUT = ("No single conv layer feeds {layer} directly: it is the first conv layer, or its input comes "
-                    "from a merge (Add, Concatenate), where weights alone do not say which unit feeds it")
-
-
-class UnsupportedCircuit(GeneratorError):
-    """The requested circuit is not defined for this model (one line for the user)."""
+__all__ = ["UnsupportedCircuit", "circuit", "direct_inputs", "expanded_weights", "layer_links", "rank_inputs"]
 
 
 # --- a featured unit's circuit --------------------------------------------------------------------
 
 
-def circuit(model: keras.Model, unit: Unit, top_k: int, earlier_layer: str = "", window: int | None = None) -> Circuit:
-    """The inputs of ``unit``: direct weights from the conv layer before it, ranked by kernel norm,
-    and (with ``earlier_layer``) expanded weights from an earlier conv layer plus the edges
-    earlier -> previous between the top inputs of both, for the circuit diagram.
+def circuit(model: keras.Model, unit: Unit, top_k: int, earlier_layer: str = "", window: int | None = None,
+            image_size: int | None = None) -> Circuit:
+    """The inputs of ``unit``: direct weights from the conv layers just before it, ranked by norm
+    over all of them, and (with ``earlier_layer``) expanded weights from an earlier layer plus the
+    edges earlier -> direct between the top inputs of both, for the circuit diagram.
 
-    Where weights cannot say which unit feeds it (a merge on the way, the first conv layer) the
-    result is not supported and says why.
+    Where weights cannot say which unit feeds it (a layer on the way that cannot be made linear,
+    the first conv layer) the result is not supported and says why. ``image_size`` places the
+    paths of a merge after strided "same" layers in models of any input size.
     """
-    previous = graph.previous_conv_layer(model, unit.layer)
-    if previous is None:
-        return Circuit(unit, CircuitWeights("", False, _NO_SINGLE_INPUT.format(layer=unit.layer)))
     try:
-        chain_between(model, previous, unit.layer)
+        carried = direct_inputs(model, unit.layer, [unit.channel])
     except UnsupportedCircuit as e:
-        return Circuit(unit, CircuitWeights(previous, False, str(e)))
-    direct = circuit_weights(previous, incoming_kernel(model, unit.layer, unit.channel), top_k)
+        return Circuit(unit, CircuitWeights((), False, str(e)))
+    kernels = {name: (w[..., 0], listed) for name, (w, listed) in _kernels(carried, reached_only=True).items()}
+    direct = circuit_weights(kernels, top_k, _note(carried.crossed, model.get_layer(unit.layer)))
     if not earlier_layer:
         return Circuit(unit, direct)
     try:
-        weights = expanded_weights(model, earlier_layer, unit.layer, [unit.channel], window)[..., 0]
-        expanded = circuit_weights(earlier_layer, weights, top_k)
-        return Circuit(unit, direct, expanded, _edges(model, expanded, direct, window))
+        weights, crossed = _expanded(model, earlier_layer, unit.layer, [unit.channel], window, image_size)
+        expanded = circuit_weights({earlier_layer: (weights[..., 0], None)}, top_k, _note(crossed))
+        return Circuit(unit, direct, expanded, _edges(model, expanded, direct, window, image_size))
     except UnsupportedCircuit as e:
-        return Circuit(unit, direct, CircuitWeights(earlier_layer, False, str(e)))
+        return Circuit(unit, direct, CircuitWeights((earlier_layer,), False, str(e)))
 
 
-def _edges(model: keras.Model, earlier: CircuitWeights, direct: CircuitWeights, window: int | None
-           ) -> tuple[CircuitEdge, ...]:
-    """Expanded weights between the top inputs of two layers (none when they are the same layer)."""
-    if earlier.layer == direct.layer:
+def _edges(model: keras.Model, earlier: CircuitWeights, direct: CircuitWeights, window: int | None,
+           image_size: int | None) -> tuple[CircuitEdge, ...]:
+    """Expanded weights between the top inputs of the earlier layer and those of each direct layer
+    downstream of it (none when the earlier layer is itself a direct one)."""
+    (source,) = earlier.layers
+    if source in direct.layers:
         return ()
-    targets = [w.unit for w in direct.top]
-    between = expanded_weights(model, earlier.layer, direct.layer, [t.channel for t in targets], window)
-    return tuple(
-        CircuitEdge(w.unit, t, float(np.linalg.norm(between[:, :, w.unit.channel, k])),
-                    float(between[:, :, w.unit.channel, k].sum()))
-        for k, t in enumerate(targets) for w in earlier.top
-    )
+    edges = []
+    for layer in direct.layers:
+        targets = [w.unit for w in direct.top if w.unit.layer == layer]
+        if not targets or source not in graph.ancestors(graph.inbound(model), layer):
+            continue
+        between = expanded_weights(model, source, layer, [t.channel for t in targets], window, image_size)
+        edges += [CircuitEdge(w.unit, t, float(np.linalg.norm(between[:, :, w.unit.channel, k])),
+                              float(between[:, :, w.unit.channel, k].sum()))
+                  for k, t in enumerate(targets) for w in earlier.top]
+    return tuple(edges)
 
 
-def circuit_weights(layer: str, weights: np.ndarray, top_k: int) -> CircuitWeights:
-    """Every input channel of a (h, w, C_in) weight slice from ``layer``, ranked by norm, and the top-k kernels."""
-    ranked = rank_inputs(weights, layer)
-    top = [w.unit.channel for w in ranked[:top_k]]
-    return CircuitWeights(layer, True, inputs=ranked, top_kernels=np.ascontiguousarray(weights[..., top]))
+def circuit_weights(sources: Mapping[str, tuple[np.ndarray, np.ndarray | None]], top_k: int,
+                    note: str = "") -> CircuitWeights:
+    """Every input channel of (h, w, C) weight slices, one per source layer, ranked together by norm,
+    and the top-k kernels. Each slice comes with the channels to list (None: all)."""
+    units, slices = [], []
+    for layer, (weights, listed) in sources.items():
+        channels = range(weights.shape[-1]) if listed is None else np.flatnonzero(listed)
+        units += [Unit(layer, int(c)) for c in channels]
+        slices.append(weights if listed is None else weights[..., listed])
+    weights = slices[0] if len(slices) == 1 else np.concatenate(slices, axis=-1)
+    ranked = rank_inputs(weights, units)
+    position = {u: i for i, u in enumerate(units)}
+    top = [position[w.unit] for w in ranked[:top_k]]
+    layers = tuple(layer for layer in sources if any(u.layer == layer for u in units))
+    return CircuitWeights(layers, True, inputs=ranked, top_kernels=np.ascontiguousarray(weights[..., top]),
+                          note=note)
+
+
+def _note(crossed: Sequence[keras.layers.Layer], target: keras.layers.Layer | None = None) -> str:
+    """One line on what the weights include beyond a kernel: folded scales, merges, depthwise kernels."""
+    parts = []
+    if isinstance(target, keras.layers.SeparableConv2D):
+        parts.append(f"{target.name!r} is a SeparableConv2D: its depthwise and pointwise kernels are folded "
+                     f"into one kernel per input channel")
+    elif isinstance(target, keras.layers.DepthwiseConv2D):
+        parts.append(f"{target.name!r} is a DepthwiseConv2D: its channel c = k*{target.depth_multiplier} + j "
+                     f"reads input channel k alone, through one kernel")
+    for kind, text in (
+        (keras.layers.BatchNormalization, "BatchNormalization scales gamma / sqrt(variance + epsilon) folded in "
+                                          "(a negative one flips the sign):"),
+        (keras.layers.Add, "paths summed at Add"),
+        (keras.layers.Average, "paths averaged at Average"),
+        (keras.layers.Concatenate, "channels followed to their own branch at Concatenate"),
+    ):
+        names = [repr(layer.name) for layer in crossed if isinstance(layer, kind)]
+        if names:
+            parts.append(f"{text} {', '.join(names)}")
+    return "; ".join(parts)
 
 
 def layer_links(model: keras.Model, layer: str) -> LayerLinks:
-    """Kernel norms between ``layer`` and the conv layers just before and after it (plain chains only)."""
+    """Direct-weight norms between ``layer`` and the conv layer that feeds it and the one it feeds,
+    where one conv layer alone is on that side (BatchNormalization folded in)."""
     sides = {}
-    for side, neighbour, source, target in (
-        ("incoming", graph.previous_conv_layer(model, layer), None, layer),
-        ("outgoing", graph.next_conv_layer(model, layer), layer, None),
-    ):
-        if neighbour is None:
-            continue
-        try:
-            chain_between(model, source or neighbour, target or neighbour)
-        except UnsupportedCircuit:
-            continue
-        sides[side] = kernel_norms(model, target or neighbour)
-        sides[f"{side}_layer"] = neighbour
+    incoming = _single_source_norms(model, layer)
+    if incoming:
+        sides["incoming_layer"], sides["incoming"] = incoming
+    after = graph.next_conv_layer(model, layer)
+    outgoing = _single_source_norms(model, after) if after else None
+    if outgoing and outgoing[0] == layer:
+        sides["outgoing_layer"], sides["outgoing"] = after, outgoing[1]
     return LayerLinks(**sides)
+
+
+def _single_source_norms(model: keras.Model, layer: str) -> tuple[str, np.ndarray] | None:
+    """(the one conv layer feeding ``layer``, norms (C_source, C_layer) of every direct weight), or None."""
+    try:
+        carried = direct_inputs(model, layer, range(model.get_layer(layer).output.shape[-1]))
+    except UnsupportedCircuit:
+        return None
+    if len(carried.sources) != 1:
+        return None
+    ((source, (weights, _)),) = _kernels(carried, reached_only=False).items()
+    return source, np.sqrt(np.sum(np.square(weights), axis=(0, 1)))
 
 
 # --- adjacent layers: the kernel --------------------------------------------------------------
 
 
-def _numpy(variable: keras.Variable) -> np.ndarray:
-    return np.asarray(variable.numpy())
-
-
-def _conv(model: keras.Model, layer: str) -> keras.layers.Conv2D:
+def _conv(model: keras.Model, layer: str) -> keras.layers.Layer:
     conv = graph.model_layer(model, layer, "circuits")
-    if not isinstance(conv, keras.layers.Conv2D):
-        raise UnsupportedCircuit(f"circuits: {layer!r} is a {type(conv).__name__}, not a Conv2D layer; it has no kernel")
+    if not isinstance(conv, KERNEL_LAYERS):
+        raise UnsupportedCircuit(f"circuits: {layer!r} is a {type(conv).__name__}, not a conv layer; it has no kernel")
     return conv
 
 
-def incoming_kernel(model: keras.Model, layer: str, channel: int) -> np.ndarray:
-    """The (kh, kw, C_in) slice ``kernel[:, :, :, channel]`` of a Conv2D layer."""
+def direct_inputs(model: keras.Model, layer: str, channels: Sequence[int]) -> Carried:
+    """The kernel of ``channels`` of conv layer ``layer`` carried back, per input channel, to the conv
+    layers that make those channels: a :class:`~generator.analysis.linearised.Field` of shape
+    (kh, kw, len(channels), C_source) per source layer, ``reached`` marking the channels read."""
     conv = _conv(model, layer)
-    graph.check_channels(graph.layer_info(conv), [channel], "circuits")
-    return _numpy(conv.kernel)[:, :, :, channel]
+    channels = [int(c) for c in channels]
+    graph.check_channels(graph.layer_info(conv), channels, "circuits")
+    selected = np.zeros(conv.output.shape[-1], dtype=bool)
+    selected[channels] = True
+    kernel = dense_kernel(conv)[:, :, :, channels].transpose(0, 1, 3, 2)
+    parents = graph.inbound(model)[layer]
+    carried = parents and carry_back(model, {parents[0]: Field(kernel, kernel_reach(conv, selected))},
+                                     lambda candidate: isinstance(candidate, KERNEL_LAYERS), spatial=False,
+                                     where=f"direct inputs of {layer}: ")
+    if not carried or carried.dead_ends:
+        raise UnsupportedCircuit(f"No conv layer feeds {layer}: a path from the model input reaches it without "
+                                 f"passing a conv layer")
+    return carried
 
 
-def rank_inputs(kernel_slice: np.ndarray, layer: str, top_k: int | None = None) -> tuple[CircuitInput, ...]:
-    """The ``top_k`` (default: all) input channels of ``layer`` in a (kh, kw, C_in) kernel slice, strongest first.
+def _kernels(carried: Carried, reached_only: bool) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """Each source's (kh, kw, C_source, n) weights and the channels to list (None: all of them)."""
+    return {name: (np.ascontiguousarray(f.weights.transpose(0, 1, 3, 2)),
+                   f.reached if reached_only and not f.reached.all() else None)
+            for name, f in carried.sources.items()}
 
-    Strength is the Frobenius norm ``sqrt(sum_{dy, dx} w[dy, dx, i]**2)``; equal norms keep
-    the lower channel index first.
+
+def rank_inputs(weights: np.ndarray, units: Sequence[Unit], top_k: int | None = None) -> tuple[CircuitInput, ...]:
+    """The ``top_k`` (default: all) inputs in a (kh, kw, len(units)) weight slice, strongest first.
+
+    Strength is the Frobenius norm ``sqrt(sum_{dy, dx} w[dy, dx, i]**2)``; equal norms keep the
+    earlier unit (lower channel) first.
     """
-    norms = np.sqrt(np.sum(np.square(kernel_slice), axis=(0, 1)))
-    excitatory = np.sum(np.maximum(kernel_slice, 0), axis=(0, 1))
-    inhibitory = np.sum(np.minimum(kernel_slice, 0), axis=(0, 1))
+    norms = np.sqrt(np.sum(np.square(weights), axis=(0, 1)))
+    excitatory = np.sum(np.maximum(weights, 0), axis=(0, 1))
+    inhibitory = np.sum(np.minimum(weights, 0), axis=(0, 1))
     order = np.argsort(-norms, kind="stable")[:top_k]
     return tuple(
-        CircuitInput(Unit(layer, int(i)), rank + 1, float(norms[i]), float(excitatory[i]), float(inhibitory[i]))
+        CircuitInput(units[i], rank + 1, float(norms[i]), float(excitatory[i]), float(inhibitory[i]))
         for rank, i in enumerate(order)
     )
 
 
-def kernel_norms(model: keras.Model, layer: str) -> np.ndarray:
-    """Frobenius norms of every (input channel, output channel) kernel of a Conv2D: shape (C_in, C_out).
-
-    Column ``o`` ranks the inputs of unit ``o``; row ``i`` ranks the units that input ``i`` feeds.
-    """
-    return np.sqrt(np.sum(np.square(_numpy(_conv(model, layer).kernel)), axis=(0, 1)))
-
-
 # --- any distance: expanded weights --------------------------------------------------------
-
-
-def _name(activation) -> str:
-    return getattr(activation, "__name__", repr(activation))
-
-
-def _refusal(layer: keras.layers.Layer) -> str | None:
-    """Why ``layer`` cannot be linearised, or None when it can."""
-    what = f"{type(layer).__name__} layer {layer.name!r}"
-    if isinstance(layer, keras.layers.Conv2D):
-        activation = _name(layer.activation)
-        if activation not in _LINEARISED_ACTIVATIONS:
-            return f"{what} with activation {activation!r}"
-        if layer.groups != 1:
-            return f"{what} with groups={layer.groups}"
-        return None
-    if isinstance(layer, keras.layers.Activation):
-        activation = _name(layer.activation)
-        if activation not in _LINEARISED_ACTIVATIONS:
-            return f"{what} with activation {activation!r}"
-        return None
-    if isinstance(layer, keras.layers.BatchNormalization):
-        return None if layer.axis in (-1, 3) else f"{what} over axis {layer.axis}"
-    supported = (
-        keras.layers.ReLU,
-        keras.layers.MaxPooling2D,
-        keras.layers.AveragePooling2D,
-        keras.layers.ZeroPadding2D,
-    )
-    return None if isinstance(layer, supported) else what
-
-
-def chain_between(model: keras.Model, source: str, target: str) -> list[keras.layers.Layer]:
-    """The layers strictly after ``source`` up to and including ``target``, in order.
-
-    Refused (UnsupportedCircuit) unless ``source`` is upstream of ``target`` and every layer
-    on the way has exactly one input and can be linearised: Conv2D (activation relu or
-    linear, any stride, padding, dilation; not grouped), ReLU / Activation('relu'),
-    MaxPooling2D, AveragePooling2D, ZeroPadding2D and BatchNormalization (kept as its
-    per-channel scale ``gamma / sqrt(moving_variance + epsilon)``; the shift is a bias).
-    """
-    graph.model_layer(model, source, "circuits")
-    layer = graph.model_layer(model, target, "circuits")
-    inbound = graph.inbound(model)
-
-    def refuse(reason: str) -> UnsupportedCircuit:
-        return UnsupportedCircuit(f"circuits: {target} <- {source}: {reason}")
-
-    if source not in graph.ancestors(inbound, target):
-        raise refuse(f"{source!r} is not upstream of {target!r}")
-    chain = []
-    while layer.name != source:
-        parents = inbound[layer.name]
-        if len(parents) != 1:
-            raise refuse(f"the path goes through {type(layer).__name__} layer "
-                         f"{layer.name!r}; {_PLAIN_CHAINS_ONLY}")
-        reason = _refusal(layer)
-        if reason:
-            raise refuse(f"the path goes through {reason}; {_PLAIN_CHAINS_ONLY}")
-        chain.append(layer)
-        layer = model.get_layer(parents[0])
-    return chain[::-1]
-
-
-def _per_channel(v: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """``v @ matrix`` on the last (channel) axis of ``v``, as one matrix product."""
-    return (v.reshape(-1, v.shape[-1]) @ matrix).reshape(v.shape[:-1] + matrix.shape[1:])
-
-
-def _back_through_window(v, channels_in, kernel_size, strides, dilation, tap) -> np.ndarray:
-    """Carry weights ``v`` on a window op's output back onto its input.
-
-    The op reads input offset ``s*d + r*t`` for output offset ``d`` and tap ``t`` (stride
-    s, dilation r), so ``out[s*d + r*t] += tap(t)``, where ``tap(t)`` is ``v`` pushed
-    through tap t's channel weights. ``v`` is (h, w, n, C_out); the result is
-    (s*(h-1) + r*(k-1) + 1, ..., n, C_in) per spatial axis.
-    """
-    (kh, kw), (sh, sw), (rh, rw) = kernel_size, strides, dilation
-    h, w, n, _ = v.shape
-    out = np.zeros((sh * (h - 1) + rh * (kh - 1) + 1, sw * (w - 1) + rw * (kw - 1) + 1,
-                    n, channels_in), dtype=v.dtype)
-    for a, b in np.ndindex(kh, kw):
-        rows = slice(rh * a, rh * a + sh * (h - 1) + 1, sh)
-        cols = slice(rw * b, rw * b + sw * (w - 1) + 1, sw)
-        out[rows, cols] += tap(a, b)
-    return out
-
-
-def _back_through(layer: keras.layers.Layer, v: np.ndarray) -> np.ndarray:
-    """Weights on ``layer``'s input, given weights ``v`` (h, w, n, C_out) on its output.
-
-    ``v[y, x, k, o]`` is the weight of the layer's output (y, x, o) on the k-th selected
-    target channel. Conv: ``tap(t) = v @ kernel[t].T``. Pooling (max taken as average):
-    ``tap = v / (ph * pw)``, channel by channel. BatchNorm: ``v * scale`` per channel. ReLU
-    and zero padding are the identity on weights (padding only moves the border, and the
-    expanded weights are those of a position away from it).
-    """
-    if isinstance(layer, keras.layers.Conv2D):
-        kernel = _numpy(layer.kernel).astype(v.dtype)  # (kh, kw, C_in, C_out)
-        return _back_through_window(v, kernel.shape[2], layer.kernel_size, layer.strides,
-                                    layer.dilation_rate,
-                                    lambda a, b: _per_channel(v, kernel[a, b].T))
-    if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
-        area = layer.pool_size[0] * layer.pool_size[1]
-        return _back_through_window(v, v.shape[3], layer.pool_size, layer.strides, (1, 1),
-                                    lambda a, b: v / area)
-    if isinstance(layer, keras.layers.BatchNormalization):
-        scale = 1 / np.sqrt(_numpy(layer.moving_variance) + layer.epsilon)
-        if layer.gamma is not None:
-            scale = scale * _numpy(layer.gamma)
-        return v * scale.astype(v.dtype)
-    return v
 
 
 def _centre_window(v: np.ndarray, window: int) -> np.ndarray:
@@ -275,38 +214,41 @@ def _centre_window(v: np.ndarray, window: int) -> np.ndarray:
     return padded[top : top + window, left : left + window]
 
 
-def expanded_weights(
-    model: keras.Model,
-    source: str,
-    target: str,
-    channels: Sequence[int],
-    window: int | None = None,
-) -> np.ndarray:
+def expanded_weights(model: keras.Model, source: str, target: str, channels: Sequence[int],
+                     window: int | None = None, image_size: int | None = None) -> np.ndarray:
     """Distill's expanded weights of ``source`` activations on ``target`` channels.
 
-    With the chain linearised (see ``chain_between``), target activation ``(p, c)`` is
-    ``sum_{d, i} W[d, i, c] * source[S*p - P + d, i]``: one window op with stride S, offset P
-    and kernel W, the composition of the layer kernels. ``W[..., channels]`` is returned,
-    shape (Rh, Rw, C_source, len(channels)), with (Rh, Rw) the receptive field of one target
-    position on ``source``: ``W[dy, dx, i, k]`` is the derivative of target channel
-    ``channels[k]`` at a position away from the borders with respect to source channel
-    ``i`` at offset (dy, dx) from the top-left of its receptive field. Biases and the ReLUs
-    do not enter; for adjacent conv layers (undilated) ``W`` is ``kernel[:, :, :, channels]``.
+    With the graph between them linearised (:mod:`generator.analysis.linearised`), target activation
+    ``(p, c)`` is ``sum_{d, i} W[d, i, c] * source[S*p + P + d, i]``: one window op with stride S,
+    offset P and kernel W, the composition of the layer kernels summed over the paths.
+    ``W[..., channels]`` is returned, shape (Rh, Rw, C_source, len(channels)), with (Rh, Rw) the
+    receptive field of one target position on ``source`` (the union over the paths):
+    ``W[dy, dx, i, k]`` is the derivative of target channel ``channels[k]`` at a position away from
+    the borders with respect to source channel ``i`` at offset (dy, dx) from the top-left of that
+    field. Biases and ReLUs do not enter; for adjacent conv layers (undilated) ``W`` is
+    ``kernel[:, :, :, channels]``.
 
-    All channels are carried back in one pass: starting from the one-hot selection
-    (1, 1, n, C_target), each layer maps weights on its output to weights on its input.
-    ``window`` crops (or zero-pads) the result to window x window around the receptive
-    field's centre (see ``_centre_window``); strided layers can make the receptive field
-    even-sized, so its centre then falls between two source positions.
+    All channels are carried back in one pass, starting from the one-hot selection (1, 1, n,
+    C_target). ``window`` crops (or zero-pads) the result to window x window around the field's
+    centre (see ``_centre_window``); strided layers can make the field even-sized, so its centre then
+    falls between two source positions. ``image_size``: see :func:`circuit`.
     """
-    chain = chain_between(model, source, target)
-    channels = [int(c) for c in channels]
-    graph.check_channels(graph.layer_info(chain[-1]), channels, "circuits")
+    return _expanded(model, source, target, channels, window, image_size)[0]
+
+
+def _expanded(model, source, target, channels, window, image_size) -> tuple[np.ndarray, tuple]:
+    """:func:`expanded_weights` and the layers crossed on the way."""
+    graph.model_layer(model, source, "circuits")
+    layer = graph.model_channels(model, target, channels, "circuits")
+    if source not in graph.ancestors(graph.inbound(model), target):
+        raise UnsupportedCircuit(f"circuits: {target} <- {source}: {source!r} is not upstream of {target!r}")
     if window is not None and window < 1:
         raise UnsupportedCircuit(f"circuits: the window must be a positive size, not {window}")
-    v = np.eye(chain[-1].output.shape[-1], dtype=np.float32)[channels][None, None]
-    for layer in reversed(chain):
-        v = _back_through(layer, v)
+    one_hot = np.eye(layer.output.shape[-1], dtype=np.float32)[[int(c) for c in channels]][None, None]
+    start = Field(one_hot, one_hot[0, 0].any(axis=0))
+    carried = carry_back(model, {target: start}, lambda candidate: candidate.name == source, spatial=True,
+                         image_size=image_size, where=f"{target} <- {source}: ")
+    v = carried.sources[source].weights
     if window is not None:
         v = _centre_window(v, window)
-    return np.ascontiguousarray(v.transpose(0, 1, 3, 2))
+    return np.ascontiguousarray(v.transpose(0, 1, 3, 2)), carried.crossed

@@ -33,7 +33,7 @@ from keras import ops
 from generator.analysis import backend, graph
 from generator.analysis.activations import layer_activations
 from generator.errors import GeneratorError
-from generator.geometry import ReceptiveField
+from generator.geometry import ReceptiveField, pair, same_padding_lead
 from generator.images import read_square
 from generator.results import DatasetExamples
 
@@ -183,10 +183,6 @@ def _chain_to(model: keras.Model, layer: str) -> list[keras.layers.Layer]:
     return chain[::-1]
 
 
-def _pair(value) -> tuple[int, int]:
-    return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
-
-
 def _axis_geometry(chain: list[keras.layers.Layer], axis: int, n: int | None, target: str):
     """(size, stride, offset) of the chain along one spatial axis (0 rows, 1 columns).
 
@@ -203,32 +199,28 @@ def _axis_geometry(chain: list[keras.layers.Layer], axis: int, n: int | None, ta
             if getattr(layer, "data_format", "channels_last") != "channels_last":
                 raise ReceptiveFieldUnknown(f"receptive field of {target!r}: {what} is channels_first")
             pooling = isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D))
-            k = _pair(layer.pool_size if pooling else layer.kernel_size)[axis]
-            s = _pair(layer.strides)[axis]
-            r = 1 if pooling else _pair(layer.dilation_rate)[axis]
+            k = pair(layer.pool_size if pooling else layer.kernel_size)[axis]
+            s = pair(layer.strides)[axis]
+            r = 1 if pooling else pair(layer.dilation_rate)[axis]
             span = r * (k - 1) + 1
             padding = str(layer.padding).lower()
             if padding == "valid":
                 lead = 0
                 n = None if n is None else (n - span) // s + 1
             elif padding == "same":
-                if n is None:
-                    lead = max(span - s, 0) // 2
-                else:
-                    out = -(-n // s)
-                    lead = max((out - 1) * s + span - n, 0) // 2
-                    n = out
+                lead = same_padding_lead(n, s, span)
+                n = None if n is None else -(-n // s)
             else:
                 raise ReceptiveFieldUnknown(f"receptive field of {target!r}: {what} has padding {padding!r}")
             offset += ((span - 1) / 2 - lead) * stride
             size += (span - 1) * stride
             stride *= s
         elif isinstance(layer, keras.layers.ZeroPadding2D):
-            before, after = _pair(layer.padding[axis])
+            before, after = pair(layer.padding[axis])
             offset -= before * stride
             n = None if n is None else n + before + after
         elif isinstance(layer, keras.layers.Cropping2D):
-            before, after = _pair(layer.cropping[axis])
+            before, after = pair(layer.cropping[axis])
             offset += before * stride
             n = None if n is None else n - before - after
         elif not isinstance(layer, _POINTWISE_LAYERS):

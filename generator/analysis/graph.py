@@ -137,20 +137,6 @@ def ancestors(parents: dict[str, list[str]], name: str) -> set[str]:
     return seen
 
 
-def previous_conv_layer(model, layer: str) -> str | None:
-    """The nearest Conv2D upstream of ``layer`` through single-input layers.
-
-    None when the walk reaches the model input or a layer with several inputs (Add, ...).
-    """
-    parents = inbound(model)
-    model_layer(model, layer, "circuits")
-    while len(parents[layer]) == 1:
-        layer = parents[layer][0]
-        if type(model.get_layer(layer)).__name__ in CONV_TYPES:
-            return layer
-    return None
-
-
 def next_conv_layer(model, layer: str) -> str | None:
     """The nearest Conv2D downstream of ``layer`` along a plain chain.
 

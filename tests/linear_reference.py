@@ -1,0 +1,89 @@
+"""The autodiff reference for circuits (not a test module): a linearised Keras copy of the graph
+between some source layers and a target, and its gradients.
+
+The copy is built layer by layer from the model's graph, sharing no code with
+``generator.analysis.linearised``: convs without bias and activation, MaxPool as AvgPool,
+BatchNormalization with its mean and beta zeroed, ReLU and relu activations left out, merges as
+they are. Each source layer's output becomes an Input of the copy, so the gradient with respect
+to it is that layer's direct weight where the sources are the conv layers just before the target,
+and the expanded weight where the source is one earlier layer.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+L = keras.layers
+
+
+def _linear_layer(layer):
+    """(a linear copy of ``layer``, its weights), or (None, None) where it is the identity."""
+    config = layer.get_config()
+    if isinstance(layer, (L.Conv2D, L.DepthwiseConv2D, L.SeparableConv2D)):
+        copy = type(layer).from_config({**config, "activation": None, "use_bias": False})
+        return copy, layer.get_weights()[:2 if isinstance(layer, L.SeparableConv2D) else 1]
+    if isinstance(layer, L.MaxPooling2D):
+        return L.AveragePooling2D(layer.pool_size, layer.strides, layer.padding), []
+    if isinstance(layer, L.BatchNormalization):
+        *gamma, _, _, variance = layer.get_weights()  # no gamma where scale=False
+        return L.BatchNormalization.from_config(config), [*gamma, 0 * variance, 0 * variance, variance]
+    if isinstance(layer, (L.ReLU, L.Activation)):
+        assert isinstance(layer, L.ReLU) or config["activation"] in ("relu", "linear"), layer.name
+        return None, None
+    return type(layer).from_config(config), []
+
+
+def linear_copy(model: keras.Model, sources: list[str], target: str, size: int | None = None) -> keras.Model:
+    """Inputs: the outputs of ``sources`` (in that order), then the model input where a path reaches it
+    without passing a source (a constant for the gradients); output: ``target``'s pre-activation, linearised.
+    ``size``: the inputs' side, for a model of any input size whose layers keep the size."""
+
+    def input_for(name):
+        shape = model.get_layer(name).output.shape[1:]
+        return keras.Input((size, size, shape[-1]) if size else shape)
+
+    producer = {id(layer.output): layer.name for layer in model.layers}
+    parents = {layer.name: [producer[id(t)] for t in keras.tree.flatten(layer.input) if id(t) in producer]
+               for layer in model.layers}
+    inputs = {name: input_for(name) for name in sources}
+    tensors = dict(inputs)
+
+    def tensor(name):
+        if name not in tensors:
+            if not parents[name]:
+                inputs[name] = tensors[name] = input_for(name)
+                return tensors[name]
+            ins = [tensor(p) for p in parents[name]]
+            copy, weights = _linear_layer(model.get_layer(name))
+            if copy is None:
+                tensors[name] = ins[0]
+            else:
+                tensors[name] = copy(ins[0] if len(ins) == 1 else ins)
+                copy.set_weights(weights)
+        return tensors[name]
+
+    output = tensor(target)
+    return keras.Model([inputs[name] for name in sources] + [inputs[n] for n in inputs if n not in sources], output)
+
+
+def gradients(copy: keras.Model, channel: int, position: tuple[int, int]) -> list[np.ndarray]:
+    """d copy[position, channel] / d each input, as (H, W, C) arrays, at zero input (the copy is linear)."""
+    xs = [tf.zeros((1, *t.shape[1:])) for t in copy.inputs]
+    with tf.GradientTape(watch_accessed_variables=False) as tape:  # the inputs only, not the kernels
+        tape.watch(xs)
+        out = copy(xs if len(xs) > 1 else xs[0], training=False)
+        y = out[0, position[0], position[1], channel]
+    return [g.numpy()[0] for g in tape.gradient(y, xs)]
+
+
+def centre(copy: keras.Model) -> tuple[int, int]:
+    h, w = copy.output.shape[1:3]
+    return h // 2, w // 2
+
+
+def support(gradient: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of the box holding every nonzero of an (H, W, C) gradient."""
+    rows, cols = np.nonzero(np.abs(gradient).sum(axis=-1))
+    return rows.min(), cols.min(), rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
