@@ -118,9 +118,12 @@ def exciter_grid(images: np.ndarray, channels: Sequence[int], path: Path, *, tit
     return canvas.save(canvas.stack([canvas.text(title, canvas.TITLE), body]), path)
 
 
-def save_rgb(image: np.ndarray, path: Path, *, quality: int = 85) -> Path:
-    """Save a uint8 (H, W, 3) image as a plain PNG (no axes, no metadata), or JPEG or WebP by the path."""
+def save_rgb(image: np.ndarray, path: Path, *, quality: int = 85, at_least: int = 0) -> Path:
+    """Save a uint8 (H, W, 3) image as a plain PNG (no axes, no metadata), or JPEG or WebP by the path;
+    with ``at_least``, zoomed by a whole factor (sharp pixels) to at least that many px a side."""
     image = _check_rgb(image, "save_rgb")
+    if at_least:
+        image = canvas.enlarge(image, at_least)
     return canvas.save(Image.fromarray(np.ascontiguousarray(image)), path, quality)
 
 

@@ -27,10 +27,10 @@ def input_size(layers: Sequence[LayerInfo]) -> int | None:
 def check_config(config: Config, layers: Sequence[LayerInfo]) -> None:
     """Every key that names a layer or channel, and every relation between such keys."""
     shape = layers[0].output_shape
-    if not shape or len(shape) != 4 or shape[-1] != 3:
+    if not shape or len(shape) != 4 or shape[-1] not in (1, 3):
         raise GeneratorError(
-            f"config key 'model.name': the model takes inputs of shape {_shape(shape)}, not RGB images "
-            f"(height, width, 3); this generator analyses image models"
+            f"config key 'model.name': the model takes inputs of shape {_shape(shape)}; this generator analyses "
+            f"image models taking RGB (height, width, 3) or grayscale (height, width, 1) images"
         )
     if shape[1] != shape[2]:
         raise GeneratorError(

@@ -1,4 +1,4 @@
-"""The model zoo: keras.applications by name, the bundled offline ``vgg16-hed``, or a ``.keras`` file.
+"""The model zoo: keras.applications by name, the bundled offline ``vgg16-hed``, or a ``.keras`` or ``.h5`` file.
 
 :func:`describe_model` is cheap (no TensorFlow): it names the model and fingerprints its
 weights for the cache. :func:`load_model` does the loading and returns a :class:`LoadedModel`
@@ -18,13 +18,28 @@ import numpy as np
 
 from generator.config import ModelSection, read_text, resolve_path
 from generator.errors import GeneratorError, shown
+from generator.pixels import LUMINANCE
 
-# keras.applications constructor name and preprocessing mode, by config name.
+# keras.applications constructor name and preprocessing mode, by config name. "none": the model
+# carries its own preprocessing (Rescaling and Normalization layers) and takes 0..255 pixels.
 APPLICATIONS = {
     "vgg16": ("VGG16", "caffe"),
     "vgg19": ("VGG19", "caffe"),
-    "resnet50": ("ResNet50", "caffe"),
+    **{f"resnet{n}": (f"ResNet{n}", "caffe") for n in (50, 101, 152)},
+    **{f"resnet{n}_v2": (f"ResNet{n}V2", "tf") for n in (50, 101, 152)},
+    "inception_v3": ("InceptionV3", "tf"),
+    "inception_resnet_v2": ("InceptionResNetV2", "tf"),
+    "xception": ("Xception", "tf"),
+    "mobilenet": ("MobileNet", "tf"),
     "mobilenet_v2": ("MobileNetV2", "tf"),
+    "mobilenet_v3_small": ("MobileNetV3Small", "none"),
+    "mobilenet_v3_large": ("MobileNetV3Large", "none"),
+    **{f"efficientnet_b{n}": (f"EfficientNetB{n}", "none") for n in range(8)},
+    **{f"efficientnet_v2_{v}": (f"EfficientNetV2{v.upper()}", "none") for v in ("b0", "b1", "b2", "b3", "s", "m", "l")},
+    **{f"densenet{n}": (f"DenseNet{n}", "torch") for n in (121, 169, 201)},
+    **{f"convnext_{v}": (f"ConvNeXt{v.title()}", "none") for v in ("tiny", "small", "base", "large", "xlarge")},
+    "nasnet_mobile": ("NASNetMobile", "tf"),
+    "nasnet_large": ("NASNetLarge", "tf"),
 }
 BUNDLED = "vgg16-hed"
 KNOWN_MODELS = (BUNDLED, *APPLICATIONS)
@@ -100,20 +115,54 @@ def describe_model(section: ModelSection, root: Path) -> ModelSpec:
                 f"that exists"
             )
         return ModelSpec(name, f"{name}:{_file_digest(path, 'model.weights')}")
-    if name.endswith(".keras"):
+    if name.endswith(MODEL_FILES):
         path = resolve_path(name, root)
-        if not path.is_file():
-            problem = "is a folder, not a file" if path.is_dir() else "not found"
-            raise GeneratorError(f"config key 'model.name': model file {shown(name)} {problem}")
-        if not zipfile.is_zipfile(path):
-            raise GeneratorError(
-                f"config key 'model.name': {shown(name)} is not a Keras model: a .keras file is a zip archive "
-                f"and this one is not (damaged, truncated or another format?); save the model again with model.save()"
-            )
+        _check_model_file(path, name)
         return ModelSpec(path.stem, f"file:{_file_digest(path, 'model.name')}:{section.preprocess}")
+    _refuse_foreign_model(resolve_path(name, root), name)
     raise GeneratorError(
-        f"config key 'model.name': unknown model {shown(name)}; allowed: {', '.join(KNOWN_MODELS)} or a path to a .keras file"
+        f"config key 'model.name': unknown model {shown(name)}; allowed: {', '.join(KNOWN_MODELS)} or a path to a "
+        f".keras or .h5 file"
     )
+
+
+MODEL_FILES = (".keras", ".h5", ".hdf5")
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _check_model_file(path: Path, name: str) -> None:
+    """A .keras file must be a zip archive, a .h5/.hdf5 file an HDF5 one (a tf.keras 2 model, which Keras 3 loads)."""
+    if not path.is_file():
+        problem = "is a folder, not a file" if path.is_dir() else "not found"
+        raise GeneratorError(f"config key 'model.name': model file {shown(name)} {problem}")
+    if name.endswith(".keras") and not zipfile.is_zipfile(path):
+        raise GeneratorError(
+            f"config key 'model.name': {shown(name)} is not a Keras model: a .keras file is a zip archive "
+            f"and this one is not (damaged, truncated or another format?); save the model again with model.save()"
+        )
+    if not name.endswith(".keras"):
+        with open(path, "rb") as f:
+            if f.read(8) != HDF5_SIGNATURE:
+                raise GeneratorError(
+                    f"config key 'model.name': {shown(name)} is not an HDF5 file (damaged, truncated or another "
+                    f"format?); save the model again with model.save('model.keras')"
+                )
+
+
+def _refuse_foreign_model(path: Path, name: str) -> None:
+    """A TF SavedModel folder or a PyTorch file: one line saying how to bring it as a Keras file."""
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        raise GeneratorError(
+            f"config key 'model.name': {shown(name)} is a TensorFlow SavedModel folder, which Keras 3 cannot load as "
+            f"a model; if tf.keras 2 saved it, convert it with tf-keras: python -c \"import tf_keras; "
+            f"tf_keras.models.load_model('{name}').save('model.h5')\" and set model.name to model.h5"
+        )
+    if path.suffix in (".pt", ".pth"):
+        raise GeneratorError(
+            f"config key 'model.name': {shown(name)} is a PyTorch file; this generator reads Keras models: build the "
+            f"same network in Keras, copy each weight across (a Conv2d weight (out, in, kh, kw) is a Conv2D kernel "
+            f"(kh, kw, in, out): transpose it by (2, 3, 1, 0)) and save it with model.save('model.keras')"
+        )
 
 
 def preprocessor(mode: str, mean_bgr: tuple[float, float, float] = CAFFE_MEAN_BGR) -> Callable:
@@ -129,6 +178,22 @@ def preprocessor(mode: str, mean_bgr: tuple[float, float, float] = CAFFE_MEAN_BG
         std = ops.convert_to_tensor(TORCH_STD_RGB)
         return lambda x: (ops.cast(x, "float32") / 255.0 - mean) / std
     return lambda x: ops.cast(x, "float32")
+
+
+def _input_channels(preprocess: Callable, channels: int | None, mode: str) -> Callable:
+    """``preprocess`` for a model taking ``channels`` channels: a grayscale (1-channel) model sees the luminance
+    of the RGB pixels it is given (a grey image given as three equal channels is itself)."""
+    if channels != 1:
+        return preprocess
+    if mode in ("caffe", "torch"):
+        raise GeneratorError(
+            f"config key 'model.preprocess': got {mode}, which normalises each of the three RGB channels; the model "
+            f"takes grayscale (1-channel) images: use tf (x / 127.5 - 1) or none"
+        )
+    from keras import ops
+
+    weights = ops.convert_to_tensor(np.array(LUMINANCE, "float32")[:, None])
+    return lambda x: preprocess(ops.matmul(ops.cast(x, "float32"), weights))
 
 
 def load_model(section: ModelSection, root: Path) -> LoadedModel:
@@ -221,21 +286,28 @@ def _load_application(spec: ModelSpec, section: ModelSection, root: Path) -> Loa
         weights = None
     elif weights != "imagenet":
         weights = str(resolve_path(weights, root))
+    keras.backend.clear_session()  # unnamed layers (InceptionV3's conv2d, ...) are numbered from 0: in both models
+    keras.utils.set_random_seed(section.seed)
     try:
         full = constructor(weights=weights, include_top=True)
     except Exception as e:  # Keras raises bare Exceptions for download and file errors
         if weights == "imagenet":
             raise _imagenet_download_error(e, section.name) from None
         raise GeneratorError(f"config key 'model.weights': cannot load {shown(section.weights)} into {section.name} ({_first_line(e)})") from None
-    features = constructor(weights=None, include_top=False, input_shape=(None, None, 3))
+    keras.backend.clear_session()
+    # NASNet's graph depends on its input size (its cells compare shapes): its features take the full model's size.
+    shape = full.input_shape[1:] if constructor_name.startswith("NASNet") else (None, None, 3)
+    features = constructor(weights=None, include_top=False, input_shape=shape)
+    in_full = {layer.name for layer in full.layers}
     for layer in features.layers:
-        if layer.weights:
+        # (ConvNeXt without its top ends in a LayerNormalization that the full model does not have: left as built)
+        if layer.weights and layer.name in in_full:
             layer.set_weights(full.get_layer(layer.name).get_weights())
     preprocess = preprocessor(mode)
-    size = full.input_shape[1]
+    size = full.input_shape[1]  # None: any size (MobileNetV3 with weights: none)
 
     def predict(images: np.ndarray) -> np.ndarray:
-        resized = keras.ops.image.resize(images, (size, size)) if images.shape[1] != size else images
+        resized = keras.ops.image.resize(images, (size, size)) if size and images.shape[1] != size else images
         return keras.ops.convert_to_numpy(full(preprocess(resized)))
 
     decode = _imagenet_decoder(section.name) if section.weights == "imagenet" else _numbered_classes
@@ -307,7 +379,7 @@ def _load_file(spec: ModelSpec, section: ModelSection, root: Path) -> LoadedMode
         raise GeneratorError(f"config key 'model.name': cannot load {shown(section.name)} ({_first_line(e)})") from None
     if isinstance(model, keras.Sequential):
         model = _functional_chain(model)
-    preprocess = preprocessor(section.preprocess)
+    preprocess = _input_channels(preprocessor(section.preprocess), model.input_shape[-1], section.preprocess)
     rank = len(model.output_shape)
     names = None
     if section.labels:

@@ -42,6 +42,19 @@ def deprocess(x: np.ndarray) -> np.ndarray:
     return (np.clip(x, 0, 1) * 255).astype(np.uint8)
 
 
+LUMINANCE = (0.299, 0.587, 0.114)  # ITU-R 601-2, as Pillow's grey ("L") mode: the weights sum to 1
+
+
+def luminance(images: np.ndarray) -> np.ndarray:
+    """RGB images (..., 3) as grey ones (..., 1), float32: what a grayscale model sees of them."""
+    return (np.asarray(images, np.float32) @ np.array(LUMINANCE, np.float32))[..., None]
+
+
+def grey_as_rgb(images: np.ndarray) -> np.ndarray:
+    """Images (..., C) as RGB: grey ones (C = 1) as three equal channels, RGB ones as they are."""
+    return images if images.shape[-1] == 3 else np.repeat(images, 3, axis=-1)
+
+
 def symmetric_limit(kernels: np.ndarray) -> float:
     """Half-width of a zero-centred colour scale: max |w| over finite weights, 1.0 if all zero."""
     w = np.abs(np.asarray(kernels, dtype=np.float64))

@@ -576,6 +576,12 @@ class Site:
     attributions: tuple[Attribution, ...] = ()  # on the images, by target then method
     faithfulness: tuple[Faithfulness, ...] = ()  # of each target's maps, in the targets' order
 
+    @property
+    def grey(self) -> bool:
+        """The model takes grayscale (1-channel) images: its exciters are grey."""
+        shape = self.layers[0].output_shape if self.layers else None
+        return bool(shape) and shape[-1] == 1
+
     def attribution_targets(self) -> dict[str, list[Attribution]]:
         """The attributions grouped by target, in order."""
         groups: dict[str, list[Attribution]] = {}

@@ -5,6 +5,11 @@ Every model is built from a fixed seed, so a test that uses one sees the same we
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import keras
@@ -13,6 +18,7 @@ import yaml
 from PIL import Image
 
 L = keras.layers
+REPO = Path(__file__).resolve().parent.parent
 
 
 def seeded(model, seed=0):
@@ -165,3 +171,103 @@ def config_rules() -> dict[str, dict]:
         if {"minimum", "maximum", "exclusiveMinimum", "enum", "pattern"} & set(rule):
             found[key] = rule
     return found
+
+
+def grey_classifier(seed: int = 0):
+    """MNIST-style Sequential: 28x28x1 -> c1 (4) -> c2 (6) -> p1 max-pool -> c3 (8) -> global average -> head (5)."""
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((28, 28, 1)),
+        L.Conv2D(4, 3, padding="same", activation="relu", name="c1"),
+        L.Conv2D(6, 3, padding="same", activation="relu", name="c2"),
+        L.MaxPooling2D(2, name="p1"),
+        L.Conv2D(8, 3, padding="same", activation="relu", name="c3"),
+        L.GlobalAveragePooling2D(name="gap"),
+        L.Dense(5, activation="softmax", name="head"),
+    ], name="grey")
+
+
+def depthwise_classifier(seed: int = 0):
+    """32x32x3 -> c1 conv (4) -> dw depthwise (x2: 8) -> c2 pointwise (6) -> sep separable (8) -> c3 conv (8) -> head."""
+    keras.utils.set_random_seed(seed)
+    x = inputs = keras.Input((32, 32, 3), name="pixels")
+    x = L.Conv2D(4, 3, padding="same", activation="relu", name="c1")(x)
+    x = L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu", name="dw")(x)
+    x = L.Conv2D(6, 1, activation="relu", name="c2")(x)
+    x = L.SeparableConv2D(8, 3, padding="same", activation="relu", name="sep")(x)
+    x = L.MaxPooling2D(2, name="p1")(x)
+    x = L.Conv2D(8, 3, padding="same", activation="relu", name="c3")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, L.Dense(5, activation="softmax", name="head")(x), name="depthwise")
+
+
+def bn_cifar_classifier(seed: int = 0):
+    """A CIFAR tutorial net: 32x32x3 -> (conv, BatchNorm, ReLU) x 2 -> pool -> conv c3 -> BN -> ReLU -> head."""
+    keras.utils.set_random_seed(seed)
+    x = inputs = keras.Input((32, 32, 3), name="pixels")
+    for name, width in (("c1", 4), ("c2", 6)):
+        x = L.Conv2D(width, 3, padding="same", name=name)(x)
+        x = L.BatchNormalization(name=f"{name}_bn")(x)
+        x = L.ReLU(name=f"{name}_relu")(x)
+    x = L.MaxPooling2D(2, name="p1")(x)
+    x = L.Conv2D(8, 3, padding="same", name="c3")(x)
+    x = L.ReLU(name="c3_relu")(L.BatchNormalization(name="c3_bn")(x))
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    return seeded(keras.Model(inputs, L.Dense(5, activation="softmax", name="head")(x), name="cifar"))
+
+
+# One keras.applications model a family (weights: none), each with a unit of a mid-level conv layer to feature.
+ZOO = {
+    "vgg16": "block3_conv2",
+    "resnet50": "conv3_block1_2_conv",
+    "resnet50_v2": "conv3_block1_2_conv",
+    "inception_v3": "conv2d_21",  # InceptionV3 leaves its layers to Keras' default names
+    "xception": "block4_sepconv1",  # SeparableConv2D
+    "mobilenet_v2": "block_6_depthwise",  # DepthwiseConv2D
+    "mobilenet_v3_small": "expanded_conv_3_project",
+    "efficientnet_b0": "block3b_dwconv",
+    "efficientnet_v2_b0": "block4c_project_conv",
+    "densenet121": "conv3_block1_2_conv",
+    "convnext_tiny": "convnext_tiny_stage_1_block_0_depthwise_conv",  # a grouped Conv2D
+    "nasnet_mobile": "normal_conv_1_2",
+}
+
+
+def zoo_project(folder: Path, name: str) -> Path:
+    """A project on keras.applications ``name`` with random weights at a small config: 3 photos of 96 px
+    (NASNet: 224, the only size it takes), 2-step exciters, the featured unit's circuit and attribution."""
+    size = 224 if name.startswith("nasnet") else 96
+    names = write_images(folder / "images", size=size)
+    layer = ZOO[name]
+    config = {
+        "site": {"title": f"{name}, random weights"},
+        "model": {"name": name, "weights": "none"},
+        "images": {"dir": "images", "files": names, "size": size, "composite": names[0]},
+        "feature_maps": {"layers": [layer], "per_row": 8},
+        "exciters": {"steps": 2, "size": size, "batch_size": 4},
+        "units": [{"layer": layer, "channel": 0}],
+        "circuits": {"top_k": 3},
+        "attribution": {"methods": ["gradcam"]},
+    }
+    (folder / "site_config.yaml").write_text(yaml.safe_dump(config))
+    return folder
+
+
+def build_zoo_model(name: str, folder: Path) -> tuple[bool, float, int, str]:
+    """(ok, build seconds, pages, the last error line) for keras.applications ``name`` built in ``folder``."""
+    project = zoo_project(folder, name)
+    shutil.copy(REPO / "mkdocs.yml", project / "mkdocs.yml")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NO_MKDOCS_2_WARNING": "1"}
+    start = time.perf_counter()
+    build = subprocess.run([sys.executable, "-m", "generator", "build"], cwd=project, env=env,
+                           capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    out = project / "docs/generated"
+    pages = sum(1 for _ in out.rglob("*.md")) if out.is_dir() else 0
+    if build.returncode != 0:
+        return False, seconds, pages, (build.stderr.strip().splitlines() or ["?"])[-1]
+    strict = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=project, env=env,
+                            capture_output=True, text=True)
+    unit = out / "models" / name / ZOO[name] / "0" / "index.md"
+    ok = strict.returncode == 0 and unit.is_file()
+    return ok, seconds, pages, "" if ok else (strict.stderr.strip().splitlines() or ["no unit page"])[-1]

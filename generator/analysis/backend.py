@@ -92,7 +92,8 @@ def at_precision(model: keras.Model, precision: str) -> keras.Model:
 
     def clone_layer(layer):
         config = layer.get_config()
-        config["dtype"] = "mixed_bfloat16"
+        if isinstance(layer, keras.layers.Layer):  # not a bare op (``x + y`` saved as an Add operation)
+            config["dtype"] = "mixed_bfloat16"
         return layer.__class__.from_config(config)
 
     clone = keras.models.clone_model(model, clone_function=clone_layer)

@@ -38,7 +38,7 @@ from generator.analysis import backend, graph
 from generator.analysis.precision import resolve_precision
 from generator.config import ExciterParams
 from generator.errors import GeneratorError
-from generator.pixels import deprocess
+from generator.pixels import deprocess, grey_as_rgb
 from generator.results import Exciter
 
 
@@ -162,7 +162,7 @@ def render_items(model: keras.Model, target: keras.layers.Layer, items: Items, p
         spectrum = maco.imagenet_magnitude(params.size) if items.spectrum is None else items.spectrum
         run_batch = maco.maco_recipe(objective, params, canvas, spectrum)
     else:
-        run_batch = _RECIPES[params.method](objective, params, canvas)
+        run_batch = _RECIPES[params.method](objective, params, canvas, model.input.shape[-1])
 
     images, reached, started, alphas = [], [], [], []
     for first in range(0, len(keys), width):
@@ -359,13 +359,23 @@ def _rng(params: ExciterParams, key: tuple[int, ...], stream: int) -> np.random.
 # --- the lab's recipe ----------------------------------------------------------------------------
 
 
-def start_image(params: ExciterParams, key: tuple[int, ...]) -> np.ndarray:
-    """Grey + uniform noise in [128, 148), (S, S, 3) float32."""
-    return (128.0 + 20.0 * _rng(params, key, 0).random((params.size, params.size, 3))).astype("float32")
+def start_image(params: ExciterParams, key: tuple[int, ...], channels: int = 3) -> np.ndarray:
+    """Grey + uniform noise in [128, 148), (S, S, channels) float32."""
+    return (128.0 + 20.0 * _rng(params, key, 0).random((params.size, params.size, channels))).astype("float32")
 
 
-def _gradient_ascent(make_objective: Callable, params: ExciterParams, canvas: int) -> Callable:
-    objective = make_objective()
+def as_rgb(x):
+    """Pixels (B, H, W, C) as the RGB the objectives take: a grayscale model's (C = 1) as three equal channels,
+    which its luminance input reads back unchanged (so the image stays grey)."""
+    return x if x.shape[-1] == 3 else ops.repeat(x, 3, axis=-1)
+
+
+def _gradient_ascent(make_objective: Callable, params: ExciterParams, canvas: int, channels: int) -> Callable:
+    climb = make_objective()
+
+    def objective(x, targets):
+        return climb(as_rgb(x), targets)
+
     value_and_grad = backend.value_and_grad(objective)
     rate = -params.step_size if params.negative else params.step_size
 
@@ -380,14 +390,14 @@ def _gradient_ascent(make_objective: Callable, params: ExciterParams, canvas: in
 
     def run_batch(keys: list[tuple[int, ...]], targets: np.ndarray) -> ExciterResult:
         units = ops.convert_to_tensor(targets)
-        x = ops.convert_to_tensor(np.stack([start_image(params, k) for k in keys]))
+        x = ops.convert_to_tensor(np.stack([start_image(params, k, channels) for k in keys]))
         start = None
         for _ in range(params.steps):
             x, values = step(x, units)
             start = values if start is None else start  # the value before the first step
         reached = _numpy(step(x, units)[1])
         start = reached if start is None else _numpy(start)
-        return ExciterResult(deprocess(_numpy(x)), reached, start)
+        return ExciterResult(grey_as_rgb(deprocess(_numpy(x))), reached, start)
 
     return run_batch
 
@@ -418,11 +428,16 @@ def irfft2(real, imag, size: int):
 
 
 def spectrum_to_rgb(spectrum, scale, size: int):
-    """(B, 2, 3, S, S//2+1) real and imaginary parts -> (B, S, S, 3) RGB in [0, 1]."""
+    """(B, 2, C, S, S//2+1) real and imaginary parts -> (B, S, S, 3) RGB in [0, 1].
+
+    C = 3: decorrelated colour; C = 1 (a grayscale model): the Fourier image alone, as three equal channels.
+    """
     scale = ops.convert_to_tensor(scale)
-    x = irfft2(spectrum[:, 0] * scale, spectrum[:, 1] * scale, size) / 4.0  # (B, 3, S, S)
-    x = ops.matmul(ops.transpose(x, (0, 2, 3, 1)), _COLOR.T)  # decorrelated -> RGB
-    return ops.sigmoid(x)
+    x = irfft2(spectrum[:, 0] * scale, spectrum[:, 1] * scale, size) / 4.0  # (B, C, S, S)
+    x = ops.transpose(x, (0, 2, 3, 1))
+    if x.shape[-1] == 3:
+        x = ops.matmul(x, _COLOR.T)  # decorrelated -> RGB
+    return ops.sigmoid(as_rgb(x))
 
 
 def lucid_transforms(params: ExciterParams, key: tuple[int, ...], canvas: int) -> np.ndarray:
@@ -456,7 +471,7 @@ def adam_ascent(x, g, m, v, t):
     return x + _LR * m_hat / (ops.sqrt(v_hat) + _EPS), m, v
 
 
-def _lucid(make_objective: Callable, params: ExciterParams, canvas: int) -> Callable:
+def _lucid(make_objective: Callable, params: ExciterParams, canvas: int, channels: int) -> Callable:
     size, scale = params.size, spectrum_scale(params.size)
     sign = -1.0 if params.negative else 1.0
     before, after = (canvas - size) // 2, canvas - size - (canvas - size) // 2
@@ -490,7 +505,7 @@ def _lucid(make_objective: Callable, params: ExciterParams, canvas: int) -> Call
 
     def run_batch(keys: list[tuple[int, ...]], targets: np.ndarray) -> ExciterResult:
         units = ops.convert_to_tensor(targets)
-        shape = (2, 3, size, size // 2 + 1)
+        shape = (2, channels, size, size // 2 + 1)
         spectrum = np.stack([_rng(params, k, 0).normal(0, 0.01, shape) for k in keys]).astype("float32")
         spectrum = ops.convert_to_tensor(spectrum)
         transforms = np.stack([lucid_transforms(params, k, canvas) for k in keys], 1)  # (steps, B, 8)

@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from generator.errors import GeneratorError, shown
 from generator.results import LayerInfo
 
-CONV_TYPES = ("Conv2D",)
+CONV_TYPES = ("Conv2D",)  # what circuits walk between
+# Layers whose channels are units (exciters, maps, examples, pages): every convolution.
+UNIT_TYPES = (*CONV_TYPES, "DepthwiseConv2D", "SeparableConv2D")
 
 
 # --- records ---------------------------------------------------------------------------------
@@ -55,7 +57,7 @@ def find_layer(layers: Sequence[LayerInfo], name: str, where: str, *, conv: bool
         close = difflib.get_close_matches(name, list(by_name), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else "; run 'python -m generator layers' to list them"
         raise GeneratorError(f"{where}: the model has no layer {shown(name)}{hint}")
-    if conv and record.type not in CONV_TYPES:
+    if conv and record.type not in UNIT_TYPES:
         raise GeneratorError(
             f"{where}: layer {name!r} is a {record.type} layer, not a convolution with channels to analyse; "
             f"conv layers: {', '.join(conv_layer_names(layers)) or 'none'}"
@@ -75,7 +77,7 @@ def check_channels(layer: LayerInfo, channels: Sequence[int], where: str) -> Non
 
 
 def conv_layer_names(layers: Sequence[LayerInfo]) -> list[str]:
-    return [r.name for r in layers if r.type in CONV_TYPES]
+    return [r.name for r in layers if r.type in UNIT_TYPES]
 
 
 # --- the Keras model ---------------------------------------------------------------------------
@@ -104,14 +106,23 @@ def cut(model, outputs):
 
 
 def inbound(model) -> dict[str, list[str]]:
-    """Map each layer name to the names of the layers whose outputs it reads (in order)."""
+    """Map each layer name to the names of the layers whose outputs it reads (in order), through bare
+    operations (``x + y`` in a functional model is an Add operation, not a layer: its inputs' layers count)."""
     import keras
 
-    producer = {id(layer.output): layer.name for layer in model.layers}
-    return {
-        layer.name: [producer[id(t)] for t in keras.tree.flatten(layer.input) if id(t) in producer]
-        for layer in model.layers
-    }
+    producer = {id(op.output): op for op in getattr(model, "operations", model.layers)}  # a Sequential: layers only
+
+    def parents(op) -> list[str]:
+        found = []
+        for t in keras.tree.flatten(op.input):
+            source = producer.get(id(t))
+            if isinstance(source, keras.layers.Layer):
+                found.append(source.name)
+            elif source is not None:
+                found.extend(parents(source))
+        return found
+
+    return {layer.name: parents(layer) for layer in model.layers}
 
 
 def ancestors(parents: dict[str, list[str]], name: str) -> set[str]:

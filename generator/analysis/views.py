@@ -24,8 +24,9 @@ import numpy as np
 from keras import ops
 
 from generator.analysis import backend, graph
-from generator.analysis.exciters import ExciterResult, adam_ascent, spectrum_scale, spectrum_to_rgb
+from generator.analysis.exciters import ExciterResult, adam_ascent, as_rgb, spectrum_scale, spectrum_to_rgb
 from generator.analysis.precision import resolve_precision
+from generator.pixels import grey_as_rgb, luminance
 
 CARICATURE_POWER = 1.0  # Lucid's cossim_pow
 
@@ -36,9 +37,10 @@ def deepdream(model: keras.Model, layer: str, images: np.ndarray, preprocess: Ca
     """DeepDream of each uint8 image (N, S, S, 3) at ``layer``; the measure is the mean squared activation.
     ``progress(1)`` is called after each step of each batch."""
     cut = _cut(model, layer, precision)
+    grey = model.input.shape[-1] == 1  # a grayscale model's dream changes the grey image it sees
 
     def energy(x):
-        return ops.mean(ops.square(ops.cast(cut(preprocess(x)), "float32")), axis=(1, 2, 3))
+        return ops.mean(ops.square(ops.cast(cut(preprocess(as_rgb(x))), "float32")), axis=(1, 2, 3))
 
     value_and_grad = backend.value_and_grad(energy)
 
@@ -50,12 +52,12 @@ def deepdream(model: keras.Model, layer: str, images: np.ndarray, preprocess: Ca
     step, energy = backend.compile_step(step), backend.compile_step(energy)
 
     def run(batch: np.ndarray) -> ExciterResult:
-        x = ops.convert_to_tensor(batch.astype("float32"))
+        x = ops.convert_to_tensor(luminance(batch) if grey else batch.astype("float32"))
         start = _numpy(energy(x))
         for _ in range(steps):
             x, _ = step(x)
             _tick(progress)
-        out = np.clip(np.round(_numpy(x)), 0, 255).astype(np.uint8)
+        out = grey_as_rgb(np.clip(np.round(_numpy(x)), 0, 255).astype(np.uint8))
         return ExciterResult(out, _numpy(energy(ops.convert_to_tensor(out.astype("float32")))), start)
 
     return _batched(run, images, batch_size)
@@ -99,7 +101,7 @@ def caricature(model: keras.Model, layer: str, images: np.ndarray, preprocess: C
 
     def run(batch: np.ndarray) -> ExciterResult:
         target = acts(ops.convert_to_tensor(batch.astype("float32")))
-        shape = (2, 3, size, size // 2 + 1)
+        shape = (2, model.input.shape[-1], size, size // 2 + 1)
         noise = [np.random.default_rng([seed, _image_key(image)]).normal(0, 0.01, shape) for image in batch]
         spectrum = ops.convert_to_tensor(np.stack(noise).astype("float32"))
         _, start = rendered(spectrum, target)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from generator import canvas, dashboard_assets
+from generator import canvas, dashboard_assets, figures
 from generator.assets.attribution import AttributionAssets
 from generator.assets.circuits import CircuitAssets
 from generator.assets import files
@@ -28,6 +28,7 @@ from generator.assets.rendering import cores, render_all
 from generator.assets.units import UnitAssets, ExamplePixels
 from generator.cache import Cache, copy_figure
 from generator.config import Config
+from generator.model_checks import input_size
 from generator.results import Site
 from generator.site_paths import SitePaths
 
@@ -43,9 +44,12 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
         self.example_pixels = ExamplePixels(list(site.example_files), config.images.size)
         self.to_render: dict[Path, tuple] = {}  # cache file -> (render, args, kwargs), figures the cache lacks
         self.to_copy: list[tuple[Path, Path]] = []  # (cache file, destination)
+        self.at_least = small_model_zoom(site.layers)
 
     def figure(self, path: str, render, *args, **kwargs) -> None:
         """Queue a figure: rendered (if the cache lacks it) and copied into place by :meth:`render_figures`."""
+        if render is figures.save_rgb and self.at_least:
+            kwargs["at_least"] = self.at_least
         dest = self.out / path
         stored = self.cache.figure_entry(dest, render, args, kwargs)
         if not stored.exists():
@@ -88,6 +92,16 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
                      **dashboard_assets.layer_columns(self.site.units[u])}
                     for u in self.site.layer_units(layer.name)]
             files.write_csv(self.file(self.paths.layer_file(layer.name, "units.csv")), rows)
+
+
+SMALL_INPUT = 64  # a model taking fixed images under this side (MNIST 28, CIFAR 32 px) ...
+SMALL_SHOWN = 128  # ... gets its pictures zoomed (nearest neighbour) to at least this side
+
+
+def small_model_zoom(layers) -> int:
+    """``at_least`` for :func:`figures.save_rgb`: SMALL_SHOWN for a small fixed-input model, else 0 (as saved)."""
+    size = input_size(layers)
+    return SMALL_SHOWN if size and size < SMALL_INPUT else 0
 
 
 def write_assets(out: Path, cache: Cache, site: Site, config: Config) -> None:

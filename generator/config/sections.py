@@ -133,8 +133,8 @@ class ModelSection(Section):
     """The network the report analyses."""
 
     name: Text = "vgg16-hed"
-    """A keras.applications name (vgg16, vgg19, resnet50, mobilenet_v2), the bundled offline model "vgg16-hed", or a
-    path to a user's own ``.keras`` file."""
+    """A keras.applications name (vgg16, resnet50, inception_v3, mobilenet_v2, efficientnet_b0, convnext_tiny, ...:
+    README, Configure), the bundled offline model "vgg16-hed", or a path to a user's own ``.keras`` or ``.h5`` file."""
     weights: Text = "imagenet"
     """ "imagenet", "none" (seeded random init) or a path to a weights file; for vgg16-hed "bundled"; ignored for a
     .keras file."""
