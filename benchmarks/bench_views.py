@@ -63,14 +63,14 @@ def main() -> None:
     print(f"cpu={cpu_model()!r} images={len(images)} size={config.images.size} views_layers={list(v.layers)} "
           f"featured={len(config.units)} diversity={e.diversity} directions={len(e.directions)} "
           f"groups_layers={list(config.groups.layers)} precision={e.precision}")
-    from generator.analysis.views import caricature, deepdream
+    from generator.analysis.views import Batches, caricature, deepdream
 
     for layer in v.layers:
         timed(f"deepdream {layer}", lambda: deepdream(model, layer, pixels, preprocess, v.deepdream_steps // fraction,
-                                                      v.deepdream_step_size, e.batch_size, e.precision))
+                                                      v.deepdream_step_size, Batches(e.batch_size, e.precision)))
         timed(f"caricature {layer}", lambda: caricature(model, layer, pixels, preprocess,
-                                                        v.caricature_steps // fraction, e.seed, e.batch_size,
-                                                        e.precision))
+                                                        v.caricature_steps // fraction, e.seed,
+                                                        Batches(e.batch_size, e.precision)))
     params = dataclasses.replace(e.params(), steps=e.steps // fraction)
     if config.units:
         from generator.analysis.exciters import render_exciters

@@ -168,20 +168,20 @@ def test_diversity_lowers_gram_similarity_and_still_raises_the_unit():
 
 def test_deepdream_raises_the_layer_norm_and_caricature_approaches_the_image():
     pytest.importorskip("keras")
-    from generator.analysis.views import caricature, deepdream
+    from generator.analysis.views import Batches, caricature, deepdream
     from tiny import exciter_model
 
     model = exciter_model()
     images = np.random.default_rng(0).integers(0, 256, (3, 24, 24, 3), dtype=np.uint8)
-    dream = deepdream(model, "c2", images, _grey_is_zero, steps=8, step_size=4.0, batch_size=2)
+    dream = deepdream(model, "c2", images, _grey_is_zero, steps=8, step_size=4.0, batches=Batches(2))
     assert dream.images.shape == images.shape and dream.images.dtype == np.uint8
     assert np.all(dream.activation > dream.start_activation * 1.2), (dream.start_activation, dream.activation)
     assert np.abs(dream.images.astype(int) - images).mean() < 40  # still the image, exaggerated
-    fast = deepdream(model, "c2", images, _grey_is_zero, steps=8, step_size=4.0, batch_size=3, precision="bfloat16")
+    fast = deepdream(model, "c2", images, _grey_is_zero, steps=8, step_size=4.0, batches=Batches(3, "bfloat16"))
     np.testing.assert_allclose(fast.activation, dream.activation, rtol=0.1)
-    cari = caricature(model, "c2", images, _grey_is_zero, steps=40, seed=0, batch_size=3)
+    cari = caricature(model, "c2", images, _grey_is_zero, steps=40, seed=0, batches=Batches(3))
     assert np.all(cari.activation > cari.start_activation + 0.05), (cari.start_activation, cari.activation)
-    again = caricature(model, "c2", images[[2, 0]], _grey_is_zero, steps=40, seed=0, batch_size=2)
+    again = caricature(model, "c2", images[[2, 0]], _grey_is_zero, steps=40, seed=0, batches=Batches(2))
     assert np.abs(again.images[0].astype(int) - cari.images[2]).max() <= 1  # an image's result ignores its batch
 
 
@@ -225,7 +225,7 @@ def test_group_figure_is_deterministic(tmp_path):
 @pytest.mark.parametrize("section, values, message", [
     ("views", {"caricature_steps": -1}, "config key 'views.caricature_steps': got -1, expected an integer from 0 to 10000"),
     ("groups", {"count": 0}, "config key 'groups.count': got 0, expected an integer from 1 to 10"),
-    ("groups", {"method": "deepdream"}, "config key 'groups.method': got 'deepdream', expected one of gradient_ascent, lucid"),
+    ("groups", {"method": "deepdream"}, "config key 'groups.method': got 'deepdream', expected one of gradient_ascent, lucid, maco"),
     ("exciters", {"diversity": 40}, "config key 'exciters.diversity': got 40, expected an integer from 0 to 16"),
     ("exciters", {"diversity_weight": 0}, "config key 'exciters.diversity_weight': got 0.0, expected a number above 0"),
 ])

@@ -40,16 +40,17 @@ class ImageAnalyses:
         by_slug = {im.slug: im for im in images}
 
         def compute(slugs: list[str]) -> dict[str, ImageViews]:
-            from generator.analysis.views import batch_count, caricature, deepdream
+            from generator.analysis.views import Batches, batch_count, caricature, deepdream
 
             pixels, batch = np.stack([by_slug[slug].pixels for slug in slugs]), self.config.exciters.batch_size
             steps = batch_count(len(slugs), batch) * (v.deepdream_steps + v.caricature_steps)
             with stage(f"views {layer} ({len(slugs)} images)"), \
                     tqdm(total=steps, desc=f"views {layer} (DeepDream, Caricature)", unit="step", disable=None) as bar:
+                batches = Batches(batch, precision, bar.update)
                 dream = deepdream(self.model.features, layer, pixels, self.model.preprocess, v.deepdream_steps,
-                                  v.deepdream_step_size, batch, precision, bar.update)
+                                  v.deepdream_step_size, batches)
                 cari = caricature(self.model.features, layer, pixels, self.model.preprocess, v.caricature_steps, seed,
-                                  batch, precision, bar.update)
+                                  batches)
             return {slug: ImageViews(d, c) for slug, d, c in zip(slugs, dream.exciters(), cari.exciters())}
 
         return self.cache.values(keys, ImageViews, compute)

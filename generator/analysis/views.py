@@ -16,6 +16,8 @@ Both run a batch of images in one compiled step (in bfloat16 where ``precision``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import hashlib
 from typing import Callable
 
@@ -31,12 +33,21 @@ from generator.pixels import grey_as_rgb, luminance
 CARICATURE_POWER = 1.0  # Lucid's cossim_pow
 
 
+@dataclass(frozen=True)
+class Batches:
+    """How a view runs: ``size`` images a compiled step, in ``precision`` (``auto`` resolved as for exciters),
+    ``progress(1)`` after each step of each batch."""
+
+    size: int
+    precision: str = "float32"
+    progress: Callable[[int], None] | None = None
+
+
 def deepdream(model: keras.Model, layer: str, images: np.ndarray, preprocess: Callable, steps: int,
-              step_size: float, batch_size: int, precision: str = "float32",
-              progress: Callable[[int], None] | None = None) -> ExciterResult:
+              step_size: float, batches: Batches) -> ExciterResult:
     """DeepDream of each uint8 image (N, S, S, 3) at ``layer``; the measure is the mean squared activation.
-    ``progress(1)`` is called after each step of each batch."""
-    cut = _cut(model, layer, precision)
+    ``batches.progress(1)`` is called after each step of each batch."""
+    cut = _cut(model, layer, batches.precision)
     grey = model.input.shape[-1] == 1  # a grayscale model's dream changes the grey image it sees
 
     def energy(x):
@@ -56,20 +67,19 @@ def deepdream(model: keras.Model, layer: str, images: np.ndarray, preprocess: Ca
         start = _numpy(energy(x))
         for _ in range(steps):
             x, _ = step(x)
-            _tick(progress)
+            _tick(batches.progress)
         out = grey_as_rgb(np.clip(np.round(_numpy(x)), 0, 255).astype(np.uint8))
         return ExciterResult(out, _numpy(energy(ops.convert_to_tensor(out.astype("float32")))), start)
 
-    return _batched(run, images, batch_size)
+    return _batched(run, images, batches.size)
 
 
 def caricature(model: keras.Model, layer: str, images: np.ndarray, preprocess: Callable, steps: int, seed: int,
-               batch_size: int, precision: str = "float32",
-               progress: Callable[[int], None] | None = None) -> ExciterResult:
+               batches: Batches) -> ExciterResult:
     """Caricature of each uint8 image (N, S, S, 3) at ``layer``; the measure is the cosine similarity of the
     layer's activations on the result with those on the image. An image's noise derives from the seed and
-    its pixels. ``progress(1)`` is called after each step of each batch."""
-    cut = _cut(model, layer, precision)
+    its pixels. ``batches.progress(1)`` is called after each step of each batch."""
+    cut = _cut(model, layer, batches.precision)
     size = images.shape[1]
     scale = spectrum_scale(size)
 
@@ -108,11 +118,11 @@ def caricature(model: keras.Model, layer: str, images: np.ndarray, preprocess: C
         m = v = ops.zeros_like(spectrum)
         for i in range(steps):
             spectrum, m, v = step(spectrum, m, v, ops.convert_to_tensor(np.float32(i + 1)), target)
-            _tick(progress)
+            _tick(batches.progress)
         image, reached = rendered(spectrum, target)
         return ExciterResult(np.clip(np.round(_numpy(image)), 0, 255).astype(np.uint8), _numpy(reached), _numpy(start))
 
-    return _batched(run, images, batch_size)
+    return _batched(run, images, batches.size)
 
 
 def _cut(model: keras.Model, layer: str, precision: str) -> keras.Model:
