@@ -36,7 +36,7 @@ def deepdream(model: keras.Model, layer: str, images: np.ndarray, preprocess: Ca
     cut = _cut(model, layer, precision)
 
     def energy(x):
-        return ops.mean(ops.square(ops.cast(cut(preprocess(x)), "float32")), axis=(1, 2, 3))
+        return ops.mean(ops.square(ops.cast(cut(preprocess(x), training=False), "float32")), axis=(1, 2, 3))
 
     value_and_grad = backend.value_and_grad(energy)
 
@@ -68,7 +68,7 @@ def caricature(model: keras.Model, layer: str, images: np.ndarray, preprocess: C
     scale = spectrum_scale(size)
 
     def acts(x):
-        return ops.cast(cut(preprocess(x)), "float32")
+        return ops.cast(cut(preprocess(x), training=False), "float32")
 
     def similarity(x, target):
         """(dot, cosine) of each image's activations with its target's."""
