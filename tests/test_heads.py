@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.analysis import attribution
+from generator.analysis import attribution, exciters, views
 from generator.analysis.predictions import predict
 from generator.build import build_site
 from generator.config import ModelSection, load_config
@@ -112,9 +112,25 @@ def test_every_forward_pass_is_in_inference_mode(tmp_path):
 
     acts = layer_activations(loaded, images, ["c1"])["c1"]
     c1 = keras.Model(model.input, model.get_layer("c1").output)
-    np.testing.assert_allclose(acts, c1.predict(images.astype(np.float32), verbose=0), rtol=1e-5, atol=1e-6)
-    (saliency,) = attribution.attribute(loaded, images, [attribution.ClassTarget(index=2)], "saliency")
-    np.testing.assert_allclose(saliency.scores, model.predict(images.astype(np.float32), verbose=0)[:, 2], rtol=1e-5)
+    x = images.astype(np.float32)
+    expected = c1.predict(x, verbose=0)
+    np.testing.assert_allclose(acts, expected, rtol=1e-5, atol=1e-6)
+    channels = np.array([1, 3], np.int32)
+    layer = loaded.features.get_layer("c1")
+    for redirect in (False, True):  # a kernel sliced after the trunk, and the model cut at the layer
+        maps = exciters.unit_maps(loaded.features, layer, 2, redirect)(keras.ops.convert_to_tensor(x), channels)
+        own = expected[np.arange(2), ..., channels] if not redirect else None
+        if own is not None:
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(maps), own, rtol=1e-5, atol=1e-6)
+        else:  # before the ReLU: its positive part is the map
+            np.testing.assert_allclose(np.maximum(keras.ops.convert_to_numpy(maps), 0), expected[np.arange(2), ..., channels],
+                                       rtol=1e-5, atol=1e-6)
+    dream = views.deepdream(loaded.features, "c1", images, loaded.preprocess, steps=0, step_size=1.0, batch_size=2)
+    np.testing.assert_allclose(dream.start_activation, np.mean(expected**2, axis=(1, 2, 3)), rtol=1e-5)
+    probabilities = model.predict(x, verbose=0)[:, 2]
+    for method in ("saliency", "gradcam"):
+        (found,) = attribution.attribute(loaded, images, [attribution.ClassTarget(index=2)], method)
+        np.testing.assert_allclose(found.scores, probabilities, rtol=1e-5, err_msg=method)
 
 
 def test_a_layer_with_noise_at_inference_is_refused_by_name(tmp_path):
