@@ -22,14 +22,14 @@ from tqdm import tqdm
 from generator import assets, pages, staging
 from generator.analyses import Analyses
 from generator.cache import Cache, digest
-from generator.config import EXCITER_METHODS, Config, image_files, list_images
+from generator.config import Config, image_files, list_images
 from generator.errors import GeneratorError
 from generator.executor import open_executor
 from generator.images import file_digest, load_images, read_square
 from generator.model_checks import browse_layers, check_config, configured_directions, input_size
 from generator.results import (
     ActivationGroups, Attribution, Circuit, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, Faithfulness,
-    ImageResult, ImageViews, InputImage, MapStats, Site, Unit, UnitExample, UnitResult, UnitStats,
+    ImageResult, ImageViews, InputImage, MapStats, RecipeQuality, Site, Unit, UnitExample, UnitResult, UnitStats,
 )
 from generator.timing import stage
 
@@ -147,6 +147,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         names = _example_names(example_files)
         listing = digest([(name, file_digest(p)) for name, p in zip(names, example_files)])
         examples = analyses.examples(plan.unit_layers, example_files, listing)
+        quality = _recipe_quality(analyses, recipes, example_files, examples)
     with stage("neighbours"):
         links = {layer: analyses.layer_links(layer) for layer in plan.unit_layers}
 
@@ -162,7 +163,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
             outgoing=links[u.layer].outgoing_of(u.channel, config.browse.top_k),
             exciter_map=analyses.exciter_map(u, exciters[u]) if featured else None,
             featured=featured, circuit=circuits.get(u), note=notes.get(u, ""), example_gradcam=gradcams.get(u),
-            diverse=diverse.get(u, ()), recipes=recipes.get(u, {}),
+            diverse=diverse.get(u, ()), recipes=recipes.get(u, {}), recipe_quality=quality.get(u, {}),
         )
     results = tuple(ImageResult(im, predictions[im.slug], activations[im.slug], views[im.slug], groups[im.slug])
                     for im in images)
@@ -183,6 +184,20 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
     )
 
 
+def _recipe_quality(analyses: Analyses, recipes: dict[Unit, dict[str, Exciter]], example_files: list[Path],
+                    examples: dict[str, DatasetExamples]) -> dict[Unit, dict[str, RecipeQuality]]:
+    """Each configured unit's recipes against its dataset examples (read at the exciters' size)."""
+    found = {}
+    for u, by_method in recipes.items():
+        chosen = [example_files[i] for i in examples[u.layer].image[u.channel]] if u.layer in examples else []
+        if not by_method or not chosen:
+            continue
+        size = next(iter(by_method.values())).image.shape[0]
+        pixels = np.stack([read_square(p, size, "dataset examples") for p in chosen])
+        found[u] = analyses.recipe_quality(u, by_method, pixels, [file_digest(p) for p in chosen])
+    return found
+
+
 def _evidence(config: Config, analyses: Analyses, images: list[InputImage], units: list[Unit], example_files: list[Path],
               examples: dict[str, DatasetExamples]) -> tuple[tuple[Attribution, ...], dict, tuple[Faithfulness, ...]]:
     """Where the evidence is: the attribution maps on the images, the featured units' Grad-CAM on their
@@ -201,7 +216,7 @@ def _example_gradcams(config: Config, analyses: Analyses, units: list[Unit], exa
     if not (config.attribution.units and "gradcam" in config.attribution.methods):
         return {}
     gradcams = {}
-    for u in units:
+    for u in tqdm(units, desc="Grad-CAM of the examples", unit="unit", disable=None):
         chosen = [example_files[i] for i in examples[u.layer].image[u.channel]]
         pixels = np.stack([read_square(p, config.images.size, "dataset examples") for p in chosen])
         gradcams[u] = analyses.example_gradcam(u, pixels, [file_digest(p) for p in chosen])
@@ -230,9 +245,9 @@ def _exciters(config: Config, analyses: Analyses, plan: UnitPlan) -> tuple[dict[
 
 
 def _recipes(config: Config, analyses: Analyses, featured: list[Unit]) -> dict[Unit, dict[str, Exciter]]:
-    """Each configured unit's exciter by every recipe (the lab's and Lucid's), to show side by side."""
+    """Each configured unit's exciter by the lab's recipe, Lucid's and the configured one (maco), side by side."""
     found: dict[Unit, dict[str, Exciter]] = {u: {} for u in featured}
-    for method in EXCITER_METHODS:
+    for method in dict.fromkeys(["gradient_ascent", "lucid", config.exciters.method]):
         params = dataclasses.replace(config.exciters.params(input_size(analyses.layers)), method=method)
         for u, e in analyses.exciters(featured, params, f"exciters ({method})").items():
             found[u][method] = e
@@ -270,7 +285,7 @@ def _groups(config: Config, analyses: Analyses, images: list[InputImage],
 def _views(config: Config, analyses: Analyses, images: list[InputImage]) -> dict[str, dict[str, ImageViews]]:
     """Each image's DeepDream and Caricature at ``views.layers``, by image slug and layer."""
     views: dict[str, dict[str, ImageViews]] = {im.slug: {} for im in images}
-    for layer in tqdm(config.views.layers, desc="views (DeepDream, Caricature)", unit="layer", disable=None):
+    for layer in config.views.layers:  # (each layer's views draw their own bar, a step at a time)
         for slug, found in analyses.layer_views(images, layer).items():
             views[slug][layer] = found
     return views

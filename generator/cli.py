@@ -7,6 +7,7 @@ import logging
 import shutil
 import sys
 
+from generator import quiet
 from generator.errors import GeneratorError
 
 DEFAULT_CONFIG = "site_config.yaml"
@@ -42,8 +43,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    _quiet_tensorflow()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("generator").setLevel(logging.INFO)  # the project's lines; other libraries' warnings only
+    quiet.quiet_python_warnings()
     try:
         commands = {"build": _build, "serve": _serve, "pdf": _pdf, "layers": _layers, "clean": _clean,
                     "schema": _schema}
@@ -60,18 +62,13 @@ def _error_line(e: GeneratorError) -> None:
     print(f"error: {e}", file=sys.stderr)
 
 
-def _quiet_tensorflow() -> None:
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # (oneDNN stays on: it makes CPU convolutions ~3x faster)
-
-
 def _build(args) -> int:
     from generator.build import build_site
     from generator.config import load_config, with_site_url
 
-    build_site(with_site_url(load_config(args.config), args.site_url), executor=args.executor, address=args.address,
-               workers=args.workers)
+    config = with_site_url(load_config(args.config), args.site_url)
+    quiet.import_keras()
+    build_site(config, executor=args.executor, address=args.address, workers=args.workers)
     return 0
 
 
@@ -117,8 +114,10 @@ def _layers(args) -> int:
     from generator.cache import Cache
     from generator.config import load_config
 
+    config = load_config(args.config)
+    quiet.import_keras()
     print(f"{'layer':<28} {'type':<20} {'output shape':<24} channels")
-    for r in Analyses(load_config(args.config), Cache(CACHE)).layers:
+    for r in Analyses(config, Cache(CACHE)).layers:
         print(f"{r.name:<28} {r.type:<20} {r.shape_text:<24} {r.channels or ''}")
     return 0
 

@@ -125,7 +125,9 @@ class ModelWorker:
     """A Ray actor's state: the model, loaded once; TensorFlow held to the actor's CPU share."""
 
     def __init__(self, model_section, root, threads: int):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        from generator import quiet
+
+        quiet.import_keras()
         import keras
 
         if keras.backend.backend() == "tensorflow":

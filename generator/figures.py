@@ -131,6 +131,18 @@ def _check_rgb(image: np.ndarray, name: str) -> np.ndarray:
     return image
 
 
+def transparent_exciter(image: np.ndarray, alpha: np.ndarray, path: Path, *, quality: int = 85) -> Path:
+    """The exciter (S, S, 3) uint8 with ``alpha`` (S, S) uint8 as its opacity, on a neutral grey that reads on
+    light and dark pages alike: where the unit looks, in MACO's sense."""
+    image = _check_rgb(image, "transparent_exciter").astype(np.float32)
+    opacity = np.asarray(alpha, np.float32)[..., None] / 255
+    picture = np.round(image * opacity + TRANSPARENCY_GREY * (1 - opacity))
+    return save_rgb(picture.astype(np.uint8), path, quality=quality)
+
+
+TRANSPARENCY_GREY = 128.0
+
+
 def activation_overlay(image: np.ndarray, activation: np.ndarray, path: Path, *,
                        title: str, quality: int = 85) -> Path:
     """The image with its activation map upsampled (bilinear) on top as a translucent heatmap

@@ -50,7 +50,7 @@ def environment() -> Environment:
     env.filters["link"] = _link
     env.filters["median"] = lambda values: float(np.median(values))
     env.globals["unit"] = Unit
-    env.globals["recipe_names"] = {"gradient_ascent": "the lab's recipe", "lucid": "Lucid's recipe"}
+    env.globals["recipe_names"] = {"gradient_ascent": "the lab's recipe", "lucid": "Lucid's recipe", "maco": "MACO"}
     return env
 
 

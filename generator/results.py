@@ -119,6 +119,25 @@ class Exciter:
     image: np.ndarray  # (S, S, 3) uint8
     activation: float
     start_activation: float
+    alpha: np.ndarray | None = None  # (S, S) uint8: maco's transparency (summed |input gradient|), else None
+
+
+@dataclass(frozen=True)
+class RecipeQuality:
+    """How well an exciter stands for its unit (see :mod:`generator.analysis.recipe_quality`)."""
+
+    ratio: float  # the unit's value on the exciter over that on its best example; NaN where undefined
+    plausibility: float  # cosine similarity at the unit's layer with its top examples' mean; NaN where undefined
+
+
+def quality_summary(found: list[RecipeQuality]) -> dict[str, float]:
+    """Units' qualities in two medians (over the units where each number is defined) and how many units."""
+    def median(values: list[float]) -> float:
+        values = [v for v in values if np.isfinite(v)]
+        return float(np.median(values)) if values else float("nan")
+
+    return {"units": len(found), "median_ratio": median([q.ratio for q in found]),
+            "median_plausibility": median([q.plausibility for q in found])}
 
 
 @dataclass(frozen=True)
@@ -429,6 +448,7 @@ class UnitResult:
     note: str = ""
     diverse: tuple[Exciter, ...] = ()  # exciters.diversity exciters that differ (configured units)
     recipes: dict[str, Exciter] = field(default_factory=dict)  # configured units: method -> exciter, every recipe
+    recipe_quality: dict[str, RecipeQuality] = field(default_factory=dict)  # method -> its exciter's quality
 
 
 @dataclass(frozen=True)
@@ -478,6 +498,14 @@ class Site:
         if not values[top] > 0 or values[index] >= NEAR_ZERO * values[top]:
             return None
         return Faint(measure, float(values[index]), float(values[top]), self.images[top].image.file)
+
+    def recipe_quality_of(self, layer: str) -> dict[str, dict[str, float]]:
+        """Per recipe, :func:`quality_summary` of the layer's units that have one (the configured units)."""
+        found: dict[str, list[RecipeQuality]] = {}
+        for unit, result in self.units.items():
+            for method, quality in result.recipe_quality.items() if unit.layer == layer else ():
+                found.setdefault(method, []).append(quality)
+        return {method: quality_summary(qualities) for method, qualities in found.items()}
 
     def faithfulness_of(self, target: str) -> Faithfulness | None:
         return next((f for f in self.faithfulness if f.target == target), None)

@@ -98,7 +98,8 @@ class SitePaths:
         return self.unit(unit) + name
 
     def unit_picture(self, unit: Unit, name: str) -> str:
-        """``exciter``, ``exciter-map``, ``examples``, ``examples-gradcam``, in the unit pictures' format."""
+        """``exciter``, ``exciter-alpha``, ``exciter-map``, ``examples``, ``examples-gradcam``, in the unit pictures'
+        format."""
         return self.unit(unit) + name + PICTURE_SUFFIXES[self.unit_format]
 
     def unit_strip(self, unit: Unit) -> str:

@@ -7,6 +7,7 @@ rewrites the snapshots in ``tests/snapshots/`` after a deliberate change to the 
 from __future__ import annotations
 
 import dataclasses
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from generator.geometry import ReceptiveField
 from generator.results import (
     ActivationGroups, Attribution, Circuit, CircuitEdge, CircuitInput, CircuitWeights, ClassScore, DirectionExciter,
     Exciter, ExciterGrid, Faithfulness, FaithfulnessScores, ImageResult, ImageViews, InputImage, LayerInfo, Link, MapStats,
-    Prediction, Site, Unit, UnitExample, UnitResult, UnitStats,
+    Prediction, RecipeQuality, Site, Unit, UnitExample, UnitResult, UnitStats,
 )
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
@@ -100,6 +101,8 @@ def fake_site(kind: str) -> tuple[Site, Config]:
                 note="This unit *likes* stripes." if u == featured else "",
                 diverse=(_exciter(7), _exciter(8)) if u == featured and kind == "classifier" else (),
                 recipes={"gradient_ascent": _exciter(11), "lucid": _exciter(12)} if u == featured else {},
+                recipe_quality={"gradient_ascent": RecipeQuality(1.25, 0.875), "lucid": RecipeQuality(math.nan, 0.5)}
+                if u == featured else {},
             )
     grid = ExciterGrid("c1", (Unit("c1", 0), Unit("c1", 1)), (_exciter(0), _exciter(1))) if kind == "classifier" else None
     maps = np.zeros((2, 16, 16), np.float32)

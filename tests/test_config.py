@@ -62,7 +62,7 @@ def test_wrong_type(tmp_path):
 
 
 def test_range_and_choices(tmp_path):
-    assert "one of gradient_ascent, lucid" in error(write(tmp_path, "exciters: {method: deepdream}\n"))
+    assert "one of gradient_ascent, lucid, maco" in error(write(tmp_path, "exciters: {method: deepdream}\n"))
     assert "from 1 to 64" in error(write(tmp_path, "circuits: {top_k: 0}\n"))
     assert "'units[0].channel'" in error(write(tmp_path, "units: [{layer: c1, channel: -1}]\n"))
 
@@ -117,9 +117,9 @@ def test_default_config_is_valid():
     ("exciters: {objective: pixel}\n", "config key 'exciters.objective': got 'pixel', expected one of channel, neuron"),
     ("model: {preprocess: imagenet}\n", "config key 'model.preprocess': got 'imagenet', expected one of caffe, tf, torch, none"),
     ("units: [{layer: c1, channel: 0, method: dream}]\n",
-     "config key 'units[0].method': got 'dream', expected one of gradient_ascent, lucid"),
+     "config key 'units[0].method': got 'dream', expected one of gradient_ascent, lucid, maco"),
     ("browse: {thumbnail_method: dream}\n",
-     "config key 'browse.thumbnail_method': got 'dream', expected one of gradient_ascent, lucid"),
+     "config key 'browse.thumbnail_method': got 'dream', expected one of gradient_ascent, lucid, maco"),
     ("circuits: {window: -1}\n", "config key 'circuits.window': got -1, expected an integer from 0 to 256"),
     ("browse: {image_format: gif}\n", "config key 'browse.image_format': got 'gif', expected one of png, jpeg, webp"),
     ("browse: {image_format: jpg}\n", "config key 'browse.image_format': got 'jpg', expected one of png, jpeg, webp"),
@@ -132,7 +132,7 @@ def test_default_config_is_valid():
     ("units: [{layer: c1, chanel: 3}]\n",
      "config key 'units[0].chanel' is not known (did you mean 'channel'?); allowed here: layer, channel, note, method"),
     ("site: {9223372036854775808: x}\n", "config key 'site.9223372036854775808' is not known; allowed here: title, author, "
-     "description, url"),
+     "description, url, pdf"),
     ("site: {title: yes}\n", "config key 'site.title': got True, expected text; put it in quotes to keep it as text"),
     ("exciters: {steps: yes}\n", "config key 'exciters.steps': got True, expected an integer"),
     ("units: [{layer: c1, channel: 2}, {layer: c1, channel: 3}, {layer: c1, channel: 2}]\n",

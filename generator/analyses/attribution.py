@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from tqdm import tqdm
 
 from generator.analysis.precision import resolve_precision
 from generator.executor import Job
@@ -28,7 +29,8 @@ class AttributionAnalyses:
                 return {m: () for m in missing}
             jobs = [Job(_attribution_job, (pixels, targets, m, self._attribution_settings(), a.sanity_check))
                     for m in missing]
-            return dict(zip(missing, self.executor.run(jobs)))
+            with tqdm(total=len(jobs), desc="attribution", unit="method", disable=None) as bar:
+                return dict(zip(missing, self.executor.run(jobs, bar.update)))
 
         found = self.cache.values(keys, tuple[Attribution, ...], compute)
         targets = list(dict.fromkeys(r.target for rs in found.values() for r in rs))
@@ -54,7 +56,8 @@ class AttributionAnalyses:
             measure = FaithfulnessSettings(steps=a.faithfulness.steps, samples=a.faithfulness.samples, seed=a.seed)
             jobs = [Job(_faithfulness_job, (pixels, targets[t], groups[t], self._attribution_settings(), measure))
                     for t in missing]
-            return dict(zip(missing, self.executor.run(jobs)))
+            with tqdm(total=len(jobs), desc="faithfulness", unit="target", disable=None) as bar:
+                return dict(zip(missing, self.executor.run(jobs, bar.update)))
 
         found = self.cache.values(keys, Faithfulness, compute)
         return tuple(found[t] for t in groups)
@@ -103,11 +106,17 @@ def _attribution_job(loaded, pixels: np.ndarray, targets: list, method: str, set
                      progress=None) -> tuple[Attribution, ...]:
     from generator.analysis.attribution import site_attributions
 
-    return site_attributions(loaded, pixels, targets, method, settings, sanity)
+    found = site_attributions(loaded, pixels, targets, method, settings, sanity)
+    if progress is not None:
+        progress(1)
+    return found
 
 
 def _faithfulness_job(loaded, pixels: np.ndarray, target, found: list[Attribution], settings, measure,
                       progress=None) -> Faithfulness:
     from generator.analysis.attribution import site_faithfulness
 
-    return site_faithfulness(loaded, pixels, target, found, settings, measure)
+    found = site_faithfulness(loaded, pixels, target, found, settings, measure)
+    if progress is not None:
+        progress(1)
+    return found

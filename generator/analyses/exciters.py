@@ -12,7 +12,7 @@ from generator.analyses.parts import batch_parts
 from generator.analysis.precision import resolve_precision
 from generator.config import ExciterParams
 from generator.executor import Job
-from generator.results import Exciter, Unit
+from generator.results import Exciter, RecipeQuality, Unit
 
 
 class ExciterAnalyses:
@@ -82,6 +82,20 @@ class ExciterAnalyses:
             return layer_activations(self.model, exciter.image[None], [unit.layer])[unit.layer][0, ..., unit.channel]
 
         return self.cache.value(self._key("exciter-map", unit.layer, unit.channel, exciter.image), np.ndarray, compute)
+
+    def recipe_quality(self, unit: Unit, recipes: dict[str, Exciter], examples: np.ndarray,
+                       digests: list[str]) -> dict[str, RecipeQuality]:
+        """Each recipe's exciter of the unit against its top examples (``examples`` at the exciters' size)."""
+        def compute() -> dict[str, RecipeQuality]:
+            from generator.analysis.recipe_quality import exciter_quality
+
+            images = np.stack([e.image for e in recipes.values()])
+            found = exciter_quality(self.model, unit.layer, images, [unit.channel] * len(recipes),
+                                    [examples] * len(recipes))
+            return dict(zip(recipes, found))
+
+        key = self._key("recipe-quality", unit.layer, unit.channel, digests, [e.image for e in recipes.values()])
+        return self.cache.value(key, dict[str, RecipeQuality], compute)
 
 
 def exciter_key(params: ExciterParams) -> dict:

@@ -4,6 +4,7 @@ its activation groups (a mixin of :class:`generator.analyses.Analyses`)."""
 from __future__ import annotations
 
 import numpy as np
+from tqdm import tqdm
 
 from generator.analysis.precision import resolve_precision
 from generator.results import ActivationGroups, ImageViews, InputImage, Prediction
@@ -39,14 +40,16 @@ class ImageAnalyses:
         by_slug = {im.slug: im for im in images}
 
         def compute(slugs: list[str]) -> dict[str, ImageViews]:
-            from generator.analysis.views import caricature, deepdream
+            from generator.analysis.views import batch_count, caricature, deepdream
 
             pixels, batch = np.stack([by_slug[slug].pixels for slug in slugs]), self.config.exciters.batch_size
-            with stage(f"views {layer} ({len(slugs)} images)"):
+            steps = batch_count(len(slugs), batch) * (v.deepdream_steps + v.caricature_steps)
+            with stage(f"views {layer} ({len(slugs)} images)"), \
+                    tqdm(total=steps, desc=f"views {layer} (DeepDream, Caricature)", unit="step", disable=None) as bar:
                 dream = deepdream(self.model.features, layer, pixels, self.model.preprocess, v.deepdream_steps,
-                                  v.deepdream_step_size, batch, precision)
+                                  v.deepdream_step_size, batch, precision, bar.update)
                 cari = caricature(self.model.features, layer, pixels, self.model.preprocess, v.caricature_steps, seed,
-                                  batch, precision)
+                                  batch, precision, bar.update)
             return {slug: ImageViews(d, c) for slug, d, c in zip(slugs, dream.exciters(), cari.exciters())}
 
         return self.cache.values(keys, ImageViews, compute)

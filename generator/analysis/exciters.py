@@ -47,11 +47,13 @@ class ExciterResult:
     images: np.ndarray  # (N, S, S, 3) uint8, ready to save
     activation: np.ndarray  # (N,) objective on the optimised image (before deprocessing / uint8)
     start_activation: np.ndarray  # (N,) the same objective on the start image
+    transparency: np.ndarray | None = None  # (N, S, S) in [0, 1], maco's summed |input gradient|
 
     def exciters(self) -> list[Exciter]:
         """One :class:`Exciter` per unit, in order."""
-        return [Exciter(image, float(a), float(s))
-                for image, a, s in zip(self.images, self.activation, self.start_activation)]
+        alphas = [None] * len(self.images) if self.transparency is None else np.round(self.transparency * 255)
+        return [Exciter(image, float(a), float(s), None if alpha is None else alpha.astype(np.uint8))
+                for image, a, s, alpha in zip(self.images, self.activation, self.start_activation, alphas)]
 
 
 def render_exciters(
@@ -62,6 +64,7 @@ def render_exciters(
     preprocess: Callable,
     progress: Callable[[int], None] | None = None,
     width: int = 0,
+    spectrum: np.ndarray | None = None,
 ) -> ExciterResult:
     """Exciters of ``channels`` of the layer named ``layer``, in the order given.
 
@@ -69,7 +72,7 @@ def render_exciters(
     ``progress(k)`` is called after each batch with the number of units that batch finished (an
     increment: ``tqdm.update`` fits). ``width``: the batch size (default :func:`batch_width`); parts of
     a layer rendered separately with its width, each starting at a multiple of it, get the images
-    that one call over the whole layer gives.
+    that one call over the whole layer gives. ``spectrum``: maco's magnitude (see :class:`Items`).
     """
     channels = [int(c) for c in channels]
     target = graph.model_channels(model, layer, channels, "exciters")
@@ -77,7 +80,7 @@ def render_exciters(
     def objective(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool) -> Callable:
         return unit_objective(model, target, width, preprocess, params.objective, redirect_relu)
 
-    items = Items([(c,) for c in channels], np.array(channels, "int32"))
+    items = Items([(c,) for c in channels], np.array(channels, "int32"), spectrum=spectrum)
     return render_items(model, target, items, params, objective, progress, width=width)
 
 
@@ -114,11 +117,12 @@ def render_directions(
 class Items:
     """What a render makes, one image per item: ``keys[i]`` seeds its random numbers, ``targets[i]`` is
     its objective's argument (a channel, or a direction's weights); ``group`` consecutive items always
-    share a batch."""
+    share a batch; ``spectrum``: the magnitude (C, S, S//2+1) maco's images keep (None: ImageNet's)."""
 
     keys: list[tuple[int, ...]]
     targets: np.ndarray
     group: int = 1
+    spectrum: np.ndarray | None = None
 
 
 def render_items(model: keras.Model, target: keras.layers.Layer, items: Items, params: ExciterParams,
@@ -152,9 +156,15 @@ def render_items(model: keras.Model, target: keras.layers.Layer, items: Items, p
         penalty = make_penalty(model, target, width, redirect_relu)
         return lambda images, targets: climb(images, targets) - penalty(images, targets)
 
-    run_batch = _RECIPES[params.method](objective, params, canvas)
+    if params.method == "maco":
+        from generator.analysis import maco  # it builds on this module's helpers
 
-    images, reached, started = [], [], []
+        spectrum = maco.imagenet_magnitude(params.size) if items.spectrum is None else items.spectrum
+        run_batch = maco.maco_recipe(objective, params, canvas, spectrum)
+    else:
+        run_batch = _RECIPES[params.method](objective, params, canvas)
+
+    images, reached, started, alphas = [], [], [], []
     for first in range(0, len(keys), width):
         n = len(keys[first : first + width])
         pick = [first + i if i < n else first + n - group + (i - n) % group for i in range(width)]
@@ -162,9 +172,11 @@ def render_items(model: keras.Model, target: keras.layers.Layer, items: Items, p
         images.append(result.images[:n])
         reached.append(result.activation[:n])
         started.append(result.start_activation[:n])
+        alphas.append(None if result.transparency is None else result.transparency[:n])
         if progress is not None:
             progress(n)
-    return ExciterResult(np.concatenate(images), np.concatenate(reached), np.concatenate(started))
+    alpha = None if alphas[0] is None else np.concatenate(alphas)
+    return ExciterResult(np.concatenate(images), np.concatenate(reached), np.concatenate(started), alpha)
 
 
 def batch_width(count: int, batch_size: int, group: int = 1) -> int:
@@ -315,7 +327,8 @@ def _relu_layer(layer: keras.layers.Layer) -> bool:
 
 
 def _canvas(model: keras.Model, params: ExciterParams) -> int:
-    """The side of the image the model sees: size, or for lucid's transformed view size + 12.
+    """The side of the image the model sees: size, or for lucid's transformed view size + 12 (maco resizes
+    its crops to a fixed input of any size).
 
     A model with a fixed input size sees that size: lucid pads its view to it (when it is at least
     ``size``); gradient ascent needs ``size`` to be it.
@@ -324,7 +337,8 @@ def _canvas(model: keras.Model, params: ExciterParams) -> int:
     fixed = tuple(model.input.shape[1:3])
     if None in fixed:
         return params.size + (12 if lucid else 0)
-    if fixed[0] == fixed[1] and (fixed[0] == params.size or (lucid and fixed[0] > params.size)):
+    resized = params.method == "maco"  # its crops are resized to the model's input
+    if fixed[0] == fixed[1] and (fixed[0] == params.size or resized or (lucid and fixed[0] > params.size)):
         return fixed[0]
     if fixed[0] != fixed[1]:
         raise GeneratorError(
@@ -360,8 +374,9 @@ def _gradient_ascent(make_objective: Callable, params: ExciterParams, canvas: in
         rms = ops.sqrt(ops.mean(ops.square(g), axis=(1, 2, 3), keepdims=True))
         return x + rate * g / (rms + 1e-5), values
 
+    # One compiled function: the value on the final image is read from one more step (the same graph's value,
+    # equal to a separate forward's bit for bit on VGG16) rather than from a second function traced per layer.
     step = backend.compile_step(step)
-    forward = backend.compile_step(objective)
 
     def run_batch(keys: list[tuple[int, ...]], targets: np.ndarray) -> ExciterResult:
         units = ops.convert_to_tensor(targets)
@@ -370,7 +385,7 @@ def _gradient_ascent(make_objective: Callable, params: ExciterParams, canvas: in
         for _ in range(params.steps):
             x, values = step(x, units)
             start = values if start is None else start  # the value before the first step
-        reached = _numpy(forward(x, units))
+        reached = _numpy(step(x, units)[1])
         start = reached if start is None else _numpy(start)
         return ExciterResult(deprocess(_numpy(x)), reached, start)
 
@@ -496,4 +511,4 @@ def _numpy(x) -> np.ndarray:
     return np.asarray(ops.convert_to_numpy(x), dtype=np.float32)
 
 
-_RECIPES = {"gradient_ascent": _gradient_ascent, "lucid": _lucid}
+_RECIPES = {"gradient_ascent": _gradient_ascent, "lucid": _lucid, "maco": None}  # maco: see render_items

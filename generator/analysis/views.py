@@ -31,8 +31,10 @@ CARICATURE_POWER = 1.0  # Lucid's cossim_pow
 
 
 def deepdream(model: keras.Model, layer: str, images: np.ndarray, preprocess: Callable, steps: int,
-              step_size: float, batch_size: int, precision: str = "float32") -> ExciterResult:
-    """DeepDream of each uint8 image (N, S, S, 3) at ``layer``; the measure is the mean squared activation."""
+              step_size: float, batch_size: int, precision: str = "float32",
+              progress: Callable[[int], None] | None = None) -> ExciterResult:
+    """DeepDream of each uint8 image (N, S, S, 3) at ``layer``; the measure is the mean squared activation.
+    ``progress(1)`` is called after each step of each batch."""
     cut = _cut(model, layer, precision)
 
     def energy(x):
@@ -52,6 +54,7 @@ def deepdream(model: keras.Model, layer: str, images: np.ndarray, preprocess: Ca
         start = _numpy(energy(x))
         for _ in range(steps):
             x, _ = step(x)
+            _tick(progress)
         out = np.clip(np.round(_numpy(x)), 0, 255).astype(np.uint8)
         return ExciterResult(out, _numpy(energy(ops.convert_to_tensor(out.astype("float32")))), start)
 
@@ -59,10 +62,11 @@ def deepdream(model: keras.Model, layer: str, images: np.ndarray, preprocess: Ca
 
 
 def caricature(model: keras.Model, layer: str, images: np.ndarray, preprocess: Callable, steps: int, seed: int,
-               batch_size: int, precision: str = "float32") -> ExciterResult:
+               batch_size: int, precision: str = "float32",
+               progress: Callable[[int], None] | None = None) -> ExciterResult:
     """Caricature of each uint8 image (N, S, S, 3) at ``layer``; the measure is the cosine similarity of the
     layer's activations on the result with those on the image. An image's noise derives from the seed and
-    its pixels."""
+    its pixels. ``progress(1)`` is called after each step of each batch."""
     cut = _cut(model, layer, precision)
     size = images.shape[1]
     scale = spectrum_scale(size)
@@ -102,6 +106,7 @@ def caricature(model: keras.Model, layer: str, images: np.ndarray, preprocess: C
         m = v = ops.zeros_like(spectrum)
         for i in range(steps):
             spectrum, m, v = step(spectrum, m, v, ops.convert_to_tensor(np.float32(i + 1)), target)
+            _tick(progress)
         image, reached = rendered(spectrum, target)
         return ExciterResult(np.clip(np.round(_numpy(image)), 0, 255).astype(np.uint8), _numpy(reached), _numpy(start))
 
@@ -112,6 +117,16 @@ def _cut(model: keras.Model, layer: str, precision: str) -> keras.Model:
     """The model up to ``layer``, computing in ``precision`` (``auto`` resolved as for exciters)."""
     cut = graph.cut(model, graph.model_layer(model, layer, "views").output)
     return backend.at_precision(cut, resolve_precision(precision))
+
+
+def batch_count(count: int, batch_size: int) -> int:
+    """How many batches ``count`` images take (what a view's steps are repeated for)."""
+    return -(-count // batch_size)
+
+
+def _tick(progress: Callable[[int], None] | None) -> None:
+    if progress is not None:
+        progress(1)
 
 
 def _image_key(image: np.ndarray) -> int:

@@ -21,6 +21,9 @@ class UnitAssets:
         u, p = result.unit, self.paths
         shown = len(result.maps)  # the first images' maps (browse.unit_maps)
         self.picture(p.unit_picture(u, "exciter"), figures.save_rgb, result.exciter.image)
+        if result.exciter.alpha is not None:
+            self.picture(p.unit_picture(u, "exciter-alpha"), figures.transparent_exciter, result.exciter.image,
+                         result.exciter.alpha)
         self.picture(p.unit_strip(u), figures.activation_strip, pixels[:shown], np.stack(list(result.maps.values())),
                      labels[:shown])
         if result.featured:
@@ -55,7 +58,8 @@ class UnitAssets:
                          for x in result.examples],
         }
         if result.recipes:
-            data["recipes"] = {method: {"activation": e.activation, "start_activation": e.start_activation}
+            data["recipes"] = {method: {"activation": e.activation, "start_activation": e.start_activation,
+                                        **_quality_record(result.recipe_quality.get(method))}
                                for method, e in result.recipes.items()}
         if result.diverse:
             data["diverse"] = [{"activation": e.activation, "start_activation": e.start_activation}
@@ -96,3 +100,8 @@ class ExamplePixels:
 
 def _link_record(link) -> dict:
     return {"layer": link.unit.layer, "channel": link.unit.channel, "norm": link.norm}
+
+
+def _quality_record(quality) -> dict:
+    """A recipe's quality for unit.json (none where the unit has no dataset examples)."""
+    return {} if quality is None else {"ratio_to_best_example": quality.ratio, "plausibility": quality.plausibility}

@@ -26,7 +26,7 @@ from generator.config.directions import parse_direction
 from generator.config.files import read_text, resolve_path
 from generator.errors import GeneratorError, shown
 
-ExciterMethod = Literal["gradient_ascent", "lucid"]
+ExciterMethod = Literal["gradient_ascent", "lucid", "maco"]
 ExciterMethodOrEmpty = Literal["", ExciterMethod]  # empty: the section's setting (exciters.method)
 AttributionMethod = Literal["gradcam", "saliency", "smoothgrad", "integrated_gradients", "gradcam_plus_plus",
                             "occlusion"]
@@ -185,8 +185,8 @@ class ExciterParams(Section):
     """How an exciter (activation-maximising image) is made; part of its cache key."""
 
     method: ExciterMethod = "gradient_ascent"
-    """ "gradient_ascent" (the lab's recipe) or "lucid" (Lucid's: Fourier image, decorrelated colour, transforms,
-    Adam)."""
+    """ "gradient_ascent" (the lab's recipe), "lucid" (Lucid's: Fourier image, decorrelated colour, transforms,
+    Adam) or "maco" (Fel et al.'s: fixed ImageNet magnitude, phase only, random crops and noise, Nadam)."""
     steps: Annotated[Int, Field(ge=0, le=100_000)] = 40
     """Optimisation steps."""
     step_size: Annotated[float, Strict(), Field(gt=0, le=1000), AS_FLOAT] = 1.0

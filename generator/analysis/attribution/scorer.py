@@ -14,7 +14,8 @@ or channel its score picks; a class target's class is the image's ``rank``-th mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Callable
 
 import keras
@@ -39,7 +40,7 @@ class Parts:
     def of(model) -> "Parts":
         if isinstance(model, keras.Model):
             kind = "classes" if len(model.output.shape) == 2 else "map"
-            return Parts(model, model, lambda x: x, kind)
+            return Parts(model, model, _identity, kind)
         return Parts(model.features, model.network, model.preprocess, model.output_kind)
 
 
@@ -51,6 +52,14 @@ class Scorer:
     pick: Callable  # (output, selector (B,)) -> (B,)
     parts: Parts
     key: tuple  # ("classes",), ("output",) or ("unit", layer)
+    compiled: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # a copy starts empty
+
+    def step(self, name: tuple, make: Callable[[], Callable]) -> Callable:
+        """The compiled function ``name`` of this network, ``make()`` compiled on first use: every call
+        (every batch, every run of a method) reuses it, traced once per input shape."""
+        if name not in self.compiled:
+            self.compiled[name] = backend.compile_step(make())
+        return self.compiled[name]
 
     def model_input(self, x):
         """0..255 RGB (B, H, W, 3) -> the network's input (resized first where its size is fixed)."""
@@ -64,11 +73,11 @@ class Scorer:
 
     def forward_step(self) -> Callable:
         """Compiled ``(images, selectors) -> scores``."""
-        return backend.compile_step(self.score)
+        return self.step(("score",), lambda: self.score)
 
     def gradient_step(self) -> Callable:
         """Compiled ``(images, selectors) -> (scores, d score / d images)``."""
-        return backend.compile_step(backend.value_and_grad(self.score))
+        return self.step(("gradient",), lambda: backend.value_and_grad(self.score))
 
     def gradcam_layer(self, settings: AttributionSettings) -> str:
         """The layer Grad-CAM uses: ``settings.layer`` for class and output targets, else the trunk's
@@ -102,8 +111,27 @@ def network_key(parts: Parts, target: Target) -> tuple:
     raise GeneratorError(f"attribution: unknown target {target!r}")
 
 
+_SCORERS: OrderedDict = OrderedDict()  # the last few scorers made, with their compiled functions
+_KEPT_SCORERS = 8
+
+
 def scorer_for(parts: Parts, key: tuple, precision: str) -> Scorer:
-    """The network of targets with ``key`` at ``precision``, and its score."""
+    """The network of targets with ``key`` at ``precision``, and its score: made once for a model and kept
+    (its weights are read then: a loaded model is not changed), so later runs reuse its compiled functions."""
+    cache_key = (id(parts.features), id(parts.network), id(parts.preprocess), key, precision)
+    if cache_key not in _SCORERS:
+        _SCORERS[cache_key] = _new_scorer(parts, key, precision)  # holds the model: its id is not reused meanwhile
+        while len(_SCORERS) > _KEPT_SCORERS:
+            _SCORERS.popitem(last=False)
+    _SCORERS.move_to_end(cache_key)
+    return _SCORERS[cache_key]
+
+
+def _identity(x):
+    return x
+
+
+def _new_scorer(parts: Parts, key: tuple, precision: str) -> Scorer:
     if key[0] == "unit":
         net = keras.Model(parts.features.input, parts.features.get_layer(key[1]).output)
         pick = _unit_mean
@@ -140,7 +168,7 @@ def selectors(scorer: Scorer, x: np.ndarray, targets: list[Target], batch_size: 
             raise GeneratorError(f"attribution: class {target.index} is out of range; the model has classes 0 to {count - 1}")
         if target.index is None and not 1 <= target.rank <= count:
             raise GeneratorError(f"attribution: class rank must be 1 to {count}, got {target.rank}")
-    predict = backend.compile_step(lambda images, unused: scorer.net(scorer.model_input(images), training=False))
+    predict = scorer.step(("predict",), lambda: lambda images, unused: scorer.net(scorer.model_input(images), training=False))
     (probabilities,) = batched(predict, lambda rows: x[rows], np.zeros(n, np.int32), batch_size)
     order = np.argsort(-probabilities, axis=1, kind="stable")
     classes = np.stack(

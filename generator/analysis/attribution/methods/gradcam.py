@@ -30,7 +30,7 @@ def cam_maps(scorer: Scorer, pairs: Pairs, settings: AttributionSettings, weight
     """ReLU(sum_k w_k A_k) at the Grad-CAM layer, upsampled, ``weights(a, g) -> w (B, 1, 1, K)`` from the
     maps A and the score's gradient g with respect to them."""
     layer = scorer.gradcam_layer(settings)
-    step = backend.compile_step(_cam_step(scorer, layer, weights))
+    step = scorer.step(("cam", layer, weights), lambda: _cam_step(scorer, layer, weights))
     scores, cams = batched(step, pairs.images, pairs.selector, settings.batch_size)
     return MethodMaps(scores, upsample(cams, pairs.x.shape[1:3]), layer=layer)
 

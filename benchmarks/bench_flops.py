@@ -1,0 +1,222 @@
+"""The FLOP account of a cold build: each compute stage's FLOPs, seconds, GFLOP/s and the machine's peak.
+
+    python benchmarks/bench_flops.py [--config site_config.yaml] [--peak-size 2048]
+
+Builds the config in a fresh temporary project (empty cache), in this process, and counts the work
+each stage asks for as it asks for it: every exciter batch (recipe, steps, canvas, items, the
+channels its objective needs), every view, dataset-example pass and attribution run, in FLOPs from
+the model's layer shapes (``generator/analysis/flops.py``: forward passes and input gradients,
+without the padding of a last batch: what the stage must do). The peak is a large matrix product
+timed here in each precision the stages use. One line a stage:
+
+    stage=<name> seconds=<s> gflops=<achieved> peak=<measured> fraction=<achieved/peak>
+
+where a stage mixing precisions gets the peak its FLOPs would run at, and a last line
+``build seconds=<s> compute_fraction=<sum of the stages' FLOP-times at peak / build seconds>``.
+Left out of the counts: NMF (groups), Lucid's diversity term, objectives' elementwise arithmetic,
+occlusion and faithfulness (not counted yet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+STAGES = ("exciters", "directions", "diversity", "views", "groups", "examples", "attribution", "faithfulness")
+
+
+class Account:
+    """FLOPs by (stage, precision), and each stage's seconds."""
+
+    def __init__(self):
+        self.flops: dict[tuple[str, str], float] = defaultdict(float)
+        self.seconds: dict[str, float] = {}
+        self.current = ""
+
+    def add(self, flops: float, precision: str) -> None:
+        self.flops[self.current, precision] += flops
+
+    @contextmanager
+    def stage(self, name: str):
+        previous, self.current = self.current, name
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            self.current = previous
+
+
+def measured_peak(precision: str, n: int, repeats: int = 5) -> float:
+    """GFLOP/s of an (n, n) by (n, n) matrix product in ``precision``, the best of ``repeats``."""
+    import keras
+    import numpy as np
+
+    from generator.analysis import backend
+    from generator.analysis.flops import matmul_flops
+
+    a = keras.ops.cast(keras.ops.convert_to_tensor(np.random.default_rng(0).normal(size=(n, n)).astype("float32")),
+                       precision)
+    product = backend.compile_step(lambda x, y: keras.ops.matmul(x, y))
+    keras.ops.convert_to_numpy(product(a, a))  # traced and warm
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        keras.ops.convert_to_numpy(product(a, a))
+        best = min(best, time.perf_counter() - start)
+    return matmul_flops(n, n, n) / best / 1e9
+
+
+def install_counters(account: Account) -> None:
+    """Wrap the analyses' entry points so that each call adds its FLOPs to the current stage."""
+    from generator import build
+
+    build.stage = account.stage  # the build's stages (the analyses' own inner timings stay as they are)
+    _count_exciters(account)
+    _count_views(account)
+    _count_examples(account)
+    _count_attribution(account)
+
+
+def _count_exciters(account: Account) -> None:
+    """Every exciter batch (units, directions, diverse images, groups' directions): its steps and final values."""
+    import numpy as np
+
+    from generator.analysis import diversity, exciters
+    from generator.analysis.flops import forward_flops, step_flops
+    from generator.analysis.precision import resolve_precision
+
+    render_items = exciters.render_items
+
+    def counted_render_items(model, target, items, params, *args, **kwargs):
+        canvas = exciters._canvas(model, params)
+        targets = np.asarray(items.targets)
+        needed = targets.shape[1] if targets.ndim == 2 else 1  # a direction's support, or one channel
+        per_item = params.steps * step_flops(model, canvas, target.name, needed)
+        per_item += (2 if params.method == "lucid" else 1) * forward_flops(model, params.size, target.name, needed)
+        account.add(len(items.keys) * per_item, resolve_precision(params.precision))
+        return render_items(model, target, items, params, *args, **kwargs)
+
+    exciters.render_items = diversity.render_items = counted_render_items
+
+
+def _count_views(account: Account) -> None:
+    from generator.analysis import views
+    from generator.analysis.flops import forward_flops, step_flops
+    from generator.analysis.precision import resolve_precision
+
+    def counted_view(view, extra_forwards: int):
+        def counted(model, layer, images, preprocess, steps, *args, **kwargs):
+            precision = kwargs.get("precision", args[2] if len(args) > 2 else "float32")
+            size, n = images.shape[1], len(images)
+            work = steps * step_flops(model, size, layer) + extra_forwards * forward_flops(model, size, layer)
+            account.add(n * work, resolve_precision(precision))
+            return view(model, layer, images, preprocess, steps, *args, **kwargs)
+
+        return counted
+
+    views.deepdream = counted_view(views.deepdream, 2)  # the measure before and after
+    views.caricature = counted_view(views.caricature, 3)  # the target's activations, the measure before and after
+
+
+def _count_examples(account: Account) -> None:
+    from generator.analysis import examples
+    from generator.analysis.flops import forward_flops
+
+    def counted_pass(pass_, size_at: int, count_of):
+        """A forward pass of images to the deepest of the layers; ``size_at``: where the size is in the arguments
+        after the images' paths."""
+        def counted(loaded, layers_or_images, paths, *args, **kwargs):
+            layers = list(layers_or_images)
+            size = args[size_at]
+            deepest = max(layers, key=lambda name: [l.name for l in loaded.features.layers].index(name))
+            account.add(count_of(paths, args) * forward_flops(loaded.features, size, deepest), "float32")
+            return pass_(loaded, layers_or_images, paths, *args, **kwargs)
+
+        return counted
+
+    examples.example_shard = counted_pass(examples.example_shard, 1, lambda paths, args: len(paths))
+    examples.example_maps = counted_pass(examples.example_maps, 0, lambda paths, args: len(args[2]))
+
+
+def _count_attribution(account: Account) -> None:
+    from generator.analysis.attribution import maps, sanity
+
+    run = maps.run
+
+    def counted_run(method, scorer, images, targets, settings, selectors=None):
+        account.add(_attribution_flops(method, scorer, images, targets, settings, selectors), settings.precision)
+        return run(method, scorer, images, targets, settings, selectors)
+
+    maps.run = sanity.run = counted_run
+
+
+def _attribution_flops(method, scorer, images, targets, settings, selectors) -> float:
+    """One attribution run's FLOPs: every (image, target) pair's forward passes and gradients."""
+    from generator.analysis.flops import forward_flops
+
+    net, size = scorer.net, images.shape[1]
+    unit = scorer.key[0] == "unit"
+    forward = forward_flops(net, size, net.layers[-1].name if unit else None, 1 if unit else None)
+    pairs = len(images) * len(targets)
+    ranking = len(images) * forward if scorer.key[0] == "classes" and selectors is None else 0
+    if method in ("gradcam", "gradcam_plus_plus"):  # the forward, and the gradient down to the CAM's layer only
+        below = forward_flops(net, size, scorer.gradcam_layer(settings))
+        return ranking + pairs * (2 * forward - below)
+    per_pair = {"saliency": 2 * forward, "smoothgrad": settings.samples * 2 * forward + forward,
+                "integrated_gradients": settings.steps * 2 * forward + 2 * forward}.get(method, 0)  # occlusion: not counted
+    return ranking + pairs * per_pair
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=REPO / "site_config.yaml")
+    parser.add_argument("--peak-size", type=int, default=2048, help="side of the timed matrix product")
+    args = parser.parse_args()
+    config_path = args.config.resolve()
+
+    from generator import quiet
+
+    quiet.quiet_python_warnings()
+    quiet.import_keras()
+    from generator.build import build_site
+    from generator.config import load_config
+
+    account = Account()
+    install_counters(account)
+    project = Path(tempfile.mkdtemp(prefix="bench-flops-"))
+    try:
+        shutil.copy(REPO / "mkdocs.yml", project)
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        start = time.perf_counter()
+        build_site(load_config(config_path), project)
+        build_seconds = time.perf_counter() - start
+    finally:
+        shutil.rmtree(project, ignore_errors=True)
+    peaks = {precision: measured_peak(precision, args.peak_size) for precision in sorted({p for _, p in account.flops})}
+    at_peak_total = 0.0
+    for name in STAGES:
+        if name not in account.seconds:
+            continue
+        work = {p: f for (s, p), f in account.flops.items() if s == name}
+        flops = sum(work.values())
+        at_peak = sum(f / (peaks[p] * 1e9) for p, f in work.items())
+        at_peak_total += at_peak
+        seconds = account.seconds[name]
+        achieved = flops / seconds / 1e9
+        peak = flops / at_peak / 1e9 if at_peak else 0.0
+        print(f"stage={name} seconds={seconds:.1f} gflops={achieved:.1f} peak={peak:.1f} "
+              f"fraction={achieved / peak if peak else 0.0:.3f}")
+    print(f"build seconds={build_seconds:.1f} compute_fraction={at_peak_total / build_seconds:.3f}")
+    print("peaks " + " ".join(f"{p}={g:.1f}" for p, g in peaks.items()) + f" (GFLOP/s, {args.peak_size}^3 matmul)")
+
+
+if __name__ == "__main__":
+    main()
