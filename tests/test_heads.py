@@ -159,6 +159,9 @@ def test_binary_head_shows_both_classes_and_attribution_of_class_0_is_the_negati
     np.testing.assert_allclose(cat.scores, -z, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(dog.scores, z, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(top.scores, np.abs(z), rtol=1e-4, atol=1e-5)  # the predicted class's logit
+    (cam,) = attribution.attribute(loaded, images, targets[:1], "gradcam")
+    np.testing.assert_allclose(cam.scores, -z, rtol=1e-4, atol=1e-5)
+    assert cam.maps.shape == (3, 16, 16)
 
 
 def test_binary_head_needs_two_labels(tmp_path):
@@ -188,3 +191,14 @@ def test_heads_read_from_the_last_activation():
     assert labels.kind == "multi-label" and "on its own" in labels.note
     np.testing.assert_allclose(labels.probabilities(np.array([[0.9, 0.8, 0.1]])), [[0.9, 0.8, 0.1]], rtol=1e-6)
     np.testing.assert_allclose(classifier_head(1, "linear").probabilities(np.array([[0.0]])), [[0.5, 0.5]])
+
+
+def test_several_sigmoid_outputs_are_labels_each_on_its_own(tmp_path):
+    model = tutorial_model(units=3, activation="sigmoid")
+    loaded = load_model(ModelSection(name=str(saved(model, tmp_path)), preprocess="none"), tmp_path)
+    image = np.random.default_rng(2).integers(0, 256, (16, 16, 3)).astype(np.uint8)
+    expected = model.predict(image[None].astype(np.float32), verbose=0)[0]
+    prediction = predict(loaded, image)
+    by_id = {s.id: s.probability for s in prediction.top5}
+    np.testing.assert_allclose([by_id[i] for i in range(3)], expected, rtol=1e-5)  # no softmax over the labels
+    assert all(s.logit is None for s in prediction.top5) and "on its own" in prediction.note
