@@ -202,3 +202,16 @@ def test_several_sigmoid_outputs_are_labels_each_on_its_own(tmp_path):
     by_id = {s.id: s.probability for s in prediction.top5}
     np.testing.assert_allclose([by_id[i] for i in range(3)], expected, rtol=1e-5)  # no softmax over the labels
     assert all(s.logit is None for s in prediction.top5) and "on its own" in prediction.note
+
+
+@pytest.mark.parametrize("preprocess, advice", [("none", "preprocess: none is right"),
+                                                ("tf", "model.preprocess is 'tf', so the pixels would be rescaled twice: use preprocess: none")])
+def test_layers_command_notes_that_the_model_rescales_itself(tmp_path, monkeypatch, capsys, preprocess, advice):
+    from generator import cli
+
+    folder = project(tmp_path, tutorial_model())
+    edit_config(folder, model={"preprocess": preprocess})
+    monkeypatch.chdir(folder)
+    assert cli.main(["layers"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == f"note: the model rescales its input itself (layer 'rescale', Rescaling); {advice}"
