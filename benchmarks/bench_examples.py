@@ -62,15 +62,20 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def pass_arguments(description: str) -> argparse.Namespace:
+    """The command line of a dataset-pass benchmark: how many images, which layer, top N, size, batch."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="a short run: 64 images")
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--layer", default="block3_conv2")
     parser.add_argument("--top-n", type=int, default=9)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batch", type=int, default=32)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = pass_arguments(__doc__.splitlines()[0])
     n = 64 if args.quick else args.images
     quarter = max(n // 4, 1)
 

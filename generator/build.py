@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from generator import assets, pages, staging
 from generator.analyses import Analyses
+from generator.analysis.labels import folder_classes, unit_label
 from generator.cache import Cache, digest
 from generator.config import Config, image_files, list_images
 from generator.errors import GeneratorError
@@ -144,15 +145,15 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
     with stage("groups"):
         groups = _groups(config, analyses, images, activations)
     with stage("examples"):
-        names = _example_names(example_files)
-        listing = digest([(name, file_digest(p)) for name, p in zip(names, example_files)])
-        examples = analyses.examples(plan.unit_layers, example_files, listing)
+        names, classes, examples = _examples(analyses, plan.unit_layers, example_files)
         quality = _recipe_quality(analyses, recipes, example_files, examples)
     with stage("neighbours"):
         links = {layer: analyses.layer_links(layer) for layer in plan.unit_layers}
+    with stage("class effects"):
+        effects = {layer: analyses.class_effects(layer, images) for layer in plan.unit_layers}
 
     attributions, gradcams, faithfulness = _evidence(config, analyses, images, plan.featured, example_files, examples)
-    notes = {Unit(u.layer, u.channel): config.note(u.note) for u in config.units}
+    configured = {Unit(u.layer, u.channel): u for u in config.units}
     units = {}
     for u in plan.all_units:
         featured = u in plan.circuit_units
@@ -162,26 +163,46 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
             incoming=links[u.layer].incoming_of(u.channel, config.browse.top_k),
             outgoing=links[u.layer].outgoing_of(u.channel, config.browse.top_k),
             exciter_map=analyses.exciter_map(u, exciters[u]) if featured else None,
-            featured=featured, circuit=circuits.get(u), note=notes.get(u, ""), example_gradcam=gradcams.get(u),
+            featured=featured, circuit=circuits.get(u), example_gradcam=gradcams.get(u),
+            note=config.note(configured[u].note) if u in configured else "",
             diverse=diverse.get(u, ()), recipes=recipes.get(u, {}), recipe_quality=quality.get(u, {}),
+            class_effects=effects[u.layer], label=unit_label(u.channel, examples[u.layer].image[u.channel], classes,
+                                                             effects[u.layer], getattr(configured.get(u), "label", None)),
         )
     results = tuple(ImageResult(im, predictions[im.slug], activations[im.slug], views[im.slug], groups[im.slug])
                     for im in images)
     return Site(
-        model=analyses.spec.name,
-        description=analyses.description,
+        model=analyses.spec.name, description=analyses.description,
         layers=analyses.layers,
         images=results,
         composite=next((r for r in results if r.image.file == config.images.composite), results[0]),
         featured=tuple(plan.featured),
         units=units,
-        example_files=tuple(example_files),
-        grid=grid,
-        directions=directions,
+        example_files=tuple(example_files), example_names=tuple(names),
+        grid=grid, directions=directions,
         notes={name: config.note(text) for name, text in vars(config.notes).items()},
         attributions=attributions,
         faithfulness=faithfulness,
     )
+
+
+def _views(config: Config, analyses: Analyses, images: list[InputImage]) -> dict[str, dict[str, ImageViews]]:
+    """Each image's DeepDream and Caricature at each of ``views.layers``."""
+    views: dict[str, dict[str, ImageViews]] = {im.slug: {} for im in images}
+    for layer in tqdm(config.views.layers, desc="views (DeepDream, Caricature)", unit="layer", disable=None):
+        for slug, found in analyses.layer_views(images, layer).items():
+            views[slug][layer] = found
+    return views
+
+
+def _examples(analyses: Analyses, layers: list[str], example_files: list[Path]
+              ) -> tuple[list[str], tuple[str, ...] | None, dict[str, DatasetExamples]]:
+    """The example files' names inside their folder, their classes (where the folder holds one sub-folder a
+    class) and each layer's dataset examples."""
+    names = _example_names(example_files)
+    listing = digest([(name, file_digest(p)) for name, p in zip(names, example_files)])
+    classes = folder_classes(names) if analyses.config.browse.examples_dir else None
+    return names, classes, analyses.examples(layers, example_files, listing)
 
 
 def _recipe_quality(analyses: Analyses, recipes: dict[Unit, dict[str, Exciter]], example_files: list[Path],
@@ -320,6 +341,7 @@ def _unit_result(u: Unit, exciter: Exciter, maps: dict[str, np.ndarray], shown: 
             for r, i in enumerate(examples.image[u.channel])
         ),
         receptive_field=examples.receptive_field,
+        distribution=examples.distributions[u.channel] if examples.distributions else None,
         **extra,
     )
 

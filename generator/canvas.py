@@ -138,13 +138,15 @@ def fit(tile: np.ndarray, side: int) -> np.ndarray:
 
 def mosaic(tiles: np.ndarray, labels: Sequence[str], cols: int) -> Image.Image:
     """(N, h, w, 3) uint8 tiles row by row with 1 px white lines between them, each labelled in its
-    top-left corner in white on a dark box."""
+    top-left corner in white on a dark box (an empty label: none)."""
     if len(tiles) == 0:
         raise ValueError("a mosaic needs at least one tile")
     n, h, w = tiles.shape[:3]
     padded = np.pad(tiles, ((0, 0), (0, 1), (0, 1), (0, 0)), constant_values=255)
     out = Image.fromarray(tile_mosaic(padded, cols, 255)[:-1, :-1])
     for k, label in enumerate(labels):
+        if str(label) == "":
+            continue  # an empty place, or a tile without a label: no tag
         y, x = divmod(k, cols)
         tag = ink(str(label), TILE)
         left, top = x * (w + 1) + 2, y * (h + 1) + 2

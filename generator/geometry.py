@@ -27,6 +27,15 @@ class ReceptiveField:
     offset: float
 
 
+def peak_crop(image: np.ndarray, rf: ReceptiveField | None, y: int, x: int) -> tuple[np.ndarray, tuple | None]:
+    """The square crop of ``image`` around the receptive field of position (y, x), and its box; the whole
+    image and None where the receptive field is unknown."""
+    if rf is None:
+        return image, None
+    top, left, side = box = crop_box(rf, y, x, image.shape[0])
+    return image[top:top + side, left:left + side], box
+
+
 def pair(value) -> tuple[int, int]:
     """A Keras size argument (``3`` or ``(3, 2)``) as (rows, columns)."""
     return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))

@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 
 from generator.config import Config
 from generator.results import Site, Unit
+from generator.search_index import write_search_index
 from generator.site_paths import SitePaths, page_file, relative_link
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -99,6 +100,8 @@ def render_site(out: Path, site: Site, config: Config, hand_written: Path) -> in
     for u, result in site.units.items():
         if result.circuit and result.circuit.supported:
             w.write(paths.circuit(u), "circuit.md.j2", unit=u, circuit=result.circuit)
+    w.write(paths.search(), "search.md.j2")
+    write_search_index(out / paths.search_index(), site, paths)
     shutil.copytree(TEMPLATES / "assets", out / paths.assets)
     own_pages = _copy_hand_written(hand_written, out / paths.hand_written)
     _write_nav(out, config, site, paths, own_pages)
@@ -123,6 +126,7 @@ def _write_nav(out: Path, config: Config, site: Site, paths: SitePaths, hand_wri
          + ([{"DeepDream and Caricature": page_file(paths.views())}] if config.views.layers else [])
          + [{layer.name: page_file(paths.layer(layer.name))} for layer in site.analysed_layers]},
         {"Images": [{r.image.file: page_file(paths.image(r.image.slug))} for r in site.images]},
+        {"Find a unit": page_file(paths.search())},
     ]
     if hand_written:
         nav.append({"Notes": hand_written})

@@ -7,7 +7,9 @@ figures and the pages read them. A unit is ``(layer, channel)``: :class:`Unit`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -211,6 +213,100 @@ class DatasetExamples:
     x: np.ndarray
     maps: np.ndarray
     receptive_field: ReceptiveField | None
+    distributions: tuple[UnitDistribution, ...] = ()  # per channel, where the pass kept them
+
+
+@dataclass(frozen=True)
+class BandExample:
+    """An image sampled from a quantile band: its maximum activation and where that sits in the grid."""
+
+    image: int  # index into the example files
+    score: float
+    y: int
+    x: int
+
+
+@dataclass(frozen=True)
+class QuantileBand:
+    """The images whose maximum lies in ``[low, high)``: the share ``top_from``..``top_to`` of all images
+    counted from the strongest (whole histogram bins around the band asked for), and a sample of them."""
+
+    name: str  # "top 1%", "10-20%", "40-60%", "just above 0"
+    low: float
+    high: float
+    top_from: float
+    top_to: float
+    examples: tuple[BandExample, ...]
+
+
+@dataclass(frozen=True)
+class UnitDistribution:
+    """A unit's per-image maximum and mean activation over the examples folder.
+
+    ``max_counts`` and ``mean_counts`` are histograms over the bins ``edges`` (fixed, log-spaced above 0);
+    ``density`` is the share of images where it fires (maximum > 0); quantiles are (q, value) of the maxima,
+    read from the histogram. Dead: it fires on no image; always on: it is above 0 at every position of
+    every image.
+    """
+
+    count: int
+    edges: np.ndarray
+    max_counts: np.ndarray
+    mean_counts: np.ndarray
+    density: float
+    mean_max: float
+    mean_mean: float
+    max: float
+    always_on: bool
+    quantiles: tuple[tuple[float, float], ...]
+    bands: tuple[QuantileBand, ...]
+
+    @property
+    def dead(self) -> bool:
+        return self.count > 0 and self.density == 0
+
+
+@dataclass(frozen=True)
+class ClassEffect:
+    name: str
+    effect: float  # the change of the class's logit, to first order, if the unit were switched off, negated
+
+
+@dataclass(frozen=True)
+class ClassEffects:
+    """How each unit of a layer moves a classifier's logits: ``effects`` (classes, channels), gradient x
+    activation of each logit summed over the channel, the mean over ``images`` images; or why not."""
+
+    SHOWN: ClassVar[int] = 5  # classes a unit page lists as raised, and as lowered
+
+    supported: bool
+    reason: str = ""  # why not, when not supported
+    classes: tuple[str, ...] = ()
+    effects: np.ndarray | None = None
+    images: int = 0
+
+    def raised(self, channel: int, count: int) -> tuple[ClassEffect, ...]:
+        """The ``count`` classes the unit raises most (positive effects only), strongest first."""
+        return self._strongest(self.effects[:, channel], count)
+
+    def lowered(self, channel: int, count: int) -> tuple[ClassEffect, ...]:
+        """The ``count`` classes the unit lowers most (negative effects only), strongest first."""
+        return tuple(ClassEffect(e.name, -e.effect) for e in self._strongest(-self.effects[:, channel], count))
+
+    def _strongest(self, values: np.ndarray, count: int) -> tuple[ClassEffect, ...]:
+        order = np.argsort(-values, kind="stable")[:count]
+        return tuple(ClassEffect(self.classes[k], float(values[k])) for k in order if values[k] > 0)
+
+
+@dataclass(frozen=True)
+class UnitLabel:
+    """A unit's short label and where it comes from: "examples" (the class folder most of its top examples
+    lie in; ``purity`` the share of them there), "class effect" (the class it raises most) or "config"."""
+
+    text: str  # "cats (7 of 10)", "raises tabby", or the author's
+    source: str
+    name: str = ""  # the class, where the label names one
+    purity: float | None = None
 
 
 @dataclass(frozen=True)
@@ -449,6 +545,9 @@ class UnitResult:
     diverse: tuple[Exciter, ...] = ()  # exciters.diversity exciters that differ (configured units)
     recipes: dict[str, Exciter] = field(default_factory=dict)  # configured units: method -> exciter, every recipe
     recipe_quality: dict[str, RecipeQuality] = field(default_factory=dict)  # method -> its exciter's quality
+    distribution: UnitDistribution | None = None  # over the examples folder, where the dataset pass kept it
+    class_effects: ClassEffects | None = None  # its layer's, shared by the layer's units
+    label: UnitLabel | None = None
 
 
 @dataclass(frozen=True)
@@ -472,6 +571,7 @@ class Site:
     featured: tuple[Unit, ...]  # the configured units
     units: dict[Unit, UnitResult]  # every unit with a page
     example_files: tuple[Path, ...] = ()
+    example_names: tuple[str, ...] = ()  # each example file's path inside the examples folder
     grid: ExciterGrid | None = None
     directions: tuple[DirectionExciter, ...] = ()  # exciters.directions, in config order
     notes: dict[str, str] = field(default_factory=dict)  # report part -> the author's Markdown
@@ -536,6 +636,11 @@ class Site:
         """The layers whose units have pages, in model order."""
         names = {u.layer for u in self.units}
         return tuple(r for r in self.layers if r.name in names)
+
+    @cached_property
+    def labelled(self) -> bool:
+        """Whether any unit has a label: the tables of units then have a label column."""
+        return any(r.label for r in self.units.values())
 
     def layer_units(self, layer: str) -> list[Unit]:
         return sorted(u for u in self.units if u.layer == layer)

@@ -48,6 +48,18 @@ class SitePaths:
     def image(self, slug: str) -> str:
         return f"images/{slug}/"
 
+    def search(self) -> str:
+        """The unit search page."""
+        return "unit-search/"  # not "search/": the search plugin writes its own index there
+
+    def search_index(self) -> str:
+        """The search page's index: one line a unit, fetched only when the page opens."""
+        return self.search() + "units.json"
+
+    def from_search(self, unit: Unit) -> str:
+        """The unit page's URL relative to the search page and its index (raw HTML: no Markdown link to rewrite)."""
+        return PurePosixPath(os.path.relpath(self.unit(unit), self.search())).as_posix() + "/"
+
     def views(self) -> str:
         """Every image's DeepDream and Caricature, images x layers."""
         return f"{self.model()}views/"

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from generator.analysis.distribution import Tally
 from generator.config import Config, ExcitersSection, FeatureMapsSection, NotesSection, SiteSection, ViewsSection
 from generator.geometry import ReceptiveField
 from generator.results import (
-    ActivationGroups, Attribution, Circuit, CircuitEdge, CircuitInput, CircuitWeights, ClassScore, DirectionExciter,
-    Exciter, ExciterGrid, Faithfulness, FaithfulnessScores, ImageResult, ImageViews, InputImage, LayerInfo, Link, MapStats,
-    Prediction, RecipeQuality, Site, Unit, UnitExample, UnitResult, UnitStats,
+    ActivationGroups, Attribution, Circuit, CircuitEdge, CircuitInput, CircuitWeights, ClassEffects, ClassScore,
+    DirectionExciter, Exciter, ExciterGrid, Faithfulness, FaithfulnessScores, ImageResult, ImageViews, InputImage,
+    LayerInfo, Link, MapStats, Prediction, RecipeQuality, Site, Unit, UnitDistribution, UnitExample, UnitLabel,
+    UnitResult, UnitStats,
 )
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
@@ -79,6 +81,11 @@ def fake_site(kind: str) -> tuple[Site, Config]:
         circuit = Circuit(featured, CircuitWeights((), False, "No single conv layer feeds c2 directly"))
     units = {}
     for layer, count in (("c1", 3), ("c2", 2)):
+        if kind == "classifier":
+            effects = ClassEffects(True, classes=("cat", "dog", "fox"), images=2,
+                                   effects=np.arange(3 * count, dtype=np.float64).reshape(3, count) - 2)
+        else:
+            effects = ClassEffects(False, "The model's output is a map, not classes: no unit raises or lowers a class")
         for c in range(count):
             u = Unit(layer, c)
             maps = {im.image.slug: im.activations[layer][..., c] for im in images}
@@ -103,6 +110,10 @@ def fake_site(kind: str) -> tuple[Site, Config]:
                 recipes={"gradient_ascent": _exciter(11), "lucid": _exciter(12)} if u == featured else {},
                 recipe_quality={"gradient_ascent": RecipeQuality(1.25, 0.875), "lucid": RecipeQuality(math.nan, 0.5)}
                 if u == featured else {},
+                distribution=_distribution(c),
+                class_effects=effects,
+                label=(UnitLabel("sub (1 of 1)", "examples", "sub", 1.0) if layer == "c1" else
+                       UnitLabel("raises fox", "class effect", "fox")) if kind == "classifier" else None,
             )
     grid = ExciterGrid("c1", (Unit("c1", 0), Unit("c1", 1)), (_exciter(0), _exciter(1))) if kind == "classifier" else None
     maps = np.zeros((2, 16, 16), np.float32)
@@ -127,6 +138,7 @@ def fake_site(kind: str) -> tuple[Site, Config]:
         composite=images[0],
         featured=(featured,),
         units=units,
+        example_names=EXAMPLE_NAMES,
         grid=grid,
         directions=(DirectionExciter("c1: 0.5*1 - 0.25*2", "c1", np.array([0, 0.5, -0.25], np.float32), _exciter(5)),
                     DirectionExciter("c0: w.npy", "c0", np.array([1, 0], np.float32), _exciter(6)))
@@ -140,6 +152,17 @@ def fake_site(kind: str) -> tuple[Site, Config]:
     if kind == "classifier":
         config = dataclasses.replace(config, views=ViewsSection(layers=("c1",)))
     return site, config
+
+
+EXAMPLE_NAMES = ("sub/cat.jpg", "sub/dog.jpg", "other/fox.jpg", "other/owl.jpg")
+
+
+def _distribution(channel: int) -> UnitDistribution:
+    """Channel ``channel``'s distribution over the 4 examples: maxima 0, 0.5, 1 and 2 times (channel + 1)."""
+    tally = Tally.empty(1, seed=0)
+    peak = np.array([[0.0], [0.5], [1.0], [2.0]], np.float32) * (channel + 1)
+    tally.add(0, peak, peak / 2, np.minimum(peak, 0), np.zeros((4, 1), np.int64))
+    return tally.unit(0, 4)
 
 
 def render(kind: str, out: Path) -> list[Path]:

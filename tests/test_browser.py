@@ -401,3 +401,42 @@ def test_map_table_scrolls_at_phone_width(browser, base_url, tmp_path):
         tab.assert_clean()
     finally:
         tab.close()
+
+
+def test_unit_search_finds_a_unit_by_its_label_and_opens_its_page(root_or_sub_path_tab):
+    tab = root_or_sub_path_tab
+    fetched = []
+    tab.page.on("request", lambda request: fetched.append(request.url))
+    tab.open("models/tiny/c3/")
+    assert not [url for url in fetched if url.endswith("units.json")], "the index loads on the search page only"
+    tab.open("unit-search/")
+    index = [url for url in fetched if url.endswith("units.json")]
+    assert index == [tab.base_url + "unit-search/units.json"]
+    label = next(e["label"] for e in tab.page.evaluate(f"() => fetch('{index[0]}').then(r => r.json())")
+                 if e["unit"] == "c3:5")
+    tab.page.locator("#unit-search-box").fill(f"{label} c3:5")
+    result = tab.page.locator("#unit-search-results a", has_text="c3:5")
+    sync_api.expect(result).to_have_count(1)
+    assert label in tab.page.locator("#unit-search-results li").first.inner_text()
+    result.click()
+    tab.page.wait_for_url("**/models/tiny/c3/5/")
+    tab.settle()
+    assert tab.path() == "models/tiny/c3/5/" and "channel 5" in tab.h1()
+    tab.page.go_back()
+    tab.page.locator("#unit-search-box").fill("no-such-unit-anywhere")
+    sync_api.expect(tab.page.locator("#unit-search-count")).to_have_text("0 units")
+    tab.assert_clean()
+
+
+def test_layer_summary_sorts_by_a_clicked_column(tab):
+    tab.open("models/tiny/c3/")
+    table = tab.page.locator(".sortable table")
+    header = table.locator("th").nth(4)  # max
+    assert header.inner_text() == "max"
+    header.click()
+    values = [float(v) for v in table.locator("tbody tr td:nth-child(5)").all_inner_texts()]
+    assert values == sorted(values, reverse=True) and len(values) == 8 and len(set(values)) > 1
+    header.click()
+    values = [float(v) for v in table.locator("tbody tr td:nth-child(5)").all_inner_texts()]
+    assert values == sorted(values)
+    tab.assert_clean()

@@ -41,6 +41,19 @@ def test_pages_figures_and_data(built, tiny_model_file):
     data = json.loads((unit / "unit.json").read_text())
     assert data["exciter"]["activation"] > data["exciter"]["start_activation"]
     assert set(data["maps"]) == {"photo0", "photo1", "photo2"}
+    # Its distribution over the 3 images searched for examples: the top image's score is its largest maximum.
+    d = data["distribution"]
+    assert d["images"] == 3 and sum(d["max_counts"]) == 3 and d["max"] == data["examples"][0]["score"]
+    assert (unit / "distribution.png").stat().st_size > 100 and (unit / "bands.png").stat().st_size > 100
+    for band in d["bands"]:
+        assert all(band["low"] <= x["score"] < band["high"] for x in band["examples"])
+    layer_rows = list(csv.DictReader(open(out / "models/tiny/c3/units.csv")))
+    assert float(layer_rows[5]["density"]) == d["density"]
+    assert "How often each unit fires" in (out / "models/tiny/c3/index.md").read_text()
+    effects = data["class_effects"]  # the tiny classifier's 5 classes: the strongest first, signs apart
+    raised, lowered = [c["effect"] for c in effects["raised"]], [c["effect"] for c in effects["lowered"]]
+    assert effects["images"] == 3 and 0 < len(raised) + len(lowered) <= 5
+    assert raised == sorted(raised, reverse=True) and all(e > 0 for e in raised) and all(e < 0 for e in lowered)
 
     # The circuit table ranks c3 channel 5's inputs (the 6 channels of c2) by kernel norm.
     import keras
@@ -363,3 +376,17 @@ def test_attribution_can_be_turned_off(built):
     out = project / "docs" / "generated"
     assert not (out / "images/photo1/attribution.json").exists()
     assert "Where the evidence is" not in (out / "images/photo1/index.md").read_text()
+
+
+def test_a_configured_label_wins_and_shows_wherever_the_unit_is_listed(built, monkeypatch):
+    project, _ = built
+    monkeypatch.setattr(analyses_module, "load_model", lambda *a: pytest.fail("a label needs no model"))
+    edit_config(project, units=[{"layer": "c3", "channel": 5, "note": "Stripes.", "label": "stripe detector"}])
+    build(project)
+    out = project / "docs/generated/models/tiny"
+    data = json.loads((out / "c3/5/unit.json").read_text())
+    assert data["label"] == {"text": "stripe detector", "source": "config", "name": "", "purity": None}
+    assert "Label: **stripe detector**, the author's." in (out / "c3/5/index.md").read_text()
+    assert "stripe detector" in (out / "c3/index.md").read_text()  # its card and the layer's summary
+    index = json.loads((project / "docs/generated/unit-search/units.json").read_text())
+    assert {"unit": "c3:5", "label": "stripe detector"}.items() <= next(e for e in index if e["unit"] == "c3:5").items()

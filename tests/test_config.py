@@ -130,7 +130,7 @@ def test_default_config_is_valid():
     ("[1, 2]\n", "config: the top level must be a mapping of sections, got list"),
     ("units: [{channel: 1}]\n", "config key 'units[0].layer' is required"),
     ("units: [{layer: c1, chanel: 3}]\n",
-     "config key 'units[0].chanel' is not known (did you mean 'channel'?); allowed here: layer, channel, note, method"),
+     "config key 'units[0].chanel' is not known (did you mean 'channel'?); allowed here: layer, channel, note, label, method"),
     ("site: {9223372036854775808: x}\n", "config key 'site.9223372036854775808' is not known; allowed here: title, author, "
      "description, url, pdf"),
     ("site: {title: yes}\n", "config key 'site.title': got True, expected text; put it in quotes to keep it as text"),

@@ -78,3 +78,18 @@ def test_default_site_builds_strict(default_site):
     assert cards.count("/index.md)") >= 256
     output = json.loads((out / "images/coffee/output.json").read_text())
     assert output["shape"] == [224, 224] and 0 < output["fraction_above_0.5"] < 0.5
+
+
+@pytest.mark.slow
+def test_default_site_shows_the_unit_dashboards(default_site):
+    out = default_site / "docs" / "generated"
+    config = load_config(REPO / "site_config.yaml")
+    unit = config.units[0]
+    data = json.loads((out / f"models/vgg16-hed/{unit.layer}/{unit.channel}/unit.json").read_text())
+    # Over the 31 offline photos of images/examples, labelled by their class folders; the edge model has no classes.
+    assert data["distribution"]["images"] == 31 and sum(data["distribution"]["max_counts"]) == 31
+    assert data["label"]["source"] == "examples" and data["label"]["text"].startswith(data["label"]["name"] + " (")
+    assert data["class_effects"] == {"supported": False,
+                                     "reason": "The model's output is a map, not classes: no unit raises or lowers a class"}
+    index = json.loads((out / "unit-search/units.json").read_text())
+    assert len(index) >= 256 and {e["unit"] for e in index} >= {f"{unit.layer}:{c}" for c in range(256)}

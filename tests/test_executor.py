@@ -70,15 +70,24 @@ def test_example_shards_and_map_parts_merge_into_the_whole_pass_to_the_bit(tiny_
     loaded = load_model(load_config_for(tiny_model_file, tmp_path).model, tmp_path)
     files = [tmp_path / "examples" / n for n in write_images(tmp_path / "examples", n=37, size=24, seed=5)]
     layers = ["c1", "c3"]
-    whole = example_shard(loaded, layers, files, 0, 24, 3)
+    whole = example_shard(loaded, layers, files, 0, 24, 3, seed=3)
     parts = batch_parts(len(files), 16, 4)
     assert [(p.start, p.stop) for p in parts] == [(0, 16), (16, 32), (32, 37)]
-    found = [example_shard(loaded, layers, files[p.start:p.stop], p.start, 24, 3) for p in parts]
+    found = [example_shard(loaded, layers, files[p.start:p.stop], p.start, 24, 3, seed=3) for p in parts]
     for layer in layers:
         merged = merge_tables([f[layer] for f in found], 3)
         assert merged.image.max() >= 16  # later shards won some places
         for field in ("image", "score", "position"):
             np.testing.assert_array_equal(getattr(merged, field), getattr(whole[layer], field))
+        # The statistics too: histograms, sums and the seeded samples of every bin (the same, in any slot order).
+        assert merged.tally.count == whole[layer].tally.count == 37
+        order = {id(t): np.argsort(t.key, axis=2, kind="stable") for t in (merged.tally, whole[layer].tally)}
+        for name, value in vars(whole[layer].tally).items():
+            mine = getattr(merged.tally, name)
+            if name in ("key", "image", "value", "position"):
+                mine = np.take_along_axis(mine, order[id(merged.tally)], axis=2)
+                value = np.take_along_axis(value, order[id(whole[layer].tally)], axis=2)
+            np.testing.assert_array_equal(mine, value, err_msg=name)
 
     images = {layer: t.image for layer, t in whole.items()}
     needed = needed_images(images)

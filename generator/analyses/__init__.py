@@ -10,7 +10,7 @@ batch boundaries so that both give the same results.
 
 By topic, each a mixin of :class:`Analyses` over the cache and the model it holds: :mod:`.images`
 (prediction, activations, views, groups), :mod:`.exciters`, :mod:`.circuits`, :mod:`.examples`,
-:mod:`.attribution`; each module also holds the jobs its analyses hand the executor. A new analysis
+:mod:`.attribution`, :mod:`.dashboards`; each module also holds the jobs its analyses hand the executor. A new analysis
 goes in its topic's module, or in a new one added to :class:`Analyses`' bases.
 """
 
@@ -20,6 +20,7 @@ from functools import cached_property
 
 from generator.analyses.attribution import AttributionAnalyses, attribution_key
 from generator.analyses.circuits import CircuitAnalyses
+from generator.analyses.dashboards import DashboardAnalyses
 from generator.analyses.examples import ExampleAnalyses
 from generator.analyses.exciters import ExciterAnalyses, exciter_key
 from generator.analyses.images import ImageAnalyses
@@ -33,7 +34,8 @@ from generator.timing import stage
 __all__ = ["Analyses", "attribution_key", "exciter_key"]
 
 
-class Analyses(ImageAnalyses, ExciterAnalyses, CircuitAnalyses, ExampleAnalyses, AttributionAnalyses):
+class Analyses(ImageAnalyses, ExciterAnalyses, CircuitAnalyses, ExampleAnalyses, AttributionAnalyses,
+               DashboardAnalyses):
     """Every analysis the site needs, over ``cache``; the model is loaded on the first miss."""
 
     def __init__(self, config: Config, cache: Cache, executor=None):

@@ -32,6 +32,7 @@ from keras import ops
 
 from generator.analysis import backend, graph
 from generator.analysis.activations import layer_activations
+from generator.analysis.distribution import Tally
 from generator.errors import GeneratorError
 from generator.geometry import ReceptiveField, pair, same_padding_lead
 from generator.images import read_square
@@ -57,21 +58,23 @@ class ExampleTable:
     image: np.ndarray  # index into the whole list of images
     position: np.ndarray  # the peak's flat index in the (h, w) activation grid
     width: int  # w
+    tally: Tally | None = None  # every image's statistics, where the pass kept them (a seed was given)
 
 
 def example_shard(loaded, layers: Sequence[str], paths: Sequence[Path], first: int, size: int, top_n: int,
-                  progress: Callable[[int], None] | None = None, batch_size: int = BATCH) -> dict[str, ExampleTable]:
+                  progress: Callable[[int], None] | None = None, seed: int | None = None) -> dict[str, ExampleTable]:
     """The top table of each of ``layers`` over ``paths``, a part of a longer list that starts at its
-    image ``first``.
+    image ``first``; with a ``seed``, each table also carries the tally of every image's statistics
+    (:mod:`generator.analysis.distribution`).
 
-    Parts that start at multiples of ``batch_size`` see the same batches as one pass over the
+    Parts that start at multiples of :data:`BATCH` see the same batches as one pass over the
     whole list, so their merged tables (:func:`merge_tables`) are that pass's, to the bit.
     """
     selections = [(layer, None) for layer in layers]
-    found = _top_tables(loaded.features, loaded.preprocess, selections, stream_images(paths, size, batch_size),
-                        top_n, progress)
-    return {layer: ExampleTable(score, image + first, position, width)
-            for layer, (score, image, position, width) in zip(layers, found)}
+    found = _top_tables(loaded.features, loaded.preprocess, selections, stream_images(paths, size, BATCH),
+                        top_n, progress, seed, first)
+    return {layer: ExampleTable(score, image + first, position, width, tally)
+            for layer, (score, image, position, width, tally) in zip(layers, found)}
 
 
 def merge_tables(tables: Sequence[ExampleTable], top_n: int) -> ExampleTable:
@@ -80,7 +83,8 @@ def merge_tables(tables: Sequence[ExampleTable], top_n: int) -> ExampleTable:
     for t in tables[1:]:
         score, image, position = _merge((merged.score, merged.image, merged.position),
                                         (t.score, t.image, t.position), top_n)
-        merged = ExampleTable(score, image, position, max(merged.width, t.width))
+        tally = merged.tally.merge(t.tally) if merged.tally and t.tally else None
+        merged = ExampleTable(score, image, position, max(merged.width, t.width), tally)
     return merged
 
 
@@ -94,7 +98,9 @@ def finish_examples(loaded, tables: dict[str, ExampleTable], maps: dict[str, np.
         except ReceptiveFieldUnknown:
             rf = None
         width = max(t.width, 1)
-        found[layer] = DatasetExamples(t.image, t.score, t.position // width, t.position % width, maps[layer], rf)
+        distributions = tuple(t.tally.unit(c, width) for c in range(len(t.score))) if t.tally else ()
+        found[layer] = DatasetExamples(t.image, t.score, t.position // width, t.position % width, maps[layer], rf,
+                                       distributions)
     return found
 
 
@@ -297,9 +303,10 @@ class Example:
 
 
 @lru_cache(maxsize=4)
-def _peak_step(features, preprocess, selections: tuple[tuple[str, tuple[int, ...] | None], ...]):
+def _peak_step(features, preprocess, selections: tuple[tuple[str, tuple[int, ...] | None], ...], stats: bool):
     """Compiled ``uint8 (B, H, W, 3) -> per (layer, channels) of selections, (scores (B, K), flat argmax
-    (B, K), (h, w))`` of one batch: one forward pass for every layer (channels None: all of them)."""
+    (B, K), (h, w))`` of one batch, with ``stats`` also the (B, K) means and minima over positions: one
+    forward pass for every layer (channels None: all of them)."""
     cut = graph.cut(features, [graph.model_layer(features, layer, "dataset examples").output
                                for layer, _ in selections])
 
@@ -312,7 +319,8 @@ def _peak_step(features, preprocess, selections: tuple[tuple[str, tuple[int, ...
         # The first position holding the maximum (argmax leaves ties unspecified on some backends).
         positions = ops.reshape(ops.arange(h * w, dtype="int32"), (1, h * w, 1))
         first = ops.min(ops.where(flat == peak[:, None, :], positions, h * w), axis=1)
-        return peak, ops.minimum(first, h * w - 1), ops.convert_to_tensor([h, w], dtype="int32")
+        found = (peak, ops.minimum(first, h * w - 1), ops.convert_to_tensor([h, w], dtype="int32"))
+        return (*found, ops.mean(flat, axis=1), ops.min(flat, axis=1)) if stats else found
 
     def step(pixels):
         outputs = cut(preprocess(ops.cast(pixels, "float32")), training=False)
@@ -360,7 +368,7 @@ def top_examples(
     if not channels:
         return {}
     selection = None if channels == list(range(count)) else tuple(channels)
-    ((scores, images, positions, width),) = _top_tables(features, preprocess, [(layer, selection)], batches, top_n,
+    ((scores, images, positions, width, _),) = _top_tables(features, preprocess, [(layer, selection)], batches, top_n,
                                                         progress)
     return {
         channel: [
@@ -372,16 +380,19 @@ def top_examples(
 
 
 def _top_tables(features: keras.Model, preprocess: Callable, selections: Sequence[tuple[str, tuple[int, ...] | None]],
-                batches: Iterable[np.ndarray], top_n: int, progress: Callable[[int], None] | None
-                ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+                batches: Iterable[np.ndarray], top_n: int, progress: Callable[[int], None] | None,
+                seed: int | None = None, first_image: int = 0
+                ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int, Tally | None]]:
     """Per (layer, channels) of ``selections``: (scores, images, flat positions) of :func:`top_examples` as
-    (K, n) arrays, and the grid's width."""
+    (K, n) arrays, the grid's width, and with a ``seed`` the tally of every image's statistics (its images
+    counted from ``first_image``)."""
     if top_n < 1:
         raise GeneratorError(f"dataset examples: top_n must be at least 1, not {top_n}")
-    step = _peak_step(features, preprocess, tuple(selections))
+    step = _peak_step(features, preprocess, tuple(selections), seed is not None)
     counts = [graph.model_layer(features, layer, "dataset examples").output.shape[-1] if channels is None
               else len(channels) for layer, channels in selections]
     best = [(np.empty((k, 0), np.float32), np.empty((k, 0), np.int64), np.empty((k, 0), np.int64)) for k in counts]
+    tallies = [None if seed is None else Tally.empty(k, seed) for k in counts]
     widths = [1] * len(selections)
     seen = 0
     for pixels in batches:
@@ -391,12 +402,14 @@ def _top_tables(features: keras.Model, preprocess: Callable, selections: Sequenc
         n = len(pixels)
         if n == 0:
             continue
-        for i, (peak, first, grid) in enumerate(step(pixels)):
-            peak, first, grid = (keras.ops.convert_to_numpy(t) for t in (peak, first, grid))
+        for i, found in enumerate(step(pixels)):
+            peak, first, grid, *stats = (keras.ops.convert_to_numpy(t) for t in found)
             widths[i] = int(grid[1])
             index = np.broadcast_to(np.arange(seen, seen + n, dtype=np.int64), (counts[i], n))
             best[i] = _merge(best[i], (peak.T.astype(np.float32), index, first.T.astype(np.int64)), top_n)
+            if tallies[i] is not None:
+                tallies[i].add(first_image + seen, peak, *stats, first)
         seen += n
         if progress is not None:
             progress(n)
-    return [(*b, w) for b, w in zip(best, widths)]
+    return [(*b, w, t) for b, w, t in zip(best, widths, tallies)]

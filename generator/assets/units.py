@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from generator import figures
+from generator import dashboard_assets, figures
 from generator.assets import files
-from generator.geometry import box_map, crop_box
+from generator.geometry import box_map, peak_crop
 from generator.images import read_square
 from generator.pixels import upsample
 from generator.results import UnitResult
@@ -64,6 +64,7 @@ class UnitAssets:
         if result.diverse:
             data["diverse"] = [{"activation": e.activation, "start_activation": e.start_activation}
                                for e in result.diverse]
+        data.update(dashboard_assets.unit_files(self, result))
         c = result.circuit
         if c and c.supported:
             data["circuit"] = self.circuit(c)
@@ -75,14 +76,9 @@ class UnitAssets:
         rf = result.receptive_field
         crops, maps = [], []
         for x in result.examples:
-            image = self.example_pixels[x.image]
-            if rf is None:
-                crops.append(image)
-                maps.append(upsample(x.map, image.shape[:2]))
-                continue
-            top, left, side = box = crop_box(rf, x.y, x.x, image.shape[0])
-            crops.append(image[top:top + side, left:left + side])
-            maps.append(box_map(rf, x.map, box))
+            crop, box = peak_crop(self.example_pixels[x.image], rf, x.y, x.x)
+            crops.append(crop)
+            maps.append(upsample(x.map, crop.shape[:2]) if box is None else box_map(rf, x.map, box))
         return np.stack(crops), np.stack(maps)
 
 

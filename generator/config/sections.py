@@ -284,6 +284,9 @@ class UnitSection(Section):
     """Channel index, from 0."""
     note: Text = ""
     """Markdown, or a path to a .md file (relative to the config file)."""
+    label: Text = ""
+    """A short label for the unit, instead of the one the build finds (its top examples' class folder, or the
+    class it raises most)."""
     method: ExciterMethodOrEmpty = ""
     """This unit's exciter method, if not exciters.method."""
 
