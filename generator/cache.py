@@ -31,7 +31,8 @@ log = logging.getLogger("generator")
 _MISSING = object()  # what a lookup finds when nothing intact is stored
 
 # Bump when a change to the analyses or figures should invalidate what earlier versions cached.
-CACHE_VERSION = 3  # 2: typed results as records + arrays; 3: photos upright by EXIF, 16-bit scaled, alpha on white
+CACHE_VERSION = 4  # 2: typed results as records + arrays; 3: photos upright by EXIF, 16-bit scaled, alpha on white;
+# 4: every forward pass in inference mode, logit and binary heads read as probabilities
 # Bump when only the drawing of figures changes: cached figures are redrawn, cached analyses kept.
 FIGURES_VERSION = 3  # 3: charts on a transparent background in grey ink (both colour schemes)
 

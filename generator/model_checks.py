@@ -123,3 +123,17 @@ def browse_layers(config: Config, layers: Sequence[LayerInfo]) -> list[str]:
 
 def _shape(shape) -> str:
     return "unknown" if shape is None else "(" + ", ".join("?" if d is None else str(d) for d in shape[1:]) + ")"
+
+
+RESCALING_TYPES = ("Rescaling", "Normalization")
+
+
+def rescaling_note(layers: Sequence[LayerInfo], preprocess: str) -> str:
+    """A line for ``python -m generator layers`` where the model rescales its input itself; else ""."""
+    found = [r for r in layers if r.type in RESCALING_TYPES]
+    if not found:
+        return ""
+    first = found[0]
+    advice = "preprocess: none is right" if preprocess == "none" else (
+        f"model.preprocess is {preprocess!r}, so the pixels would be rescaled twice: use preprocess: none")
+    return f"note: the model rescales its input itself (layer {first.name!r}, {first.type}); {advice}"

@@ -19,6 +19,8 @@ import numpy as np
 from generator.config import ModelSection, read_text, resolve_path
 from generator.errors import GeneratorError, shown
 from generator.pixels import LUMINANCE
+from generator.heads import check_labels, classifier_head, last_activation, scored_network
+from generator.analysis.determinism import check_deterministic
 
 # keras.applications constructor name and preprocessing mode, by config name. "none": the model
 # carries its own preprocessing (Rescaling and Normalization layers) and takes 0..255 pixels.
@@ -71,6 +73,7 @@ class LoadedModel:
     # keras.Model: model input (preprocessed) -> what predict returns, differentiable on every backend
     # (attribution takes its gradients); its conv layers carry the names of those in ``features``.
     network: object = None
+    head: object = None  # generator.heads.Head of a classifier read from a file; None: probabilities as predicted
 
 
 def _file_digest(path: Path, what: str) -> str:
@@ -308,7 +311,7 @@ def _load_application(spec: ModelSpec, section: ModelSection, root: Path) -> Loa
 
     def predict(images: np.ndarray) -> np.ndarray:
         resized = keras.ops.image.resize(images, (size, size)) if size and images.shape[1] != size else images
-        return keras.ops.convert_to_numpy(full(preprocess(resized)))
+        return keras.ops.convert_to_numpy(full(preprocess(resized), training=False))
 
     decode = _imagenet_decoder(section.name) if section.weights == "imagenet" else _numbered_classes
     return LoadedModel(
@@ -380,17 +383,18 @@ def _load_file(spec: ModelSpec, section: ModelSection, root: Path) -> LoadedMode
     if isinstance(model, keras.Sequential):
         model = _functional_chain(model)
     preprocess = _input_channels(preprocessor(section.preprocess), model.input_shape[-1], section.preprocess)
+    check_deterministic(model, preprocess)
     rank = len(model.output_shape)
-    names = None
-    if section.labels:
-        lines = read_text(resolve_path(section.labels, root), f"config key 'model.labels': file {shown(section.labels)}").splitlines()
-        names = [line.strip() for line in lines if line.strip()]
+    names = _labels(section, root)
+    head = classifier_head(model.output_shape[-1], last_activation(model)) if rank == 2 else None
+    if head:
+        check_labels(head, names)
     fixed = model.input_shape[1:3]
 
     def predict(images: np.ndarray) -> np.ndarray:
         if None not in fixed and images.shape[1:3] != fixed:
             images = keras.ops.image.resize(images, fixed)
-        return keras.ops.convert_to_numpy(model(preprocess(images)))
+        return keras.ops.convert_to_numpy(model(preprocess(images), training=False))
 
     return LoadedModel(
         spec=spec,
@@ -400,5 +404,14 @@ def _load_file(spec: ModelSpec, section: ModelSection, root: Path) -> LoadedMode
         predict=predict,
         class_names=(lambda p: _numbered_classes(p, names)) if rank == 2 else None,
         description=f"User model `{Path(section.name).name}`.",
-        network=model,
+        network=scored_network(model, head) if head else model,
+        head=head,
     )
+
+
+def _labels(section: ModelSection, root: Path) -> list[str] | None:
+    """The class names of the labels file, one a line; None without one."""
+    if not section.labels:
+        return None
+    lines = read_text(resolve_path(section.labels, root), f"config key 'model.labels': file {shown(section.labels)}").splitlines()
+    return [line.strip() for line in lines if line.strip()]

@@ -55,6 +55,7 @@ class ClassScore:
     id: int
     name: str
     probability: float
+    logit: float | None = None  # the class's logit where the head gives logits
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Prediction:
 
     top5: tuple[ClassScore, ...] = ()
     output_map: np.ndarray | None = None  # (H', W') float32
+    note: str = ""  # how the probabilities were read from the head (softmax or sigmoid applied, ...)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def test_predict_classes_ranks_the_top_five():
         order = np.argsort(-probabilities[0])[:5]
         return [[(int(i), f"class {i}", float(probabilities[0, i])) for i in order]]
 
-    loaded = SimpleNamespace(predict=model_predict, output_kind="classes", class_names=names)
+    loaded = SimpleNamespace(predict=model_predict, output_kind="classes", class_names=names, head=None)
     result = predict(loaded, np.zeros((4, 4, 3), np.uint8))
     assert seen == [((1, 4, 4, 3), np.dtype("float32"))]
     assert result == Prediction(top5=(

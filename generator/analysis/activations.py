@@ -19,7 +19,7 @@ def layer_activations(loaded, pixels: np.ndarray, layers: list[str]) -> dict[str
     import keras
 
     extractor = _extractor(loaded.features, tuple(layers))
-    outputs = extractor(loaded.preprocess(pixels.astype("float32")))
+    outputs = extractor(loaded.preprocess(pixels.astype("float32")), training=False)
     if len(layers) == 1:
         outputs = [outputs]
     return {name: keras.ops.convert_to_numpy(out) for name, out in zip(layers, outputs)}

@@ -240,7 +240,7 @@ def unit_maps(model: keras.Model, layer: keras.layers.Layer, width: int, redirec
         maps = _sliced_maps(model, layer, activation)
         return lambda inputs, channels: _own_channel(maps(inputs, channels), ops.arange(channels.shape[0], dtype="int32"))
     cut = _cut_maps(model, layer, redirect_relu)  # all channels: pick each image's own, with no gather in between
-    return lambda inputs, channels: _own_channel(cut(inputs), channels)
+    return lambda inputs, channels: _own_channel(cut(inputs, training=False), channels)
 
 
 def channel_maps(model: keras.Model, layer: keras.layers.Layer, count: int, redirect_relu: bool = False) -> Callable:
@@ -259,7 +259,7 @@ def channel_maps(model: keras.Model, layer: keras.layers.Layer, count: int, redi
     if activation is not None:
         return _sliced_maps(model, layer, activation)
     cut = _cut_maps(model, layer, redirect_relu)
-    return lambda inputs, channels: ops.take(cut(inputs), channels, axis=-1)
+    return lambda inputs, channels: ops.take(cut(inputs, training=False), channels, axis=-1)
 
 
 def _sliced_activation(layer: keras.layers.Layer, count: int, redirect_relu: bool) -> Callable | None:
@@ -277,12 +277,12 @@ def _cut_maps(model: keras.Model, layer: keras.layers.Layer, redirect_relu: bool
 
 def _sliced_maps(model: keras.Model, layer: keras.layers.Layer, activation: Callable) -> Callable:
     """A plain Conv2D's maps with its kernel sliced to the requested channels, through ``activation``."""
-    trunk = (lambda inputs: inputs) if layer.input is model.input else graph.cut(model, layer.input)
+    trunk = (lambda inputs, training: inputs) if layer.input is model.input else graph.cut(model, layer.input)
 
     def sliced_maps(inputs, channels):
         dtype = layer.compute_dtype  # differs from the variables' under mixed precision
         kernel = ops.cast(ops.take(layer.kernel, channels, axis=3), dtype)
-        x = ops.cast(trunk(inputs), dtype)  # the model input stays float32 when the target is the first layer
+        x = ops.cast(trunk(inputs, training=False), dtype)  # the model input stays float32 when the target is the first layer
         y = ops.conv(x, kernel, layer.strides, layer.padding, "channels_last", layer.dilation_rate)
         if layer.use_bias:
             y = y + ops.cast(ops.take(layer.bias, channels), dtype)

@@ -51,7 +51,7 @@ def deepdream(model: keras.Model, layer: str, images: np.ndarray, preprocess: Ca
     grey = model.input.shape[-1] == 1  # a grayscale model's dream changes the grey image it sees
 
     def energy(x):
-        return ops.mean(ops.square(ops.cast(cut(preprocess(as_rgb(x))), "float32")), axis=(1, 2, 3))
+        return ops.mean(ops.square(ops.cast(cut(preprocess(as_rgb(x)), training=False), "float32")), axis=(1, 2, 3))
 
     value_and_grad = backend.value_and_grad(energy)
 
@@ -84,7 +84,7 @@ def caricature(model: keras.Model, layer: str, images: np.ndarray, preprocess: C
     scale = spectrum_scale(size)
 
     def acts(x):
-        return ops.cast(cut(preprocess(x)), "float32")
+        return ops.cast(cut(preprocess(x), training=False), "float32")
 
     def similarity(x, target):
         """(dot, cosine) of each image's activations with its target's."""

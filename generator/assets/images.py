@@ -20,7 +20,7 @@ class ImageAssets:
             self.figure(p.image_file(im.slug, "predictions.png"), figures.top_predictions_bar,
                         [c.name for c in top5], [c.probability for c in top5], title=f"Top-5 predictions: {im.file}")
             files.write_json(self.file(p.image_file(im.slug, "predictions.json")),
-                             [dataclasses.asdict(c) for c in top5])
+                             [_score_record(c) for c in top5])
         else:
             m = prediction.output_map
             self.figure(p.image_file(im.slug, "output.png"), figures.output_map, im.pixels, m,
@@ -55,3 +55,11 @@ class ImageAssets:
             self.figure(p.feature_maps(im.slug, layer), figures.feature_map_grid, result.activations[layer],
                         title=f"{layer} feature maps on {im.file} (each map normalised on its own)",
                         per_row=self.config.feature_maps.per_row)
+
+
+def _score_record(score) -> dict:
+    """A class's row of predictions.json: its logit too where the head gives logits."""
+    record = dataclasses.asdict(score)
+    if record["logit"] is None:
+        del record["logit"]
+    return record

@@ -69,7 +69,7 @@ class Scorer:
         return self.parts.preprocess(x)
 
     def score(self, x, selector):
-        return self.pick(self.net(self.model_input(x)), selector)
+        return self.pick(self.net(self.model_input(x), training=False), selector)
 
     def forward_step(self) -> Callable:
         """Compiled ``(images, selectors) -> scores``."""
@@ -168,7 +168,7 @@ def selectors(scorer: Scorer, x: np.ndarray, targets: list[Target], batch_size: 
             raise GeneratorError(f"attribution: class {target.index} is out of range; the model has classes 0 to {count - 1}")
         if target.index is None and not 1 <= target.rank <= count:
             raise GeneratorError(f"attribution: class rank must be 1 to {count}, got {target.rank}")
-    predict = scorer.step(("predict",), lambda: lambda images, unused: scorer.net(scorer.model_input(images)))
+    predict = scorer.step(("predict",), lambda: lambda images, unused: scorer.net(scorer.model_input(images), training=False))
     (probabilities,) = batched(predict, lambda rows: x[rows], np.zeros(n, np.int32), batch_size)
     order = np.argsort(-probabilities, axis=1, kind="stable")
     classes = np.stack(

@@ -44,16 +44,16 @@ def _cam_step(scorer: Scorer, layer: str, weighting: Callable) -> Callable:
     net = scorer.net
     tensor = net.get_layer(layer).output
     maps = keras.Model(net.input, tensor)
-    rest = (lambda pair: pair[1]) if tensor is net.output else keras.Model([net.input, tensor], net.output)
+    rest = (lambda pair, training: pair[1]) if tensor is net.output else keras.Model([net.input, tensor], net.output)
 
     def score_of_maps(a, inputs, selectors):
-        return scorer.pick(rest([inputs, a]), selectors)
+        return scorer.pick(rest([inputs, a], training=False), selectors)
 
     value_and_grad = backend.value_and_grad(score_of_maps)
 
     def step(images, selectors):
         inputs = scorer.model_input(images)
-        a = ops.cast(maps(inputs), "float32")
+        a = ops.cast(maps(inputs, training=False), "float32")
         values, g = value_and_grad(a, inputs, selectors)
         return values, ops.relu(ops.sum(a * weighting(a, g), axis=-1))
 

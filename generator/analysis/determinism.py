@@ -1,0 +1,33 @@
+"""The check that a model gives the same numbers twice: every analysis assumes a forward pass in inference
+mode is a function of the image, which a layer that draws noise at inference breaks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from generator.errors import GeneratorError
+
+PROBE_SIZE = 32  # the side of the probe images where the model takes any size
+
+
+def check_deterministic(model, preprocess) -> None:
+    """Two inference passes of one seeded batch must agree at every layer; else one line naming the first
+    layer (in graph order) whose outputs differ."""
+    import keras
+
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    probe = keras.Model(model.input, [layer.output for layer in layers])
+    side = [d or PROBE_SIZE for d in model.input_shape[1:3]]
+    images = np.random.default_rng(0).uniform(0, 255, (2, *side, model.input_shape[-1])).astype(np.float32)
+    try:
+        first, second = (probe(preprocess(images), training=False) for _ in range(2))
+    except Exception:  # a model that cannot run on RGB probes is refused, with its own line, by the config checks
+        return
+    for layer, a, b in zip(layers, first, second):
+        if not all(np.array_equal(keras.ops.convert_to_numpy(u), keras.ops.convert_to_numpy(v))
+                   for u, v in zip(keras.tree.flatten(a), keras.tree.flatten(b))):
+            raise GeneratorError(
+                f"config key 'model.name': layer {layer.name!r} ({type(layer).__name__}) gives different outputs on two "
+                f"inference passes of the same images (randomness at inference); the analyses need a deterministic "
+                f"model: remove that layer or make it the identity when training=False"
+            )
