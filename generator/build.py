@@ -186,15 +186,6 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
     )
 
 
-def _views(config: Config, analyses: Analyses, images: list[InputImage]) -> dict[str, dict[str, ImageViews]]:
-    """Each image's DeepDream and Caricature at each of ``views.layers``."""
-    views: dict[str, dict[str, ImageViews]] = {im.slug: {} for im in images}
-    for layer in tqdm(config.views.layers, desc="views (DeepDream, Caricature)", unit="layer", disable=None):
-        for slug, found in analyses.layer_views(images, layer).items():
-            views[slug][layer] = found
-    return views
-
-
 def _examples(analyses: Analyses, layers: list[str], example_files: list[Path]
               ) -> tuple[list[str], tuple[str, ...] | None, dict[str, DatasetExamples]]:
     """The example files' names inside their folder, their classes (where the folder holds one sub-folder a

@@ -36,6 +36,8 @@ def check_config(config: Config, layers: Sequence[LayerInfo]) -> None:
         raise GeneratorError(
             f"config key 'model.name': the model takes {shape[1]}x{shape[2]} images; only square inputs are supported"
         )
+    if shape[-1] != 3:
+        _check_rgb_recipes(config)
     size = input_size(layers)
     if size and size != config.images.size:
         allowed = "" if 16 <= size <= 1024 else " (outside the 16 to 1024 that images.size allows: this model is not supported)"
@@ -60,6 +62,17 @@ def check_config(config: Config, layers: Sequence[LayerInfo]) -> None:
     for i, name in enumerate(config.groups.layers):
         find_layer(layers, name, f"config key 'groups.layers[{i}]'")
     configured_directions(config, layers)
+
+
+def _check_rgb_recipes(config: Config) -> None:
+    """MACO's fixed magnitude is ImageNet's colour spectrum: a grayscale model gets the other recipes."""
+    chosen = {"exciters.method": config.exciters.method, "groups.method": config.groups.method,
+              "browse.thumbnail_method": config.browse.thumbnail_method,
+              **{f"units[{i}].method": u.method for i, u in enumerate(config.units)}}
+    for key, method in chosen.items():
+        if method == "maco":
+            raise GeneratorError(f"config key {key!r}: maco needs an RGB model (its magnitude is ImageNet's colour "
+                                 f"spectrum); for a grayscale model choose gradient_ascent or lucid")
 
 
 def configured_directions(config: Config, layers: Sequence[LayerInfo]) -> list[tuple[DirectionSpec, np.ndarray]]:

@@ -125,7 +125,7 @@ def test_every_forward_pass_is_in_inference_mode(tmp_path):
         else:  # before the ReLU: its positive part is the map
             np.testing.assert_allclose(np.maximum(keras.ops.convert_to_numpy(maps), 0), expected[np.arange(2), ..., channels],
                                        rtol=1e-5, atol=1e-6)
-    dream = views.deepdream(loaded.features, "c1", images, loaded.preprocess, steps=0, step_size=1.0, batch_size=2)
+    dream = views.deepdream(loaded.features, "c1", images, loaded.preprocess, steps=0, step_size=1.0, batches=views.Batches(2))
     np.testing.assert_allclose(dream.start_activation, np.mean(expected**2, axis=(1, 2, 3)), rtol=1e-5)
     probabilities = model.predict(x, verbose=0)[:, 2]
     for method in ("saliency", "gradcam"):
@@ -215,3 +215,13 @@ def test_layers_command_notes_that_the_model_rescales_itself(tmp_path, monkeypat
     assert cli.main(["layers"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == f"note: the model rescales its input itself (layer 'rescale', Rescaling); {advice}"
+
+
+def test_a_grayscale_model_with_noise_at_inference_is_refused_too(tmp_path):
+    """The probe images are photos (RGB): the model's own preprocessing makes its one grey channel."""
+    pixels = keras.Input((16, 16, 1))
+    noisy = NoisyLayer(name="jitter")(L.Conv2D(2, 3, name="c")(pixels))
+    model = keras.Model(pixels, L.Dense(3, activation="softmax")(L.GlobalAveragePooling2D()(noisy)))
+    section = ModelSection(name=str(saved(model, tmp_path)), preprocess="none")
+    with pytest.raises(GeneratorError, match=r"layer 'jitter' \(NoisyLayer\) gives different outputs"):
+        load_model(section, tmp_path)

@@ -239,6 +239,15 @@ def test_a_grey_model_refuses_rgb_normalisation(tiny_project, monkeypatch, capsy
     assert line.startswith(f"error: config key 'model.preprocess': got {mode},") and "use tf" in line
 
 
+def test_a_grey_model_refuses_maco(tiny_project, monkeypatch, capsys):
+    grey_classifier().save(tiny_project / "grey.keras")
+    edit_config(tiny_project, model={"name": "grey.keras", "preprocess": "none"},
+                units=[{"layer": "c3", "channel": 1, "method": "maco"}])
+    line = error_line(tiny_project, monkeypatch, capsys)
+    assert line == ("error: config key 'units[0].method': maco needs an RGB model (its magnitude is ImageNet's "
+                    "colour spectrum); for a grayscale model choose gradient_ascent or lucid")
+
+
 def test_a_savedmodel_folder_says_how_to_convert_it(tiny_project, monkeypatch, capsys):
     (tiny_project / "exported").mkdir()
     (tiny_project / "exported/saved_model.pb").write_bytes(b"\x08\x01")

@@ -18,7 +18,8 @@ def check_deterministic(model, preprocess) -> None:
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     probe = keras.Model(model.input, [layer.output for layer in layers])
     side = [d or PROBE_SIZE for d in model.input_shape[1:3]]
-    images = np.random.default_rng(0).uniform(0, 255, (2, *side, model.input_shape[-1])).astype(np.float32)
+    images = np.random.default_rng(0).uniform(0, 255, (2, *side, 3)).astype(np.float32)  # photos: preprocess makes
+    # the model's channels (a grayscale model's luminance)
     try:
         first, second = (probe(preprocess(images), training=False) for _ in range(2))
     except Exception:  # a model that cannot run on RGB probes is refused, with its own line, by the config checks
