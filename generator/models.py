@@ -97,7 +97,16 @@ def _bundled_weights_path() -> Path:
 
 
 def describe_model(section: ModelSection, root: Path) -> ModelSpec:
-    """Name and fingerprint the configured model without importing TensorFlow."""
+    """Name and fingerprint the configured model without importing TensorFlow; the labels file is part of it
+    (class names are in cached results: predictions, class effects, labels)."""
+    spec = _describe_network(section, root)
+    if not section.labels:
+        return spec
+    labels = _file_digest(resolve_path(section.labels, root), "model.labels")
+    return ModelSpec(spec.name, f"{spec.fingerprint}:labels={labels}")
+
+
+def _describe_network(section: ModelSection, root: Path) -> ModelSpec:
     name = section.name
     if name == BUNDLED:
         if section.weights not in ("bundled", "imagenet"):

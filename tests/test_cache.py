@@ -265,3 +265,18 @@ def test_entries_sharing_a_prefix_folder(tmp_path):
     cache.value("aa3", np.ndarray, lambda: np.zeros(1))
     assert sorted(p.name for p in (tmp_path / "aa").iterdir()) == ["aa1.json", "aa2.json", "aa3.json", "aa3.npz"]
     assert json.loads((tmp_path / "aa" / "aa3.json").read_text()) == {"$array": "a0"}
+
+
+def test_the_labels_file_is_part_of_the_model_fingerprint(tmp_path):
+    """Class names live in cached results (predictions, class effects, labels): editing the file must miss."""
+    from generator.config import ModelSection
+    from generator.models import describe_model
+
+    (tmp_path / "labels.txt").write_text("cat\ndog\n")
+    plain = describe_model(ModelSection(name="vgg16", weights="none"), tmp_path)
+    named = describe_model(ModelSection(name="vgg16", weights="none", labels="labels.txt"), tmp_path)
+    (tmp_path / "labels.txt").write_text("dog\ncat\n")
+    renamed = describe_model(ModelSection(name="vgg16", weights="none", labels="labels.txt"), tmp_path)
+    assert plain.name == named.name == renamed.name == "vgg16"
+    assert len({plain.fingerprint, named.fingerprint, renamed.fingerprint}) == 3
+    assert named.fingerprint.startswith(plain.fingerprint + ":labels=")
