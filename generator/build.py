@@ -198,8 +198,11 @@ def _examples(analyses: Analyses, layers: list[str], example_files: list[Path]
 
 def _recipe_quality(analyses: Analyses, recipes: dict[Unit, dict[str, Exciter]], example_files: list[Path],
                     examples: dict[str, DatasetExamples]) -> dict[Unit, dict[str, RecipeQuality]]:
-    """Each configured unit's recipes against its dataset examples (read at the exciters' size)."""
+    """Each configured unit's recipes against its dataset examples (read at the exciters' size); none for
+    negative exciters (``exciters.negative``), which the unit's top examples say nothing about."""
     found = {}
+    if analyses.config.exciters.negative:
+        return found
     for u, by_method in recipes.items():
         chosen = [example_files[i] for i in examples[u.layer].image[u.channel]] if u.layer in examples else []
         if not by_method or not chosen:
