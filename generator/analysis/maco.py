@@ -105,7 +105,7 @@ def crops_of(images, boxes, canvas: int):
     Written as two interpolation matrices per crop, so the gradient is the exact adjoint (keras'
     affine_transform, a projective warp, is differentiated by warping back, which is not).
     """
-    size, count = images.shape[1], boxes.shape[1]
+    size = images.shape[1]
     start = (boxes[..., :2] - boxes[..., 2:] / 2) * (size - 1)  # (B, K, 2): the first sample's y, x
     stride = boxes[..., 2:] * (size - 1) / max(canvas - 1, 1)  # (B, K, 1)
     points = start[..., None] + stride[..., None] * ops.arange(canvas, dtype="float32")  # (B, K, 2, canvas)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from generator import canvas, dashboard_assets, figures
+from generator import canvas, figures
+from generator.assets import dashboards
 from generator.assets.attribution import AttributionAssets
 from generator.assets.circuits import CircuitAssets
 from generator.assets import files
@@ -89,7 +90,7 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
         self.render_figures()
         for layer in self.site.analysed_layers:
             rows = [{"channel": u.channel, **dataclasses.asdict(self.site.units[u].stats),
-                     **dashboard_assets.layer_columns(self.site.units[u])}
+                     **dashboards.layer_columns(self.site.units[u])}
                     for u in self.site.layer_units(layer.name)]
             files.write_csv(self.file(self.paths.layer_file(layer.name, "units.csv")), rows)
 

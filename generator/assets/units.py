@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from generator import dashboard_assets, figures
+from generator import figures
+from generator.assets import dashboards
 from generator.assets import files
 from generator.geometry import box_map, peak_crop
 from generator.images import read_square
@@ -64,7 +65,7 @@ class UnitAssets:
         if result.diverse:
             data["diverse"] = [{"activation": e.activation, "start_activation": e.start_activation}
                                for e in result.diverse]
-        data.update(dashboard_assets.unit_files(self, result))
+        data.update(dashboards.unit_files(self, result))
         c = result.circuit
         if c and c.supported:
             data["circuit"] = self.circuit(c)
