@@ -15,6 +15,20 @@ import pytest
 from tiny import make_project, tiny_classifier
 
 
+def pytest_addoption(parser):
+    parser.addoption("--sweeps", action="store_true",
+                     help="also run the `sweep` tests (a build of every keras.applications family: tens of minutes)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--sweeps"):
+        return
+    skip = pytest.mark.skip(reason="a sweep (tens of minutes): run with --sweeps")
+    for item in items:
+        if "sweep" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "tiny.keras"

@@ -193,7 +193,7 @@ def test_small_fixed_models_get_their_pictures_zoomed(tmp_path):
     assert shown.shape == (128, 128, 3) and (shown[::4, ::4] == image).all()
 
 
-@pytest.mark.slow
+@pytest.mark.sweep
 @pytest.mark.parametrize("name", list(ZOO))
 def test_every_keras_applications_family_builds_a_strict_site(tmp_path, name):
     """weights: none, a small config (``zoo_project``): the build and mkdocs --strict pass, the featured unit's
