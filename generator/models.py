@@ -7,6 +7,7 @@ whose ``features`` model takes images of any size and exposes every layer by nam
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 import zipfile
@@ -45,6 +46,9 @@ APPLICATIONS = {
 }
 BUNDLED = "vgg16-hed"
 KNOWN_MODELS = (BUNDLED, *APPLICATIONS)
+# One name a family, for messages (APPLICATIONS has every size).
+APPLICATION_FAMILIES = ("vgg16", "resnet50", "inception_v3", "xception", "mobilenet_v2", "efficientnet_b0",
+                        "densenet121", "convnext_tiny", "nasnet_mobile")
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 HED_MEAN_BGR = (104.00699, 116.66877, 122.67892)  # the mean HED was trained with
@@ -132,9 +136,12 @@ def _describe_network(section: ModelSection, root: Path) -> ModelSpec:
         _check_model_file(path, name)
         return ModelSpec(path.stem, f"file:{_file_digest(path, 'model.name')}:{section.preprocess}")
     _refuse_foreign_model(resolve_path(name, root), name)
+    close = difflib.get_close_matches(name.lower(), KNOWN_MODELS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise GeneratorError(
-        f"config key 'model.name': unknown model {shown(name)}; allowed: {', '.join(KNOWN_MODELS)} or a path to a "
-        f".keras or .h5 file"
+        f"config key 'model.name': unknown model {shown(name)}{hint}; allowed: {BUNDLED}, one of "
+        f"{len(APPLICATIONS)} keras.applications names ({', '.join(APPLICATION_FAMILIES)} and their other sizes) "
+        f"or a path to a .keras or .h5 file"
     )
 
 
@@ -163,7 +170,11 @@ def _check_model_file(path: Path, name: str) -> None:
 
 def _refuse_foreign_model(path: Path, name: str) -> None:
     """A TF SavedModel folder or a PyTorch file: one line saying how to bring it as a Keras file."""
-    if path.is_dir() and (path / "saved_model.pb").is_file():
+    try:
+        saved_model = path.is_dir() and (path / "saved_model.pb").is_file()
+    except OSError:  # a name that no file system holds (too long): no folder
+        saved_model = False
+    if saved_model:
         raise GeneratorError(
             f"config key 'model.name': {shown(name)} is a TensorFlow SavedModel folder, which Keras 3 cannot load as "
             f"a model; if tf.keras 2 saved it, convert it with tf-keras: python -c \"import tf_keras; "

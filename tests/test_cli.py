@@ -136,8 +136,13 @@ def test_a_sequential_model_with_a_fixed_size(tiny_project, monkeypatch, capsys)
     assert (unit / "index.md").is_file()
     from PIL import Image
 
-    with Image.open(unit / "exciter.png") as im:
-        assert im.size == (24, 24)  # exciters take the model's own input size
+    import numpy as np
+
+    with Image.open(unit / "exciter.png") as im:  # made at the model's own 24 px, shown zoomed x6 (a small input)
+        pixels = np.asarray(im.convert("RGB"))
+    assert pixels.shape == (144, 144, 3)
+    blocks = pixels.reshape(24, 6, 24, 6, 3)
+    assert (blocks == blocks[:, :1, :, :1]).all()
 
 
 @pytest.mark.parametrize("section, message", [

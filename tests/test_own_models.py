@@ -277,3 +277,18 @@ def test_an_unknown_name_lists_the_families_and_files(tiny_project, monkeypatch,
     line = error_line(tiny_project, monkeypatch, capsys)
     for name in ("convnext_tiny", "efficientnet_v2_b0", "nasnet_mobile", "densenet121", ".keras or .h5 file"):
         assert name in line
+
+
+@pytest.mark.parametrize("name, hint", [("resnet5", " (did you mean 'resnet50'?)"), ("x" * 300, "")])
+def test_an_unknown_model_name_is_one_short_line(tmp_path, name, hint):
+    """A near miss gets the closest name; a name no file system holds (too long) is no crash."""
+    from generator.config import ModelSection
+    from generator.errors import GeneratorError
+    from generator.models import describe_model
+
+    with pytest.raises(GeneratorError) as e:
+        describe_model(ModelSection(name=name), tmp_path)
+    line = str(e.value)
+    assert line.startswith("config key 'model.name': unknown model ")
+    assert f"{hint}; allowed: vgg16-hed, one of 40 keras.applications names (vgg16, resnet50," in line
+    assert len(line) < 400
