@@ -47,8 +47,8 @@ APPLICATIONS = {
 BUNDLED = "vgg16-hed"
 KNOWN_MODELS = (BUNDLED, *APPLICATIONS)
 # One name a family, for messages (APPLICATIONS has every size).
-APPLICATION_FAMILIES = ("vgg16", "resnet50", "inception_v3", "xception", "mobilenet_v2", "efficientnet_b0",
-                        "densenet121", "convnext_tiny", "nasnet_mobile")
+APPLICATION_FAMILIES = ("vgg16", "vgg19", "resnet50", "resnet50_v2", "inception_v3", "xception", "mobilenet_v2",
+                        "efficientnet_b0", "efficientnet_v2_b0", "densenet121", "convnext_tiny", "nasnet_mobile")
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 HED_MEAN_BGR = (104.00699, 116.66877, 122.67892)  # the mean HED was trained with
@@ -136,11 +136,11 @@ def _describe_network(section: ModelSection, root: Path) -> ModelSpec:
         _check_model_file(path, name)
         return ModelSpec(path.stem, f"file:{_file_digest(path, 'model.name')}:{section.preprocess}")
     _refuse_foreign_model(resolve_path(name, root), name)
-    close = difflib.get_close_matches(name.lower(), KNOWN_MODELS, n=1)
+    close = difflib.get_close_matches(name.lower(), KNOWN_MODELS, n=1, cutoff=0.8)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise GeneratorError(
         f"config key 'model.name': unknown model {shown(name)}{hint}; allowed: {BUNDLED}, one of "
-        f"{len(APPLICATIONS)} keras.applications names ({', '.join(APPLICATION_FAMILIES)} and their other sizes) "
+        f"{len(APPLICATIONS)} keras.applications names ({', '.join(APPLICATION_FAMILIES)}, other sizes) "
         f"or a path to a .keras or .h5 file"
     )
 

@@ -279,7 +279,7 @@ def test_an_unknown_name_lists_the_families_and_files(tiny_project, monkeypatch,
         assert name in line
 
 
-@pytest.mark.parametrize("name, hint", [("resnet5", " (did you mean 'resnet50'?)"), ("x" * 300, "")])
+@pytest.mark.parametrize("name, hint", [("resnet5", " (did you mean 'resnet50'?)"), ("alexnet", ""), ("x" * 300, "")])
 def test_an_unknown_model_name_is_one_short_line(tmp_path, name, hint):
     """A near miss gets the closest name; a name no file system holds (too long) is no crash."""
     from generator.config import ModelSection
@@ -290,5 +290,5 @@ def test_an_unknown_model_name_is_one_short_line(tmp_path, name, hint):
         describe_model(ModelSection(name=name), tmp_path)
     line = str(e.value)
     assert line.startswith("config key 'model.name': unknown model ")
-    assert f"{hint}; allowed: vgg16-hed, one of 40 keras.applications names (vgg16, resnet50," in line
+    assert f"{hint}; allowed: vgg16-hed, one of 40 keras.applications names (vgg16, vgg19, resnet50," in line
     assert len(line) < 400
