@@ -25,6 +25,7 @@ import numpy as np
 from keras import ops
 
 from generator.analysis import backend
+from generator.analysis.exciters import ExciterResult, _numpy, _rng, as_rgb, irfft2
 from generator.config import ExciterParams
 from generator.errors import GeneratorError
 
@@ -73,7 +74,6 @@ def maco_image(magnitude, phase, size: int):
     Phase and image are standardised per item (mean 0, sd 1 over all their values); 3 channels are
     recorrelated with ImageNet's colour correlation.
     """
-    from generator.analysis.exciters import irfft2
 
     phase = _standardised(phase)
     x = irfft2(ops.cos(phase) * magnitude, ops.sin(phase) * magnitude, size)  # (B, C, S, S)
@@ -146,7 +146,7 @@ def maco_step(objective: Callable, magnitude, size: int, canvas: int, sign: floa
     def crops_value(images, boxes, noise, targets):
         crops = crops_of(images, boxes, canvas) + noise
         count = boxes.shape[1]
-        values = objective(_rgb(crops) * 255.0, ops.repeat(targets, count, axis=0))
+        values = objective(as_rgb(crops) * 255.0, ops.repeat(targets, count, axis=0))
         return sign * ops.mean(ops.reshape(values, (images.shape[0], count)), axis=1)
 
     def pulled(phase, weights):
@@ -164,14 +164,8 @@ def maco_step(objective: Callable, magnitude, size: int, canvas: int, sign: floa
     return backend.compile_step(step)
 
 
-def _rgb(images):
-    """Grey (1 channel) images as RGB for the model's preprocessing; RGB as they are."""
-    return ops.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
-
-
 def maco_recipe(make_objective: Callable, params: ExciterParams, canvas: int, magnitude: np.ndarray) -> Callable:
     """The batch runner of :func:`generator.analysis.exciters.render_items` for ``method: maco``."""
-    from generator.analysis.exciters import ExciterResult, _rng
 
     size, channels = params.size, magnitude.shape[0]
     objective = make_objective()
@@ -181,7 +175,7 @@ def maco_recipe(make_objective: Callable, params: ExciterParams, canvas: int, ma
     def image_and_objective(phase, targets):
         image = maco_image(ops.convert_to_tensor(magnitude), phase, size)
         seen = image if size == canvas else ops.image.resize(image, (canvas, canvas), "bilinear")
-        return image, objective(_rgb(seen) * 255.0, targets)
+        return image, objective(as_rgb(seen) * 255.0, targets)
 
     image_and_objective = backend.compile_step(image_and_objective)
 
@@ -218,7 +212,3 @@ def transparency_map(alpha, count: int, size: int) -> np.ndarray:
         return np.zeros((count, size, size), np.float32)
     a = _numpy(alpha).sum(axis=-1)
     return a / np.maximum(a.max(axis=(1, 2), keepdims=True), 1e-12)
-
-
-def _numpy(x) -> np.ndarray:
-    return np.asarray(ops.convert_to_numpy(x), dtype=np.float32)

@@ -37,7 +37,11 @@ def quality(exciter: np.ndarray, examples: np.ndarray, channel: int) -> RecipeQu
 def exciter_quality(loaded, layer: str, exciters: np.ndarray, channels: list[int],
                     examples: list[np.ndarray]) -> list[RecipeQuality]:
     """Each exciter (N, S, S, 3) of ``channels`` of ``layer`` against its unit's top examples (a (K, S, S, 3)
-    array per unit, at the exciter's size so positions count alike)."""
+    array per unit, at the exciter's size so positions count alike; an array shared by several exciters, as
+    one unit's recipes share their unit's examples, goes through the network once)."""
     vectors = layer_vectors(loaded, layer, exciters)
-    return [quality(v, layer_vectors(loaded, layer, found), c)
-            for v, c, found in zip(vectors, channels, examples)]
+    seen: dict[int, np.ndarray] = {}
+    for found in examples:
+        if id(found) not in seen:
+            seen[id(found)] = layer_vectors(loaded, layer, found)
+    return [quality(v, seen[id(found)], c) for v, c, found in zip(vectors, channels, examples)]
