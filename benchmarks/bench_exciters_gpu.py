@@ -50,6 +50,7 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
+from generator.seeding import seed_weights  # noqa: E402
 from generator.analysis import exciters  # noqa: E402
 from generator.analysis.precision import resolve_precision  # noqa: E402
 from generator.config import ExciterParams  # noqa: E402
@@ -260,7 +261,7 @@ def main(argv=None) -> None:
 
     environment()
     figure("recipe", f"lucid steps={args.steps} size={args.size} measure_steps={args.measure_steps}")
-    keras.utils.set_random_seed(0)
+    seed_weights(0)
     model = keras.applications.VGG19(weights=None, include_top=False)
     canvas = exciters._canvas(model, ExciterParams(method="lucid", size=args.size))
     convs = conv_layers(model, canvas)

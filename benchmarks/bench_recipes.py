@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
 from bench_exciters import caffe_preprocess, load_vgg16, real_views  # noqa: E402
+from generator.seeding import seed_weights  # noqa: E402
 from generator.analysis.exciters import render_exciters  # noqa: E402
 from generator.analysis.recipe_quality import exciter_quality, layer_vectors  # noqa: E402
 from generator.config import ExciterParams  # noqa: E402
@@ -50,7 +51,7 @@ def tf_preprocess(x):
 
 
 def mobilenet() -> tuple[keras.Model, str]:
-    keras.utils.set_random_seed(0)
+    seed_weights(0)
     model = keras.applications.MobileNetV2(weights=None, include_top=False, alpha=0.35, input_shape=(None, None, 3))
     return model, "MobileNetV2 (alpha 0.35), weights=None (seeded random: the numbers mean little)"
 

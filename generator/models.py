@@ -20,6 +20,7 @@ import numpy as np
 from generator.config import ModelSection, read_text, resolve_path
 from generator.errors import GeneratorError, shown
 from generator.pixels import LUMINANCE
+from generator.seeding import seed_weights
 from generator.heads import check_labels, classifier_head, last_activation, scored_network
 from generator.analysis.determinism import check_deterministic
 
@@ -224,7 +225,7 @@ def load_model(section: ModelSection, root: Path) -> LoadedModel:
     spec = describe_model(section, root)
     import keras
 
-    keras.utils.set_random_seed(section.seed)
+    seed_weights(section.seed)
     if section.name == BUNDLED:
         return _load_bundled(spec)
     if section.name in APPLICATIONS:
@@ -310,7 +311,7 @@ def _load_application(spec: ModelSpec, section: ModelSection, root: Path) -> Loa
     elif weights != "imagenet":
         weights = str(resolve_path(weights, root))
     keras.backend.clear_session()  # unnamed layers (InceptionV3's conv2d, ...) are numbered from 0: in both models
-    keras.utils.set_random_seed(section.seed)
+    seed_weights(section.seed)
     try:
         full = constructor(weights=weights, include_top=True)
     except Exception as e:  # Keras raises bare Exceptions for download and file errors

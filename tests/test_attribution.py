@@ -12,6 +12,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from generator.seeding import seed_weights
 from generator.analysis import attribution as A  # noqa: E402
 from generator.analysis.attribution.methods import occlusion  # noqa: E402
 from generator.config import ModelSection  # noqa: E402
@@ -211,7 +212,7 @@ def test_maps_do_not_depend_on_the_batch(tiny, photos, method):
 
 def test_output_map_target_on_a_plain_keras_model():
     """A keras.Model taking 0..255 RGB works as it is; the output map's mean is its target."""
-    keras.utils.set_random_seed(0)
+    seed_weights(0)
     x = inputs = keras.Input((None, None, 3))
     x = keras.layers.Rescaling(1 / 255)(x)
     x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="a")(x)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
+from generator.seeding import seed_weights
 from generator import analyses as analyses_module
 from generator import build as build_module
 from generator import pages
@@ -268,7 +269,7 @@ def test_every_page_has_valid_front_matter(built):
 def test_a_residual_model_builds_with_a_circuit_through_the_merge(tmp_path):
     import keras
 
-    keras.utils.set_random_seed(1)
+    seed_weights(1)
     x = inputs = keras.Input((None, None, 3))
     a = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(x)
     b = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c2")(a)

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 
+from generator.seeding import seed_weights
 from generator.build import build_site
 from generator.config import load_config
 
@@ -31,7 +32,7 @@ def _head(x, inputs, name):
 
 def resnet_like():
     """c1 -> bn (scales far from 1, one negative) -> c2 -> [m1 -> m2] + c2 -> relu -> c3."""
-    keras.utils.set_random_seed(2)
+    seed_weights(2)
     inputs = keras.Input((None, None, 3), name="pixels")
     x = L.Conv2D(4, 3, padding="same", activation="relu", name="c1")(inputs)
     x = L.BatchNormalization(name="bn")(x)
@@ -47,7 +48,7 @@ def resnet_like():
 
 def inception_like():
     """stem -> (1x1 | 1x1 -> 3x3 | max-pool -> 1x1) -> concat -> t."""
-    keras.utils.set_random_seed(3)
+    seed_weights(3)
     inputs = keras.Input((None, None, 3), name="pixels")
     stem = L.Conv2D(4, 3, padding="same", activation="relu", name="stem")(inputs)
     b1 = L.Conv2D(3, 1, activation="relu", name="b1")(stem)

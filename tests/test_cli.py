@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from generator.seeding import seed_weights
 from generator import cli, models
 
 from tiny import edit_config
@@ -121,7 +122,7 @@ def test_earlier_layer_must_be_a_conv_layer(tiny_project, monkeypatch, capsys):
 def test_a_sequential_model_with_a_fixed_size(tiny_project, monkeypatch, capsys):
     import keras
 
-    keras.utils.set_random_seed(0)
+    seed_weights(0)
     keras.Sequential([keras.Input((24, 24, 3)), keras.layers.Conv2D(4, 3, activation="relu", name="k1"),
                       keras.layers.Conv2D(5, 3, activation="relu", name="k2"), keras.layers.Flatten(),
                       keras.layers.Dense(3, activation="softmax")]).save(tiny_project / "seq.keras")

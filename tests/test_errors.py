@@ -9,6 +9,7 @@ import keras
 import pytest
 import yaml
 
+from generator.seeding import seed_weights
 from generator import cli
 from generator.analysis.exciters import render_exciters
 from generator.config import ExciterParams, load_config
@@ -168,7 +169,7 @@ def test_yaml_booleans_and_dates_in_text_fields_get_a_quotes_hint(tiny_project, 
 
 
 def test_a_non_square_fixed_input_is_not_told_to_change_the_exciter_size():
-    keras.utils.set_random_seed(0)
+    seed_weights(0)
     x = inputs = keras.Input((24, 32, 3))
     model = keras.Model(inputs, keras.layers.Conv2D(4, 3, name="c1")(x), name="wide")
     for size in (24, 32):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from generator.seeding import seed_weights
 from generator.analysis import attribution, exciters, views
 from generator.analysis.predictions import predict
 from generator.build import build_site
@@ -32,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def tutorial_model(units: int = 5, activation: str | None = None, extra=()) -> keras.Model:
     """The TensorFlow tutorials' shape: RandomFlip, RandomRotation, Rescaling(1/255), convs, a Dense head."""
-    keras.utils.set_random_seed(3)
+    seed_weights(3)
     x = inputs = keras.Input((None, None, 3), name="pixels")
     x = L.RandomFlip("horizontal", name="flip")(x)
     x = L.RandomRotation(0.3, name="rotate")(x)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from generator.seeding import seed_weights
 from generator import cli, figures
 from generator.assets import SMALL_SHOWN, small_model_zoom
 from generator.build import build_site
@@ -36,7 +37,7 @@ def mixed_precision_classifier(policy: str = "mixed_bfloat16"):
     """Built under a mixed precision policy, with ``x + y`` (a bare Add operation, as ConvNeXt has)."""
     keras.mixed_precision.set_global_policy(policy)
     try:
-        keras.utils.set_random_seed(0)
+        seed_weights(0)
         x = inputs = keras.Input((None, None, 3), name="pixels")
         x = L.Conv2D(4, 3, padding="same", activation="relu", name="c1")(x)
         x = x + L.Conv2D(4, 3, padding="same", name="c2")(x)
@@ -217,7 +218,7 @@ def error_line(project: Path, monkeypatch, capsys) -> str:
 
 
 def four_band_model():
-    keras.utils.set_random_seed(0)
+    seed_weights(0)
     x = inputs = keras.Input((32, 32, 4))
     x = L.Conv2D(8, 3, padding="same", name="c3")(x)
     return keras.Model(inputs, L.Dense(5, name="head")(L.GlobalAveragePooling2D()(x)))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from generator.seeding import seed_weights
 import yaml
 from PIL import Image
 
@@ -67,7 +68,7 @@ def geometry_model(pool=keras.layers.AveragePooling2D, ones: bool = True, size=N
     With ``ones`` every kernel is all ones, no bias, no activation: a single bright input pixel
     then raises exactly the outputs that read it (no cancellation, exact small integers).
     """
-    keras.utils.set_random_seed(0)
+    seed_weights(0)
     kw = {"kernel_initializer": "ones", "use_bias": False} if ones else {"activation": "relu"}
     x = inputs = keras.Input((size, size, 3))
     x = keras.layers.Conv2D(2, 3, padding="same", name="c1", **kw)(x)
@@ -83,7 +84,7 @@ DEAD = 4  # a channel whose bias keeps it at zero on every image
 
 
 def unit_model() -> keras.Model:
-    keras.utils.set_random_seed(1)
+    seed_weights(1)
     x = inputs = keras.Input((None, None, 3))
     x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(x)
     x = keras.layers.MaxPooling2D(2, name="p1")(x)
@@ -98,7 +99,7 @@ def unit_model() -> keras.Model:
 
 def exciter_model():
     """c1 (8) -> c2 (8) -> pool -> c3 (8, linear: its centre neuron always has a gradient)."""
-    keras.utils.set_random_seed(1)
+    seed_weights(1)
     x = inputs = keras.Input((None, None, 3))
     x = keras.layers.Conv2D(8, 3, activation="relu", name="c1")(x)
     x = keras.layers.Conv2D(8, 3, activation="relu", name="c2")(x)
@@ -109,7 +110,7 @@ def exciter_model():
 
 def tiny_classifier(seed: int = 0):
     """Input (any size) -> c1 (4) -> c2 (6) -> p1 max-pool -> c3 (8) -> global average -> head (5 classes)."""
-    keras.utils.set_random_seed(seed)
+    seed_weights(seed)
     x = inputs = keras.Input((None, None, 3), name="pixels")
     x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(x)
     x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="c2")(x)
@@ -175,7 +176,7 @@ def config_rules() -> dict[str, dict]:
 
 def grey_classifier(seed: int = 0):
     """MNIST-style Sequential: 28x28x1 -> c1 (4) -> c2 (6) -> p1 max-pool -> c3 (8) -> global average -> head (5)."""
-    keras.utils.set_random_seed(seed)
+    seed_weights(seed)
     return keras.Sequential([
         keras.Input((28, 28, 1)),
         L.Conv2D(4, 3, padding="same", activation="relu", name="c1"),
@@ -189,7 +190,7 @@ def grey_classifier(seed: int = 0):
 
 def depthwise_classifier(seed: int = 0):
     """32x32x3 -> c1 conv (4) -> dw depthwise (x2: 8) -> c2 pointwise (6) -> sep separable (8) -> c3 conv (8) -> head."""
-    keras.utils.set_random_seed(seed)
+    seed_weights(seed)
     x = inputs = keras.Input((32, 32, 3), name="pixels")
     x = L.Conv2D(4, 3, padding="same", activation="relu", name="c1")(x)
     x = L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu", name="dw")(x)
@@ -203,7 +204,7 @@ def depthwise_classifier(seed: int = 0):
 
 def bn_cifar_classifier(seed: int = 0):
     """A CIFAR tutorial net: 32x32x3 -> (conv, BatchNorm, ReLU) x 2 -> pool -> conv c3 -> BN -> ReLU -> head."""
-    keras.utils.set_random_seed(seed)
+    seed_weights(seed)
     x = inputs = keras.Input((32, 32, 3), name="pixels")
     for name, width in (("c1", 4), ("c2", 6)):
         x = L.Conv2D(width, 3, padding="same", name=name)(x)

@@ -22,6 +22,7 @@ from generator.analysis.attribution.scorer import network_key, scorer_for
 from generator.analysis.attribution.settings import METHODS, AttributionSettings
 from generator.analysis.attribution.targets import Target
 from generator.errors import GeneratorError
+from generator.seeding import seed_weights
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def randomised_copy(net: keras.Model, layers: int | None, seed: int = 0) -> tupl
     top = weighted[len(weighted) - count :][::-1]
     # A stream of its own: a model built from random weights with this same seed still gets new ones.
     stream = np.random.default_rng([seed, 0xADE])
-    keras.utils.set_random_seed(int(stream.integers(2**31)))
+    seed_weights(int(stream.integers(2**31)))
     copy = keras.models.clone_model(net)
     names = {layer.name for layer in top}
     for layer in weighted:
