@@ -174,6 +174,28 @@ def test_strided_paths_line_up_at_odd_and_even_sizes(size):
         np.testing.assert_allclose(expanded_weights(free, "a", "c", [1]), got, rtol=1e-6)
 
 
+def test_circuit_edges_across_a_strided_merge_use_the_image_size():
+    """The edges 'a' -> 'c' of a unit after 'c' cross the strided block: at an odd size on a model of free
+    input size, they are the fixed-size model's only with ``image_size`` (its paths shift otherwise)."""
+    def after_block(size):
+        block = residual_model(size, stride=2)
+        return seeded(keras.Model(block.input, L.Conv2D(2, 3, padding="same", name="e")(block.output)), seed=5)
+
+    fixed, free = after_block(21), after_block(None)
+    free.set_weights(fixed.get_weights())
+    want = circuit(fixed, Unit("e", 1), top_k=2, earlier_layer="a")
+    assert want.direct.layers == ("c",) and len(want.edges) == 4
+    between = expanded_weights(fixed, "a", "c", [t.unit.channel for t in want.direct.top])
+    pairs = [(w.unit.channel, k) for k in range(2) for w in want.expanded.top]
+    assert [e.norm for e in want.edges] == pytest.approx([np.linalg.norm(between[:, :, i, k]) for i, k in pairs], rel=1e-6)
+    assert [e.net for e in want.edges] == pytest.approx([between[:, :, i, k].sum() for i, k in pairs], rel=1e-5)
+    got = circuit(free, Unit("e", 1), top_k=2, earlier_layer="a", image_size=21)
+    assert [(e.source, e.target) for e in got.edges] == [(e.source, e.target) for e in want.edges]
+    assert [e.norm for e in got.edges] == pytest.approx([e.norm for e in want.edges], rel=1e-6)
+    unsized = circuit(free, Unit("e", 1), top_k=2, earlier_layer="a")
+    assert [e.norm for e in unsized.edges] != pytest.approx([e.norm for e in want.edges], rel=1e-3)
+
+
 # --- Concatenate: an Inception-like block ----------------------------------------------------
 
 
