@@ -38,10 +38,9 @@ def perturbation_dependencies(model: keras.Model, layer: str, n: int) -> np.ndar
     return changed.reshape(n, n, *changed.shape[1:]).transpose(2, 3, 0, 1)
 
 
-@pytest.mark.parametrize("n", [32, 31])
-@pytest.mark.parametrize("layer", ["c1", "p1", "c2", "pad", "c3", "c4"])
-def test_receptive_field_matches_single_pixel_perturbation(layer, n):
-    model = geometry_model()
+def check_field_by_perturbation(model: keras.Model, layer: str, n: int) -> int:
+    """Assert that ``layer``'s receptive field holds exactly the pixels that change each of its positions
+    (those whose field lies inside the ``n`` px image; others read no pixel outside it); return their count."""
     rf = ex.receptive_field(model, layer, image_size=n)
     deps = perturbation_dependencies(model, layer, n)
     h, w = deps.shape[:2]
@@ -57,8 +56,29 @@ def test_receptive_field_matches_single_pixel_perturbation(layer, n):
         if lo[0] >= 0 and lo[1] >= 0 and lo[0] + rf.size <= n and lo[1] + rf.size <= n:
             np.testing.assert_array_equal(seen, window, err_msg=f"{layer} ({y}, {x})")
             interior += 1
+    return interior
+
+
+@pytest.mark.parametrize("n", [32, 31])
+@pytest.mark.parametrize("layer", ["c1", "p1", "c2", "pad", "c3", "c4"])
+def test_receptive_field_matches_single_pixel_perturbation(layer, n):
+    interior = check_field_by_perturbation(geometry_model(), layer, n)
     if layer != "c4":  # c4's 32 px field has no position wholly inside a 31-32 px image
         assert interior > 0
+
+
+def test_cropping_and_valid_padding_move_the_field_and_the_later_same_padding():
+    """Cropping shifts the field by what it cuts; a 'valid' conv and the cropping shorten the input of a later
+    stride-4 'same' conv (16 -> 14 -> 12 px), whose padding (none at 12 px, one pixel at 14 or 10) sets the offset."""
+    ones = {"kernel_initializer": "ones", "use_bias": False}
+    x = inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Cropping2D(1, name="crop")(keras.layers.Conv2D(2, 3, name="v", **ones)(x))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 4, strides=4, padding="same", name="s", **ones)(x))
+    assert ex.receptive_field(model, "v") == ReceptiveField(3, 1, 1.0)
+    assert ex.receptive_field(model, "crop") == ReceptiveField(3, 1, 2.0)
+    assert ex.receptive_field(model, "s") == ReceptiveField(6, 4, 3.5)
+    for layer in ("crop", "s"):
+        assert check_field_by_perturbation(model, layer, 16) > 0
 
 
 def test_receptive_field_known_values_of_the_tiny_chain():
@@ -103,7 +123,7 @@ def test_receptive_field_refuses_branches_and_unknown_layers():
     assert ex.receptive_field(model, "a") == ReceptiveField(3, 1, 0.0)
     with pytest.raises(GeneratorError, match="Add layer 'sum'"):
         ex.receptive_field(model, "b")
-    with pytest.raises(GeneratorError, match="no layer 'nope'"):
+    with pytest.raises(GeneratorError, match="^receptive field: the model has no layer 'nope'"):
         ex.receptive_field(model, "nope")
     chain = keras.Sequential([keras.Input((None, None, 3)), keras.layers.UpSampling2D(name="up"),
                               keras.layers.Conv2D(3, 3, name="k")])
