@@ -129,6 +129,10 @@ def test_receptive_field_refuses_branches_and_unknown_layers():
                               keras.layers.Conv2D(3, 3, name="k")])
     with pytest.raises(GeneratorError, match="UpSampling2D layer 'up'"):
         ex.receptive_field(chain, "k")
+    tall = keras.Model(inputs, keras.layers.Conv2D(3, (3, 1), name="tall")(inputs))
+    with pytest.raises(GeneratorError, match=r"^receptive field of 'tall': rows and columns differ \(\(3, 1\) vs "
+                                             r"\(1, 1\)\); only square receptive fields are supported$"):
+        ex.receptive_field(tall, "tall")
 
 
 # --- crop boxes ---------------------------------------------------------------------------------
