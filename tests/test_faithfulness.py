@@ -184,3 +184,15 @@ def test_selectors_reach_the_score(photos):
     assert set(seen) == {1, 2}
     # per image: photo and baseline, 4 subsets, and 2 inner points for each of 3 maps, twice
     assert (seen == 2).sum() == (seen == 1).sum() == 2 + 4 + 3 * 2 * 2
+
+
+def test_a_float32_score_gives_the_float64_scores(photos):
+    """A network's float32 scores are summed and correlated in float64: the same values as float64 give the same bits."""
+    def mean_over(images, dtype):
+        return (images.mean(axis=(1, 2, 3), dtype=np.float64) / 7 + images[:, 0, 0, 0] ** 0.5).astype(np.float32).astype(dtype)
+
+    wide = run(photos, region_maps(2), score=lambda images, unused: mean_over(images, np.float64))
+    narrow = run(photos, region_maps(2), score=lambda images, unused: mean_over(images, np.float32))
+    for name, scores in wide.items():
+        for field in ("deletion", "insertion", "deletion_auc", "insertion_auc", "mu_fidelity"):
+            np.testing.assert_array_equal(getattr(narrow[name], field), getattr(scores, field), err_msg=field)
