@@ -273,3 +273,17 @@ def test_neuron_objective_reads_the_centre_position_not_a_corner(side, centre):
         np.testing.assert_allclose(ops.convert_to_numpy(channel(images, channels[:2])), [3 / side**2] * 2, rtol=1e-6)
     with pytest.raises(ValueError, match="unknown exciter objective 'pixel'"):
         exciters.unit_objective(model, conv, 1, lambda v: v, "pixel")
+
+
+def test_a_result_gives_one_exciter_per_unit_with_its_transparency_in_bytes():
+    images = np.arange(2 * 2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 2, 3)
+    alpha = np.array([[[0.0, 0.5], [0.999, 1.0]], [[0.002, 0.25], [0.75, 0.1]]])
+    result = exciters.ExciterResult(images, np.array([1.5, -2.0], np.float32), np.array([0.25, 3.0], np.float32), alpha)
+    first, second = result.exciters()
+    np.testing.assert_array_equal(first.image, images[0])
+    assert (first.activation, first.start_activation, second.activation, second.start_activation) == (1.5, 0.25, -2.0, 3.0)
+    assert type(first.activation) is float and first.alpha.dtype == np.uint8
+    np.testing.assert_array_equal(first.alpha, [[0, 128], [255, 255]])
+    np.testing.assert_array_equal(second.alpha, [[1, 64], [191, 26]])
+    plain = exciters.ExciterResult(images, np.zeros(2, np.float32), np.zeros(2, np.float32)).exciters()
+    assert [e.alpha for e in plain] == [None, None] and len(plain) == 2
