@@ -249,11 +249,11 @@ def test_fewer_images_than_top_n_and_empty_inputs():
     assert sorted(e.image for e in got[1]) == [0, 1, 2, 3, 4]
     assert ex.top_examples(model, preprocess, "c2", [1], iter([]), top_n=3) == {1: []}
     assert ex.top_examples(model, preprocess, "c2", [], batched(images, 2), top_n=3) == {}
-    with pytest.raises(GeneratorError, match="channel 5 is out of range for layer 'c2'"):
+    with pytest.raises(GeneratorError, match="^dataset examples: .*channel 5 is out of range for layer 'c2'"):
         ex.top_examples(model, preprocess, "c2", [5], batched(images, 2), top_n=3)
-    with pytest.raises(GeneratorError, match="top_n"):
+    with pytest.raises(GeneratorError, match="^dataset examples: top_n must be at least 1, not 0$"):
         ex.top_examples(model, preprocess, "c2", [0], batched(images, 2), top_n=0)
-    with pytest.raises(GeneratorError, match="no layer 'c9'"):
+    with pytest.raises(GeneratorError, match="^dataset examples: .*no layer 'c9'"):
         ex.top_examples(model, preprocess, "c9", [0], batched(images, 2), top_n=3)
 
 
