@@ -69,16 +69,21 @@ def test_receptive_field_matches_single_pixel_perturbation(layer, n):
 
 def test_cropping_and_valid_padding_move_the_field_and_the_later_same_padding():
     """Cropping shifts the field by what it cuts; a 'valid' conv and the cropping shorten the input of a later
-    stride-4 'same' conv (16 -> 14 -> 12 px), whose padding (none at 12 px, one pixel at 14 or 10) sets the offset."""
+    stride-4 'same' conv (17 -> 15 -> 13 px), whose padding (one pixel at 13 px; none at 11 or 15 px, nor for a
+    length taken as a multiple of the stride) sets the offset."""
     ones = {"kernel_initializer": "ones", "use_bias": False}
-    x = inputs = keras.Input((16, 16, 3))
+    x = inputs = keras.Input((17, 17, 3))
     x = keras.layers.Cropping2D(1, name="crop")(keras.layers.Conv2D(2, 3, name="v", **ones)(x))
     model = keras.Model(inputs, keras.layers.Conv2D(2, 4, strides=4, padding="same", name="s", **ones)(x))
     assert ex.receptive_field(model, "v") == ReceptiveField(3, 1, 1.0)
     assert ex.receptive_field(model, "crop") == ReceptiveField(3, 1, 2.0)
-    assert ex.receptive_field(model, "s") == ReceptiveField(6, 4, 3.5)
-    for layer in ("crop", "s"):
-        assert check_field_by_perturbation(model, layer, 16) > 0
+    assert ex.receptive_field(model, "s") == ReceptiveField(6, 4, 2.5)
+    assert check_field_by_perturbation(model, "crop", 17) > 0
+    # s's first row and column read the padding (inside the chain, not at the image's border); (1, 1) reads
+    # exactly rows and columns 2.5 + 4 - 2.5 = 4 .. 9.
+    window = np.zeros((17, 17), bool)
+    window[4:10, 4:10] = True
+    np.testing.assert_array_equal(perturbation_dependencies(model, "s", 17)[1, 1], window)
 
 
 def test_receptive_field_known_values_of_the_tiny_chain():
@@ -322,6 +327,11 @@ def test_example_maps_are_each_channels_map_on_its_own_examples(tmp_path):
     for c in range(5):
         for n in range(2):
             np.testing.assert_allclose(maps[c, n], want[image[c, n], ..., c], rtol=1e-5, atol=1e-6)
+    # A part (images 2 and 3 of the needed 0..4) fills its own examples' maps alone, the others stay zero.
+    part = ex.example_maps(loaded, {"c2": image}, paths, 32, batch_size=2, part=range(2, 4))["c2"]
+    mine = np.isin(image, [2, 3])
+    np.testing.assert_array_equal(part[mine], maps[mine])
+    assert not part[~mine].any() and maps[~mine].any()
 
 
 # --- streaming images ---------------------------------------------------------------------------
