@@ -332,6 +332,12 @@ def test_example_maps_are_each_channels_map_on_its_own_examples(tmp_path):
     mine = np.isin(image, [2, 3])
     np.testing.assert_array_equal(part[mine], maps[mine])
     assert not part[~mine].any() and maps[~mine].any()
+    # The top table's images and positions are integers, and so are the finished examples' rows and columns.
+    table = ex.example_shard(loaded, ["c2"], paths, 0, 32, 2)["c2"]
+    assert table.image.dtype == table.position.dtype == np.int64 and table.width == 16
+    found = ex.finish_examples(loaded, {"c2": table}, {"c2": maps}, 32)["c2"]
+    assert found.y.dtype == found.x.dtype == np.int64
+    np.testing.assert_array_equal(found.y * 16 + found.x, table.position)
 
 
 # --- streaming images ---------------------------------------------------------------------------
