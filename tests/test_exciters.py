@@ -287,3 +287,23 @@ def test_a_result_gives_one_exciter_per_unit_with_its_transparency_in_bytes():
     np.testing.assert_array_equal(second.alpha, [[1, 64], [191, 26]])
     plain = exciters.ExciterResult(images, np.zeros(2, np.float32), np.zeros(2, np.float32)).exciters()
     assert [e.alpha for e in plain] == [None, None] and len(plain) == 2
+
+
+@pytest.mark.parametrize("name", ["c2", "pool"])
+def test_channel_maps_are_the_layers_own_channels(model, name):
+    """Sliced (conv) or cut (pooling), channel_maps gives the layer's maps of the asked channels, in order."""
+    layer = model.get_layer(name)
+    x = ops.convert_to_tensor(np.random.default_rng(1).normal(size=(2, 12, 12, 3)).astype("float32"))
+    channels = ops.convert_to_tensor(np.array([5, 1], "int32"))
+    got = ops.convert_to_numpy(exciters.channel_maps(model, layer, 2)(x, channels))
+    full = ops.convert_to_numpy(keras.Model(model.input, layer.output)(x))
+    np.testing.assert_allclose(got, full[..., [5, 1]], rtol=1e-5, atol=1e-5)
+
+
+def test_lucid_spectrum_scale_is_size_over_frequency():
+    """Lucid's 1/f scale: size / max(|f|, 1/size), |f| in cycles a pixel (the DC term as the lowest frequency)."""
+    scale = exciters.spectrum_scale(4)
+    assert scale.shape == (4, 3) and scale.dtype == np.float32
+    np.testing.assert_allclose(scale, [[16, 16, 8], [16, 4 / np.sqrt(0.125), 4 / np.sqrt(0.3125)],
+                                       [8, 4 / np.sqrt(0.3125), 4 / np.sqrt(0.5)],
+                                       [16, 4 / np.sqrt(0.125), 4 / np.sqrt(0.3125)]], rtol=1e-6)
