@@ -71,11 +71,19 @@ def linear_copy(model: keras.Model, sources: list[str], target: str, size: int |
 def gradients(copy: keras.Model, channel: int, position: tuple[int, int]) -> list[np.ndarray]:
     """d copy[position, channel] / d each input, as (H, W, C) arrays, at zero input (the copy is linear)."""
     xs = [tf.zeros((1, *t.shape[1:])) for t in copy.inputs]
-    with tf.GradientTape(watch_accessed_variables=False) as tape:  # the inputs only, not the kernels
-        tape.watch(xs)
-        out = copy(xs if len(xs) > 1 else xs[0], training=False)
-        y = out[0, position[0], position[1], channel]
-    return [g.numpy()[0] for g in tape.gradient(y, xs)]
+
+    # In a graph: eagerly, TensorFlow's Conv2D gradient also runs the kernels' gradient, which nobody
+    # asked for, and oneDNN's Conv2DBackpropFilter corrupts the heap at some strided odd sizes (a native
+    # abort in about half the runs); a graph prunes it.
+    @tf.function
+    def input_gradients(xs):
+        with tf.GradientTape(watch_accessed_variables=False) as tape:  # the inputs only, not the kernels
+            tape.watch(xs)
+            out = copy(xs if len(xs) > 1 else xs[0], training=False)
+            y = out[0, position[0], position[1], channel]
+        return tape.gradient(y, xs)
+
+    return [g.numpy()[0] for g in input_gradients(xs)]
 
 
 def centre(copy: keras.Model) -> tuple[int, int]:
