@@ -173,19 +173,19 @@ _POINTWISE_LAYERS = tuple(
 
 def _chain_to(model: keras.Model, layer: str) -> list[keras.layers.Layer]:
     """The layers from the model input up to and including ``layer``, for a plain chain."""
-    current = graph.model_layer(model, layer, "receptive field")
-    inbound = graph.inbound(model)
-    chain = [current]
-    while inbound[current.name]:
-        parents = inbound[current.name]
-        if len(parents) != 1:
+    graph.model_layer(model, layer, "receptive field")
+    every = graph.calls(model)
+    current = every[layer]  # a layer called once: its call is keyed by its name
+    chain = [current.layer]
+    while current.parents:
+        if len(current.parents) != 1:
             raise ReceptiveFieldUnknown(
                 f"receptive field of {layer!r}: the path from the input goes through "
-                f"{type(current).__name__} layer {current.name!r} with {len(parents)} inputs; "
+                f"{type(current.layer).__name__} layer {current.layer.name!r} with {len(current.parents)} inputs; "
                 f"receptive fields are only computed for plain chains of conv/pool layers"
             )
-        current = model.get_layer(parents[0])
-        chain.append(current)
+        current = every[current.parents[0]]  # through the call on the path (a shared layer has several)
+        chain.append(current.layer)
     return chain[::-1]
 
 
