@@ -307,7 +307,7 @@ def _peak_step(features, preprocess, selections: tuple[tuple[str, tuple[int, ...
     """Compiled ``uint8 (B, H, W, 3) -> per (layer, channels) of selections, (scores (B, K), flat argmax
     (B, K), (h, w))`` of one batch, with ``stats`` also the (B, K) means and minima over positions: one
     forward pass for every layer (channels None: all of them)."""
-    cut = graph.cut(features, [graph.model_layer(features, layer, "dataset examples").output
+    cut = graph.cut(features, [graph.layer_output(features, layer, "dataset examples")
                                for layer, _ in selections])
 
     def peaks(maps, channels):
@@ -389,7 +389,7 @@ def _top_tables(features: keras.Model, preprocess: Callable, selections: Sequenc
     if top_n < 1:
         raise GeneratorError(f"dataset examples: top_n must be at least 1, not {top_n}")
     step = _peak_step(features, preprocess, tuple(selections), seed is not None)
-    counts = [graph.model_layer(features, layer, "dataset examples").output.shape[-1] if channels is None
+    counts = [graph.layer_output(features, layer, "dataset examples").shape[-1] if channels is None
               else len(channels) for layer, channels in selections]
     best = [(np.empty((k, 0), np.float32), np.empty((k, 0), np.int64), np.empty((k, 0), np.int64)) for k in counts]
     tallies = [None if seed is None else Tally.empty(k, seed) for k in counts]

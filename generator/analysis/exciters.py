@@ -144,7 +144,7 @@ def render_items(model: keras.Model, target: keras.layers.Layer, items: Items, p
     precision = resolve_precision(params.precision)
     if precision != "float32":
         name = target.name
-        model = backend.at_precision(graph.cut(model, target.output), precision)
+        model = backend.at_precision(graph.cut(model, graph.layer_output(model, name, "exciters")), precision)
         target = model.get_layer(name)
 
     width = width or batch_width(len(keys), params.batch_size, group)
@@ -272,7 +272,7 @@ def _sliced_activation(layer: keras.layers.Layer, count: int, redirect_relu: boo
 
 def _cut_maps(model: keras.Model, layer: keras.layers.Layer, redirect_relu: bool) -> keras.Model:
     """The model up to all of ``layer``'s maps (before a ReLU layer's ReLU, for ``redirect_relu``)."""
-    return graph.cut(model, layer.input if redirect_relu and _relu_layer(layer) else layer.output)
+    return graph.cut(model, layer.input if redirect_relu and _relu_layer(layer) else graph.layer_output(model, layer.name, "exciters"))
 
 
 def _sliced_maps(model: keras.Model, layer: keras.layers.Layer, activation: Callable) -> Callable:
