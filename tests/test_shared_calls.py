@@ -1,0 +1,171 @@
+"""Layers used more than once: one ReLU object after three convs, one MaxPooling after two, one conv
+block applied to two branches (siamese-like).
+
+Circuits and expanded weights follow each call of a shared parameter-free layer, checked against
+autodiff of a linearised Keras copy (``linear_reference``, which walks Keras' own history call by
+call) and against the same model built with a separate layer per call. A layer called several
+times has no single output: every analysis that reads one refuses it in one line.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from generator.analysis import graph
+from generator.analysis.circuits import circuit, direct_inputs, expanded_weights, layer_links
+from generator.errors import GeneratorError
+from generator.model_checks import check_config
+from generator.results import Unit
+
+from linear_reference import centre, gradients, linear_copy, support
+from tiny import seeded
+
+L = keras.layers
+
+
+def relu_model(shared=True, size=12):
+    """a -> relu -> b -> relu -> c -> relu -> d, one ReLU object for the three (or three objects)."""
+    image = keras.Input((size, size, 3), name="image")
+    relus = [L.ReLU(name="relu")] * 3 if shared else [L.ReLU(name=f"relu{i}") for i in (1, 2, 3)]
+    x = image
+    for name, relu in zip("abc", relus):
+        x = relu(L.Conv2D(4, 3, padding="same", name=name)(x))
+    return seeded(keras.Model(image, L.Conv2D(3, 3, padding="same", name="d")(x)), seed=7)
+
+
+def pool_model(size=31):
+    """a -> pool (3x3, stride 2, same) -> b -> pool -> add -> c, plus a -> short (stride 4) -> add: one pooling
+    object at 31 then 16 positions, padding 1 then 0 rows on top, so the two paths line up only where
+    each call pads for its own size."""
+    image = keras.Input((size, size, 3), name="image")
+    pool = L.MaxPooling2D(3, strides=2, padding="same", name="pool")
+    a = L.Conv2D(4, 3, padding="same", name="a")(image)
+    x = pool(L.Conv2D(5, 3, padding="same", name="b")(pool(a)))
+    short = L.Conv2D(5, 3, strides=4, padding="same", name="short")(a)
+    x = L.Add(name="add")([x, short])
+    return seeded(keras.Model(image, L.Conv2D(3, 3, padding="same", name="c")(x)), seed=8)
+
+
+def siamese_model():
+    """stem -> (left, right) -> one conv 's' on each -> concat -> t."""
+    image = keras.Input((12, 12, 3), name="image")
+    stem = L.Conv2D(4, 3, padding="same", activation="relu", name="stem")(image)
+    shared = L.Conv2D(3, 3, padding="same", activation="relu", name="s")
+    left = shared(L.Conv2D(4, 1, name="left")(stem))
+    right = shared(L.Conv2D(4, 3, padding="same", name="right")(stem))
+    x = L.Concatenate(name="mix")([left, right])
+    return seeded(keras.Model(image, L.Conv2D(5, 3, padding="same", name="t")(x)), seed=9)
+
+
+def check_expanded(model, source, target, channels, image_size=None):
+    got = expanded_weights(model, source, target, channels, image_size=image_size)
+    copy = linear_copy(model, [source], target)
+    for k, channel in enumerate(channels):
+        gradient = gradients(copy, channel, centre(copy))[0]
+        top, left, h, w = support(gradient)
+        assert (h, w) == got.shape[:2]
+        np.testing.assert_allclose(got[..., k], gradient[top:top + h, left:left + w], rtol=1e-5,
+                                   atol=1e-6 * np.abs(gradient).max())
+    return got
+
+
+# --- the graph of calls ------------------------------------------------------------------------
+
+
+def test_each_call_of_a_shared_relu_reads_its_own_conv():
+    model = relu_model()
+    assert graph.inbound(model) == {"image": [], "a": ["image"], "relu": ["a"], "relu@2": ["b"], "relu@3": ["c"],
+                                    "b": ["relu"], "c": ["relu@2"], "d": ["relu@3"]}
+    record = {r.name: r for r in graph.summarise(model)}["relu"]
+    assert (record.calls, record.inputs) == (3, ("a", "b", "c"))
+    assert graph.upstream(graph.summarise(model), "d") == {"image", "a", "b", "c", "relu"}
+    assert [r.calls for r in graph.summarise(relu_model(shared=False))] == [1] * 8
+
+
+# --- circuits through a shared ReLU --------------------------------------------------------------
+
+
+def test_direct_inputs_through_a_shared_relu_come_from_the_conv_of_that_call():
+    model = relu_model()
+    for target, source in (("b", "a"), ("c", "b"), ("d", "c")):
+        carried = direct_inputs(model, target, [1])
+        assert list(carried.sources) == [source]
+        kernel = model.get_layer(target).kernel.numpy()[..., 1]
+        np.testing.assert_array_equal(carried.sources[source].weights[:, :, 0], kernel)
+    links = layer_links(model, "c")
+    assert (links.incoming_layer, links.outgoing_layer) == ("b", "d")
+
+
+def test_expanded_weights_through_a_shared_relu_equal_autodiff_and_separate_relus():
+    model = relu_model()
+    got = check_expanded(model, "a", "d", [0, 2])
+    assert got.shape == (7, 7, 4, 2)                                # three 3x3 convs from a's output
+    separate = relu_model(shared=False)
+    separate.set_weights(model.get_weights())
+    np.testing.assert_allclose(expanded_weights(separate, "a", "d", [0, 2]), got, rtol=1e-6)
+    check_expanded(model, "b", "d", [1])
+    check_expanded(model, "image", "d", [1])
+
+
+def test_a_circuit_through_a_shared_relu_has_direct_and_expanded_weights_and_edges():
+    model = relu_model()
+    c = circuit(model, Unit("d", 1), top_k=3, earlier_layer="a")
+    assert c.direct.supported and c.direct.layers == ("c",)
+    assert c.expanded.supported and c.expanded.layers == ("a",)
+    between = expanded_weights(model, "a", "c", [w.unit.channel for w in c.direct.top])
+    edge = next(e for e in c.edges if e.source.channel == 2 and e.target == c.direct.top[0].unit)
+    assert edge.norm == pytest.approx(np.linalg.norm(between[:, :, 2, 0]), rel=1e-6)
+    norms = np.sqrt((expanded_weights(model, "a", "d", [1])[..., 0] ** 2).sum(axis=(0, 1)))
+    assert [w.norm for w in c.expanded.inputs] == pytest.approx(sorted(norms, reverse=True), rel=1e-6)
+
+
+# --- a shared MaxPooling: each call at its own size ---------------------------------------------
+
+
+def test_expanded_weights_through_a_shared_pooling_use_each_calls_size():
+    model = pool_model()
+    assert graph.inbound(model)["pool@2"] == ["b"] and graph.inbound(model)["add"] == ["pool@2", "short"]
+    got = check_expanded(model, "a", "c", [0, 2])
+    free = pool_model(None)
+    free.set_weights(model.get_weights())
+    np.testing.assert_allclose(expanded_weights(free, "a", "c", [0, 2], image_size=31), got, rtol=1e-6)
+    assert list(direct_inputs(model, "c", [0]).sources) == ["b", "short"]
+
+
+# --- a shared conv: its units are refused, weights through it are followed ----------------------
+
+
+def test_a_circuit_ending_on_a_shared_conv_says_why_in_one_line():
+    c = circuit(siamese_model(), Unit("t", 0), top_k=3)
+    assert not c.direct.supported
+    assert c.direct.reason == (
+        "circuits: direct inputs of t: the path reaches Conv2D layer 's', which the model calls 2 times (s, s@2), "
+        "so its units are not one activation each; circuits end on layers called once (a shared activation or "
+        "pooling on the way is followed call by call)")
+
+
+def test_expanded_weights_cross_both_calls_of_a_shared_conv():
+    model = siamese_model()
+    got = check_expanded(model, "stem", "t", [0, 3])
+    assert got.shape[:2] == (7, 7)                                  # right: 3x3, s 3x3, t 3x3 from stem
+    left_only = check_expanded(model, "left", "t", [3])
+    assert left_only.shape[:2] == (5, 5)
+
+
+def test_a_shared_convs_output_is_refused_everywhere_it_is_read():
+    model = siamese_model()
+    with pytest.raises(GeneratorError) as e:
+        graph.layer_output(model, "s", "feature maps")
+    assert str(e.value) == ("feature maps: layer 's' is called 2 times by the model (on the outputs of 'left', 'right'), "
+                            "so it has no single output to analyse; choose a layer the model calls once")
+    with pytest.raises(GeneratorError, match="^circuits: layer 's' is called 2 times"):
+        expanded_weights(model, "s", "t", [0])
+    records = graph.summarise(model)
+    assert graph.conv_layer_names(records) == ["stem", "left", "right", "t"]
+    with pytest.raises(GeneratorError) as e:
+        graph.find_layer(records, "s", "config key 'units[0].layer'", conv=True)
+    assert str(e.value) == ("config key 'units[0].layer': layer 's' is called 2 times by the model (on the outputs of "
+                            "'left', 'right'), so it has no single output to analyse; conv layers called once: "
+                            "stem, left, right, t")
