@@ -9,20 +9,30 @@ times has no single output: every analysis that reads one refuses it in one line
 
 from __future__ import annotations
 
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
 
+from generator import cli
 from generator.analysis import graph
+from generator.build import build_site
 from generator.analysis.circuits import circuit, direct_inputs, expanded_weights, layer_links
 from generator.errors import GeneratorError
-from generator.model_checks import check_config
+from generator.config import load_config
 from generator.results import Unit
 
 from linear_reference import centre, gradients, linear_copy, support
-from tiny import seeded
+from tiny import edit_config, make_project, seeded
 
 L = keras.layers
+REPO = Path(__file__).resolve().parent.parent
 
 
 def relu_model(shared=True, size=12):
@@ -48,9 +58,9 @@ def pool_model(size=31):
     return seeded(keras.Model(image, L.Conv2D(3, 3, padding="same", name="c")(x)), seed=8)
 
 
-def siamese_model():
+def siamese_model(size=12):
     """stem -> (left, right) -> one conv 's' on each -> concat -> t."""
-    image = keras.Input((12, 12, 3), name="image")
+    image = keras.Input((size, size, 3), name="image")
     stem = L.Conv2D(4, 3, padding="same", activation="relu", name="stem")(image)
     shared = L.Conv2D(3, 3, padding="same", activation="relu", name="s")
     left = shared(L.Conv2D(4, 1, name="left")(stem))
@@ -169,3 +179,82 @@ def test_a_shared_convs_output_is_refused_everywhere_it_is_read():
     assert str(e.value) == ("config key 'units[0].layer': layer 's' is called 2 times by the model (on the outputs of "
                             "'left', 'right'), so it has no single output to analyse; conv layers called once: "
                             "stem, left, right, t")
+
+
+# --- a build: a strict site for the shared-ReLU model; one error line for a shared layer's output --
+
+
+def shared_relu_classifier():
+    """pixels (any size) -> a -> relu -> b -> relu -> c -> relu -> d (relu) -> gap -> head; one ReLU object."""
+    inputs = keras.Input((None, None, 3), name="pixels")
+    relu, x = L.ReLU(name="relu"), inputs
+    for name in "abc":
+        x = relu(L.Conv2D(4, 3, padding="same", name=name)(x))
+    x = L.Conv2D(6, 3, padding="same", activation="relu", name="d")(x)
+    x = L.Dense(5, activation="softmax", name="head")(L.GlobalAveragePooling2D(name="gap")(x))
+    return seeded(keras.Model(inputs, x, name="sharedrelu"), seed=10)
+
+
+@pytest.fixture
+def shared_project(tmp_path):
+    model = shared_relu_classifier()
+    model.save(tmp_path / "sharedrelu.keras")
+    project = make_project(tmp_path, tmp_path / "sharedrelu.keras")
+    edit_config(project, feature_maps={"layers": ["a", "c"]},
+                exciters={"grid": {"layer": "c", "count": 4, "size": 16, "per_row": 2}},
+                units=[{"layer": "d", "channel": 1}], circuits={"top_k": 3, "earlier_layer": "a"},
+                browse={"layers": ["c", "d"]})
+    return model, project
+
+
+def test_the_shared_relu_model_builds_a_strict_site_with_true_circuit_numbers(shared_project):
+    model, project = shared_project
+    build_site(load_config(project / "site_config.yaml"), project)
+    shutil.copy(REPO / "mkdocs.yml", project / "mkdocs.yml")
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=project,
+                         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, capture_output=True, text=True)
+    assert run.returncode == 0 and "WARNING" not in run.stderr, run.stderr
+    unit = project / "docs/generated/models/sharedrelu/d/1"
+    assert "## Direct inputs from `c`" in (unit / "circuit/index.md").read_text()
+    for source, table, top in (("c", "circuit.csv", 4), ("a", "circuit/expanded.csv", 4)):
+        copy = linear_copy(model, [source], "d", size=16)
+        gradient = gradients(copy, 1, centre(copy))[0]
+        rows = list(csv.DictReader(open(unit / table)))
+        assert len(rows) == top
+        for r in rows:
+            assert float(r["norm"]) == pytest.approx(np.linalg.norm(gradient[..., int(r["channel"])]), rel=1e-4)
+    assert (project / "site/models/sharedrelu/c/0/index.html").is_file()
+
+
+def build_error(project, monkeypatch, capsys) -> str:
+    monkeypatch.chdir(project)
+    assert cli.main(["build"]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert not (project / "docs/generated").exists()
+    return lines[0]
+
+
+def test_feature_maps_of_a_shared_relu_are_refused_in_one_line(shared_project, monkeypatch, capsys):
+    _, project = shared_project
+    edit_config(project, feature_maps={"layers": ["relu"]})
+    assert build_error(project, monkeypatch, capsys) == (
+        "error: config key 'feature_maps.layers[0]': layer 'relu' is called 3 times by the model (on the outputs of "
+        "'a', 'b', 'c'), so it has no single output to analyse; choose a layer the model calls once")
+
+
+@pytest.mark.parametrize("key", ["units", "earlier_layer"])
+def test_a_shared_conv_as_unit_or_circuit_input_is_refused_in_one_line(tmp_path, monkeypatch, capsys, key):
+    model = siamese_model(16)
+    model.save(tmp_path / "siamese.keras")
+    project = make_project(tmp_path, tmp_path / "siamese.keras")
+    edit_config(project, images={"size": 16}, feature_maps={"layers": ["stem"]},
+                exciters={"size": 16, "grid": {"layer": "stem", "count": 4, "size": 16, "per_row": 2}},
+                units=[{"layer": "s" if key == "units" else "t", "channel": 1}],
+                circuits={"top_k": 3, "earlier_layer": "s" if key == "earlier_layer" else "stem"},
+                browse={"layers": ["t"]})
+    where = "units[0].layer" if key == "units" else "circuits.earlier_layer"
+    assert build_error(project, monkeypatch, capsys) == (
+        f"error: config key '{where}': layer 's' is called 2 times by the model (on the outputs of 'left', 'right'), "
+        f"so it has no single output to analyse; conv layers called once: stem, left, right, t")
