@@ -28,7 +28,8 @@ from generator.errors import GeneratorError
 from generator.config import load_config
 from generator.results import Unit
 
-from linear_reference import centre, gradients, linear_copy, support
+from linear_reference import centre, gradients, linear_copy
+from test_circuits_merges import check_expanded
 from tiny import edit_config, make_project, seeded
 
 L = keras.layers
@@ -67,18 +68,6 @@ def siamese_model(size=12):
     right = shared(L.Conv2D(4, 3, padding="same", name="right")(stem))
     x = L.Concatenate(name="mix")([left, right])
     return seeded(keras.Model(image, L.Conv2D(5, 3, padding="same", name="t")(x)), seed=9)
-
-
-def check_expanded(model, source, target, channels, image_size=None):
-    got = expanded_weights(model, source, target, channels, image_size=image_size)
-    copy = linear_copy(model, [source], target)
-    for k, channel in enumerate(channels):
-        gradient = gradients(copy, channel, centre(copy))[0]
-        top, left, h, w = support(gradient)
-        assert (h, w) == got.shape[:2]
-        np.testing.assert_allclose(got[..., k], gradient[top:top + h, left:left + w], rtol=1e-5,
-                                   atol=1e-6 * np.abs(gradient).max())
-    return got
 
 
 # --- the graph of calls ------------------------------------------------------------------------
@@ -258,3 +247,13 @@ def test_a_shared_conv_as_unit_or_circuit_input_is_refused_in_one_line(tmp_path,
     assert build_error(project, monkeypatch, capsys) == (
         f"error: config key '{where}': layer 's' is called 2 times by the model (on the outputs of 'left', 'right'), "
         f"so it has no single output to analyse; conv layers called once: stem, left, right, t")
+
+
+def test_the_layer_list_notes_a_shared_layer(shared_project, monkeypatch, capsys):
+    _, project = shared_project
+    monkeypatch.chdir(project)
+    assert cli.main(["layers"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == ("note: layer 'relu' is called 3 times (on the outputs of 'a', 'b', 'c'): circuits follow each "
+                         "call; its output (feature maps, units, views) is not analysed")
+    assert any(line.split()[:2] == ["relu", "ReLU"] for line in lines)
