@@ -9,7 +9,9 @@ connection included), ``Average`` the same divided by the count, ``Concatenate``
 its own range of channels.
 
 Weights travel back from a start layer over the graph in reverse topological order, in numpy (no
-autodiff, the same on every Keras backend). A :class:`Field` holds the weights on one layer's
+autodiff, the same on every Keras backend), call by call (:func:`generator.analysis.graph.calls`): a
+layer the model uses several times (one ReLU after three convs) is crossed on each call that lies on
+the path, each at its own input size. A :class:`Field` holds the weights on one layer's
 output for a patch of positions and where that patch lies: spatially (``spatial=True``, expanded
 weights) each window op spreads them over its taps; per channel only (``spatial=False``, direct
 weights) pooling and padding pass them unchanged, so a kernel stays a kernel.
@@ -289,7 +291,7 @@ def _check_called_once(every: Mapping[str, graph.Call], sources: set[str], where
     """Weights end on a source layer's units: a source the model calls several times has no single
     activation per unit, so the circuit is refused (weights pass through shared layers on the way)."""
     grouped = graph.calls_by_layer(dict(every))
-    for key in sources:
+    for key in (key for key in every if key in sources):  # in graph order: the same line every build
         layer = every[key].layer
         own = grouped[layer.name]
         if len(own) > 1:
