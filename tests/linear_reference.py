@@ -18,9 +18,11 @@ import tensorflow as tf
 L = keras.layers
 
 
-def _linear_layer(layer):
-    """(a linear copy of ``layer``, its weights), or (None, None) where it is the identity."""
-    config = {**layer.get_config(), "name": None}  # a layer called twice is copied twice: no clashing names
+def _linear_layer(layer, call: int):
+    """(a linear copy of ``layer``'s ``call``-th call, its weights), or (None, None) where it is the identity.
+    Each call's copy is named for it: unique, and no default name taken from Keras' counters (a later
+    keras.applications model would name its layers differently)."""
+    config = {**layer.get_config(), "name": f"{layer.name}_call{call}"}
     if isinstance(layer, (L.Conv2D, L.DepthwiseConv2D, L.SeparableConv2D)):
         copy = type(layer).from_config({**config, "activation": None, "use_bias": False})
         return copy, layer.get_weights()[:2 if isinstance(layer, L.SeparableConv2D) else 1]
@@ -60,7 +62,7 @@ def linear_copy(model: keras.Model, sources: list[str], target: str, size: int |
                 inputs[layer.name] = tensors[id(tensor)] = input_for(tensor)
                 return tensors[id(tensor)]
             ins = [copied(t) for t in node.input_tensors]
-            copy, weights = _linear_layer(layer)
+            copy, weights = _linear_layer(layer, index)
             if copy is None:
                 tensors[id(tensor)] = ins[0]
             else:
