@@ -25,6 +25,7 @@ from generator.analysis import graph
 from generator.build import build_site
 from generator.analysis.circuits import circuit, direct_inputs, expanded_weights, layer_links
 from generator.errors import GeneratorError
+from generator.analysis.examples import receptive_field
 from generator.config import load_config
 from generator.results import Unit
 
@@ -81,6 +82,17 @@ def test_each_call_of_a_shared_relu_reads_its_own_conv():
     assert (record.calls, record.inputs) == (3, ("a", "b", "c"))
     assert graph.upstream(graph.summarise(model), "d") == {"image", "a", "b", "c", "relu"}
     assert [r.calls for r in graph.summarise(relu_model(shared=False))] == [1] * 8
+
+
+def test_a_receptive_field_follows_the_call_on_the_path():
+    """Four 3x3 convs before d's output: 9 px, as with three ReLU objects (a walk by layer name stopped at
+    the shared ReLU and said 3)."""
+    shared, separate = relu_model(), relu_model(shared=False)
+    assert receptive_field(shared, "d") == receptive_field(separate, "d")
+    assert (receptive_field(shared, "d").size, receptive_field(shared, "c").size) == (9, 7)
+    pooled = pool_model()
+    field = receptive_field(pooled, "b")  # a (3x3), the pool's first call (3x3, stride 2), b (3x3): 3 + 2 + 2 * 2
+    assert (field.size, field.stride) == (9, 2)
 
 
 # --- circuits through a shared ReLU --------------------------------------------------------------
