@@ -288,3 +288,17 @@ def test_keras_applications_match_autodiff(make, source, target, size, after_mer
             layer.set_weights([*weights, (10.0 ** rng.uniform(-3, 2, n)).astype("float32")])
     check_expanded(model, source, target, [0, 5])
     assert len(circuit(model, Unit(after_merge, 2), top_k=3).direct.layers) == 4
+
+
+def test_a_note_names_every_layer_of_a_kind_and_the_circuit_keeps_its_unit():
+    image = keras.Input((10, 10, 3), name="image")
+    x = L.Conv2D(4, 3, padding="same", name="a")(image)
+    x = L.Conv2D(4, 3, padding="same", name="m")(L.ReLU(name="r1")(L.BatchNormalization(name="bn1")(x)))
+    x = L.ReLU(name="r2")(L.BatchNormalization(name="bn2")(x))
+    model = far_from_one(seeded(keras.Model(image, L.Conv2D(2, 3, padding="same", name="c")(x)), seed=6), "bn1", "bn2")
+    alone = circuit(model, Unit("c", 1), top_k=2)
+    assert alone.unit == Unit("c", 1) and alone.expanded is None
+    c = circuit(model, Unit("c", 1), top_k=2, earlier_layer="a")
+    assert c.unit == Unit("c", 1)
+    names = c.expanded.note.rpartition(": ")[2]
+    assert names in ("'bn1', 'bn2'", "'bn2', 'bn1'"), c.expanded.note
