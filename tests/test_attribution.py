@@ -266,6 +266,11 @@ def test_randomised_kernels_are_random_where_the_initialiser_is_a_constant():
     copy, names = A.randomised_copy(keras.Model(inputs, side(inputs)), None)
     kernel = keras.ops.convert_to_numpy(copy.get_layer("side").kernel)
     assert names == ("side",) and kernel.std() > 0.1
+    # A dense kernel (rank 2) too.
+    head = keras.layers.Dense(3, kernel_initializer="zeros", name="head")
+    copy, names = A.randomised_copy(keras.Model(inputs, head(keras.layers.GlobalAveragePooling2D()(side(inputs)))), None)
+    kernel = keras.ops.convert_to_numpy(copy.get_layer("head").kernel)
+    assert names == ("head", "side") and kernel.shape == (2, 3) and kernel.std() > 0.1
 
 
 # --- errors --------------------------------------------------------------------------------------------
