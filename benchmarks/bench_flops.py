@@ -13,7 +13,8 @@ timed here in each precision the stages use. One line a stage:
 
 where a stage mixing precisions gets the peak its FLOPs would run at, and a last line
 ``build seconds=<s> compute_fraction=<sum of the stages' FLOP-times at peak / build seconds>``.
-Left out of the counts: NMF (groups), Lucid's diversity term, objectives' elementwise arithmetic,
+Diversity's steps count every channel of the unit's layer (its Gram matrices read them all). Left out of
+the counts: NMF (groups), the Gram matrices' products, objectives' elementwise arithmetic,
 occlusion and faithfulness (not counted yet).
 """
 
@@ -93,18 +94,22 @@ def _count_exciters(account: Account) -> None:
     from generator.analysis.flops import forward_flops, step_flops
     from generator.analysis.precision import resolve_precision
 
-    render_items = exciters.render_items
+    def counted(render_items, every_channel: bool):
+        """``every_channel``: the steps compute all of the target's channels (diversity's Gram matrices)."""
+        def counted_render_items(model, target, items, params, *args, **kwargs):
+            canvas = exciters._canvas(model, params)
+            targets = np.asarray(items.targets)
+            needed = targets.shape[1] if targets.ndim == 2 else 1  # a direction's support, or one channel
+            climbed = None if every_channel else needed
+            per_item = params.steps * step_flops(model, canvas, target.name, climbed)
+            per_item += (2 if params.method == "lucid" else 1) * forward_flops(model, params.size, target.name, needed)
+            account.add(len(items.keys) * per_item, resolve_precision(params.precision))
+            return render_items(model, target, items, params, *args, **kwargs)
 
-    def counted_render_items(model, target, items, params, *args, **kwargs):
-        canvas = exciters._canvas(model, params)
-        targets = np.asarray(items.targets)
-        needed = targets.shape[1] if targets.ndim == 2 else 1  # a direction's support, or one channel
-        per_item = params.steps * step_flops(model, canvas, target.name, needed)
-        per_item += (2 if params.method == "lucid" else 1) * forward_flops(model, params.size, target.name, needed)
-        account.add(len(items.keys) * per_item, resolve_precision(params.precision))
-        return render_items(model, target, items, params, *args, **kwargs)
+        return counted_render_items
 
-    exciters.render_items = diversity.render_items = counted_render_items
+    exciters.render_items = counted(exciters.render_items, every_channel=False)
+    diversity.render_items = counted(diversity.render_items, every_channel=True)
 
 
 def _count_views(account: Account) -> None:
