@@ -95,6 +95,24 @@ def test_gradcam_equals_tf_keras_vis_on_the_default_model(hed, cat):
     np.testing.assert_allclose(ours.scores, hed.predict(cat.astype("float32")).mean(axis=(1, 2, 3)), rtol=1e-5)
 
 
+def test_the_maps_and_what_the_rest_reads_besides_them_come_from_one_pass():
+    """HED-like: a side output from c1 joins the output after c2; Grad-CAM at c2 reads the side output from
+    the same pass as c2's maps (nothing before c2 runs twice)."""
+    from generator.analysis import graph
+
+    x = keras.Input((None, None, 3))
+    c1 = keras.layers.Conv2D(4, 3, padding="same", name="c1")(x)
+    side = keras.layers.Conv2D(1, 1, name="side")(c1)
+    c2 = keras.layers.Conv2D(4, 3, padding="same", name="c2")(c1)
+    out = keras.layers.Add(name="join")([keras.layers.Conv2D(1, 1, name="top")(c2), side])
+    model = keras.Model(x, out)
+    assert graph.crossing(model, c2) == [side]
+    assert graph.crossing(model, c1) == []  # everything after c1 is fed by it
+    assert graph.crossing(model, side) == [model.get_layer("top").output]
+    chain = keras.Model(x, c2)
+    assert graph.crossing(chain, c1) == []
+
+
 def test_saliency_equals_tf_keras_vis(tiny, photos):
     from tf_keras_vis.saliency import Saliency
     from tf_keras_vis.utils.scores import CategoricalScore

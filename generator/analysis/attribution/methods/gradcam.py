@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from generator.analysis import backend
+from generator.analysis import backend, graph
 from generator.analysis.attribution.batches import batched
 from generator.analysis.attribution.methods.pairs import MethodMaps, Pairs
 from generator.analysis.attribution.scorer import Scorer
@@ -43,18 +43,22 @@ def _cam_step(scorer: Scorer, layer: str, weighting: Callable) -> Callable:
     """``(images, selectors) -> (scores, cams (B, h, w))`` at ``layer``."""
     net = scorer.net
     tensor = net.get_layer(layer).output
-    maps = keras.Model(net.input, tensor)
-    rest = (lambda pair, training: pair[1]) if tensor is net.output else keras.Model([net.input, tensor], net.output)
+    # What the rest of the network reads besides the maps (HED's side outputs) comes from the same one pass.
+    others = [t for t in graph.crossing(net, tensor) if t is not net.input]
+    maps = keras.Model(net.input, [tensor, *others])
+    rest = (lambda inputs, training: inputs[1]) if tensor is net.output else keras.Model([net.input, tensor, *others],
+                                                                                          net.output)
 
-    def score_of_maps(a, inputs, selectors):
-        return scorer.pick(rest([inputs, a], training=False), selectors)
+    def score_of_maps(a, inputs, read, selectors):
+        return scorer.pick(rest([inputs, a, *read], training=False), selectors)
 
     value_and_grad = backend.value_and_grad(score_of_maps)
 
     def step(images, selectors):
         inputs = scorer.model_input(images)
-        a = ops.cast(maps(inputs, training=False), "float32")
-        values, g = value_and_grad(a, inputs, selectors)
+        a, *read = keras.tree.flatten(maps(inputs, training=False))  # one tensor or a list
+        a = ops.cast(a, "float32")
+        values, g = value_and_grad(a, inputs, read, selectors)
         return values, ops.relu(ops.sum(a * weighting(a, g), axis=-1))
 
     return step
