@@ -269,6 +269,19 @@ def test_sanity_check_is_one_for_the_same_model_and_lower_after_randomising(tiny
         assert np.nanmean(check.spearman) < 0.9, check
 
 
+def test_the_methods_checked_on_a_network_share_its_randomised_copy(tiny, photos):
+    from generator.analysis.attribution import sanity
+
+    target = A.UnitTarget("c3", 5)
+    (alone,) = A.sanity_check(tiny, photos, target, ["saliency"], seed=3)
+    sanity._COPIES.clear()
+    together = A.sanity_check(tiny, photos, target, ["gradcam", "saliency"], seed=3)
+    assert len(sanity._COPIES) == 1  # one copy for both methods
+    np.testing.assert_array_equal(together[1].spearman, alone.spearman)  # the copy's weights, as a fresh copy's
+    (other,) = A.sanity_check(tiny, photos, target, ["saliency"], seed=4)
+    assert len(sanity._COPIES) == 2 and not np.array_equal(other.spearman, alone.spearman)  # another seed: its own
+
+
 def test_randomised_copy_cascades_from_the_top(tiny):
     copy, names = A.randomised_copy(tiny.network, 2, seed=0)
     assert names == ("head", "c3")
