@@ -212,6 +212,22 @@ def test_deepdream_raises_the_layer_norm_and_caricature_approaches_the_image():
 # --- activation groups ----------------------------------------------------------------------------
 
 
+def test_activation_groups_on_one_blas_thread_are_scikit_learns_factors():
+    from sklearn.decomposition import NMF
+
+    from generator.analysis.groups import activation_groups
+
+    rng = np.random.default_rng(2)
+    activations = (rng.random((10, 10, 24)) ** 3).astype(np.float32)
+    groups = activation_groups(activations, 3, seed=5)
+    nmf = NMF(n_components=3, init="nndsvda", random_state=5, max_iter=200, tol=1e-4)
+    spatial = nmf.fit_transform(activations.reshape(100, 24).astype(np.float64))
+    weight = spatial.sum(axis=0) * np.linalg.norm(nmf.components_, axis=1)
+    order = np.argsort(-weight, kind="stable")
+    np.testing.assert_array_equal(groups.directions, nmf.components_[order].astype(np.float32))
+    np.testing.assert_array_equal(groups.maps, spatial[:, order].T.reshape(3, 10, 10).astype(np.float32))
+
+
 def test_activation_groups_factorise_non_negatively_and_beat_random():
     from generator.analysis.groups import activation_groups
 
