@@ -119,7 +119,7 @@ def _count_views(account: Account) -> None:
 
     def counted_view(view, extra_forwards: int):
         def counted(model, layer, images, preprocess, steps, *args, **kwargs):
-            precision = kwargs.get("precision", args[2] if len(args) > 2 else "float32")
+            precision = kwargs.get("batches", args[-1]).precision  # the view's Batches (its last argument)
             size, n = images.shape[1], len(images)
             work = steps * step_flops(model, size, layer) + extra_forwards * forward_flops(model, size, layer)
             account.add(n * work, resolve_precision(precision))

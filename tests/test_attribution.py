@@ -113,6 +113,19 @@ def test_the_maps_and_what_the_rest_reads_besides_them_come_from_one_pass():
     assert graph.crossing(chain, c1) == []
 
 
+def test_gradcams_upsampling_is_scipys_bilinear_zoom_with_corners_aligned():
+    from scipy import ndimage
+
+    from generator.analysis.attribution.methods.gradcam import upsample
+
+    cams = np.random.default_rng(3).random((2, 5, 7)).astype(np.float32)
+    up = upsample(cams, (9, 13))
+    assert up.shape == (2, 9, 13) and up.dtype == np.float32
+    for cam, ours in zip(cams, up):
+        np.testing.assert_allclose(ours, ndimage.zoom(cam.astype(np.float64), (9 / 5, 13 / 7), order=1), rtol=1e-6)
+    np.testing.assert_allclose(up[:, ::2, ::2], cams, rtol=1e-7)  # every source point lands on an output pixel
+
+
 def test_saliency_equals_tf_keras_vis(tiny, photos):
     from tf_keras_vis.saliency import Saliency
     from tf_keras_vis.utils.scores import CategoricalScore
