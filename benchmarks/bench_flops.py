@@ -15,7 +15,7 @@ where a stage mixing precisions gets the peak its FLOPs would run at, and a last
 ``build seconds=<s> compute_fraction=<sum of the stages' FLOP-times at peak / build seconds>``.
 Diversity's steps count every channel of the unit's layer (its Gram matrices read them all). Left out of
 the counts: NMF (groups), the Gram matrices' products, objectives' elementwise arithmetic,
-occlusion and faithfulness (not counted yet).
+occlusion (not counted yet).
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ def install_counters(account: Account) -> None:
     _count_views(account)
     _count_examples(account)
     _count_attribution(account)
+    _count_faithfulness(account)
 
 
 def _count_exciters(account: Account) -> None:
@@ -161,6 +162,35 @@ def _count_attribution(account: Account) -> None:
         return run(method, scorer, images, targets, settings, selectors)
 
     maps.run = sanity.run = counted_run
+
+
+def _count_faithfulness(account: Account) -> None:
+    """Faithfulness' forward passes: every item it scores (``site_results``' batched calls of a scorer's forward
+    step), through the network of that scorer."""
+    import numpy as np
+
+    from generator.analysis.attribution import site_results
+    from generator.analysis.attribution.scorer import Scorer
+    from generator.analysis.flops import forward_flops
+
+    forward_step, batched = Scorer.forward_step, site_results.batched
+    nets: dict[int, Scorer] = {}  # each compiled forward step's scorer
+
+    def counted_forward_step(scorer):
+        step = forward_step(scorer)
+        nets[id(step)] = scorer
+        return step
+
+    def counted_batched(step, inputs, selectors, batch_size, keep=None):
+        scorer = nets[id(step)]
+        net, unit = scorer.net, scorer.key[0] == "unit"
+        size = np.asarray(inputs(np.arange(1))).shape[1]
+        per_image = forward_flops(net, size, net.layers[-1].name if unit else None, 1 if unit else None)
+        account.add(len(selectors) * per_image, net.layers[-1].compute_dtype)
+        return batched(step, inputs, selectors, batch_size, keep)
+
+    Scorer.forward_step = counted_forward_step
+    site_results.batched = counted_batched
 
 
 def _attribution_flops(method, scorer, images, targets, settings, selectors) -> float:

@@ -124,7 +124,7 @@ def example_maps(loaded, images: dict[str, np.ndarray], paths: Sequence[Path], s
     for start in range(0, len(needed), batch_size):
         chunk = needed[start:start + batch_size]
         pixels = padded(next(stream_images([paths[i] for i in chunk], size, len(chunk))), width)
-        for layer, acts in layer_activations(loaded, pixels, list(images)).items():  # (B, h, w, C)
+        for layer, acts in layer_activations(loaded, pixels, list(images), compiled=True).items():  # (B, h, w, C)
             image = images[layer]
             if maps[layer].size == 0:
                 maps[layer] = np.zeros((*image.shape, *acts.shape[1:3]), np.float32)
