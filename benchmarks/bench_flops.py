@@ -91,14 +91,15 @@ def _count_exciters(account: Account) -> None:
     """Every exciter batch (units, directions, diverse images, groups' directions): its steps and final values."""
     import numpy as np
 
-    from generator.analysis import diversity, exciters
+    from generator.analysis import diversity
+    from generator.analysis.exciters import render
     from generator.analysis.flops import forward_flops, step_flops
     from generator.analysis.precision import resolve_precision
 
     def counted(render_items, every_channel: bool):
         """``every_channel``: the steps compute all of the target's channels (diversity's Gram matrices)."""
         def counted_render_items(model, target, items, params, *args, **kwargs):
-            canvas = exciters._canvas(model, params)
+            canvas = render._canvas(model, params)
             targets = np.asarray(items.targets)
             needed = targets.shape[1] if targets.ndim == 2 else 1  # a direction's support, or one channel
             climbed = None if every_channel else needed
@@ -109,7 +110,7 @@ def _count_exciters(account: Account) -> None:
 
         return counted_render_items
 
-    exciters.render_items = counted(exciters.render_items, every_channel=False)
+    render.render_items = counted(render.render_items, every_channel=False)
     diversity.render_items = counted(diversity.render_items, every_channel=True)
 
 
