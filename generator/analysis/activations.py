@@ -11,7 +11,7 @@ from generator.analysis import backend, graph
 
 @lru_cache(maxsize=8)
 def _extractor(features, layers: tuple[str, ...]):
-    return graph.cut(features, [graph.model_layer(features, name, "activations").output for name in layers])
+    return graph.cut(features, [graph.layer_output(features, name, "activations") for name in layers])
 
 
 @lru_cache(maxsize=4)

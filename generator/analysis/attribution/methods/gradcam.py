@@ -42,7 +42,7 @@ def _mean_gradient(a, g):
 def _cam_step(scorer: Scorer, layer: str, weighting: Callable) -> Callable:
     """``(images, selectors) -> (scores, cams (B, h, w))`` at ``layer``."""
     net = scorer.net
-    tensor = net.get_layer(layer).output
+    tensor = graph.layer_output(net, layer, "attribution")
     # What the rest of the network reads besides the maps (HED's side outputs) comes from the same one pass.
     others = [t for t in graph.crossing(net, tensor) if t is not net.input]
     maps = keras.Model(net.input, [tensor, *others])
