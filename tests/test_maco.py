@@ -211,6 +211,7 @@ def test_a_site_by_maco_shows_transparency_three_recipes_and_their_quality(built
     assert (unit / "exciter-alpha.png").is_file() and "exciter-alpha.png" in page
     assert all((unit / f"exciter-{m}.png").is_file() for m in ("gradient_ascent", "lucid", "maco"))
     assert "## The lab's recipe and Lucid's, and MACO's" in page
+    assert "MACO keeps the Fourier magnitude of natural images and optimises only the phase, through 1 random crop a step." in page
     assert page.count("times its best example's value") + page.count("no example drives it above 0") == 3
     layer_page = (project / "docs/generated/models/tiny/c3/index.md").read_text()
     assert "| MACO | 1 |" in layer_page and "| the lab's recipe | 1 |" in layer_page
