@@ -4,6 +4,8 @@ on its own exciter (a mixin of :class:`generator.analyses.Analyses`), with the j
 from __future__ import annotations
 
 import dataclasses
+from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -86,8 +88,7 @@ class ExciterAnalyses:
         channels, wanted = self.layers[0].output_shape[-1], params.maco_spectrum
         if wanted == "imagenet" or (wanted == "auto" and channels == 3):
             return "imagenet", None
-        files = example_image_files(self.config)
-        listing = digest([file_digest(p) for p in files])
+        files, listing = self._spectrum_files
         size = self.config.images.size
 
         def compute() -> np.ndarray:
@@ -96,6 +97,12 @@ class ExciterAnalyses:
             return folder_magnitude(files, size, channels)
 
         return f"images {listing}", self.cache.value(self._key("maco-spectrum", listing, size), np.ndarray, compute)
+
+    @cached_property
+    def _spectrum_files(self) -> tuple[list[Path], str]:
+        """The examples folder's files and a digest of their bytes: read once a build, however many renders ask."""
+        files = example_image_files(self.config)
+        return files, digest([file_digest(p) for p in files])
 
     def exciter_map(self, unit: Unit, exciter: Exciter) -> np.ndarray:
         """The unit's (h, w) map on its own exciter."""
