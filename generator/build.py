@@ -16,17 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image as PILImage
 from tqdm import tqdm
 
 from generator import assets, pages, staging
 from generator.analyses import Analyses
 from generator.analysis.labels import folder_classes, unit_label
 from generator.cache import Cache, digest
-from generator.config import Config, image_files, list_images
+from generator.config import Config, image_files
 from generator.errors import GeneratorError
 from generator.executor import open_executor
-from generator.images import file_digest, load_images, read_square
+from generator.images import example_image_files, file_digest, load_images, read_square
 from generator.model_checks import browse_layers, check_config, configured_directions, input_size
 from generator.results import (
     ActivationGroups, Attribution, Circuit, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, Faithfulness,
@@ -82,7 +81,7 @@ def site_results(analyses: Analyses) -> Site:
     config = analyses.config
     with stage("images"):
         images = load_images(image_files(config), config.images.size)
-        example_files = _example_files(config)
+        example_files = example_image_files(config)
     with stage("check config"):
         check_config(config, analyses.layers)
     return analyse(config, analyses, images, example_files)
@@ -343,29 +342,9 @@ def _unit_result(u: Unit, exciter: Exciter, maps: dict[str, np.ndarray], shown: 
 # --- inputs ---------------------------------------------------------------------------------------
 
 
-def _example_files(config: Config) -> list[Path]:
-    """The images searched for dataset examples: ``browse.examples_dir``, else the configured images."""
-    folder = config.browse.examples_dir
-    if not folder:
-        return image_files(config)
-    path = config.folder(folder, "browse.examples_dir")
-    files = [p for p in list_images(path, recursive=True) if _readable(p)]
-    if not files:
-        raise GeneratorError(f"config key 'browse.examples_dir': no readable image files in {folder!r}")
-    return files
-
-
 def _example_names(files: list[Path]) -> list[str]:
     """Each example's path inside the folder they share."""
     root = Path(os.path.commonpath([p.parent for p in files]))
     return [p.relative_to(root).as_posix() for p in files]
 
 
-def _readable(path: Path) -> bool:
-    """Whether Pillow recognises the file (a header read); a folder of thousands may hold a few bad ones."""
-    try:
-        with PILImage.open(path):
-            return True
-    except (OSError, ValueError, PILImage.DecompressionBombError):
-        log.warning("skipping %s: not an image Pillow can read (or too large to decode safely)", path)
-        return False

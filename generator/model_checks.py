@@ -65,14 +65,14 @@ def check_config(config: Config, layers: Sequence[LayerInfo]) -> None:
 
 
 def _check_rgb_recipes(config: Config) -> None:
-    """MACO's fixed magnitude is ImageNet's colour spectrum: a grayscale model gets the other recipes."""
+    """MACO with ImageNet's magnitude, a colour spectrum, needs an RGB model; a grayscale one takes its images'."""
     chosen = {"exciters.method": config.exciters.method, "groups.method": config.groups.method,
               "browse.thumbnail_method": config.browse.thumbnail_method,
               **{f"units[{i}].method": u.method for i, u in enumerate(config.units)}}
     for key, method in chosen.items():
-        if method == "maco":
-            raise GeneratorError(f"config key {key!r}: maco needs an RGB model (its magnitude is ImageNet's colour "
-                                 f"spectrum); for a grayscale model choose gradient_ascent or lucid")
+        if method == "maco" and config.exciters.maco_spectrum == "imagenet":
+            raise GeneratorError(f"config key 'exciters.maco_spectrum': got imagenet for maco ({key}), a colour "
+                                 f"spectrum; a grayscale model needs images (its images' spectrum) or auto")
 
 
 def configured_directions(config: Config, layers: Sequence[LayerInfo]) -> list[tuple[DirectionSpec, np.ndarray]]:

@@ -174,6 +174,9 @@ def test_exciter_params_and_key(tmp_path):
     key = exciter_key(section.params())
     assert "batch_size" not in key and key["precision"] == "float32" and key["steps"] == 7 and key["size"] == 99
     assert exciter_key(section.params()) == exciter_key(dataclasses.replace(section.params(), batch_size=64))
+    assert "maco_crops" not in key and "maco_spectrum" not in key  # other recipes' keys as before maco's settings
+    maco = dataclasses.replace(section.params(), method="maco", maco_crops=4)
+    assert exciter_key(maco, "images 1a2b")["maco_spectrum"] == "images 1a2b" and exciter_key(maco)["maco_crops"] == 4
 
 
 def test_paths_resolve_against_the_config_folder(tmp_path):

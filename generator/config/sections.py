@@ -204,6 +204,13 @@ class ExciterParams(Section):
     precision: Precision = "auto"
     """Arithmetic of the network during optimisation: "auto" is bfloat16 where the CPU computes it natively
     (AVX512-BF16 or AMX, about twice as fast), else float32."""
+    maco_crops: Annotated[Int, Field(ge=0, le=256)] = 1
+    """MACO's random crops of each image a step, each one network pass (Xplique: 32; 1 costs what Lucid's recipe
+    costs a step, and measured as plausible as 32); 0: the whole image, one pass, as Xplique's nb_crops=0."""
+    maco_spectrum: Literal["auto", "imagenet", "images"] = "auto"
+    """The Fourier magnitude MACO's images keep: "imagenet" (ImageNet's average spectrum, RGB models only),
+    "images" (the average spectrum of the examples folder: browse.examples_dir, else the configured images) or
+    "auto" (imagenet for an RGB model, images for a grayscale one)."""
 
 
 @dataclass(frozen=True)
