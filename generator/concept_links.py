@@ -81,6 +81,8 @@ def similar_concepts(classes: tuple[ClassConcepts, ...], count: int = SIMILAR) -
 
 
 def site_links(site: Site, config: Config) -> ConceptLinks:
-    """The links of ``site``'s classes; its images are known by their files (``images.dir``)."""
+    """The links of ``site``'s classes (none without classes); its images are known by their files (``images.dir``)."""
+    if not site.classes:
+        return ConceptLinks()
     files = {p.resolve(): r.image.slug for p, r in zip(image_files(config), site.images)}
     return concept_links(site.classes, files)

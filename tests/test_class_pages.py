@@ -1,0 +1,156 @@
+"""The class pages (issue 28, site side): the tiny classifier's site built with hand-made CRAFT results, so the
+pages' numbers are known: shares that sum to 100%, the deletion check's numbers, links both ways between class
+and unit pages, the classes in the search index and the navigation, the concept maps on the image pages, and a
+strict MkDocs build. The similar concepts are checked against a brute-force cosine."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from generator import build as build_module
+from generator.concept_links import class_title, similar_concepts
+from generator.config import load_config
+from generator.results import ClassConcepts, Concept, ConceptCrop, Exciter, Unit
+from generator.site_paths import SitePaths, class_key
+from tiny import make_project
+
+REPO = Path(__file__).resolve().parent.parent
+SHARES = {"cat": (0.5, 0.3, 0.2), "dog": (0.625, 0.375)}
+DROPS = {"cat": (0.75, 0.125, 0.25), "dog": (0.5, 0.0625)}
+
+
+def _vector(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).random(8).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def hand_made(name: str, class_id: int, source: str, images: tuple[Path, ...]) -> ClassConcepts:
+    """A class at c3 (8 channels, 16 x 16 at 32 px) with known shares and drops."""
+    concepts = []
+    for k, (share, drop) in enumerate(zip(SHARES[name], DROPS[name])):
+        maps = np.zeros((len(images), 16, 16), np.float32)
+        maps[:, 4 * k:4 * k + 4, :] = 1.0 + k
+        exciter = Exciter(np.full((32, 32, 3), 60 * k, np.uint8), 2.0 + k, 0.5)
+        crops = (ConceptCrop(0, (2, 3, 12, 10), 1.5 - 0.25 * k), ConceptCrop(1, (0, 0, 8, 8), 1.0))
+        concepts.append(Concept(k, _vector(10 * class_id + k), share, drop, (Unit("c3", 5 - k), Unit("c3", 7)),
+                                crops, maps, exciter=exciter))
+    n = len(images)
+    return ClassConcepts(name, class_id, "c3", source, images, tuple(concepts),
+                         importance_method="Sobol total index (Jansen), Halton design of 32 x (3 + 2) masks",
+                         score=f"the model's output for class {class_id}", deletion_correlation=0.5,
+                         random_floor=0.0125, embedding=np.arange(2 * n, dtype=np.float32).reshape(n, 2),
+                         dominant=np.arange(n) % len(concepts))
+
+
+@pytest.fixture(scope="module")
+def class_site(tmp_path_factory, tiny_model_file):
+    """The tiny project built with two hand-made classes (cat from a folder, dog predicted); mkdocs.yml beside it."""
+    project = make_project(tmp_path_factory.mktemp("classes"), tiny_model_file)
+    photos = tuple(sorted((project / "images").glob("photo*.png")))
+    classes = (hand_made("cat", 0, "folder", photos[:2]), hand_made("dog", 3, "predicted", photos[1:]))
+    results = build_module.site_results
+    patch = pytest.MonkeyPatch()
+    patch.setattr(build_module, "site_results", lambda analyses: dataclasses.replace(results(analyses), classes=classes))
+    try:
+        build_module.build_site(load_config(project / "site_config.yaml"), project)
+    finally:
+        patch.undo()
+    shutil.copy(REPO / "mkdocs.yml", project / "mkdocs.yml")
+    return project, classes
+
+
+def page(project: Path, path: str) -> str:
+    return (project / "docs/generated" / path / "index.md").read_text()
+
+
+def test_a_class_page_shows_shares_summing_to_100_and_its_deletion_numbers(class_site):
+    project, (cat, _) = class_site
+    text = page(project, "models/tiny/classes/0-cat")
+    rows = re.findall(r"^\| \[concept (\d)\]\(#concept-\d\) \| ([\d.]+)% \| ([\d.]+) \|", text, re.M)
+    assert [(int(k), float(s), float(d)) for k, s, d in rows] == [(1, 50.0, 0.75), (2, 30.0, 0.125), (3, 20.0, 0.25)]
+    assert sum(float(s) for _, s, _ in rows) == pytest.approx(100.0)
+    assert "the shares sum to\n100.0%" in text or "the shares sum to 100.0%" in text
+    assert "**0.500**" in text and "lowers the score by 0.0125 (the floor)" in text
+    assert "the 2 images of its folder in the examples folder" in text
+    assert "predicts as dog" in page(project, "models/tiny/classes/3-dog")
+    data = json.loads((project / "docs/generated/models/tiny/classes/0-cat/concepts.json").read_text())
+    assert [k["importance"] for k in data["concepts"]] == [0.5, 0.3, 0.2]
+    assert data["deletion_correlation"] == 0.5 and data["random_floor"] == 0.0125
+    assert data["concepts"][0]["channels"] == ["c3:5", "c3:7"]
+    for name in ("importance.png", "maps.jpg", "embedding.png", "deletion.png", "concept-0.png", "crops-2.jpg"):
+        assert (project / "docs/generated/models/tiny/classes/0-cat" / name).stat().st_size > 0, name
+
+
+def test_class_and_unit_pages_link_both_ways(class_site):
+    project, _ = class_site
+    cat = page(project, "models/tiny/classes/0-cat")
+    assert "[`c3:5`](../../c3/5/index.md)" in cat and "[`c3:7`](../../c3/7/index.md)" in cat
+    unit = page(project, "models/tiny/c3/7")
+    assert "## Concepts it takes part in" in unit
+    assert "| [cat](../../classes/0-cat/index.md) | [concept 1](../../classes/0-cat/index.md#concept-1) | 50.0% |" in unit
+    assert "| [dog](../../classes/3-dog/index.md) | [concept 2](../../classes/3-dog/index.md#concept-2) | 37.5% |" in unit
+    assert "Concepts it takes part in" not in page(project, "models/tiny/c3/0")  # in no concept's top channels
+
+
+def test_the_search_index_and_the_nav_hold_the_classes(class_site):
+    project, _ = class_site
+    out = project / "docs/generated"
+    entries = json.loads((out / "unit-search/units.json").read_text())
+    cat = next(e for e in entries if e["unit"] == "class cat")
+    assert cat["url"] == "../models/tiny/classes/0-cat/"
+    assert cat["images"] == ["photo0.png", "photo1.png"] and "c3:5" in cat["label"]
+    nav = yaml.safe_load((out / "mkdocs-generated.yml").read_text())["nav"]
+    assert {"Classes": [{"All classes": "models/tiny/classes/index.md"}, {"cat": "models/tiny/classes/0-cat/index.md"},
+                        {"dog": "models/tiny/classes/3-dog/index.md"}]} in nav
+    index = page(project, "models/tiny/classes")
+    assert "| [cat](0-cat/index.md) | 2 | its folder | 3 | 50.0% | 0.500 |" in index
+
+
+def test_image_pages_show_the_concepts_of_their_classes(class_site):
+    project, _ = class_site
+    out = project / "docs/generated/images"
+    assert "concepts-0-cat.png" in page(project, "images/photo0") and "concepts-3-dog" not in page(project, "images/photo0")
+    both = page(project, "images/photo1")
+    assert "concepts-0-cat.png" in both and "concepts-3-dog.png" in both and "[dog](../../models/tiny/classes/3-dog/index.md)" in both
+    assert (out / "photo1/concepts-3-dog.png").stat().st_size > 0
+
+
+def test_similar_concepts_are_the_top_cosines_of_other_classes(class_site):
+    project, classes = class_site
+    found = similar_concepts(classes)
+    for (i, k), similar in found.items():
+        mine = classes[i].concepts[k].vector
+        others = [(c, j) for c in classes if c is not classes[i] for j in c.concepts]
+        cos = sorted((float(mine @ j.vector / np.linalg.norm(mine) / np.linalg.norm(j.vector)) for _, j in others),
+                     reverse=True)[:3]
+        assert [s.cosine for s in similar] == pytest.approx(cos)
+        assert all(s.cls is not classes[i] for s in similar)
+    best = found[(0, 0)][0]
+    assert f"{best.cosine:.4g})" in page(project, "models/tiny/classes/0-cat")
+
+
+def test_the_class_site_builds_strict(class_site):
+    project, _ = class_site
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=project, env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0 and "WARNING" not in run.stderr, run.stderr
+    assert (project / "site/models/tiny/classes/0-cat/index.html").is_file()
+    assert (project / "site/models/tiny/classes/index.html").is_file()
+
+
+def test_a_model_output_has_its_page_named_as_attribution_names_it():
+    output = dataclasses.replace(hand_made("dog", 3, "predicted", (Path("a.png"),)), name="output", class_id=None)
+    assert class_key(output) == "output" and class_title(output) == "output mean"
+    assert SitePaths("m").class_page(output) == "models/m/classes/output/"
