@@ -150,7 +150,32 @@ def test_the_class_site_builds_strict(class_site):
     assert (project / "site/models/tiny/classes/index.html").is_file()
 
 
-def test_a_model_output_has_its_page_named_as_attribution_names_it():
-    output = dataclasses.replace(hand_made("dog", 3, "predicted", (Path("a.png"),)), name="output", class_id=None)
-    assert class_key(output) == "output" and class_title(output) == "output mean"
-    assert SitePaths("m").class_page(output) == "models/m/classes/output/"
+def test_a_model_output_has_its_page_named_as_attribution_names_it(tmp_path):
+    """The edge model (no classes) gets one page for its output, titled as attribution titles that target; a class
+    without concepts says why in one line and draws nothing."""
+    from fake_site import fake_site
+    from generator.pages import render_site
+
+    site, config = fake_site("edge-model")
+    (tmp_path / "images").mkdir()
+    files = [tmp_path / "images" / r.image.file for r in site.images]
+    output = dataclasses.replace(hand_made("dog", 3, "all", tuple(files)), name="output", class_id=None,
+                                 score="the mean of the model's output map")
+    empty = ClassConcepts("owl", 4, "c2", "predicted", (), reason="no image is predicted as owl")
+    config = dataclasses.replace(config, images=dataclasses.replace(config.images, dir=str(tmp_path / "images"),
+                                                                    files=tuple(p.name for p in files)))
+    out = tmp_path / "out"
+    render_site(out, dataclasses.replace(site, classes=(output, empty)), config, tmp_path / "none")
+    assert class_key(output) == "output" and SitePaths("m").class_page(output) == "models/m/classes/output/"
+    text = (out / "models/fake/classes/output/index.md").read_text()
+    assert text.startswith('---\ntitle: "output mean"\n---\n\n# The model\'s output: output mean\n')
+    assert "its target\nis the **output mean** (the mean of the model's output map)." in text
+    assert "**Images:** all 2 images" in text
+    assert "No concepts for owl: no image is predicted as owl." in (out / "models/fake/classes/4-owl/index.md").read_text()
+    index = (out / "models/fake/classes/index.md").read_text()
+    assert "| [output mean](output/index.md) | 2 | all images | 2 | 62.5% | 0.500 |" in index
+    assert "| [owl](4-owl/index.md) | 0 | predicted | 0 | — | — |" in index
+    assert "concepts-output.png" in (out / "images/cat/index.md").read_text()
+    # The attribution section's own name for this target, which the page repeats.
+    from generator.analysis.attribution.targets import OutputTarget
+    assert OutputTarget().label == class_title(output)
