@@ -2,7 +2,7 @@
 the concepts of other classes most like each concept, the concepts a unit takes part in, and which of the
 site's images a class holds; and what the pages call a class.
 
-Built once per site by :func:`concept_links` and handed to the pages and the figures.
+Read off a site by :func:`site_links`, for the figures and for the pages.
 """
 
 from __future__ import annotations
