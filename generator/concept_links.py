@@ -58,7 +58,8 @@ def concept_links(classes: tuple[ClassConcepts, ...], image_files: dict[Path, st
                         {s: tuple(v) for s, v in of_image.items()})
 
 
-def similar_concepts(classes: tuple[ClassConcepts, ...], count: int = SIMILAR) -> dict[tuple[int, int], tuple[Similar, ...]]:
+def similar_concepts(classes: tuple[ClassConcepts, ...],
+                     count: int = SIMILAR) -> dict[tuple[int, int], tuple[Similar, ...]]:
     """For each concept, the ``count`` concepts of other classes at the same layer whose vectors have the largest
     cosine similarity with its own, largest first (ties: in class then concept order). A class at a time, so a
     thousand classes of ten concepts never hold a 10,000 x 10,000 matrix."""

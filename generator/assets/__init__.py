@@ -7,7 +7,8 @@ processes: the build has TensorFlow loaded, which must not be forked, and the fi
 import none of it. Each figure's bytes depend on its inputs alone, so the pool changes no file.
 
 By what they show, each a mixin of :class:`AssetWriter`: :mod:`.images`, :mod:`.attribution`,
-:mod:`.units`, :mod:`.circuits`, :mod:`.layers` (grid, directions), :mod:`.classes` (class pages); :mod:`.files` writes the JSON and
+:mod:`.units`, :mod:`.circuits`, :mod:`.layers` (grid, directions); the unit dashboards (:mod:`.dashboards`)
+and the class pages (:mod:`.classes`) are functions of the writer; :mod:`.files` writes the JSON and
 CSV, :mod:`.rendering` the pool that draws the figures.
 """
 
