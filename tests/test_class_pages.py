@@ -19,7 +19,9 @@ import pytest
 import yaml
 
 from generator import build as build_module
-from generator.concept_links import class_title, similar_concepts
+from generator.assets.classes import class_record
+from generator.assets.files import write_json
+from generator.concept_links import ConceptLinks, class_title, similar_concepts
 from generator.config import load_config
 from generator.results import ClassConcepts, Concept, ConceptCrop, Exciter, Unit
 from generator.site_paths import SitePaths, class_key
@@ -160,7 +162,7 @@ def test_a_model_output_has_its_page_named_as_attribution_names_it(tmp_path):
     (tmp_path / "images").mkdir()
     files = [tmp_path / "images" / r.image.file for r in site.images]
     output = dataclasses.replace(hand_made("dog", 3, "all", tuple(files)), name="output", class_id=None,
-                                 score="the mean of the model's output map")
+                                 score="the mean of the model's output map", deletion_correlation=float("nan"))
     empty = ClassConcepts("owl", 4, "c2", "predicted", (), reason="no image is predicted as owl")
     config = dataclasses.replace(config, images=dataclasses.replace(config.images, dir=str(tmp_path / "images"),
                                                                     files=tuple(p.name for p in files)))
@@ -171,9 +173,12 @@ def test_a_model_output_has_its_page_named_as_attribution_names_it(tmp_path):
     assert text.startswith('---\ntitle: "output mean"\n---\n\n# The model\'s output: output mean\n')
     assert "its target\nis the **output mean** (the mean of the model's output map)." in text
     assert "**Images:** all 2 images" in text
+    assert "the Spearman rank correlation between the shares and the drops is\n**—** (undefined: fewer than two" in text
+    write_json(tmp_path / "concepts.json", class_record(output, 0, ConceptLinks()))
+    assert json.loads((tmp_path / "concepts.json").read_text())["deletion_correlation"] is None  # strict JSON
     assert "No concepts for owl: no image is predicted as owl." in (out / "models/fake/classes/4-owl/index.md").read_text()
     index = (out / "models/fake/classes/index.md").read_text()
-    assert "| [output mean](output/index.md) | 2 | all images | 2 | 62.5% | 0.500 |" in index
+    assert "| [output mean](output/index.md) | 2 | all images | 2 | 62.5% | — |" in index
     assert "| [owl](4-owl/index.md) | 0 | predicted | 0 | — | — |" in index
     assert "concepts-output.png" in (out / "images/cat/index.md").read_text()
     # The attribution section's own name for this target, which the page repeats.
