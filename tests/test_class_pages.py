@@ -112,6 +112,7 @@ def test_the_search_index_and_the_nav_hold_the_classes(class_site):
     cat = next(e for e in entries if e["unit"] == "class cat")
     assert cat["url"] == "../models/tiny/classes/0-cat/"
     assert cat["images"] == ["photo0.png", "photo1.png"] and "c3:5" in cat["label"]
+    assert "of classes with concept pages (2, listed as `class <name>`)" in page(project, "unit-search")
     nav = yaml.safe_load((out / "mkdocs-generated.yml").read_text())["nav"]
     assert {"Classes": [{"All classes": "models/tiny/classes/index.md"}, {"cat": "models/tiny/classes/0-cat/index.md"},
                         {"dog": "models/tiny/classes/3-dog/index.md"}]} in nav
