@@ -132,3 +132,13 @@ def _after(net: keras.Model, start) -> tuple[list, list]:
         return [], []
     fixed = list({id(t): t for t in read if id(t) not in reached}.values())
     return nodes, fixed
+
+
+def last_spatial_layer(loaded) -> str:
+    """The last layer of the model with an image-shaped output (N, h, w, C) that reaches the score."""
+    network = {l.name for l in loaded.network.layers}
+    for layer in reversed(loaded.features.layers):
+        shape = getattr(layer, "output", None) is not None and layer.output.shape
+        if shape and len(shape) == 4 and layer.name in network and _after(loaded.network, layer.output)[0]:
+            return layer.name
+    raise GeneratorError("classes: no layer with an image-shaped output reaches the model's output; set classes.layer")
