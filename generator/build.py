@@ -153,7 +153,6 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         effects = {layer: analyses.class_effects(layer, images) for layer in plan.unit_layers}
 
     attributions, gradcams, faithfulness = _evidence(config, analyses, images, plan.featured, example_files, examples)
-    classes = _classes(config, analyses, example_files)
     configured = {Unit(u.layer, u.channel): u for u in config.units}
     units = {}
     for u in plan.all_units:
@@ -183,8 +182,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         grid=grid, directions=directions,
         notes={name: config.note(text) for name, text in vars(config.notes).items()},
         attributions=attributions,
-        faithfulness=faithfulness,
-        classes=classes,
+        faithfulness=faithfulness, classes=_classes(config, analyses, example_files),
     )
 
 
