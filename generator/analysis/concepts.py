@@ -34,7 +34,7 @@ from typing import Callable
 
 import numpy as np
 
-from generator.analysis.attribution.rank_correlation import spearman
+from generator.analysis.correlation import spearman
 from generator.results import ClassConcepts, Concept, ConceptCrop, Unit
 
 Head = Callable[[int, np.ndarray], np.ndarray]  # (image index, (B, h, w, C) activations) -> (B,) scores
