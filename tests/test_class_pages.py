@@ -25,7 +25,7 @@ from generator.concept_links import ConceptLinks, class_title, similar_concepts
 from generator.config import load_config
 from generator.results import ClassConcepts, Concept, ConceptCrop, Exciter, Unit
 from generator.site_paths import SitePaths, class_key
-from tiny import make_project
+from tiny import edit_config, make_project, write_images
 
 REPO = Path(__file__).resolve().parent.parent
 SHARES = {"cat": (0.5, 0.3, 0.2), "dog": (0.625, 0.375)}
@@ -84,6 +84,7 @@ def test_a_class_page_shows_shares_summing_to_100_and_its_deletion_numbers(class
     assert sum(float(s) for _, s, _ in rows) == pytest.approx(100.0)
     assert "the shares sum to\n100.0%" in text or "the shares sum to 100.0%" in text
     assert "**0.500**" in text and "lowers the score by 0.0125 (the floor)" in text
+    assert "Here they agree only in part,\nand 3 of the 3 concepts drop the score by more than the floor." in text
     assert "the 2 images of its folder in the examples folder" in text
     assert "predicts as dog" in page(project, "models/tiny/classes/3-dog")
     data = json.loads((project / "docs/generated/models/tiny/classes/0-cat/concepts.json").read_text())
@@ -185,3 +186,67 @@ def test_a_model_output_has_its_page_named_as_attribution_names_it(tmp_path):
     # The attribution section's own name for this target, which the page repeats.
     from generator.analysis.attribution.targets import OutputTarget
     assert OutputTarget().label == class_title(output)
+
+
+def _ranks(values) -> np.ndarray:
+    return np.argsort(np.argsort(np.asarray(values, np.float64), kind="stable"), kind="stable").astype(np.float64)
+
+
+@pytest.fixture(scope="module")
+def configured_site(tmp_path_factory, tiny_model_file):
+    """The tiny classifier built with ``classes`` configured: two classes from their folders of examples."""
+    project = make_project(tmp_path_factory.mktemp("configured"), tiny_model_file)
+    for k in (1, 3):
+        write_images(project / "examples" / f"class {k}", n=3, size=36, seed=k)
+    edit_config(project, browse={"examples_dir": "examples"}, classes={
+        "names": ["class 3", "class 1"], "concepts": 3, "crops": 4, "design": 8, "random_directions": 4,
+        "exciter_size": 16})
+    summary = build_module.build_site(load_config(project / "site_config.yaml"), project)
+    shutil.copy(REPO / "mkdocs.yml", project / "mkdocs.yml")
+    return project, summary
+
+
+def test_a_configured_classifier_gets_class_pages_with_the_results_numbers(configured_site):
+    project, _ = configured_site
+    out = project / "docs/generated/models/tiny/classes"
+    data = json.loads((out / "3-class-3/concepts.json").read_text())
+    assert data["source"] == "folder" and data["images"] == ["photo0.png", "photo1.png", "photo2.png"]
+    text = page(project, "models/tiny/classes/3-class-3")
+    rows = re.findall(r"^\| \[concept (\d)\]\(#concept-\d\) \| ([\d.]+)% \| (-?[\d.e+-]+) \|", text, re.M)
+    assert [int(k) for k, _, _ in rows] == [1, 2, 3]
+    shares = [float(s) for _, s, _ in rows]
+    assert shares == [round(100 * k["importance"], 1) for k in data["concepts"]] and sum(shares) == pytest.approx(100, abs=0.2)
+    assert shares == sorted(shares, reverse=True)
+    assert [float(d) for _, _, d in rows] == [float(f"{k['deletion_drop']:.4g}") for k in data["concepts"]]
+    importance, drops = [k["importance"] for k in data["concepts"]], [k["deletion_drop"] for k in data["concepts"]]
+    rho = np.corrcoef(_ranks(importance), _ranks(drops))[0, 1]  # the Spearman of the result, from its numbers
+    assert data["deletion_correlation"] == pytest.approx(rho) and f"**{rho:.3f}**" in text
+    floor = data["random_floor"]
+    assert (f"lowers the score by {floor:.4g} (the floor)" if floor >= 0 else f"raises the score by {-floor:.4g} (the floor)") in text
+    above = sum(d > floor for d in drops)
+    assert f"and {above} of the 3 concepts drop the score by more than the floor." in text
+    assert "the 3 images of its folder in the examples folder" in text
+    for name in ("importance.png", "maps.jpg", "embedding.png", "deletion.png", "concept-0.png"):
+        assert (out / "3-class-3" / name).stat().st_size > 0, name
+
+
+def test_a_configured_classifiers_class_and_unit_pages_link_both_ways_and_search_finds_the_class(configured_site):
+    project, _ = configured_site
+    data = json.loads((project / "docs/generated/models/tiny/classes/1-class-1/concepts.json").read_text())
+    channel = data["concepts"][0]["channels"][0]  # e.g. "c3:5"; c3 is a browsed layer: every unit has a page
+    layer, number = channel.split(":")
+    assert f"[`{channel}`](../../{layer}/{number}/index.md)" in page(project, "models/tiny/classes/1-class-1")
+    unit = page(project, f"models/tiny/{layer}/{number}")
+    assert "| [class 1](../../classes/1-class-1/index.md) | [concept 1](../../classes/1-class-1/index.md#concept-1) |" in unit
+    entries = json.loads((project / "docs/generated/unit-search/units.json").read_text())
+    found = [e for e in entries if e["unit"].startswith("class ")]
+    assert [(e["unit"], e["url"]) for e in found] == [("class class 3", "../models/tiny/classes/3-class-3/"),
+                                                      ("class class 1", "../models/tiny/classes/1-class-1/")]
+    similar = re.findall(r"\[class 1, concept (\d)\]\(\.\./1-class-1/index\.md#concept-\d\) \(([\d.e+-]+)\)",
+                         page(project, "models/tiny/classes/3-class-3"))
+    assert len(similar) == 9  # each of class 3's 3 concepts: class 1's 3 concepts, most similar first
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=project, env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0 and "WARNING" not in run.stderr, run.stderr
+    assert (project / "site/models/tiny/classes/3-class-3/index.html").is_file()
