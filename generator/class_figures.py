@@ -17,6 +17,7 @@ from generator import canvas
 from generator.figures import INK, coloured_maps, group_colours, new_figure, save_figure
 
 MAPS_PER_ROW = 6
+MAP_SIDE = 128  # the class's images are drawn at least this wide (a 32 px image's concepts stay readable)
 
 
 def _colours(indices: Sequence[int]) -> np.ndarray:
@@ -67,7 +68,7 @@ def class_maps(images: np.ndarray, maps: np.ndarray, labels: Sequence[str], path
     """Each of the class's images (N, S, S, 3) with every concept's map (K, N, h, w) in the concept's colour
     (each map scaled to its own maximum on that image), labelled."""
     cols = min(MAPS_PER_ROW, len(images))
-    side = canvas.tile_side(images.shape[2], cols)
+    side = canvas.tile_side(max(images.shape[2], MAP_SIDE), cols)
     tiles = [np.clip(coloured_maps(image, maps[:, i])[2], 0, 255).astype(np.uint8) for i, image in enumerate(images)]
     body = canvas.mosaic(np.stack([canvas.fit(t, side) for t in tiles]), labels, cols)
     return canvas.save(canvas.stack([canvas.text(title, canvas.TITLE), body]), path, quality)
