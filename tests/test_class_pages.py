@@ -250,3 +250,26 @@ def test_a_configured_classifiers_class_and_unit_pages_link_both_ways_and_search
                          capture_output=True, text=True)
     assert run.returncode == 0 and "WARNING" not in run.stderr, run.stderr
     assert (project / "site/models/tiny/classes/3-class-3/index.html").is_file()
+
+
+def test_a_concept_has_one_colour_on_the_bars_the_maps_and_the_image_pages(tmp_path):
+    """Concept k is drawn in the activation groups' colour k everywhere: its bar, its map on the class page and
+    on an image page."""
+    from PIL import Image
+
+    from generator import class_figures, figures
+
+    colour = figures.GROUP_COLOURS[2].astype(int)
+    class_figures.concept_shares([2], [1.0], tmp_path / "bar.png", title="one concept")
+    bar = np.asarray(Image.open(tmp_path / "bar.png").convert("RGBA"))
+    assert (np.abs(bar[..., :3].astype(int) - colour).max(axis=-1) == 0).sum() > 500  # the bar's pixels
+    image = np.full((1, 32, 32, 3), 200, np.uint8)
+    maps = np.zeros((3, 1, 4, 4), np.float32)
+    maps[2, 0, 0, 0] = 1.0  # concept 3 (index 2) in the top-left corner only
+    class_figures.class_maps(image, maps, [""], tmp_path / "maps.png", title="t")
+    drawn = np.asarray(Image.open(tmp_path / "maps.png").convert("RGB")).astype(float)
+    expected = 0.35 * 200 + 0.65 * colour  # coloured_maps: grey under the concept's colour where its map is 1
+    assert (np.abs(drawn - expected).max(axis=-1) <= 1).sum() > 100
+    figures.activation_groups(image[0], maps[:, 0], tmp_path / "page.png", title="t", name="concept")
+    page_pixels = np.asarray(Image.open(tmp_path / "page.png").convert("RGB")).astype(float)
+    assert (np.abs(page_pixels - expected).max(axis=-1) <= 1).sum() > 100
