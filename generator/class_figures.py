@@ -26,7 +26,7 @@ def _colours(indices: Sequence[int]) -> np.ndarray:
 
 
 def concept_shares(indices: Sequence[int], shares: Sequence[float], path: Path, *, title: str) -> Path:
-    """One bar a concept (``indices``, in the order given, the first on top), its share of the class score in
+    """One bar a concept (``indices``, in the order given, the first on top), its share of the score in
     its colour, labelled with the percentage."""
     shares = np.asarray(shares, np.float64)
     fig = new_figure(6.4, 0.35 * len(shares) + 1.1)
@@ -39,7 +39,7 @@ def concept_shares(indices: Sequence[int], shares: Sequence[float], path: Path, 
     ax.set_xlim(0, top)
     for yi, v in zip(y, shares):
         ax.text(100 * v + 0.01 * top, yi, f"{100 * v:.1f}%", va="center", ha="left", color=INK, fontsize=9)
-    ax.set_xlabel("share of the class score (%)")
+    ax.set_xlabel("share of the score (%)")
     ax.set_title(title, fontsize=10)
     return save_figure(fig, path)
 
@@ -100,7 +100,7 @@ def deletion_check(indices: Sequence[int], shares: Sequence[float], drops: Seque
     for k, x, y in zip(indices, shares, drops):
         ax.annotate(str(k + 1), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8, color=INK)
     ax.axhline(floor, color=INK, linestyle="--", linewidth=1, label=f"random concept: {floor:.3g}")
-    ax.set_xlabel("stated share of the class score (%)")
+    ax.set_xlabel("stated share of the score (%)")
     ax.set_ylabel("score drop when deleted")
     ax.legend(fontsize=8, frameon=False)
     ax.set_title(title, fontsize=10)

@@ -273,3 +273,30 @@ def test_a_concept_has_one_colour_on_the_bars_the_maps_and_the_image_pages(tmp_p
     figures.activation_groups(image[0], maps[:, 0], tmp_path / "page.png", title="t", name="concept")
     page_pixels = np.asarray(Image.open(tmp_path / "page.png").convert("RGB")).astype(float)
     assert (np.abs(page_pixels - expected).max(axis=-1) <= 1).sum() > 100
+
+
+def test_a_map_model_gets_one_output_page_end_to_end(tmp_path):
+    """A model whose output is a map (as the default edge detector) with ``classes.output``: one page, titled as
+    attribution titles that target, over all the images; strict build."""
+    from tiny import exciter_model
+
+    model_file = tmp_path / "maps.keras"
+    exciter_model().save(model_file)
+    project = make_project(tmp_path / "project", model_file)
+    edit_config(project, units=[{"layer": "c3", "channel": 1}], circuits={"top_k": 3, "earlier_layer": "c1"},
+                browse={"layers": ["c3"], "thumbnail_size": 16, "thumbnail_steps": 2, "examples_top_n": 2, "top_k": 3},
+                exciters={"steps": 2, "size": 32, "batch_size": 4, "precision": "float32"}, feature_maps={"layers": []},
+                classes={"output": True, "concepts": 2, "crops": 4, "design": 8, "random_directions": 4,
+                         "exciter_size": 16})
+    build_module.build_site(load_config(project / "site_config.yaml"), project)
+    text = page(project, "models/maps/classes/output")
+    assert "# The model's output: output mean" in text and "**Images:** all 3 images" in text
+    assert "share is how much of the output mean it\ncarries" in text
+    data = json.loads((project / "docs/generated/models/maps/classes/output/concepts.json").read_text())
+    assert data["class_id"] is None and len(data["concepts"]) == 2
+    assert sum(k["importance"] for k in data["concepts"]) == pytest.approx(1)
+    assert "concepts-output.png" in page(project, "images/photo0")  # every image is the output's
+    shutil.copy(REPO / "mkdocs.yml", project / "mkdocs.yml")
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=project,
+                         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, capture_output=True, text=True)
+    assert run.returncode == 0 and "WARNING" not in run.stderr, run.stderr

@@ -14,7 +14,7 @@ import numpy as np
 
 from generator import class_figures, figures
 from generator.assets import files
-from generator.concept_links import ConceptLinks
+from generator.concept_links import ConceptLinks, class_title
 from generator.images import read_square
 from generator.results import ClassConcepts
 
@@ -35,7 +35,7 @@ def class_files(writer, links: ConceptLinks) -> None:
     for slug, found in links.of_image.items():
         for c, j in found:
             writer.figure(writer.paths.image_concepts(slug, c), figures.activation_groups, slugs[slug].image.pixels,
-                          np.stack([k.maps[j] for k in c.concepts]), title=f"Concepts of {c.name} on {slug}",
+                          np.stack([k.maps[j] for k in c.concepts]), title=f"Concepts of {class_title(c)} on {slug}",
                           name="concept")
 
 
@@ -48,7 +48,7 @@ def _concept_files(writer, c: ClassConcepts, pixels: np.ndarray) -> None:
         if k.crops:
             crops = [pixels[x.image, x.box[0]:x.box[0] + x.box[2], x.box[1]:x.box[1] + x.box[3]] for x in k.crops]
             writer.figure(p.concept_crops(c, k.index), class_figures.concept_crops, crops, [x.value for x in k.crops],
-                          title=f"Concept {k.index + 1} of {c.name}: where it is strongest",
+                          title=f"Concept {k.index + 1} of {class_title(c)}: where it is strongest",
                           quality=writer.config.browse.image_quality)
 
 
@@ -57,14 +57,14 @@ def _class_charts(writer, c: ClassConcepts, pixels: np.ndarray) -> None:
     p, concepts = writer.paths, c.concepts
     indices = [k.index for k in concepts]
     writer.figure(p.class_file(c, "importance.png"), class_figures.concept_shares, indices,
-                  [k.importance for k in concepts], title=f"{c.name}: each concept's share of the class score")
+                  [k.importance for k in concepts], title=f"{class_title(c)}: each concept's share of the score")
     shown = min(MAPS_SHOWN, len(c.images))
     writer.figure(p.class_file(c, "maps.jpg"), class_figures.class_maps, pixels[:shown],
                   np.stack([k.maps[:shown] for k in c.concepts]), [x.name for x in c.images[:shown]],
-                  title=f"Where each concept of {c.name} lies", quality=writer.config.browse.image_quality)
+                  title=f"Where each concept of {class_title(c)} lies", quality=writer.config.browse.image_quality)
     if c.embedding is not None:
         writer.figure(p.class_file(c, "embedding.png"), class_figures.class_embedding, c.embedding, c.dominant,
-                      title=f"The {len(c.images)} images of {c.name} by their concepts")
+                      title=f"The {len(c.images)} images of {class_title(c)} by their concepts")
     writer.figure(p.class_file(c, "deletion.png"), class_figures.deletion_check, indices,
                   [k.importance for k in concepts], [k.deletion_drop for k in concepts], c.random_floor,
                   title=f"Deletion check: Spearman {c.deletion_correlation:.3f}")
