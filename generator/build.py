@@ -85,6 +85,8 @@ def site_results(analyses: Analyses) -> Site:
         example_files = _example_files(config)
     with stage("check config"):
         check_config(config, analyses.layers)
+        if config.classes.enabled:
+            analyses.check_classes()
     return analyse(config, analyses, images, example_files)
 
 

@@ -580,6 +580,7 @@ class Concept:
     vector: np.ndarray  # (channels,) float32, unit norm, >= 0: the basis row over ClassConcepts.layer's channels
     importance: float  # share of the class score: Sobol total index over the sum of all concepts' (sums to 1)
     deletion_drop: float  # mean drop of the class score over the class images when this concept's coefficients are zeroed
+    # (negative where removing it raises the score)
     channels: tuple[Unit, ...]  # the strongest channels of vector (top 5, weight > 0), strongest first
     crops: tuple[ConceptCrop, ...]  # top crops (<= classes.top_crops), strongest first
     maps: np.ndarray  # (images, h, w) float32: the concept's coefficient on each class image, per position of the layer
@@ -601,7 +602,7 @@ class ClassConcepts:
     score: str = ""  # what the class score is, in words ("the model's output for class 3", "the mean of the output map")
     head: str = ""  # how the score is re-computed from the layer, in words (a chain head, or other paths held fixed)
     mean_score: float = 0.0  # the class score on the images' reconstructed activations, mean over the images
-    deletion_correlation: float = float("nan")  # Spearman of importance vs deletion_drop over the concepts; NaN if undefined
+    deletion_correlation: float = float("nan")  # Spearman of importance vs |deletion_drop| over the concepts; NaN if undefined
     random_floor: float = 0.0  # mean drop when random concept-sized directions are removed instead
     embedding: np.ndarray | None = None  # (images, 2) 2-D map of the images by their mean concept coefficients (PCA)
     dominant: np.ndarray | None = None  # (images,) int: each image's dominant concept (index into concepts)

@@ -66,3 +66,24 @@ def test_names_and_top_together_are_refused(tmp_path, tiny_model_file):
     (project / "site_config.yaml").write_text(yaml.safe_dump(data))
     with pytest.raises(GeneratorError, match="give either classes.names or classes.top"):
         load_config(project / "site_config.yaml")
+
+
+def test_an_unknown_class_fails_the_build_in_one_line_before_any_analysis(tmp_path, tiny_model_file, capsys):
+    from generator import cli
+
+    project = make_project(tmp_path, tiny_model_file)
+    edit_config(project, classes={"names": ["class 1", "zebra"]})
+    assert cli.main(["build", "--config", str(project / "site_config.yaml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: config key 'classes.names[1]': 'zebra' is not a class of the model")
+    assert not (project / "site").exists()
+
+
+def test_classes_of_a_map_model_point_to_output(tmp_path):
+    import keras
+
+    x = inputs = keras.Input((None, None, 3))
+    keras.Model(inputs, keras.layers.Conv2D(1, 3, padding="same", name="edges")(x)).save(tmp_path / "map.keras")
+    project = make_project(tmp_path / "p", tmp_path / "map.keras")
+    with pytest.raises(GeneratorError, match="the model's output is a map, not classes; set classes.output: true"):
+        classes_of(project, names=["class 1"])

@@ -76,7 +76,7 @@ def test_a_score_that_is_one_channels_mean_has_one_concept_that_carries_it():
     assert found.mean_score == pytest.approx(score, rel=0.02)
     assert first.deletion_drop == pytest.approx(score, rel=0.02)  # zeroing it takes the whole score
     assert all(abs(c.deletion_drop) < 0.02 * score for c in found.concepts[1:])
-    assert 0 <= found.random_floor < 0.1 * score
+    assert 0 <= found.random_floor < 0.1 * score and found.deletion_correlation == 1.0
     assert found.head == "the model after c" and found.embedding.shape == (8, 2)
     assert first.maps.shape == (8, 32, 32) and found.dominant.shape == (8,)
     assert all(c.image < 8 and c.box[2] == c.box[3] == 10 for c in first.crops) and len(first.crops) == 10
@@ -142,3 +142,27 @@ def test_a_layer_that_does_not_reach_the_score_is_refused_in_one_line():
         LayerHead.of(model, "unused", None)
     with pytest.raises(GeneratorError, match="^classes.layer 'nope' is not a layer"):
         LayerHead.of(model, "nope", None)
+
+
+def test_the_edge_detectors_output_has_concepts_at_its_last_side_layer():
+    from generator.analysis.after_layer import last_spatial_layer
+    from generator.config import ModelSection
+    from generator.models import load_model
+    from PIL import Image
+
+    from tiny import REPO
+
+    hed = load_model(ModelSection(name="vgg16-hed", weights="bundled"), REPO)
+    layer = last_spatial_layer(hed)
+    assert layer == "block5_conv3"  # block5_pool feeds no side output
+    files = [REPO / "images" / name for name in ("chelsea.jpg", "rocket.jpg")]
+    pixels = np.stack([np.asarray(Image.open(p).convert("RGB").resize((64, 64))) for p in files])
+    head = LayerHead.of(hed, layer, None)
+    activations, held = head.encode(pixels)
+    assert not head.exact and activations.shape == (2, 4, 4, 512)
+    np.testing.assert_allclose(head.scores(activations, held), np.asarray(hed.predict(pixels.astype("float32"))).mean(
+        axis=(1, 2, 3)), rtol=1e-4)
+    settings = ConceptSettings(concepts=3, crops=2, design=4, random_directions=2)
+    found = class_concepts(hed, layer, ClassImages("output", None, "all", tuple(files), pixels), settings)
+    assert found.score == "the mean of the model's output map" and len(found.concepts) == 3
+    assert "held at their values" in found.head and found.concepts[0].vector.shape == (512,)

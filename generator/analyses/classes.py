@@ -64,18 +64,23 @@ class ClassAnalyses:
         key = self._key("top-classes", [file_digest(p) for p in files], self.config.images.size)
         return self.cache.value(key, np.ndarray, compute)
 
-    def _wanted_classes(self, files: list[Path]) -> list[tuple[str, int | None]]:
-        """(name, class id) of each class to build: ``output`` for a model without classes."""
+    def check_classes(self) -> None:
+        """One ``error:`` line for a class name the model does not have, or classes asked of a model without."""
         c, names = self.config.classes, self.class_names()
-        if not names:
-            if c.names or c.top:
-                raise GeneratorError("config key 'classes.names': the model's output is a map, not classes; "
-                                     "set classes.output: true for its output's page")
-            return [("output", None)]
+        if not names and (c.names or c.top):
+            raise GeneratorError("config key 'classes.names': the model's output is a map, not classes; "
+                                 "set classes.output: true for its output's page")
         for i, name in enumerate(c.names):
             if name not in names:
                 raise GeneratorError(f"config key 'classes.names[{i}]': {shown(name)} is not a class of the model "
                                      f"(its {len(names)} classes are named as its labels: {shown(names[0])}, ...)")
+
+    def _wanted_classes(self, files: list[Path]) -> list[tuple[str, int | None]]:
+        """(name, class id) of each class to build: ``output`` for a model without classes."""
+        c, names = self.config.classes, self.class_names()
+        self.check_classes()
+        if not names:
+            return [("output", None)]
         if c.names:
             return [(name, names.index(name)) for name in c.names]
         counts = np.bincount(self.top_classes(files), minlength=len(names)) if files else np.zeros(len(names))

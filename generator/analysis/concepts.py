@@ -18,7 +18,9 @@
    paper finds total indices the most faithful of its estimators for ranking concepts, which is the
    use here.
 5. Deletion check: the mean drop of the score when one concept's coefficients are zeroed, against
-   the importances (Spearman over the concepts); the floor is the mean drop when a concept-sized
+   the importances: Spearman over the concepts of the importance and the drop's size (a Sobol index
+   is unsigned: a concept whose removal raises the score, as one that suppresses an edge map's
+   output, counts as much as one whose removal lowers it; the drop keeps its sign); the floor is the mean drop when a concept-sized
    random direction is removed instead (a concept's coefficients times its vector with the channels
    shuffled, subtracted, clipped at 0).
 6. A 2-D map of the images by their mean coefficients (seeded PCA) and each image's dominant concept.
@@ -200,7 +202,8 @@ def top_crops(u: np.ndarray, boxes: np.ndarray, count: int) -> list[list[tuple[i
 
 
 def rank_agreement(importance: np.ndarray, drops: np.ndarray) -> float:
-    """Spearman correlation of importances and deletion drops; NaN where either does not vary."""
+    """Spearman correlation of importances and the size of the deletion drops; NaN where either does not vary."""
+    drops = np.abs(drops)
     if len(importance) < 2 or np.ptp(importance) == 0 or np.ptp(drops) == 0:
         return float("nan")
     return float(spearman(importance, drops))
