@@ -91,9 +91,9 @@ def class_embedding(points: np.ndarray, dominant: np.ndarray, path: Path, *, tit
 
 def deletion_check(indices: Sequence[int], shares: Sequence[float], drops: Sequence[float], floor: float,
                    path: Path, *, title: str) -> Path:
-    """Each concept's score drop when deleted against its stated share, in its colour and numbered; the
-    random-concept floor as a dashed line."""
-    shares, drops = 100 * np.asarray(shares, np.float64), np.asarray(drops, np.float64)
+    """The size of each concept's score drop when deleted (what the deletion check ranks: Sobol indices are
+    unsigned) against its stated share, in its colour and numbered; the random floor's size as a dashed line."""
+    shares, drops, floor = 100 * np.asarray(shares, np.float64), np.abs(np.asarray(drops, np.float64)), abs(floor)
     fig = new_figure(5.2, 3.6)
     ax = fig.add_subplot()
     ax.scatter(shares, drops, s=36, color=_colours(indices))
@@ -101,7 +101,7 @@ def deletion_check(indices: Sequence[int], shares: Sequence[float], drops: Seque
         ax.annotate(str(k + 1), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8, color=INK)
     ax.axhline(floor, color=INK, linestyle="--", linewidth=1, label=f"random concept: {floor:.3g}")
     ax.set_xlabel("stated share of the score (%)")
-    ax.set_ylabel("score drop when deleted")
+    ax.set_ylabel("size of the score drop when deleted")
     ax.legend(fontsize=8, frameon=False)
     ax.set_title(title, fontsize=10)
     return save_figure(fig, path)

@@ -84,7 +84,7 @@ def test_a_class_page_shows_shares_summing_to_100_and_its_deletion_numbers(class
     assert sum(float(s) for _, s, _ in rows) == pytest.approx(100.0)
     assert "the shares sum to\n100.0%" in text or "the shares sum to 100.0%" in text
     assert "**0.500**" in text and "lowers the score by 0.0125 (the floor)" in text
-    assert "Here they agree only in part,\nand 3 of the 3 concepts drop the score by more than the floor." in text
+    assert "Here they agree only in part,\nand 3 of the 3 concepts change the score by more than the floor does." in text
     assert "the 2 images of its folder in the examples folder" in text
     assert "predicts as dog" in page(project, "models/tiny/classes/3-dog")
     data = json.loads((project / "docs/generated/models/tiny/classes/0-cat/concepts.json").read_text())
@@ -175,7 +175,7 @@ def test_a_model_output_has_its_page_named_as_attribution_names_it(tmp_path):
     assert text.startswith('---\ntitle: "output mean"\n---\n\n# The model\'s output: output mean\n')
     assert "its target\nis the **output mean** (the mean of the model's output map)." in text
     assert "**Images:** all 2 images" in text
-    assert "the Spearman rank correlation between the shares and the drops is\n**—** (undefined: fewer than two" in text
+    assert "the Spearman rank correlation is between the shares and the drops' sizes:\n**—** (undefined: fewer than two" in text
     write_json(tmp_path / "concepts.json", class_record(output, 0, ConceptLinks()))
     assert json.loads((tmp_path / "concepts.json").read_text())["deletion_correlation"] is None  # strict JSON
     assert "No concepts for owl: no image is predicted as owl." in (out / "models/fake/classes/4-owl/index.md").read_text()
@@ -219,12 +219,12 @@ def test_a_configured_classifier_gets_class_pages_with_the_results_numbers(confi
     assert shares == sorted(shares, reverse=True)
     assert [float(d) for _, _, d in rows] == [float(f"{k['deletion_drop']:.4g}") for k in data["concepts"]]
     importance, drops = [k["importance"] for k in data["concepts"]], [k["deletion_drop"] for k in data["concepts"]]
-    rho = np.corrcoef(_ranks(importance), _ranks(drops))[0, 1]  # the Spearman of the result, from its numbers
+    rho = np.corrcoef(_ranks(importance), _ranks(np.abs(drops)))[0, 1]  # the result's Spearman, from its numbers
     assert data["deletion_correlation"] == pytest.approx(rho) and f"**{rho:.3f}**" in text
     floor = data["random_floor"]
     assert (f"lowers the score by {floor:.4g} (the floor)" if floor >= 0 else f"raises the score by {-floor:.4g} (the floor)") in text
-    above = sum(d > floor for d in drops)
-    assert f"and {above} of the 3 concepts drop the score by more than the floor." in text
+    above = sum(abs(d) > abs(floor) for d in drops)
+    assert f"and {above} of the 3 concepts change the score by more than the floor does." in text
     assert "the 3 images of its folder in the examples folder" in text
     for name in ("importance.png", "maps.jpg", "embedding.png", "deletion.png", "concept-0.png"):
         assert (out / "3-class-3" / name).stat().st_size > 0, name
