@@ -224,7 +224,7 @@ def test_a_configured_classifier_gets_class_pages_with_the_results_numbers(confi
     floor = data["random_floor"]
     assert (f"lowers the score by {floor:.4g} (the floor)" if floor >= 0 else f"raises the score by {-floor:.4g} (the floor)") in text
     above = sum(abs(d) > abs(floor) for d in drops)
-    assert f"and {above} of the 3 concepts change the score by more than the floor does." in text
+    assert f"and {above} of the 3 concepts {'changes' if above == 1 else 'change'} the score by more than the floor does." in text
     assert "the 3 images of its folder in the examples folder" in text
     assert "zeroed and\nthe class score re-computed by the model after c3: it drops" in text
     for name in ("importance.png", "maps.jpg", "embedding.png", "deletion.png", "concept-0.png"):

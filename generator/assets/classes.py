@@ -67,7 +67,8 @@ def _class_charts(writer, c: ClassConcepts, pixels: np.ndarray) -> None:
                       title=f"The {len(c.images)} images of {class_title(c)} by their concepts")
     writer.figure(p.class_file(c, "deletion.png"), class_figures.deletion_check, indices,
                   [k.importance for k in concepts], [k.deletion_drop for k in concepts], c.random_floor,
-                  title=f"Deletion check: Spearman {c.deletion_correlation:.3f}")
+                  title="Deletion check: Spearman " + (f"{c.deletion_correlation:.3f}" if np.isfinite(c.deletion_correlation)
+                                                       else "undefined"))
 
 
 def class_record(c: ClassConcepts, i: int, links: ConceptLinks) -> dict:
