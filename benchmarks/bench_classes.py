@@ -63,11 +63,11 @@ def timed_steps(seconds: dict) -> None:
 
 def class_images(model, args):
     from generator.analysis.concepts import ClassImages
-    from generator.config import load_config
+    from generator.config import list_images, load_config
     from generator.images import read_square
 
     config = load_config(ROOT / "site_config.yaml")
-    examples = sorted((ROOT / "images" / "examples").rglob("*.jpg"))
+    examples = list_images(ROOT / "images" / "examples", recursive=True)
     files = [ROOT / "images" / name for name in config.images.files] + examples
     pixels = __import__("numpy").stack([read_square(p, args.size) for p in files[:args.images]])
     if model.output_kind != "classes":
@@ -111,6 +111,11 @@ def main() -> None:
     timed_steps(seconds)
     start = time.perf_counter()
     found = class_concepts(model, layer, images, settings)
+    for name in STEPS:
+        print(f"{name}={seconds[name]:.1f}", flush=True)
+    print(f"deletion_correlation={found.deletion_correlation:.3f} random_floor={found.random_floor:.4g} "
+          f"mean_score={found.mean_score:.4g} importances={[round(c.importance, 3) for c in found.concepts]} "
+          f"drops={[round(c.deletion_drop, 4) for c in found.concepts]}", flush=True)
     picture_start = time.perf_counter()
     exciters = ExcitersSection()
     params = dataclasses.replace(exciters.params(section.exciter_size), method=section.method,
@@ -119,10 +124,8 @@ def main() -> None:
     render_directions(model.features, layer, vectors, params, model.preprocess)
     seconds["pictures"] = time.perf_counter() - picture_start
     seconds["class"] = time.perf_counter() - start
-    for name in (*STEPS, "pictures", "class"):
+    for name in ("pictures", "class"):
         print(f"{name}={seconds[name]:.1f}")
-    print(f"deletion_correlation={found.deletion_correlation:.3f} random_floor={found.random_floor:.4g} "
-          f"mean_score={found.mean_score:.4g} top_importance={found.concepts[0].importance:.3f}")
 
 
 if __name__ == "__main__":

@@ -87,3 +87,6 @@ def test_classes_of_a_map_model_point_to_output(tmp_path):
     project = make_project(tmp_path / "p", tmp_path / "map.keras")
     with pytest.raises(GeneratorError, match="the model's output is a map, not classes; set classes.output: true"):
         classes_of(project, names=["class 1"])
+    _, (found,) = classes_of(project, names=[], output=True, concepts=1)
+    assert (found.name, found.class_id, found.source, found.layer) == ("output", None, "all", "edges")
+    assert len(found.images) == 3 and found.head == "the model after edges" and len(found.concepts) == 1

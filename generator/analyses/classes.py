@@ -19,6 +19,8 @@ from generator.executor import Job
 from generator.images import file_digest, read_square
 from generator.results import ClassConcepts
 
+NOT_IN_CONCEPTS = ("names", "top", "output", "exciter_size", "method")  # which classes, and their pictures
+
 
 class ClassAnalyses:
     def classes(self, files: list[Path], folders: dict[str, list[Path]]) -> tuple[ClassConcepts, ...]:
@@ -29,8 +31,9 @@ class ClassAnalyses:
             return ()
         wanted = self._wanted_classes(files)
         chosen = [self._class_files(name, class_id, files, folders) for name, class_id in wanted]
+        numbers = {k: v for k, v in dataclasses.asdict(c).items() if k not in NOT_IN_CONCEPTS}
         keys = {i: self._key("class-concepts", name, class_id, source, [file_digest(p) for p in paths],
-                             self.config.images.size, dataclasses.asdict(c))
+                             self.config.images.size, numbers)
                 for i, (name, class_id, source, paths) in enumerate(chosen)}
 
         def compute(missing: list[int]) -> dict[int, ClassConcepts]:

@@ -44,11 +44,11 @@ class LayerHead:
             raise GeneratorError(f"classes.layer {layer!r} is not a layer of the model (a layer inside a nested "
                                  f"model cannot be cut out); pick one of its own layers")
         head = LayerHead(net, layer, loaded.preprocess, class_id)
-        if layer in {l.name for l in net.layers}:
-            head.nodes, head.fixed = _after(net, net.get_layer(layer).output)
-        if not head.nodes:
+        after = _after(net, net.get_layer(layer).output) if layer in {l.name for l in net.layers} else None
+        if after is None:
             raise GeneratorError(f"classes.layer {layer!r} does not reach the model's output: its concepts cannot "
                                  f"change the score; pick a later layer")
+        head.nodes, head.fixed = after
         return head
 
     @property
@@ -115,9 +115,9 @@ class LayerHead:
         return self._steps[name]
 
 
-def _after(net: keras.Model, start) -> tuple[list, list]:
-    """The nodes of ``net`` that ``start`` reaches, in run order, and the other tensors they read; no nodes
-    where the output is not among what ``start`` reaches."""
+def _after(net: keras.Model, start) -> tuple[list, list] | None:
+    """The nodes of ``net`` that ``start`` reaches, in run order, and the other tensors they read; None where
+    the output is not among what ``start`` reaches."""
     reached, nodes, read = {id(start)}, [], []
     for depth in sorted(net._nodes_by_depth, reverse=True):
         for node in net._nodes_by_depth[depth]:
@@ -129,7 +129,7 @@ def _after(net: keras.Model, start) -> tuple[list, list]:
                 read += [t for t in inputs if id(t) not in reached]
                 reached.update(id(t) for t in node.outputs)
     if id(net.output) not in reached:
-        return [], []
+        return None
     fixed = list({id(t): t for t in read if id(t) not in reached}.values())
     return nodes, fixed
 
@@ -139,6 +139,6 @@ def last_spatial_layer(loaded) -> str:
     network = {l.name for l in loaded.network.layers}
     for layer in reversed(loaded.features.layers):
         shape = getattr(layer, "output", None) is not None and layer.output.shape
-        if shape and len(shape) == 4 and layer.name in network and _after(loaded.network, layer.output)[0]:
+        if shape and len(shape) == 4 and layer.name in network and _after(loaded.network, layer.output) is not None:
             return layer.name
     raise GeneratorError("classes: no layer with an image-shaped output reaches the model's output; set classes.layer")
