@@ -13,9 +13,10 @@ timed here in each precision the stages use. One line a stage:
 
 where a stage mixing precisions gets the peak its FLOPs would run at, and a last line
 ``build seconds=<s> compute_fraction=<sum of the stages' FLOP-times at peak / build seconds>``.
-Diversity's steps count every channel of the unit's layer (its Gram matrices read them all). Left out of
-the counts: NMF (groups), the Gram matrices' products, objectives' elementwise arithmetic,
-occlusion (not counted yet).
+Diversity's steps count every channel of the unit's layer (its Gram matrices read them all). Classes
+count their crops and images to the layer and every head run (the network less its part up to the
+layer). Left out of the counts: NMF (groups, classes), the Gram matrices' products, objectives'
+elementwise arithmetic, occlusion (not counted yet).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-STAGES = ("exciters", "directions", "diversity", "views", "groups", "examples", "attribution", "faithfulness")
+STAGES = ("exciters", "directions", "diversity", "views", "groups", "examples", "attribution", "faithfulness",
+          "classes")
 
 
 class Account:
@@ -85,6 +87,7 @@ def install_counters(account: Account) -> None:
     _count_examples(account)
     _count_attribution(account)
     _count_faithfulness(account)
+    _count_classes(account)
 
 
 def _count_exciters(account: Account) -> None:
@@ -209,6 +212,29 @@ def _attribution_flops(method, scorer, images, targets, settings, selectors) -> 
     per_pair = {"saliency": 2 * forward, "smoothgrad": settings.samples * 2 * forward + forward,
                 "integrated_gradients": settings.steps * 2 * forward + 2 * forward}.get(method, 0)  # occlusion: not counted
     return ranking + pairs * per_pair
+
+
+def _count_classes(account: Account) -> None:
+    """The class concepts: crops and images to the layer (with the held tensors: the whole network), and every
+    head run (the network's FLOPs less those up to the layer, at the size last encoded); their pictures are
+    direction exciters, counted with the exciters' batches."""
+    from generator.analysis.after_layer import LayerHead
+    from generator.analysis.flops import forward_flops
+
+    encode, scores = LayerHead.encode, LayerHead.scores
+
+    def counted_encode(head, pixels, held=True):
+        head.counted_size = pixels.shape[1]
+        account.add(len(pixels) * forward_flops(head.network, pixels.shape[1], None if held else head.layer), "float32")
+        return encode(head, pixels, held)
+
+    def counted_scores(head, activations, held):
+        size = getattr(head, "counted_size", head.input_size)
+        per = forward_flops(head.network, size) - forward_flops(head.network, size, head.layer)
+        account.add(len(activations) * per, "float32")
+        return scores(head, activations, held)
+
+    LayerHead.encode, LayerHead.scores = counted_encode, counted_scores
 
 
 def main() -> None:

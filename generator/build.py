@@ -28,7 +28,7 @@ from generator.executor import open_executor
 from generator.images import example_image_files, file_digest, load_images, read_square
 from generator.model_checks import browse_layers, check_config, configured_directions, input_size
 from generator.results import (
-    ActivationGroups, Attribution, Circuit, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, Faithfulness,
+    ActivationGroups, Attribution, Circuit, ClassConcepts, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, Faithfulness,
     ImageResult, ImageViews, InputImage, MapStats, RecipeQuality, Site, Unit, UnitExample, UnitResult, UnitStats,
 )
 from generator.timing import stage
@@ -84,6 +84,8 @@ def site_results(analyses: Analyses) -> Site:
         example_files = example_image_files(config)
     with stage("check config"):
         check_config(config, analyses.layers)
+        if config.classes.enabled:
+            analyses.check_classes()
     return analyse(config, analyses, images, example_files)
 
 
@@ -181,7 +183,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         grid=grid, directions=directions,
         notes={name: config.note(text) for name, text in vars(config.notes).items()},
         attributions=attributions,
-        faithfulness=faithfulness,
+        faithfulness=faithfulness, classes=_classes(config, analyses, example_files),
     )
 
 
@@ -294,6 +296,28 @@ def _groups(config: Config, analyses: Analyses, images: list[InputImage],
             exciters = tuple(next(rendered) if d.any() else blank for d in s.directions)
             found[slug][layer] = dataclasses.replace(s, exciters=exciters)
     return found
+
+
+def _classes(config: Config, analyses: Analyses, example_files: list[Path]) -> tuple[ClassConcepts, ...]:
+    """The class pages' concepts (``classes``), each concept with its picture (an exciter of its direction, all
+    of a layer's concepts rendered together); nothing, and no stage, unless classes are configured."""
+    c = config.classes
+    if not c.enabled:
+        return ()
+    with stage("classes"):
+        files = list(dict.fromkeys([*image_files(config), *example_files]))
+        labels = folder_classes(_example_names(example_files)) if config.browse.examples_dir else None
+        folders: dict[str, list[Path]] = {}
+        for path, name in zip(example_files, labels or ()):
+            folders.setdefault(name, []).append(path)
+        found = analyses.classes(files, folders)
+        params = dataclasses.replace(config.exciters.params(input_size(analyses.layers) or c.exciter_size),
+                                     method=c.method or config.exciters.method)
+        pictures = {layer: iter(analyses.direction_exciters(
+            layer, [k.vector for f in found if f.layer == layer for k in f.concepts], params,
+            f"concept pictures {layer}")) for layer in dict.fromkeys(f.layer for f in found)}
+        return tuple(dataclasses.replace(f, concepts=tuple(dataclasses.replace(k, exciter=next(pictures[f.layer]))
+                                                           for k in f.concepts)) for f in found)
 
 
 def _views(config: Config, analyses: Analyses, images: list[InputImage]) -> dict[str, dict[str, ImageViews]]:

@@ -237,7 +237,7 @@ def test_yaml_errors_name_line_and_column(tmp_path):
 def test_unknown_key_without_a_close_name(tmp_path):
     assert error(write(tmp_path, "zzzzzz: 1\n")) == (
         "config key 'zzzzzz' is not known; allowed here: site, model, images, feature_maps, exciters, units, circuits, "
-        "browse, attribution, views, groups, notes")
+        "browse, attribution, views, groups, classes, notes")
     assert error(write(tmp_path, "root: /tmp\n")).startswith("config key 'root' is not known")
 
 
