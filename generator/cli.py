@@ -117,14 +117,14 @@ def _layers(args) -> int:
     config = load_config(args.config)
     quiet.import_keras()
     print(f"{'layer':<28} {'type':<20} {'output shape':<24} channels")
-    from generator.model_checks import rescaling_note
+    from generator.model_checks import rescaling_note, shared_layer_notes
 
     layers = Analyses(config, Cache(CACHE)).layers
     for r in layers:
         print(f"{r.name:<28} {r.type:<20} {r.shape_text:<24} {r.channels or ''}")
-    note = rescaling_note(layers, config.model.preprocess)
-    if note:
-        print(note)
+    for note in [rescaling_note(layers, config.model.preprocess), *shared_layer_notes(layers)]:
+        if note:
+            print(note)
     return 0
 
 
