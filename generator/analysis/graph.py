@@ -204,6 +204,34 @@ def cut(model, outputs):
     return keras.Model(model.input, outputs)
 
 
+def crossing(model, tensor) -> list:
+    """The tensors that the part of ``model`` after ``tensor`` reads besides it: each one an output of a layer
+    that ``tensor`` does not feed (or the model's input), read by a layer it does. With ``tensor`` they give
+    the model's output without running again what comes before (HED's side outputs; none in a plain chain)."""
+    feeds: dict[int, bool] = {}
+
+    def parents(t) -> list:
+        operation, node_index, _ = t._keras_history
+        return list(operation._inbound_nodes[node_index].input_tensors) if operation._inbound_nodes else []
+
+    def fed(t) -> bool:
+        if id(t) not in feeds:
+            feeds[id(t)] = t is tensor or any(fed(p) for p in parents(t))
+        return feeds[id(t)]
+
+    found: dict[int, object] = {}
+    stack = [model.output]
+    while stack:
+        t = stack.pop()
+        if t is tensor or id(t) in found:
+            continue
+        if fed(t):
+            stack.extend(parents(t))
+        else:
+            found[id(t)] = t
+    return list(found.values())
+
+
 def inbound(model) -> dict[str, list[str]]:
     """Map each call (:func:`calls`) to the calls whose outputs it reads (in order), through bare operations
     (``x + y`` in a functional model is an Add operation, not a layer: its inputs' layers count)."""

@@ -83,11 +83,12 @@ def render_directions(
 
 def render_items(model: keras.Model, target: keras.layers.Layer, items: Items, params: ExciterParams,
                  make_objective: Callable, progress: Callable[[int], None] | None,
-                 make_penalty: Callable | None = None, width: int = 0) -> ExciterResult:
+                 make_penalised: Callable | None = None, width: int = 0) -> ExciterResult:
     """One image per item of ``items``; ``make_objective(model, target, width, redirect_relu)``.
 
-    ``make_penalty`` (same arguments) gives a ``(images, targets) -> (B,)`` that Lucid's recipe subtracts
-    from the objective it climbs (not from the one it reports); it may couple the items of a group.
+    ``make_penalised`` (same arguments) gives the ``(images, targets) -> (B,)`` that Lucid's recipe climbs
+    instead (the objective less a penalty, in one pass through the network; the reported value stays
+    ``make_objective``'s); it may couple the items of a group.
     """
     if params.method not in RECIPES:
         raise ValueError(f"unknown exciter method {params.method!r}; allowed: {', '.join(RECIPES)}")
@@ -105,11 +106,8 @@ def render_items(model: keras.Model, target: keras.layers.Layer, items: Items, p
     width = width or batch_width(len(items.keys), params.batch_size, items.group)
 
     def objective(redirect_relu: bool = False, penalised: bool = False) -> Callable:
-        climb = make_objective(model, target, width, redirect_relu)
-        if not penalised or make_penalty is None:
-            return climb
-        penalty = make_penalty(model, target, width, redirect_relu)
-        return lambda images, targets: climb(images, targets) - penalty(images, targets)
+        make = make_penalised if penalised and make_penalised is not None else make_objective
+        return make(model, target, width, redirect_relu)
 
     return run_batches(_recipe(objective, params, canvas, model.input.shape[-1], items.spectrum), items, width,
                        progress)
