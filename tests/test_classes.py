@@ -90,3 +90,15 @@ def test_classes_of_a_map_model_point_to_output(tmp_path):
     _, (found,) = classes_of(project, names=[], output=True, concepts=1)
     assert (found.name, found.class_id, found.source, found.layer) == ("output", None, "all", "edges")
     assert len(found.images) == 3 and found.head == "the model after edges" and len(found.concepts) == 1
+
+
+def test_the_builds_results_carry_the_classes(tmp_path, tiny_model_file):
+    project = make_project(tmp_path, tiny_model_file)
+    edit_config(project, classes={**SMALL, "top": 2})
+    config = load_config(project / "site_config.yaml")
+    site = build_module.site_results(Analyses(config, Cache(project / "cache")))
+    assert 1 <= len(site.classes) <= 2 and all(c.source == "predicted" for c in site.classes)
+    assert all(k.exciter is not None for c in site.classes for k in c.concepts)
+    edit_config(project, classes={"top": 0})
+    plain = build_module.site_results(Analyses(load_config(project / "site_config.yaml"), Cache(project / "cache")))
+    assert plain.classes == ()

@@ -166,3 +166,15 @@ def test_the_edge_detectors_output_has_concepts_at_its_last_side_layer():
     found = class_concepts(hed, layer, ClassImages("output", None, "all", tuple(files), pixels), settings)
     assert found.score == "the mean of the model's output map" and len(found.concepts) == 3
     assert "held at their values" in found.head and found.concepts[0].vector.shape == (512,)
+
+
+def test_a_layer_called_twice_is_refused_and_not_the_default():
+    from generator.analysis.after_layer import last_spatial_layer
+
+    x = inputs = keras.Input((None, None, 3))
+    shared = L.Conv2D(3, 1, activation="relu", name="shared")
+    y = L.Conv2D(4, 1, activation="relu", name="once")(shared(shared(x)))
+    model = keras.Model(inputs, L.Dense(2)(L.GlobalAveragePooling2D()(y)))
+    with pytest.raises(GeneratorError, match="^classes.layer"):
+        LayerHead.of(loaded(model), "shared", 0)
+    assert last_spatial_layer(loaded(model)) == "once"

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from generator.analysis import backend
+from generator.analysis import backend, graph
 from generator.errors import GeneratorError
 
 BATCH = 64  # activations a head call reads at once
@@ -33,6 +33,7 @@ class LayerHead:
     class_id: int | None  # None: the mean of the output map
     nodes: list = field(default_factory=list)  # the operations after the layer, in the order they run
     fixed: list = field(default_factory=list)  # the tensors from before the layer that they also read
+    start: object = None  # the layer's output tensor in the network's graph
     _steps: dict = field(default_factory=dict)
 
     @staticmethod
@@ -44,7 +45,9 @@ class LayerHead:
             raise GeneratorError(f"classes.layer {layer!r} is not a layer of the model (a layer inside a nested "
                                  f"model cannot be cut out); pick one of its own layers")
         head = LayerHead(net, layer, loaded.preprocess, class_id)
-        after = _after(net, net.get_layer(layer).output) if layer in {l.name for l in net.layers} else None
+        if layer in {l.name for l in net.layers}:
+            head.start = graph.layer_output(net, layer, "classes.layer")  # refuses a layer called several times
+        after = _after(net, head.start) if head.start is not None else None
         if after is None:
             raise GeneratorError(f"classes.layer {layer!r} does not reach the model's output: its concepts cannot "
                                  f"change the score; pick a later layer")
@@ -79,7 +82,7 @@ class LayerHead:
 
     def encode(self, pixels: np.ndarray, held: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
         """The layer's activations (B, h, w, C) on ``pixels`` and (``held``) the held tensors' values, in batches."""
-        outputs = [self.network.get_layer(self.layer).output, *(self.fixed if held else [])]
+        outputs = [self.start, *(self.fixed if held else [])]
         step = self._step(f"encode {held}", lambda: keras.Model(self.network.input, outputs))
         parts = [step(self.model_input(pixels[i:i + BATCH])) for i in range(0, len(pixels), BATCH)]
         columns = list(zip(*[p if isinstance(p, (list, tuple)) else [p] for p in parts]))
@@ -98,7 +101,7 @@ class LayerHead:
         return np.concatenate(out) if out else np.zeros(0)
 
     def _run(self, activations, held):
-        values = {id(self.network.get_layer(self.layer).output): activations}
+        values = {id(self.start): activations}
         values.update((id(t), v) for t, v in zip(self.fixed, held))
         for node in self.nodes:
             args, kwargs = node.arguments.fill_in(values)
@@ -136,9 +139,12 @@ def _after(net: keras.Model, start) -> tuple[list, list] | None:
 
 def last_spatial_layer(loaded) -> str:
     """The last layer of the model with an image-shaped output (N, h, w, C) that reaches the score."""
-    network = {l.name for l in loaded.network.layers}
+    net = loaded.network
+    once = {name for name, own in graph.calls_by_layer(graph.calls(net)).items() if len(own) == 1}
+    once &= {l.name for l in net.layers}
     for layer in reversed(loaded.features.layers):
-        shape = getattr(layer, "output", None) is not None and layer.output.shape
-        if shape and len(shape) == 4 and layer.name in network and _after(loaded.network, layer.output) is not None:
-            return layer.name
+        if layer.name in once:
+            output = graph.layer_output(net, layer.name, "classes.layer")
+            if len(output.shape) == 4 and _after(net, output) is not None:
+                return layer.name
     raise GeneratorError("classes: no layer with an image-shaped output reaches the model's output; set classes.layer")
