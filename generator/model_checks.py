@@ -83,18 +83,19 @@ def full_names(config: Config, layers: Sequence[LayerInfo]) -> Config:
         written = name(spec.layer, key)
         return text if written == spec.layer else f"{written}: {text.partition(':')[2].strip()}"
 
-    e = config.exciters
-    exciters = replace(e, grid=replace(e.grid, layer=name(e.grid.layer, "exciters.grid.layer")),
-                       directions=tuple(direction(t, f"exciters.directions[{i}]") for i, t in enumerate(e.directions)))
+    # (in check_config's order: the first problem is the one reported)
+    feature_maps = replace(config.feature_maps, layers=names(config.feature_maps.layers, "feature_maps.layers"))
+    units = tuple(replace(u, layer=name(u.layer, f"units[{i}].layer")) for i, u in enumerate(config.units))
+    grid = replace(config.exciters.grid, layer=name(config.exciters.grid.layer, "exciters.grid.layer"))
     return replace(
-        config, exciters=exciters,
-        feature_maps=replace(config.feature_maps, layers=names(config.feature_maps.layers, "feature_maps.layers")),
-        units=tuple(replace(u, layer=name(u.layer, f"units[{i}].layer")) for i, u in enumerate(config.units)),
+        config, feature_maps=feature_maps, units=units,
         circuits=replace(config.circuits, earlier_layer=name(config.circuits.earlier_layer, "circuits.earlier_layer")),
-        browse=replace(config.browse, layers=names(config.browse.layers, "browse.layers")),
         attribution=replace(config.attribution, layer=name(config.attribution.layer, "attribution.layer")),
+        browse=replace(config.browse, layers=names(config.browse.layers, "browse.layers")),
         views=replace(config.views, layers=names(config.views.layers, "views.layers")),
         groups=replace(config.groups, layers=names(config.groups.layers, "groups.layers")),
+        exciters=replace(config.exciters, grid=grid, directions=tuple(
+            direction(t, f"exciters.directions[{i}]") for i, t in enumerate(config.exciters.directions))),
     )
 
 
