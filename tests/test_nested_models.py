@@ -14,12 +14,12 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from PIL import Image
 
 from generator import cli
 from generator.analysis.activations import layer_activations
 from generator.build import build_site
-from generator.config import ModelSection, load_config
+from generator.config import ModelSection, image_files, load_config
+from generator.images import load_images
 from generator.flat_model import flatten
 from generator.models import load_model
 from generator.seeding import seed_weights
@@ -30,20 +30,21 @@ L = keras.layers
 REPO = Path(__file__).resolve().parent.parent
 
 
-def base_model(name: str = "base") -> keras.Model:
-    """c1 (4, relu) -> BatchNorm -> c2 (5, relu) -> (c1 + c2's first 4 channels: a bare op) -> p1 -> c3 (6)."""
+def base_model(name: str = "base", bare: bool = False) -> keras.Model:
+    """c1 (4, relu) -> BatchNorm -> c2 (4, relu) -> BatchNorm + c2 (an Add layer; ``bare``: ``+``, an operation and
+    no layer, which circuits do not cross) -> p1 -> c3 (6)."""
     x = inputs = keras.Input((32, 32, 3), name="base_input")
     a = L.Conv2D(4, 3, padding="same", activation="relu", name="c1")(x)
     a = L.BatchNormalization(name="bn")(a)
-    b = L.Conv2D(5, 3, padding="same", activation="relu", name="c2")(a)
-    x = L.MaxPooling2D(name="p1")(keras.ops.concatenate([a + b[..., :4], b[..., 4:]], axis=-1))
+    b = L.Conv2D(4, 3, padding="same", activation="relu", name="c2")(a)
+    x = L.MaxPooling2D(name="p1")(a + b if bare else L.Add(name="add")([a, b]))
     return keras.Model(inputs, L.Conv2D(6, 3, padding="same", name="c3")(x), name=name)
 
 
-def nested_model(kind: str) -> tuple[keras.Model, keras.Model]:
+def nested_model(kind: str, bare: bool = False) -> tuple[keras.Model, keras.Model]:
     """The transfer-learning tutorial's shape, the base frozen: augmentation, Rescaling, base, pooling, Dense(5) logits."""
     seed_weights(4)
-    base = seeded(base_model(), seed=4)
+    base = seeded(base_model(bare=bare), seed=4)
     base.trainable = False
     if kind == "sequential":  # the augmentation a Sequential of its own: two levels of nesting
         augment = keras.Sequential([L.RandomFlip("horizontal", name="flip")], name="augment")
@@ -91,7 +92,8 @@ def test_a_nested_base_builds_a_strict_site_with_the_base_numbers(tmp_path, kind
     assert (out / "models" / "model" / "base--c2" / "0" / "index.md").is_file()  # browse.layers: [c2, c3]
     assert (out / "images" / "photo0" / "feature-maps-base--c1.png").is_file()
     assert "Grad-CAM at base--c3" in (out / "images" / "photo0" / "index.md").read_text()  # the last spatial conv
-    pixels = np.asarray(Image.open(out / "images" / "photo0" / "input.png").convert("RGB"), np.float32)[None]
+    config = load_config(folder / "site_config.yaml")
+    pixels = load_images(image_files(config), config.images.size)[0].pixels.astype(np.float32)[None]  # as analysed
     logits = model.predict(pixels, verbose=0).astype(np.float64)
     table = json.loads((out / "images" / "photo0" / "predictions.json").read_text())
     expected = softmax(logits)[0]
@@ -108,7 +110,7 @@ def test_a_nested_base_builds_a_strict_site_with_the_base_numbers(tmp_path, kind
 
 @pytest.mark.parametrize("kind", ["sequential", "functional"])
 def test_inner_activations_are_the_base_on_the_rescaled_image(tmp_path, kind):
-    model, base = nested_model(kind)
+    model, base = nested_model(kind, bare=True)
     loaded = load_model(ModelSection(name=str(saved(model, tmp_path)), preprocess="none"), tmp_path)
     images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.uint8)
     found = layer_activations(loaded, images, ["base--c3", "base--c1"])
@@ -124,7 +126,7 @@ def test_the_flat_graph_copies_each_layer_once_with_its_weights_and_trainable_fl
     model, base = nested_model("sequential")
     flat = flatten(model)
     assert [layer.name for layer in flat.layers] == [
-        "pixels", "augment--flip", "rescale", "base--c1", "base--bn", "base--c2", "base--p1", "base--c3", "gap", "head"]
+        "pixels", "augment--flip", "rescale", "base--c1", "base--bn", "base--c2", "base--add", "base--p1", "base--c3", "gap", "head"]
     copy = flat.get_layer("base--bn")
     assert copy is not base.get_layer("bn") and not copy.trainable
     for mine, theirs in zip(copy.get_weights(), base.get_layer("bn").get_weights()):
