@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from generator.analysis.graph import check_channels, conv_layer_names, find_layer, upstream
-from generator.config import Config
+from generator.config import Config, resolve_path
 from generator.config.directions import DirectionSpec, parse_direction
 from generator.errors import GeneratorError
 from generator.results import LayerInfo
@@ -124,8 +124,7 @@ def direction_vector(spec: DirectionSpec, layers: Sequence[LayerInfo], root: Pat
     """The (C,) float32 weights of ``spec`` over its layer's channels, checked against the layer records."""
     record = find_layer(layers, spec.layer, f"config key {key!r}")
     if spec.file:
-        path = Path(spec.file).expanduser()
-        path = path if path.is_absolute() else root / path
+        path = resolve_path(spec.file, root)
         try:
             vector = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as e:

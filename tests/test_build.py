@@ -350,14 +350,14 @@ def test_faithfulness_scores_curves_and_summary(built):
         f = r["faithfulness"]
         assert (f["baseline"], f["steps"], f["samples"]) == ("black", 8, 32)
         if r["score"] <= 0:  # a unit that does not fire here: read as a fraction of 0, undefined
-            assert np.isnan(f["deletion_auc"]) and np.isnan(f["deletion"]).all() and len(f["deletion"]) == 9
+            assert f["deletion_auc"] is None and f["deletion"] == [None] * 9  # strict JSON: null, not NaN
             continue
         assert len(f["deletion"]) == len(f["insertion"]) == 9
         assert f["deletion"][0] == f["insertion"][-1] == 1
         assert f["deletion_auc"] == pytest.approx(np.trapezoid(f["deletion"], dx=1 / 8), rel=1e-5)
         assert f["insertion_auc"] == pytest.approx(np.trapezoid(f["insertion"], dx=1 / 8), rel=1e-5)
         assert f["random"]["deletion"][-1] == f["deletion"][-1] == f["insertion"][0]  # all end at the baseline
-        assert np.isnan(f["mu_fidelity"]) or -1 <= f["mu_fidelity"] <= 1
+        assert f["mu_fidelity"] is None or -1 <= f["mu_fidelity"] <= 1
     top = [r for r in summary if r["target"] == "top-1 class"]
     assert len({json.dumps(r["faithfulness"]["random"]) for r in top}) == 1  # one floor a target
     assert len({r["faithfulness"]["deletion_auc"] for r in top}) == len(top)  # each method its own curve

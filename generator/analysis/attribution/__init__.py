@@ -22,7 +22,8 @@ The package, one idea a module:
   :mod:`.batches`: every item through one compiled step in equal batches.
 - :mod:`.maps`: :func:`attribute`, a method's maps of many targets (targets sharing a network run
   together); :mod:`.blur`: the Gaussian blur behind the blurred baseline.
-- :mod:`.sanity`: Adebayo et al.'s model randomisation test, with :mod:`.rank_correlation`.
+- :mod:`.sanity`: Adebayo et al.'s model randomisation test (Spearman's rank correlation from
+  :mod:`generator.analysis.correlation`).
 - :mod:`.site_results`: the maps and their faithfulness as the site's typed results, with their
   settings in words.
 
@@ -40,7 +41,7 @@ from generator.analysis.attribution.maps import (
     saliency,
     smooth_grad,
 )
-from generator.analysis.attribution.rank_correlation import spearman
+from generator.analysis.correlation import spearman
 from generator.analysis.attribution.sanity import SanityCheck, randomised_copy, sanity_check
 from generator.analysis.attribution.settings import BASELINES, MAX_STEPS, METHODS, PRECISIONS, AttributionSettings
 from generator.analysis.attribution.site_results import settings_text, site_attributions, site_faithfulness

@@ -29,6 +29,7 @@ from typing import Callable
 
 import numpy as np
 
+from generator.analysis.correlation import pearson
 from generator.results import FaithfulnessScores
 
 RANDOM = "random"  # the floor's name among the methods
@@ -100,15 +101,6 @@ def area(curves: np.ndarray) -> np.ndarray:
     """(N, K + 1) curves over equal steps from 0 to 1 -> (N,) their areas by the trapezoid rule."""
     curves = np.asarray(curves, np.float64)
     return ((curves[:, :-1] + curves[:, 1:]) / 2).mean(axis=1).astype(np.float32)
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson's correlation; NaN where either side does not vary."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    a, b = a - a.mean(), b - b.mean()
-    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
 
 
 def _random_maps(n: int, size: tuple[int, int], seed: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Adebayo et al.'s (2018) model randomisation test.
 
 A method's maps on the model, M, against its maps on a copy whose top layers are re-initialised,
-M': per image, rho = Spearman(|M|, |M'|) (:mod:`.rank_correlation`). A correlation near 1 says the
+M': per image, rho = Spearman(|M|, |M'|) (:mod:`generator.analysis.correlation`). A correlation near 1 says the
 map barely depends on what those layers learned. Class targets keep the classes the model ranked,
 so both maps explain the same output.
 """
@@ -17,7 +17,7 @@ import numpy as np
 
 from generator.analysis.attribution.checks import checked
 from generator.analysis.attribution.maps import run
-from generator.analysis.attribution.rank_correlation import spearman
+from generator.analysis.correlation import spearman
 from generator.analysis.attribution.scorer import network_key, scorer_for
 from generator.analysis.attribution.settings import METHODS, AttributionSettings
 from generator.analysis.attribution.targets import Target
