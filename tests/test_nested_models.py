@@ -173,3 +173,14 @@ def test_layers_command_lists_paths_and_own_names(tmp_path, monkeypatch, capsys)
     assert cli.main(["layers"]) == 0
     rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()}
     assert rows["base/c3"][:2] == ["c3", "Conv2D"] and rows["rescale"][0] == "Rescaling"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["transfer_mobilenet_v2", "flowers"])
+def test_the_tutorials_models_build_a_strict_site(tmp_path, name):
+    """The Keras transfer-learning model (a MobileNetV2 base inside, weights=None) and the TensorFlow flowers model,
+    as benchmarks/bench_model_zoo.py builds them: the build and mkdocs --strict pass, the featured unit's page is there."""
+    from tiny import build_zoo_model
+
+    ok, _, pages, problem = build_zoo_model(name, tmp_path)
+    assert ok and pages > 5, problem
