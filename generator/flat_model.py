@@ -8,6 +8,10 @@ gets one copy, called as often. A layer of a nested model is named by its path f
 model, written ``base--block_3_expand`` in the model, on pages and in URLs (Keras names cannot hold
 ``/``) and ``base/block_3_expand`` in the config as well; the outer model's own layers keep their
 names, so a model without nesting keeps every name.
+
+Keras has no public walk that inlines a nested model (``clone_model`` keeps it as one layer, and its
+``call_function`` serves functional models only), so a functional model's graph is walked with
+``Functional._run_through_graph``, the walk ``clone_model`` itself uses.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ def path(name: str) -> str:
     return name.replace(SEPARATOR, PATH_SEPARATOR)
 
 
-def is_nested(model) -> bool:
+def needs_flattening(model) -> bool:
     """Whether ``model`` calls another model as a layer, or is a ``Sequential`` (which has no graph to cut)."""
     import keras
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from generator.config import ModelSection, read_text, resolve_path
 from generator.errors import GeneratorError, shown
-from generator.flat_model import flatten, is_nested
+from generator.flat_model import flatten, needs_flattening
 from generator.pixels import LUMINANCE
 from generator.seeding import seed_weights
 from generator.heads import check_labels, classifier_head, last_activation, scored_network
@@ -386,7 +386,7 @@ def _load_file(spec: ModelSpec, section: ModelSection, root: Path) -> LoadedMode
         model = keras.saving.load_model(path, compile=False)
     except Exception as e:
         raise GeneratorError(f"config key 'model.name': cannot load {shown(section.name)} ({_first_line(e)})") from None
-    if is_nested(model):
+    if needs_flattening(model):
         model = flatten(model)
     preprocess = _input_channels(preprocessor(section.preprocess), model.input_shape[-1], section.preprocess)
     check_deterministic(model, preprocess)

@@ -67,7 +67,10 @@ def saved(model: keras.Model, folder: Path) -> Path:
 def project(tmp_path: Path, model: keras.Model) -> Path:
     """The tiny config, its layers named as a user would: own names, and the featured unit by its path."""
     folder = make_project(tmp_path / "project", saved(model, tmp_path / "model"))
-    edit_config(folder, model={"preprocess": "none"}, units=[{"layer": "base/c3", "channel": 5}])
+    edit_config(folder, model={"preprocess": "none"}, units=[{"layer": "base/c3", "channel": 5}],
+                views={"layers": ["c2"], "deepdream_steps": 2, "caricature_steps": 2},
+                groups={"layers": ["base/c3"], "count": 2, "exciter_size": 16},
+                exciters={"directions": ["base/c2: 0.5*1 + 0.5*2"]})
     return folder
 
 
@@ -90,7 +93,9 @@ def test_a_nested_base_builds_a_strict_site_with_the_base_numbers(tmp_path, kind
     unit_page = out / "models" / "model" / "base--c3" / "5" / "index.md"
     assert unit_page.is_file() and "exciter.png" in unit_page.read_text()
     assert (out / "models" / "model" / "base--c2" / "0" / "index.md").is_file()  # browse.layers: [c2, c3]
-    assert (out / "images" / "photo0" / "feature-maps-base--c1.png").is_file()
+    for picture in ("feature-maps-base--c1", "deepdream-base--c2", "groups-base--c3"):
+        assert (out / "images" / "photo0" / f"{picture}.png").is_file(), picture
+    assert (out / "models" / "model" / "direction-0.png").is_file()
     assert "Grad-CAM at base--c3" in (out / "images" / "photo0" / "index.md").read_text()  # the last spatial conv
     config = load_config(folder / "site_config.yaml")
     pixels = load_images(image_files(config), config.images.size)[0].pixels.astype(np.float32)[None]  # as analysed
