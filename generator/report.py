@@ -140,7 +140,8 @@ class Report:
         """The figures that ``queue`` asks the build's writer for, rendered through the figure cache (its data
         files land in a scratch folder)."""
         with tempfile.TemporaryDirectory() as scratch:
-            writer = AssetWriter(Path(scratch), self.analyses.cache, self.site, self.config)
+            # (self.site first: its check writes the config's layers as the model names them)
+            writer = AssetWriter(Path(scratch), self.analyses.cache, self.site, self.analyses.config)
             queue(writer)
             placed = [dest for _, dest in writer.to_copy]
             writer.render_figures()
