@@ -46,6 +46,7 @@ from keras import ops  # noqa: E402
 
 from generator.seeding import seed_weights  # noqa: E402
 from generator.analysis import exciters  # noqa: E402
+from generator.analysis.exciters import objectives  # noqa: E402
 from generator.analysis.precision import resolve_precision  # noqa: E402
 from generator.config import ExciterParams  # noqa: E402
 from generator.pixels import deprocess  # noqa: E402
@@ -204,7 +205,7 @@ def main(argv=None) -> None:
 
     def executed(batch: int) -> float:
         """FLOPs a render_exciters step executes per unit: the last conv computes only the batch's channels."""
-        if not exciters._sliceable(target, batch):
+        if not objectives._sliceable(target, batch):
             return 2 * forward
         return 2 * (forward - last * (1 - batch / target.filters))
 

@@ -52,6 +52,7 @@ from keras import ops  # noqa: E402
 
 from generator.seeding import seed_weights  # noqa: E402
 from generator.analysis import exciters  # noqa: E402
+from generator.analysis.exciters import render  # noqa: E402
 from generator.analysis.precision import resolve_precision  # noqa: E402
 from generator.config import ExciterParams  # noqa: E402
 
@@ -263,7 +264,7 @@ def main(argv=None) -> None:
     figure("recipe", f"lucid steps={args.steps} size={args.size} measure_steps={args.measure_steps}")
     seed_weights(0)
     model = keras.applications.VGG19(weights=None, include_top=False)
-    canvas = exciters._canvas(model, ExciterParams(method="lucid", size=args.size))
+    canvas = render._canvas(model, ExciterParams(method="lucid", size=args.size))
     convs = conv_layers(model, canvas)
     figure("canvas_px", canvas)
     figure("model_conv_units", sum(r["channels"] for r in convs))

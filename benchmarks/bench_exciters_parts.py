@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
 from generator.analysis import exciters  # noqa: E402
+from generator.analysis.exciters import objectives  # noqa: E402
 from generator.config import ExciterParams  # noqa: E402
 
 
@@ -70,7 +71,7 @@ def main(argv=None) -> None:
 
     def gather(y, channels):
         picked = ops.take(y, channels, axis=-1)  # (B, H, W, B)
-        return exciters._own_channel(picked, ops.arange(b, dtype="int32"))
+        return objectives._own_channel(picked, ops.arange(b, dtype="int32"))
 
     def one_hot(y, channels):
         return ops.sum(y * ops.cast(ops.one_hot(channels, args.channels), y.dtype)[:, None, None, :], axis=-1)

@@ -89,14 +89,15 @@ def _count_exciters(account: Account) -> None:
     """Every exciter batch (units, directions, diverse images, groups' directions): its steps and final values."""
     import numpy as np
 
-    from generator.analysis import diversity, exciters
+    from generator.analysis import diversity
+    from generator.analysis.exciters import render
     from generator.analysis.flops import forward_flops, step_flops
     from generator.analysis.precision import resolve_precision
 
-    render_items = exciters.render_items
+    render_items = render.render_items
 
     def counted_render_items(model, target, items, params, *args, **kwargs):
-        canvas = exciters._canvas(model, params)
+        canvas = render._canvas(model, params)
         targets = np.asarray(items.targets)
         needed = targets.shape[1] if targets.ndim == 2 else 1  # a direction's support, or one channel
         per_item = params.steps * step_flops(model, canvas, target.name, needed)
@@ -104,7 +105,7 @@ def _count_exciters(account: Account) -> None:
         account.add(len(items.keys) * per_item, resolve_precision(params.precision))
         return render_items(model, target, items, params, *args, **kwargs)
 
-    exciters.render_items = diversity.render_items = counted_render_items
+    render.render_items = diversity.render_items = counted_render_items
 
 
 def _count_views(account: Account) -> None:

@@ -38,7 +38,7 @@ from keras import ops  # noqa: E402
 from bench_exciters import caffe_preprocess, load_vgg16, real_views  # noqa: E402
 from generator.seeding import seed_weights  # noqa: E402
 from generator.analysis.exciters import render_exciters  # noqa: E402
-from generator.analysis.recipe_quality import exciter_quality, layer_vectors  # noqa: E402
+from generator.analysis.exciters.quality import exciter_quality, layer_vectors  # noqa: E402
 from generator.config import ExciterParams  # noqa: E402
 from generator.results import quality_summary  # noqa: E402
 

@@ -126,7 +126,7 @@ class Exciter:
 
 @dataclass(frozen=True)
 class RecipeQuality:
-    """How well an exciter stands for its unit (see :mod:`generator.analysis.recipe_quality`)."""
+    """How well an exciter stands for its unit (see :mod:`generator.analysis.exciters.quality`)."""
 
     ratio: float  # the unit's value on the exciter over that on its best example; NaN where undefined
     plausibility: float  # cosine similarity at the unit's layer with its top examples' mean; NaN where undefined

@@ -12,7 +12,7 @@ from keras import ops  # noqa: E402
 
 from generator.seeding import seed_weights
 from generator.analysis import exciters  # noqa: E402
-from generator.analysis.exciters import render_exciters  # noqa: E402
+from generator.analysis.exciters import lucid, render_exciters  # noqa: E402
 from generator.config import ExciterParams  # noqa: E402
 from generator.errors import GeneratorError  # noqa: E402
 
@@ -211,7 +211,7 @@ def test_lucid_lifts_a_unit_that_is_zero_on_its_start(model, monkeypatch):
     result = render_exciters(silenced, "c2", [2, 5], params, preprocess)
     assert result.start_activation[0] == 0 and result.activation[0] > 0.05, result.activation
     assert result.activation[1] > result.start_activation[1]
-    monkeypatch.setattr(exciters, "_REDIRECT_STEPS", 0)
+    monkeypatch.setattr(lucid, "_REDIRECT_STEPS", 0)
     assert render_exciters(silenced, "c2", [2], params, preprocess).activation[0] == 0
 
 

@@ -275,7 +275,7 @@ def test_analysis_never_imports_display_code():
             "assert not shown, shown")
     subprocess.run([sys.executable, "-c", code], check=True)
     # Keras itself may load matplotlib; the analysis modules never do.
-    for module in (Path(figures.__file__).parent / "analysis").glob("*.py"):
+    for module in (Path(figures.__file__).parent / "analysis").rglob("*.py"):
         for node in ast.walk(ast.parse(module.read_text())):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]

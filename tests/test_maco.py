@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from generator.analysis import maco
-from generator.analysis.exciters import render_exciters, spectrum_scale, unit_objective
+from generator.analysis.exciters import maco, render_exciters, spectrum_scale, unit_objective
 from generator.config import ExciterParams
 from tiny import exciter_model
 

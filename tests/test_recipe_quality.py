@@ -10,7 +10,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from generator.analysis.recipe_quality import (  # noqa: E402
+from generator.analysis.exciters.quality import (  # noqa: E402
     exciter_quality, layer_vectors, quality,
 )
 from generator.results import RecipeQuality, quality_summary  # noqa: E402

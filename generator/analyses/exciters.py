@@ -87,7 +87,7 @@ class ExciterAnalyses:
                        digests: list[str]) -> dict[str, RecipeQuality]:
         """Each recipe's exciter of the unit against its top examples (``examples`` at the exciters' size)."""
         def compute() -> dict[str, RecipeQuality]:
-            from generator.analysis.recipe_quality import exciter_quality
+            from generator.analysis.exciters.quality import exciter_quality
 
             images = np.stack([e.image for e in recipes.values()])
             found = exciter_quality(self.model, unit.layer, images, [unit.channel] * len(recipes),

@@ -25,7 +25,9 @@ import numpy as np
 from keras import ops
 
 from generator.analysis import backend
-from generator.analysis.exciters import ExciterResult, _numpy, _rng, as_rgb, irfft2
+from generator.analysis.exciters.batch import ExciterResult, to_numpy, unit_rng
+from generator.analysis.exciters.fourier import irfft2
+from generator.analysis.exciters.objectives import as_rgb
 from generator.config import ExciterParams
 from generator.errors import GeneratorError
 
@@ -181,10 +183,10 @@ def maco_recipe(make_objective: Callable, params: ExciterParams, canvas: int, ma
 
     def run_batch(keys: list[tuple[int, ...]], targets: np.ndarray) -> ExciterResult:
         units = ops.convert_to_tensor(targets)
-        phase = np.stack([_rng(params, k, 0).standard_normal((channels, size, size // 2 + 1)) for k in keys])
+        phase = np.stack([unit_rng(params, k, 0).standard_normal((channels, size, size // 2 + 1)) for k in keys])
         phase = ops.convert_to_tensor(phase.astype("float32"))
-        boxes = np.stack([crop_boxes(params, _rng(params, k, 1)) for k in keys], 1)  # (steps, B, CROPS, 3)
-        noise_rngs = [_rng(params, k, 2) for k in keys]
+        boxes = np.stack([crop_boxes(params, unit_rng(params, k, 1)) for k in keys], 1)  # (steps, B, CROPS, 3)
+        noise_rngs = [unit_rng(params, k, 2) for k in keys]
         _, start = image_and_objective(phase, units)
         m = v = ops.zeros_like(phase)
         alpha = 0.0
@@ -193,10 +195,10 @@ def maco_recipe(make_objective: Callable, params: ExciterParams, canvas: int, ma
             phase, m, v, g = step(phase, m, v, constants[i], boxes[i], noise, units)
             alpha = alpha + g
         image, reached = image_and_objective(phase, units)
-        image = _numpy(image)
+        image = to_numpy(image)
         image = np.repeat(image, 3, axis=-1) if channels == 1 else image
         images = np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
-        return ExciterResult(images, _numpy(reached), _numpy(start), transparency_map(alpha, len(keys), size))
+        return ExciterResult(images, to_numpy(reached), to_numpy(start), transparency_map(alpha, len(keys), size))
 
     return run_batch
 
@@ -210,5 +212,5 @@ def transparency_map(alpha, count: int, size: int) -> np.ndarray:
     """Summed |gradients| (B, S, S, C) -> (B, S, S) in [0, 1]: the channels' sum over each map's maximum."""
     if isinstance(alpha, float):
         return np.zeros((count, size, size), np.float32)
-    a = _numpy(alpha).sum(axis=-1)
+    a = to_numpy(alpha).sum(axis=-1)
     return a / np.maximum(a.max(axis=(1, 2), keepdims=True), 1e-12)
