@@ -50,9 +50,13 @@ def check_config(config: Config, layers: Sequence[LayerInfo]) -> Config:
     config = full_names(config, layers)
     for i, name in enumerate(config.feature_maps.layers):
         find_layer(layers, name, f"config key 'feature_maps.layers[{i}]'")
+    keys = [(u.layer, u.channel) for u in config.units]  # one layer may be named by its own name and its path
     for i, unit in enumerate(config.units):
         record = find_layer(layers, unit.layer, f"config key 'units[{i}].layer'", conv=True)
         check_channels(record, [unit.channel], f"config key 'units[{i}].channel'")
+        if keys.index(keys[i]) != i:
+            raise GeneratorError(f"config key 'units[{i}]': unit {unit.layer}:{unit.channel} is already "
+                                 f"units[{keys.index(keys[i])}]; list each unit once")
     if config.exciters.grid.layer:
         find_layer(layers, config.exciters.grid.layer, "config key 'exciters.grid.layer'", conv=True)
     if config.circuits.earlier_layer:

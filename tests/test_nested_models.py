@@ -172,6 +172,13 @@ def test_a_missing_name_is_one_line_with_the_closest_names(tmp_path, monkeypatch
     assert "'base/c3'" in line
 
 
+def test_one_unit_named_by_its_own_name_and_its_path_is_one_line(tmp_path, monkeypatch, capsys):
+    folder = project(tmp_path, nested_model("functional")[0])
+    edit_config(folder, units=[{"layer": "c3", "channel": 5}, {"layer": "base/c3", "channel": 5}])
+    assert error_line(folder, monkeypatch, capsys) == (
+        "error: config key 'units[1]': unit base--c3:5 is already units[0]; list each unit once")
+
+
 def test_layers_command_lists_paths_and_own_names(tmp_path, monkeypatch, capsys):
     folder = project(tmp_path, nested_model("functional")[0])
     monkeypatch.chdir(folder)
