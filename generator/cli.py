@@ -116,13 +116,13 @@ def _layers(args) -> int:
 
     config = load_config(args.config)
     quiet.import_keras()
-    from generator.model_checks import rescaling_note
+    from generator.model_checks import rescaling_note, shared_layer_notes
 
     layers = Analyses(config, Cache(CACHE)).layers
     print("\n".join(_layer_lines(layers)))
-    note = rescaling_note(layers, config.model.preprocess)
-    if note:
-        print(note)
+    for note in [rescaling_note(layers, config.model.preprocess), *shared_layer_notes(layers)]:
+        if note:
+            print(note)
     return 0
 
 

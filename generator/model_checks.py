@@ -188,3 +188,10 @@ def rescaling_note(layers: Sequence[LayerInfo], preprocess: str) -> str:
     advice = "preprocess: none is right" if preprocess == "none" else (
         f"model.preprocess is {preprocess!r}, so the pixels would be rescaled twice: use preprocess: none")
     return f"note: the model rescales its input itself (layer {first.name!r}, {first.type}); {advice}"
+
+
+def shared_layer_notes(layers: Sequence[LayerInfo]) -> list[str]:
+    """A line for ``python -m generator layers`` per layer that the model calls several times."""
+    return [f"note: layer {r.name!r} is called {r.calls} times (on the outputs of {', '.join(map(repr, r.inputs))}): "
+            f"circuits follow each call; its output (feature maps, units, views) is not analysed"
+            for r in layers if r.calls > 1]

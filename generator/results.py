@@ -37,6 +37,7 @@ class LayerInfo:
     params: int
     channels: int  # 0 unless the output is image-shaped (N, H, W, C)
     inputs: tuple[str, ...] = ()  # the layers whose outputs it reads
+    calls: int = 1  # how many times the model calls it (a shared activation, pooling or conv block: more)
 
     @property
     def shape_text(self) -> str:

@@ -60,7 +60,8 @@ class Analyses(ImageAnalyses, ExciterAnalyses, CircuitAnalyses, ExampleAnalyses,
 
             return summarise(self.model.features)
 
-        return self.cache.value(self._key("architecture"), tuple[LayerInfo, ...], compute)
+        # records count each layer's calls: records cached before they did would read 1 for a shared layer
+        return self.cache.value(self._key("architecture", "calls"), tuple[LayerInfo, ...], compute)
 
     @cached_property
     def description(self) -> str:

@@ -11,7 +11,7 @@ from generator.analysis import graph
 
 @lru_cache(maxsize=8)
 def _extractor(features, layers: tuple[str, ...]):
-    return graph.cut(features, [graph.model_layer(features, name, "activations").output for name in layers])
+    return graph.cut(features, [graph.layer_output(features, name, "activations") for name in layers])
 
 
 def layer_activations(loaded, pixels: np.ndarray, layers: list[str]) -> dict[str, np.ndarray]:

@@ -114,7 +114,7 @@ def _note(crossed: Sequence[keras.layers.Layer], target: keras.layers.Layer | No
         (keras.layers.Average, "paths averaged at Average"),
         (keras.layers.Concatenate, "channels followed to their own branch at Concatenate"),
     ):
-        names = [repr(layer.name) for layer in crossed if isinstance(layer, kind)]
+        names = list(dict.fromkeys(repr(layer.name) for layer in crossed if isinstance(layer, kind)))  # a shared layer once
         if names:
             parts.append(f"{text} {', '.join(names)}")
     return "; ".join(parts)

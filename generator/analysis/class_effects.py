@@ -22,6 +22,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from generator.analysis import graph
 from generator.errors import GeneratorError
 from generator.results import ClassEffects
 
@@ -47,7 +48,7 @@ def class_effects(loaded, layer: str, pixels: np.ndarray) -> np.ndarray:
     head = net.layers[-1]
     logits_input = head.input if isinstance(head, (keras.layers.Dense, keras.layers.Softmax, keras.layers.Activation)) \
         else head.output
-    probe = keras.Model(net.input, [net.get_layer(layer).output, logits_input])
+    probe = keras.Model(net.input, [graph.layer_output(net, layer, "class effects"), logits_input])
     x = _model_input(net, loaded.preprocess, pixels)
     with tf.GradientTape(persistent=True) as tape:
         acts, before = probe(x, training=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from generator.analysis import graph
 from generator.errors import GeneratorError
 
 PROBE_SIZE = 32  # the side of the probe images where the model takes any size
@@ -15,8 +16,8 @@ def check_deterministic(model, preprocess) -> None:
     layer (in graph order) whose outputs differ."""
     import keras
 
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    probe = keras.Model(model.input, [layer.output for layer in layers])
+    calls = [call for call in graph.calls(model).values() if not isinstance(call.layer, keras.layers.InputLayer)]
+    probe = keras.Model(model.input, [list(call.outputs) for call in calls])  # every call of a shared layer
     side = [d or PROBE_SIZE for d in model.input_shape[1:3]]
     images = np.random.default_rng(0).uniform(0, 255, (2, *side, 3)).astype(np.float32)  # photos: preprocess makes
     # the model's channels (a grayscale model's luminance)
@@ -24,7 +25,7 @@ def check_deterministic(model, preprocess) -> None:
         first, second = (probe(preprocess(images), training=False) for _ in range(2))
     except Exception:  # a model that cannot run on RGB probes is refused, with its own line, by the config checks
         return
-    for layer, a, b in zip(layers, first, second):
+    for layer, a, b in zip([call.layer for call in calls], first, second):
         if not all(np.array_equal(keras.ops.convert_to_numpy(u), keras.ops.convert_to_numpy(v))
                    for u, v in zip(keras.tree.flatten(a), keras.tree.flatten(b))):
             raise GeneratorError(

@@ -173,19 +173,19 @@ _POINTWISE_LAYERS = tuple(
 
 def _chain_to(model: keras.Model, layer: str) -> list[keras.layers.Layer]:
     """The layers from the model input up to and including ``layer``, for a plain chain."""
-    current = graph.model_layer(model, layer, "receptive field")
-    inbound = graph.inbound(model)
-    chain = [current]
-    while inbound[current.name]:
-        parents = inbound[current.name]
-        if len(parents) != 1:
+    graph.model_layer(model, layer, "receptive field")
+    every = graph.calls(model)
+    current = every[layer]  # a layer called once: its call is keyed by its name
+    chain = [current.layer]
+    while current.parents:
+        if len(current.parents) != 1:
             raise ReceptiveFieldUnknown(
                 f"receptive field of {layer!r}: the path from the input goes through "
-                f"{type(current).__name__} layer {current.name!r} with {len(parents)} inputs; "
+                f"{type(current.layer).__name__} layer {current.layer.name!r} with {len(current.parents)} inputs; "
                 f"receptive fields are only computed for plain chains of conv/pool layers"
             )
-        current = model.get_layer(parents[0])
-        chain.append(current)
+        current = every[current.parents[0]]  # through the call on the path (a shared layer has several)
+        chain.append(current.layer)
     return chain[::-1]
 
 
@@ -307,7 +307,7 @@ def _peak_step(features, preprocess, selections: tuple[tuple[str, tuple[int, ...
     """Compiled ``uint8 (B, H, W, 3) -> per (layer, channels) of selections, (scores (B, K), flat argmax
     (B, K), (h, w))`` of one batch, with ``stats`` also the (B, K) means and minima over positions: one
     forward pass for every layer (channels None: all of them)."""
-    cut = graph.cut(features, [graph.model_layer(features, layer, "dataset examples").output
+    cut = graph.cut(features, [graph.layer_output(features, layer, "dataset examples")
                                for layer, _ in selections])
 
     def peaks(maps, channels):
@@ -389,7 +389,7 @@ def _top_tables(features: keras.Model, preprocess: Callable, selections: Sequenc
     if top_n < 1:
         raise GeneratorError(f"dataset examples: top_n must be at least 1, not {top_n}")
     step = _peak_step(features, preprocess, tuple(selections), seed is not None)
-    counts = [graph.model_layer(features, layer, "dataset examples").output.shape[-1] if channels is None
+    counts = [graph.layer_output(features, layer, "dataset examples").shape[-1] if channels is None
               else len(channels) for layer, channels in selections]
     best = [(np.empty((k, 0), np.float32), np.empty((k, 0), np.int64), np.empty((k, 0), np.int64)) for k in counts]
     tallies = [None if seed is None else Tally.empty(k, seed) for k in counts]

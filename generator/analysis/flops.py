@@ -20,18 +20,18 @@ from generator.analysis import graph
 def forward_flops(model: keras.Model, size: int, upto: str | None = None, channels: int | None = None) -> int:
     """FLOPs of one ``size`` x ``size`` RGB image through ``model`` up to the layer ``upto`` (all of it when
     None); ``channels``: how many of ``upto``'s output channels are computed (all when None)."""
-    net = model if upto is None else graph.cut(model, model.get_layer(upto).output)
-    counted = [layer for layer in net.layers if _kernel_reach(layer)]
+    net = model if upto is None else graph.cut(model, graph.layer_output(model, upto, "flops"))
+    counted = [call for call in graph.calls(net).values() if _kernel_reach(call.layer)]  # a shared conv: each call
     if not counted:
         return 0
-    probe = keras.Model(net.input, [layer.output for layer in counted])
+    probe = keras.Model(net.input, [call.outputs[0] for call in counted])
     specs = probe.compute_output_spec(keras.KerasTensor((1, size, size, net.input.shape[-1])))
     specs = specs if isinstance(specs, (list, tuple)) else [specs]
     total = 0
-    for layer, spec in zip(counted, specs):
+    for call, spec in zip(counted, specs):
         out = [int(d) for d in spec.shape]
-        kept = channels if channels is not None and layer.name == upto else out[-1]
-        total += 2 * math.prod(out[1:-1]) * kept * _kernel_reach(layer)
+        kept = channels if channels is not None and call.key == upto else out[-1]
+        total += 2 * math.prod(out[1:-1]) * kept * _kernel_reach(call.layer)
     return total
 
 

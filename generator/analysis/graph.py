@@ -8,12 +8,19 @@ config key (``config key 'units[0].layer'``) or the analysis (``exciters``).
 Layers are always addressed by name, never by position in ``model.layers``. The record functions
 need no Keras (the records are cached, so a rebuild checks the config without loading the model);
 the rest import it when called.
+
+A layer object that the model calls several times (one ``ReLU`` after three convs, a shared conv
+block) has one *call* per use, each with its own input and output (Keras' inbound nodes). The graph
+is walked by calls: a layer's first call is keyed by its name, its k-th by ``name@k``. Weights pass
+through every call of a shared layer on the path; an analysis that reads a layer's output needs a
+layer called once, since ``layer.output`` of a shared layer is one of several activations.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from generator.errors import GeneratorError, shown
 from generator.flat_model import PATH_SEPARATOR, SEPARATOR, own_name, path
@@ -28,17 +35,25 @@ UNIT_TYPES = (*CONV_TYPES, "DepthwiseConv2D", "SeparableConv2D")
 
 
 def summarise(model) -> tuple[LayerInfo, ...]:
-    """One record per layer, in graph order, like ``model.summary()``, with the layers each one reads."""
-    parents = inbound(model)
-    return tuple(layer_info(layer, parents[layer.name]) for layer in model.layers)
+    """One record per layer, in graph order, like ``model.summary()``, with the layers its calls read
+    (a layer called several times: its first call's output shape, and how many calls)."""
+    every = calls(model)
+    per_layer = calls_by_layer(every)
+    records = []
+    for layer in model.layers:
+        own = per_layer.get(layer.name, [])
+        output = own[0].outputs[0] if own else None
+        records.append(layer_info(layer, read_layers(own, every), output, len(own) or 1))
+    return tuple(records)
 
 
-def layer_info(layer, inputs: Sequence[str] = ()) -> LayerInfo:
-    """The record of one Keras layer."""
-    shape = layer.output.shape if hasattr(layer, "output") else None
+def layer_info(layer, inputs: Sequence[str] = (), output=None, calls: int = 1) -> LayerInfo:
+    """The record of one Keras layer (``output``: the tensor whose shape it shows; default its own)."""
+    output = output if output is not None else getattr(layer, "output", None)
+    shape = output.shape if output is not None else None
     shape = tuple(None if d is None else int(d) for d in shape) if shape is not None else None
     channels = int(shape[-1]) if shape and len(shape) == 4 and shape[-1] else 0
-    return LayerInfo(layer.name, type(layer).__name__, shape, int(layer.count_params()), channels, tuple(inputs))
+    return LayerInfo(layer.name, type(layer).__name__, shape, int(layer.count_params()), channels, tuple(inputs), calls)
 
 
 def upstream(layers: Sequence[LayerInfo], name: str) -> set[str]:
@@ -62,6 +77,10 @@ def find_layer(layers: Sequence[LayerInfo], name: str, where: str, *, conv: bool
         )
     if channels and not record.channels:
         raise GeneratorError(f"{where}: layer {record.name!r} ({record.type}) has no image-shaped output with channels to analyse")
+    if channels and record.calls > 1:
+        allowed = f"conv layers called once: {', '.join(conv_layer_names(layers)) or 'none'}" if conv else \
+            "choose a layer the model calls once"
+        raise GeneratorError(shared_refusal(where, record.name, record.calls, record.inputs, allowed))
     return record
 
 
@@ -81,6 +100,12 @@ def _named(layers: Sequence[LayerInfo], name: str, where: str) -> LayerInfo:
     raise GeneratorError(f"{where}: the model has no layer {shown(name)}{hint}")
 
 
+def shared_refusal(where: str, name: str, count: int, reads: Sequence[str], allowed: str) -> str:
+    """The one line for a layer called several times where an analysis needs its one output."""
+    return (f"{where}: layer {name!r} is called {count} times by the model (on the outputs of "
+            f"{', '.join(map(repr, reads))}), so it has no single output to analyse; {allowed}")
+
+
 def check_channels(layer: LayerInfo, channels: Sequence[int], where: str) -> None:
     for channel in channels:
         if not 0 <= channel < layer.channels:
@@ -91,16 +116,29 @@ def check_channels(layer: LayerInfo, channels: Sequence[int], where: str) -> Non
 
 
 def conv_layer_names(layers: Sequence[LayerInfo]) -> list[str]:
-    return [r.name for r in layers if r.type in UNIT_TYPES]
+    """The conv layers whose units can be analysed: those the model calls once."""
+    return [r.name for r in layers if r.type in UNIT_TYPES and r.calls == 1]
 
 
 # --- the Keras model ---------------------------------------------------------------------------
 
 
 def model_layer(model, name: str, where: str):
-    """The Keras layer named ``name``, with the same message as :func:`find_layer` when it is missing."""
+    """The Keras layer named ``name``, called once by the model, with the same messages as
+    :func:`find_layer` when it is missing or called several times."""
     names = [layer.name for layer in model.layers]
-    return model.get_layer(_named([LayerInfo(n, "", None, 0, 0) for n in names], name, where).name)
+    name = _named([LayerInfo(n, "", None, 0, 0) for n in names], name, where).name
+    every = calls(model)
+    own = calls_by_layer(every).get(name, [])
+    if len(own) > 1:
+        raise GeneratorError(shared_refusal(where, name, len(own), read_layers(own, every),
+                                            "choose a layer the model calls once"))
+    return model.get_layer(name)
+
+
+def layer_output(model, name: str, where: str):
+    """The output tensor of the layer named ``name`` in ``model``'s own graph (called once: :func:`model_layer`)."""
+    return calls(model)[model_layer(model, name, where).name].outputs[0]
 
 
 def model_channels(model, name: str, channels: Sequence[int], where: str):
@@ -108,6 +146,67 @@ def model_channels(model, name: str, channels: Sequence[int], where: str):
     layer = model_layer(model, name, where)
     check_channels(layer_info(layer), [int(c) for c in channels], where)
     return layer
+
+
+@dataclass(frozen=True)
+class Call:
+    """One use of a layer in the model's graph: its key (:func:`calls`), the layer, the tensors it reads
+    and makes, and the keys of the calls whose outputs it reads (through bare operations)."""
+
+    key: str
+    layer: object
+    inputs: tuple
+    outputs: tuple
+    parents: tuple[str, ...]
+
+
+CALL_MARK = "@"  # the k-th call (k >= 2) of layer 'x' is keyed 'x@k'
+
+
+def calls(model) -> dict[str, Call]:
+    """Every call of a layer of ``model.layers`` in the model's own graph, in the order of ``model.layers`` and,
+    per layer, in the order the model calls it: keyed by the layer's name for its first call, ``name@k`` for
+    its k-th. Nodes of other graphs that a layer belongs to (a layer reused in another model) are left out."""
+    own = getattr(model, "_functional", None) or model  # a Sequential keeps its graph in a functional model
+    by_depth = getattr(own, "_nodes_by_depth", None)
+    if by_depth is None:  # a Sequential never built on an Input: a chain of layers called once
+        chain = [layer.name for layer in model.layers]
+        return {name: Call(name, layer, (layer.input,), (layer.output,), tuple(chain[i - 1:i]))
+                for i, (name, layer) in enumerate(zip(chain, model.layers))}
+    nodes: dict[int, list] = {}
+    for depth in by_depth.values():
+        for node in depth:
+            nodes.setdefault(id(node.operation), []).append(node)
+    keys: dict[int, str] = {}  # id(node) -> key, in order
+    ordered = []
+    for layer in model.layers:
+        for k, node in enumerate(sorted(nodes.get(id(layer), []), key=layer._inbound_nodes.index)):
+            keys[id(node)] = layer.name if k == 0 else f"{layer.name}{CALL_MARK}{k + 1}"
+            ordered.append(node)
+
+    def parents(node) -> list[str]:
+        found = []
+        for tensor in node.input_tensors:
+            operation, index, _ = tensor._keras_history
+            source = operation._inbound_nodes[index]
+            found += [keys[id(source)]] if id(source) in keys else parents(source)
+        return found
+
+    return {keys[id(n)]: Call(keys[id(n)], n.operation, tuple(n.input_tensors), tuple(n.output_tensors),
+                              tuple(parents(n))) for n in ordered}
+
+
+def calls_by_layer(every: dict[str, Call]) -> dict[str, list[Call]]:
+    """The calls of :func:`calls` grouped by layer name, each layer's in call order."""
+    grouped: dict[str, list[Call]] = {}
+    for call in every.values():
+        grouped.setdefault(call.layer.name, []).append(call)
+    return grouped
+
+
+def read_layers(own: Sequence[Call], every: dict[str, Call]) -> list[str]:
+    """The names of the layers whose outputs ``own`` calls read, each once, in order."""
+    return list(dict.fromkeys(every[key].layer.name for call in own for key in call.parents))
 
 
 def cut(model, outputs):
@@ -118,23 +217,9 @@ def cut(model, outputs):
 
 
 def inbound(model) -> dict[str, list[str]]:
-    """Map each layer name to the names of the layers whose outputs it reads (in order), through bare
-    operations (``x + y`` in a functional model is an Add operation, not a layer: its inputs' layers count)."""
-    import keras
-
-    producer = {id(op.output): op for op in getattr(model, "operations", model.layers)}  # a Sequential: layers only
-
-    def parents(op) -> list[str]:
-        found = []
-        for t in keras.tree.flatten(op.input):
-            source = producer.get(id(t))
-            if isinstance(source, keras.layers.Layer):
-                found.append(source.name)
-            elif source is not None:
-                found.extend(parents(source))
-        return found
-
-    return {layer.name: parents(layer) for layer in model.layers}
+    """Map each call (:func:`calls`) to the calls whose outputs it reads (in order), through bare operations
+    (``x + y`` in a functional model is an Add operation, not a layer: its inputs' layers count)."""
+    return {key: list(call.parents) for key, call in calls(model).items()}
 
 
 def ancestors(parents: dict[str, list[str]], name: str) -> set[str]:
@@ -153,14 +238,14 @@ def next_conv_layer(model, layer: str) -> str | None:
     """The nearest Conv2D downstream of ``layer`` along a plain chain.
 
     Each step must have exactly one consumer that reads only this layer; otherwise (a
-    branch, a merge, the model output) the answer is None.
+    branch, a merge, the model output, a conv layer the model calls several times) the answer is None.
     """
-    parents = inbound(model)
     model_layer(model, layer, "circuits")
+    every = calls(model)
     while True:
-        consumers = [name for name, inputs in parents.items() if layer in inputs]
-        if len(consumers) != 1 or len(parents[consumers[0]]) != 1:
+        consumers = [key for key, call in every.items() if layer in call.parents]
+        if len(consumers) != 1 or len(every[consumers[0]].parents) != 1:
             return None
         layer = consumers[0]
-        if type(model.get_layer(layer)).__name__ in CONV_TYPES:
-            return layer
+        if type(every[layer].layer).__name__ in CONV_TYPES:
+            return layer if len(calls_by_layer(every)[every[layer].layer.name]) == 1 else None

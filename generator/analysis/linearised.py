@@ -9,7 +9,9 @@ connection included), ``Average`` the same divided by the count, ``Concatenate``
 its own range of channels.
 
 Weights travel back from a start layer over the graph in reverse topological order, in numpy (no
-autodiff, the same on every Keras backend). A :class:`Field` holds the weights on one layer's
+autodiff, the same on every Keras backend), call by call (:func:`generator.analysis.graph.calls`): a
+layer the model uses several times (one ReLU after three convs) is crossed on each call that lies on
+the path, each at its own input size. A :class:`Field` holds the weights on one layer's
 output for a patch of positions and where that patch lies: spatially (``spatial=True``, expanded
 weights) each window op spreads them over its taps; per channel only (``spatial=False``, direct
 weights) pooling and padding pass them unchanged, so a kernel stays a kernel.
@@ -110,24 +112,24 @@ def kernel_reach(layer: keras.layers.Layer, reached: np.ndarray) -> np.ndarray:
 
 
 class _Lengths:
-    """Input lengths of layers along each spatial axis: static where the model fixes them, else
-    worked out from ``image_size`` (None: unknown)."""
+    """Input lengths of calls along each spatial axis (a shared pooling layer may see several): static where
+    the model fixes them, else worked out from ``image_size`` (None: unknown)."""
 
-    def __init__(self, model: keras.Model, image_size: int | None):
-        self.model, self.image_size = model, image_size
+    def __init__(self, model: keras.Model, every: Mapping[str, graph.Call], image_size: int | None):
+        self.model, self.every, self.image_size = model, every, image_size
 
     @cached_property
     def _shapes(self) -> dict[str, tuple]:
-        layers = [layer for layer in self.model.layers if isinstance(layer, (*KERNEL_LAYERS, *_POOLS))]
-        probe = keras.Model(self.model.inputs, [layer.input for layer in layers])
+        windows = [call for call in self.every.values() if isinstance(call.layer, (*KERNEL_LAYERS, *_POOLS))]
+        probe = keras.Model(self.model.inputs, [call.inputs[0] for call in windows])
         shape = (1, self.image_size, self.image_size, self.model.inputs[0].shape[-1])
         specs = probe.compute_output_spec(keras.KerasTensor(shape))
-        return {layer.name: tuple(spec.shape) for layer, spec in zip(layers, specs)}
+        return {call.key: tuple(spec.shape) for call, spec in zip(windows, specs)}
 
-    def __call__(self, layer: keras.layers.Layer, axis: int) -> int | None:
-        n = layer.input.shape[1 + axis]
+    def __call__(self, call: graph.Call, axis: int) -> int | None:
+        n = call.inputs[0].shape[1 + axis]
         if n is None and self.image_size is not None:
-            n = self._shapes[layer.name][1 + axis]
+            n = self._shapes[call.key][1 + axis]
         return n
 
 
@@ -141,13 +143,14 @@ def _per_channel(v: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return (v.reshape(-1, v.shape[-1]) @ matrix).reshape(v.shape[:-1] + matrix.shape[1:])
 
 
-def _window(field: Field, layer, lengths: _Lengths, channels_in: int,
+def _window(field: Field, call: graph.Call, lengths: _Lengths, channels_in: int,
             tap: Callable[[int, int], np.ndarray]) -> np.ndarray:
     """Weights on a window op's input from those on its output.
 
     Output position d reads input ``s*d + r*t - lead`` with tap t (stride s, dilation r), so
     ``out[s*y + r*t] += tap(t)`` for ``weights[y]``, and the patch's corner moves to ``s*corner - lead``.
     """
+    layer = call.layer
     pooling = isinstance(layer, _POOLS)
     size = pair(layer.pool_size if pooling else layer.kernel_size)
     strides = pair(layer.strides)
@@ -158,22 +161,22 @@ def _window(field: Field, layer, lengths: _Lengths, channels_in: int,
                    dtype=field.weights.dtype)
     for a, b in np.ndindex(kh, kw):
         out[rh * a:rh * a + sh * (h - 1) + 1:sh, rw * b:rw * b + sw * (w - 1) + 1:sw] += tap(a, b)
-    corner = tuple(s * c - _lead(layer, r * (k - 1) + 1, s, lengths(layer, axis))
+    corner = tuple(s * c - _lead(layer, r * (k - 1) + 1, s, lengths(call, axis))
                    for axis, (s, c, r, k) in enumerate(zip(strides, field.corner, dilation, size)))
     return replace(field, weights=out, corner=corner,
                    stride=(field.stride[0] * sh, field.stride[1] * sw))
 
 
-def _back(layer, field: Field, parents: list, spatial: bool, lengths: _Lengths) -> list[Field]:
-    """The fields on each input of ``layer`` (in ``parents`` order) from the field on its output."""
-    v = field.weights
+def _back(call: graph.Call, field: Field, parents: list[graph.Call], spatial: bool, lengths: _Lengths) -> list[Field]:
+    """The fields on each input of ``call`` (in ``parents`` order) from the field on its output."""
+    layer, v = call.layer, field.weights
     if isinstance(layer, KERNEL_LAYERS):
         kernel = dense_kernel(layer).astype(v.dtype)
-        moved = _window(field, layer, lengths, kernel.shape[2], lambda a, b: _per_channel(v, kernel[a, b].T))
+        moved = _window(field, call, lengths, kernel.shape[2], lambda a, b: _per_channel(v, kernel[a, b].T))
         return [replace(moved, reached=kernel_reach(layer, field.reached))]
     if isinstance(layer, _POOLS) and spatial:
         area = layer.pool_size[0] * layer.pool_size[1]
-        return [_window(field, layer, lengths, v.shape[3], lambda a, b: v / area)]
+        return [_window(field, call, lengths, v.shape[3], lambda a, b: v / area)]
     if isinstance(layer, (L.ZeroPadding2D, L.Cropping2D)) and spatial:
         sign = -1 if isinstance(layer, L.ZeroPadding2D) else 1
         edges = layer.padding if sign < 0 else layer.cropping
@@ -186,9 +189,9 @@ def _back(layer, field: Field, parents: list, spatial: bool, lengths: _Lengths) 
     if isinstance(layer, L.Average):
         return [replace(field, weights=v / len(parents))] * len(parents)
     if isinstance(layer, L.Concatenate):
-        ends = np.cumsum([p.output.shape[-1] for p in parents])
-        return [replace(field, weights=v[..., end - p.output.shape[-1]:end],
-                        reached=field.reached[end - p.output.shape[-1]:end]) for p, end in zip(parents, ends)]
+        widths = [p.outputs[0].shape[-1] for p in parents]
+        return [replace(field, weights=v[..., end - n:end], reached=field.reached[end - n:end])
+                for n, end in zip(widths, np.cumsum(widths))]
     return [field]
 
 
@@ -259,25 +262,41 @@ def carry_back(model: keras.Model, starts: dict[str, Field], is_source: Callable
     UnsupportedCircuit (``where``: the message's prefix). Each start's own activation is not on
     the path.
     """
-    inbound = graph.inbound(model)
-    region, sources, dead = _region(inbound, starts, lambda n: is_source(model.get_layer(n)))
-    pending = {name: sum(inbound[m].count(name) for m in region) for name in region | sources}
-    fields, lengths, crossed = dict(starts), _Lengths(model, image_size), []
-    ready = [name for name in starts if name in region and not pending[name]]
+    every = graph.calls(model)
+    inbound = {key: list(call.parents) for key, call in every.items()}
+    region, sources, dead = _region(inbound, starts, lambda key: is_source(every[key].layer))
+    _check_called_once(every, sources, where)
+    pending = {key: sum(inbound[m].count(key) for m in region) for key in region | sources}
+    fields, lengths, crossed = dict(starts), _Lengths(model, every, image_size), []
+    ready = [key for key in starts if key in region and not pending[key]]
     while ready:
-        name = ready.pop()
-        layer = model.get_layer(name)
-        reason = refusal(layer, own_activation=name not in starts)  # a conv start: the expanded target
+        key = ready.pop()
+        call = every[key]
+        reason = refusal(call.layer, own_activation=key not in starts)  # a conv start: the expanded target
         if reason:
             raise UnsupportedCircuit(f"circuits: {where}the path goes through {reason}; {_HOW}")
-        crossed.append(layer)
-        parents = inbound[name]
-        for parent, field in zip(parents, _back(layer, fields.pop(name), [model.get_layer(p) for p in parents],
-                                                spatial, lengths)):
+        crossed.append(call.layer)
+        parents = inbound[key]
+        for parent, field in zip(parents, _back(call, fields.pop(key), [every[p] for p in parents], spatial, lengths)):
             if parent in pending:
                 fields[parent] = _combine(fields.get(parent), field, parent)
                 pending[parent] -= 1
                 if not pending[parent] and parent in region:
                     ready.append(parent)
-    in_order = [layer.name for layer in model.layers if layer.name in sources]
-    return Carried({name: fields[name] for name in in_order}, tuple(crossed), tuple(sorted(dead)))
+    in_order = [key for key in every if key in sources]
+    return Carried({key: fields[key] for key in in_order}, tuple(crossed), tuple(sorted(dead)))
+
+
+def _check_called_once(every: Mapping[str, graph.Call], sources: set[str], where: str) -> None:
+    """Weights end on a source layer's units: a source the model calls several times has no single
+    activation per unit, so the circuit is refused (weights pass through shared layers on the way)."""
+    grouped = graph.calls_by_layer(dict(every))
+    for key in (key for key in every if key in sources):  # in graph order: the same line every build
+        layer = every[key].layer
+        own = grouped[layer.name]
+        if len(own) > 1:
+            calls = ", ".join(call.key for call in own)
+            raise UnsupportedCircuit(
+                f"circuits: {where}the path reaches {type(layer).__name__} layer {layer.name!r}, which the model calls "
+                f"{len(own)} times ({calls}), so its units are not one activation each; circuits end on layers "
+                f"called once (a shared activation or pooling on the way is followed call by call)")

@@ -127,7 +127,7 @@ def caricature(model: keras.Model, layer: str, images: np.ndarray, preprocess: C
 
 def _cut(model: keras.Model, layer: str, precision: str) -> keras.Model:
     """The model up to ``layer``, computing in ``precision`` (``auto`` resolved as for exciters)."""
-    cut = graph.cut(model, graph.model_layer(model, layer, "views").output)
+    cut = graph.cut(model, graph.layer_output(model, layer, "views"))
     return backend.at_precision(cut, resolve_precision(precision))
 
 

@@ -88,7 +88,9 @@ class Scorer:
             if settings.layer not in names:
                 raise GeneratorError(f"attribution: Grad-CAM layer {settings.layer!r} does not feed the model's output")
             return settings.layer
-        inner = [name for name in convs if self.net.get_layer(name).output is not self.net.output]
+        every = graph.calls(self.net)
+        once = graph.calls_by_layer(every)
+        inner = [name for name in convs if len(once[name]) == 1 and every[name].outputs[0] is not self.net.output]
         candidates = inner or convs
         if not candidates:
             raise GeneratorError(f"attribution: model {self.net.name!r} has no Conv2D layer for Grad-CAM")
@@ -133,7 +135,7 @@ def _identity(x):
 
 def _new_scorer(parts: Parts, key: tuple, precision: str) -> Scorer:
     if key[0] == "unit":
-        net = keras.Model(parts.features.input, parts.features.get_layer(key[1]).output)
+        net = keras.Model(parts.features.input, graph.layer_output(parts.features, key[1], "attribution"))
         pick = _unit_mean
     elif key[0] == "classes":
         net, pick = parts.network, _class_value

@@ -96,7 +96,8 @@ def _sliced_activation(layer: keras.layers.Layer, count: int, redirect_relu: boo
 
 def _cut_maps(model: keras.Model, layer: keras.layers.Layer, redirect_relu: bool) -> keras.Model:
     """The model up to all of ``layer``'s maps (before a ReLU layer's ReLU, for ``redirect_relu``)."""
-    return graph.cut(model, layer.input if redirect_relu and _relu_layer(layer) else layer.output)
+    maps = layer.input if redirect_relu and _relu_layer(layer) else graph.layer_output(model, layer.name, "exciters")
+    return graph.cut(model, maps)
 
 
 def _sliced_maps(model: keras.Model, layer: keras.layers.Layer, activation: Callable) -> Callable:

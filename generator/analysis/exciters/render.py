@@ -99,7 +99,7 @@ def render_items(model: keras.Model, target: keras.layers.Layer, items: Items, p
     precision = resolve_precision(params.precision)
     if precision != "float32":
         name = target.name
-        model = backend.at_precision(graph.cut(model, target.output), precision)
+        model = backend.at_precision(graph.cut(model, graph.layer_output(model, name, "exciters")), precision)
         target = model.get_layer(name)
 
     width = width or batch_width(len(items.keys), params.batch_size, items.group)

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from generator.analysis import backend
+from generator.analysis import backend, graph
 from generator.analysis.attribution.batches import batched
 from generator.analysis.attribution.methods.pairs import MethodMaps, Pairs
 from generator.analysis.attribution.scorer import Scorer
@@ -42,7 +42,7 @@ def _mean_gradient(a, g):
 def _cam_step(scorer: Scorer, layer: str, weighting: Callable) -> Callable:
     """``(images, selectors) -> (scores, cams (B, h, w))`` at ``layer``."""
     net = scorer.net
-    tensor = net.get_layer(layer).output
+    tensor = graph.layer_output(net, layer, "attribution")
     maps = keras.Model(net.input, tensor)
     rest = (lambda pair, training: pair[1]) if tensor is net.output else keras.Model([net.input, tensor], net.output)
 
