@@ -67,8 +67,8 @@ def build_site(config: Config, project: Path | None = None, executor: str = "loc
 
 
 def _build_into(analyses: Analyses, out: Path, hand_written: Path) -> dict:
-    config, cache = analyses.config, analyses.cache
     site = site_results(analyses)
+    config, cache = analyses.config, analyses.cache
     with stage("figures"):
         assets.write_assets(out, cache, site, config)
     with stage("pages"):
@@ -83,7 +83,7 @@ def site_results(analyses: Analyses) -> Site:
         images = load_images(image_files(config), config.images.size)
         example_files = example_image_files(config)
     with stage("check config"):
-        check_config(config, analyses.layers)
+        config = analyses.config = check_config(config, analyses.layers)
         if config.classes.enabled:
             analyses.check_classes()
     return analyse(config, analyses, images, example_files)
