@@ -11,6 +11,7 @@ from generator.analyses import Analyses
 from generator.cache import Cache
 from generator.config import load_config
 from generator.errors import GeneratorError
+from generator.images import example_image_files
 
 from tiny import edit_config, make_project, write_images
 
@@ -21,7 +22,7 @@ def classes_of(project, **classes):
     edit_config(project, classes={**SMALL, **classes}, exciters={"steps": 2})
     config = load_config(project / "site_config.yaml")
     analyses = Analyses(config, Cache(project / "cache"))
-    return analyses, build_module._classes(config, analyses, build_module._example_files(config))
+    return analyses, build_module._classes(config, analyses, example_image_files(config))
 
 
 def test_a_named_class_gets_concepts_from_its_folder_with_pictures(tmp_path, tiny_model_file):
