@@ -266,3 +266,28 @@ def test_keras_applications_match_autodiff(make, source, target, size, after_mer
             layer.set_weights([*weights, (10.0 ** rng.uniform(-3, 2, n)).astype("float32")])
     check_expanded(model, source, target, [0, 5])
     assert len(circuit(model, Unit(after_merge, 2), top_k=3).direct.layers) == 4
+
+
+# --- an expression (x + y) instead of a layer ---------------------------------------------------
+
+
+def _expression_model(pool: bool) -> keras.Model:
+    """a -> b; (a + b written as an expression) [-> max-pool] -> c: Keras records the sum as an operation."""
+    inputs = keras.Input((12, 12, 3))
+    a = L.Conv2D(4, 3, padding="same", name="a")(inputs)
+    b = L.Conv2D(4, 3, padding="same", name="b")(a)
+    x = a + b
+    x = L.MaxPooling2D(2, name="pool")(x) if pool else x
+    return seeded(keras.Model(inputs, L.Conv2D(5, 3, padding="same", name="c")(x)), seed=4)
+
+
+@pytest.mark.parametrize("pool", [False, True])
+def test_a_path_through_an_expression_is_refused_in_one_line_naming_it(pool):
+    """The records see through ``a + b`` (both convs read), the weights cannot: refused, never half the paths."""
+    model = _expression_model(pool)
+    reader = "pool" if pool else "c"
+    c = circuit(model, Unit("c", 1), top_k=5, earlier_layer="a")
+    assert not c.direct.supported and c.expanded is None and c.edges == ()
+    assert c.direct.reason.startswith(f"circuits: direct inputs of c: {reader!r} reads operation ")
+    assert "(Add, an expression such as x + y, not a layer)" in c.direct.reason
+    assert c.direct.reason.endswith("write it as keras.layers.Add()") and "\n" not in c.direct.reason
