@@ -71,7 +71,7 @@ def main(argv=None) -> None:
 
     def gather(y, channels):
         picked = ops.take(y, channels, axis=-1)  # (B, H, W, B)
-        return objectives._own_channel(picked, ops.arange(b, dtype="int32"))
+        return objectives.own_channel(picked, ops.arange(b, dtype="int32"))
 
     def one_hot(y, channels):
         return ops.sum(y * ops.cast(ops.one_hot(channels, args.channels), y.dtype)[:, None, None, :], axis=-1)

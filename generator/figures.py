@@ -365,16 +365,28 @@ GROUP_COLOURS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 3
                           [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]], np.float32)
 
 
-def activation_groups(image: np.ndarray, maps: np.ndarray, path: Path, *, title: str) -> Path:
-    """The image with every group's map in its own colour, then each group alone (maps (k, h, w), each
-    scaled to its own maximum)."""
+def group_colours(k: int) -> np.ndarray:
+    """The colours (k, 3) of groups (or concepts) 0..k-1: one palette, so a group keeps its colour everywhere."""
+    return GROUP_COLOURS[np.arange(k) % len(GROUP_COLOURS)]
+
+
+def coloured_maps(image: np.ndarray, maps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (H, W, 3) image's grey, and maps (k, h, w) upsampled to it, each scaled to its own maximum;
+    returns (grey, heat, every map in its colour on the grey) as float arrays."""
     image = np.asarray(image, np.float32)
-    k = len(maps)
-    colours = GROUP_COLOURS[np.arange(k) % len(GROUP_COLOURS)]
     heat = np.stack([upsample(m, image.shape[:2]) for m in maps])
     heat = heat / np.maximum(heat.max(axis=(1, 2), keepdims=True), 1e-12)
     grey = image.mean(axis=2, keepdims=True)
-    tiles = [0.35 * grey + 0.65 * np.clip(np.einsum("khw,kc->hwc", heat, colours), 0, 255)]
+    return grey, heat, 0.35 * grey + 0.65 * np.clip(np.einsum("khw,kc->hwc", heat, group_colours(len(maps))), 0, 255)
+
+
+def activation_groups(image: np.ndarray, maps: np.ndarray, path: Path, *, title: str, name: str = "group") -> Path:
+    """The image with every group's map in its own colour, then each group alone (maps (k, h, w), each
+    scaled to its own maximum); ``name``: what a group is called in the panel titles."""
+    k = len(maps)
+    colours = group_colours(k)
+    grey, heat, every = coloured_maps(image, maps)
+    tiles = [every]
     tiles += [0.4 * grey + heat[g][..., None] * colours[g] * 0.6 + (1 - heat[g][..., None]) * 0.6 * grey
               for g in range(k)]
     fig = new_figure(1.9 * (k + 1), 2.3)
@@ -382,6 +394,6 @@ def activation_groups(image: np.ndarray, maps: np.ndarray, path: Path, *, title:
     for i, (ax, tile) in enumerate(zip(axes, tiles)):
         ax.imshow(np.clip(tile, 0, 255).astype(np.uint8))
         ax.set_axis_off()
-        ax.set_title("all groups" if i == 0 else f"group {i}", color=INK if i == 0 else colours[i - 1] / 255)
+        ax.set_title(f"all {name}s" if i == 0 else f"{name} {i}", color=INK if i == 0 else colours[i - 1] / 255)
     fig.suptitle(title)
     return save_figure(fig, path)

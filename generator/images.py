@@ -1,16 +1,21 @@
-"""Reading the configured photos: centre-cropped square RGB arrays, plus the bytes that key the cache."""
+"""Reading the configured photos and the examples folder: centre-cropped square RGB arrays, plus the bytes that
+key the cache."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from generator.config import Config, image_files, list_images
 from generator.errors import GeneratorError
 from generator.results import InputImage
+
+log = logging.getLogger(__name__)
 
 
 def square(image: Image.Image, size: int) -> np.ndarray:
@@ -90,3 +95,25 @@ def load_images(paths: list[Path], size: int) -> list[InputImage]:
     if dupes:
         raise GeneratorError(f"config key 'images.files': two images share the name {dupes[0]!r}; rename one")
     return images
+
+
+def example_image_files(config: Config) -> list[Path]:
+    """The images searched for dataset examples: ``browse.examples_dir``, else the configured images."""
+    folder = config.browse.examples_dir
+    if not folder:
+        return image_files(config)
+    path = config.folder(folder, "browse.examples_dir")
+    files = [p for p in list_images(path, recursive=True) if _readable(p)]
+    if not files:
+        raise GeneratorError(f"config key 'browse.examples_dir': no readable image files in {folder!r}")
+    return files
+
+
+def _readable(path: Path) -> bool:
+    """Whether Pillow recognises the file (a header read); a folder of thousands may hold a few bad ones."""
+    try:
+        with Image.open(path):
+            return True
+    except (OSError, ValueError, Image.DecompressionBombError):
+        log.warning("skipping %s: not an image Pillow can read (or too large to decode safely)", path)
+        return False

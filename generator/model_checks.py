@@ -7,6 +7,7 @@ the config without loading the model.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,9 @@ def input_size(layers: Sequence[LayerInfo]) -> int | None:
     return shape[1] if shape and len(shape) == 4 else None
 
 
-def check_config(config: Config, layers: Sequence[LayerInfo]) -> None:
-    """Every key that names a layer or channel, and every relation between such keys."""
+def check_config(config: Config, layers: Sequence[LayerInfo]) -> Config:
+    """Every key that names a layer or channel, and every relation between such keys; the config back with
+    each layer by its name in the model (:func:`full_names`)."""
     shape = layers[0].output_shape
     if not shape or len(shape) != 4 or shape[-1] not in (1, 3):
         raise GeneratorError(
@@ -45,11 +47,16 @@ def check_config(config: Config, layers: Sequence[LayerInfo]) -> None:
             f"config key 'images.size': got {config.images.size}, but the model takes {size}x{size} images; "
             f"set images.size to {size}{allowed}"
         )
+    config = full_names(config, layers)
     for i, name in enumerate(config.feature_maps.layers):
         find_layer(layers, name, f"config key 'feature_maps.layers[{i}]'")
+    keys = [(u.layer, u.channel) for u in config.units]  # one layer may be named by its own name and its path
     for i, unit in enumerate(config.units):
         record = find_layer(layers, unit.layer, f"config key 'units[{i}].layer'", conv=True)
         check_channels(record, [unit.channel], f"config key 'units[{i}].channel'")
+        if keys.index(keys[i]) != i:
+            raise GeneratorError(f"config key 'units[{i}]': unit {unit.layer}:{unit.channel} is already "
+                                 f"units[{keys.index(keys[i])}]; list each unit once")
     if config.exciters.grid.layer:
         find_layer(layers, config.exciters.grid.layer, "config key 'exciters.grid.layer'", conv=True)
     if config.circuits.earlier_layer:
@@ -62,17 +69,50 @@ def check_config(config: Config, layers: Sequence[LayerInfo]) -> None:
     for i, name in enumerate(config.groups.layers):
         find_layer(layers, name, f"config key 'groups.layers[{i}]'")
     configured_directions(config, layers)
+    return config
+
+
+def full_names(config: Config, layers: Sequence[LayerInfo]) -> Config:
+    """``config`` with every layer it names written as the model names it: a layer inside a nested model may be
+    given by its own name or its path (``conv1``, ``base/conv1``), and the pages, URLs and results all use
+    ``base--conv1``. A model without nesting gets its config back unchanged."""
+    def name(text: str, key: str) -> str:
+        return text and find_layer(layers, text, f"config key {key!r}", channels=False).name
+
+    def names(texts: Sequence[str], key: str) -> tuple[str, ...]:
+        return tuple(t if t == "all" else name(t, f"{key}[{i}]") for i, t in enumerate(texts))
+
+    def direction(text: str, key: str) -> str:
+        spec = parse_direction(text, key)
+        written = name(spec.layer, key)
+        return text if written == spec.layer else f"{written}: {text.partition(':')[2].strip()}"
+
+    # (in check_config's order: the first problem is the one reported)
+    feature_maps = replace(config.feature_maps, layers=names(config.feature_maps.layers, "feature_maps.layers"))
+    units = tuple(replace(u, layer=name(u.layer, f"units[{i}].layer")) for i, u in enumerate(config.units))
+    grid = replace(config.exciters.grid, layer=name(config.exciters.grid.layer, "exciters.grid.layer"))
+    return replace(
+        config, feature_maps=feature_maps, units=units,
+        circuits=replace(config.circuits, earlier_layer=name(config.circuits.earlier_layer, "circuits.earlier_layer")),
+        attribution=replace(config.attribution, layer=name(config.attribution.layer, "attribution.layer")),
+        browse=replace(config.browse, layers=names(config.browse.layers, "browse.layers")),
+        views=replace(config.views, layers=names(config.views.layers, "views.layers")),
+        groups=replace(config.groups, layers=names(config.groups.layers, "groups.layers")),
+        exciters=replace(config.exciters, grid=grid, directions=tuple(
+            direction(t, f"exciters.directions[{i}]") for i, t in enumerate(config.exciters.directions))),
+        classes=replace(config.classes, layer=name(config.classes.layer, "classes.layer")),
+    )
 
 
 def _check_rgb_recipes(config: Config) -> None:
-    """MACO's fixed magnitude is ImageNet's colour spectrum: a grayscale model gets the other recipes."""
+    """MACO with ImageNet's magnitude, a colour spectrum, needs an RGB model; a grayscale one takes its images'."""
     chosen = {"exciters.method": config.exciters.method, "groups.method": config.groups.method,
               "browse.thumbnail_method": config.browse.thumbnail_method,
               **{f"units[{i}].method": u.method for i, u in enumerate(config.units)}}
     for key, method in chosen.items():
-        if method == "maco":
-            raise GeneratorError(f"config key {key!r}: maco needs an RGB model (its magnitude is ImageNet's colour "
-                                 f"spectrum); for a grayscale model choose gradient_ascent or lucid")
+        if method == "maco" and config.exciters.maco_spectrum == "imagenet":
+            raise GeneratorError(f"config key 'exciters.maco_spectrum': got imagenet for maco ({key}), a colour "
+                                 f"spectrum; a grayscale model needs images (its images' spectrum) or auto")
 
 
 def configured_directions(config: Config, layers: Sequence[LayerInfo]) -> list[tuple[DirectionSpec, np.ndarray]]:

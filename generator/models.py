@@ -19,6 +19,7 @@ import numpy as np
 
 from generator.config import ModelSection, read_text, resolve_path
 from generator.errors import GeneratorError, shown
+from generator.flat_model import flatten, needs_flattening
 from generator.pixels import LUMINANCE
 from generator.seeding import seed_weights
 from generator.heads import check_labels, classifier_head, last_activation, scored_network
@@ -377,22 +378,6 @@ def _first_line(e: Exception) -> str:
     return text[0][:200] if text else type(e).__name__
 
 
-def _functional_chain(sequential):
-    """A reloaded Sequential as a functional model of fresh copies of its layers (same names and weights).
-
-    A reloaded Sequential has no ``.input``, and its layers sit in several graphs at once, so a layer's
-    ``.output`` may belong to another graph than the one being cut; fresh layers each have one.
-    """
-    import keras
-
-    x = inputs = keras.Input(batch_shape=sequential.inputs[0].shape, name="pixels")
-    for layer in sequential.layers:
-        fresh = layer.__class__.from_config(layer.get_config())
-        x = fresh(x)
-        fresh.set_weights(layer.get_weights())
-    return keras.Model(inputs, x, name=sequential.name)
-
-
 def _load_file(spec: ModelSpec, section: ModelSection, root: Path) -> LoadedModel:
     import keras
 
@@ -401,8 +386,8 @@ def _load_file(spec: ModelSpec, section: ModelSection, root: Path) -> LoadedMode
         model = keras.saving.load_model(path, compile=False)
     except Exception as e:
         raise GeneratorError(f"config key 'model.name': cannot load {shown(section.name)} ({_first_line(e)})") from None
-    if isinstance(model, keras.Sequential):
-        model = _functional_chain(model)
+    if needs_flattening(model):
+        model = flatten(model)
     preprocess = _input_channels(preprocessor(section.preprocess), model.input_shape[-1], section.preprocess)
     check_deterministic(model, preprocess)
     rank = len(model.output_shape)

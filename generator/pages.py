@@ -16,6 +16,8 @@ import numpy as np
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 
+from generator.assets.classes import MAPS_SHOWN
+from generator.concept_links import class_title, site_links
 from generator.config import Config
 from generator.results import Site, Unit
 from generator.search_index import write_search_index
@@ -23,6 +25,7 @@ from generator.site_paths import SitePaths, page_file, relative_link
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 TOP_UNITS_PER_IMAGE = 8
+NAV_CLASSES = 50  # up to this many classes have their pages in the navigation; more: the class index alone
 
 
 def plain_text(markdown: str) -> str:
@@ -51,6 +54,8 @@ def environment() -> Environment:
     env.filters["link"] = _link
     env.filters["median"] = lambda values: float(np.median(values))
     env.globals["unit"] = Unit
+    env.globals["class_title"] = class_title
+    env.globals["maps_shown"] = MAPS_SHOWN
     env.globals["recipe_names"] = {"gradient_ascent": "the lab's recipe", "lucid": "Lucid's recipe", "maco": "MACO"}
     return env
 
@@ -74,7 +79,7 @@ class PageWriter:
 def render_site(out: Path, site: Site, config: Config, hand_written: Path) -> int:
     """Write every page of the site into ``out``; returns the number of pages."""
     paths = SitePaths(site.model, config.browse.image_format)
-    w = PageWriter(out, site=site, config=config, paths=paths)
+    w = PageWriter(out, site=site, config=config, paths=paths, concepts=site_links(site, config))
     w.write(paths.home, "home.md.j2")
     w.write(paths.report, "report.md.j2")
     images = site.images
@@ -100,6 +105,10 @@ def render_site(out: Path, site: Site, config: Config, hand_written: Path) -> in
     for u, result in site.units.items():
         if result.circuit and result.circuit.supported:
             w.write(paths.circuit(u), "circuit.md.j2", unit=u, circuit=result.circuit)
+    if site.classes:
+        w.write(paths.classes(), "classes.md.j2")
+        for i, c in enumerate(site.classes):
+            w.write(paths.class_page(c), "class.md.j2", c=c, class_index=i)
     w.write(paths.search(), "search.md.j2")
     write_search_index(out / paths.search_index(), site, paths)
     shutil.copytree(TEMPLATES / "assets", out / paths.assets)
@@ -118,7 +127,7 @@ def _copy_hand_written(source: Path, dest: Path) -> list[str]:
 
 def _write_nav(out: Path, config: Config, site: Site, paths: SitePaths, hand_written: list[str]) -> None:
     """``mkdocs-generated.yml``, which ``mkdocs.yml`` inherits: the site's name and its navigation
-    (report, model, layers, images); unit pages stay out."""
+    (report, model, layers, classes, images); unit pages stay out, and so do class pages past NAV_CLASSES."""
     nav = [
         {"Home": page_file(paths.home)},
         {"Lab report": page_file(paths.report)},
@@ -128,6 +137,10 @@ def _write_nav(out: Path, config: Config, site: Site, paths: SitePaths, hand_wri
         {"Images": [{r.image.file: page_file(paths.image(r.image.slug))} for r in site.images]},
         {"Find a unit": page_file(paths.search())},
     ]
+    if site.classes:
+        listed = site.classes if len(site.classes) <= NAV_CLASSES else ()
+        nav.insert(3, {"Classes": [{"All classes": page_file(paths.classes())}]
+                       + [{class_title(c): page_file(paths.class_page(c))} for c in listed]})
     if hand_written:
         nav.append({"Notes": hand_written})
     settings = {"site_name": config.site.title, "site_description": config.site.description.strip(), "nav": nav}

@@ -106,11 +106,12 @@ class Report:
 
     def unit(self, layer: str, channel: int) -> UnitView:
         """A unit with a page (a configured unit, one of its circuit's inputs, or a browsed layer's unit)."""
-        u = Unit(layer, channel)
-        if u not in self.site.units:
-            from generator.model_checks import browse_layers
+        from generator.analysis.graph import find_layer
+        from generator.model_checks import browse_layers
 
-            browsed = ", ".join(browse_layers(self.config, self.site.layers)) or "none"
+        u = Unit(find_layer(self.site.layers, layer, "report", channels=False).name, channel)
+        if u not in self.site.units:
+            browsed = ", ".join(browse_layers(self.analyses.config, self.site.layers)) or "none"
             raise GeneratorError(f"unit {u} has no page in this report: the units of the browsed layers ({browsed}), "
                                  "the configured units and their circuits' inputs have; add it to `units` or its "
                                  "layer to `browse.layers`")
@@ -139,7 +140,8 @@ class Report:
         """The figures that ``queue`` asks the build's writer for, rendered through the figure cache (its data
         files land in a scratch folder)."""
         with tempfile.TemporaryDirectory() as scratch:
-            writer = AssetWriter(Path(scratch), self.analyses.cache, self.site, self.config)
+            # (self.site first: its check writes the config's layers as the model names them)
+            writer = AssetWriter(Path(scratch), self.analyses.cache, self.site, self.analyses.config)
             queue(writer)
             placed = [dest for _, dest in writer.to_copy]
             writer.render_figures()

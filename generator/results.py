@@ -560,6 +560,60 @@ class ExciterGrid:
     exciters: tuple[Exciter, ...]
 
 
+# --- classes: CRAFT concepts ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConceptCrop:
+    """One of a concept's top crops."""
+
+    image: int  # index into ClassConcepts.images
+    box: tuple[int, int, int, int]  # (top, left, height, width) in the image's pixels as the build reads it (square, images.size)
+    value: float  # the concept's coefficient on this crop (its activations averaged over positions)
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One CRAFT concept of a class: a non-negative direction over the layer's channels (its row of the NMF
+    basis, scaled to unit norm, so that coefficients compare across concepts)."""
+
+    index: int  # place in ClassConcepts.concepts: most important first
+    vector: np.ndarray  # (channels,) float32, unit norm, >= 0: the basis row over ClassConcepts.layer's channels
+    importance: float  # share of the class score: Sobol total index over the sum of all concepts' (sums to 1)
+    deletion_drop: float  # mean drop of the class score over the class images when this concept's coefficients are zeroed
+    # (negative where removing it raises the score)
+    channels: tuple[Unit, ...]  # the strongest channels of vector (top 5, weight > 0), strongest first
+    crops: tuple[ConceptCrop, ...]  # top crops (<= classes.top_crops), strongest first
+    maps: np.ndarray  # (images, h, w) float32: the concept's coefficient on each class image, per position of the layer
+    sobol: float = 0.0  # the raw Sobol total index (mean over the images), before the share
+    exciter: Exciter | None = None  # its MACO picture (an exciter of vector at layer), filled in by the build
+
+
+@dataclass(frozen=True)
+class ClassConcepts:
+    """A class's CRAFT concepts (:mod:`generator.analysis.concepts`), or why there are none (``reason``)."""
+
+    name: str  # the class name; "output" for a model without classes
+    class_id: int | None  # None for "output"
+    layer: str
+    source: str  # "folder" (its ImageFolder subfolder of browse.examples_dir) or "predicted" (the images predicted as it)
+    images: tuple[Path, ...]  # the class's images, in the order of every per-image array below
+    concepts: tuple[Concept, ...] = ()  # most important first
+    importance_method: str = ""  # e.g. "Sobol total index (Jansen), Halton design of 32 x (10 + 2) masks"
+    score: str = ""  # what the class score is, in words ("the model's output for class 3", "the mean of the output map")
+    head: str = ""  # how the score is re-computed from the layer, in words (a chain head, or other paths held fixed)
+    mean_score: float = 0.0  # the class score on the images' reconstructed activations, mean over the images
+    deletion_correlation: float = float("nan")  # Spearman of importance vs |deletion_drop| over the concepts; NaN if undefined
+    random_floor: float = 0.0  # mean drop when random concept-sized directions are removed instead
+    embedding: np.ndarray | None = None  # (images, 2) 2-D map of the images by their mean concept coefficients (PCA)
+    dominant: np.ndarray | None = None  # (images,) int: each image's dominant concept (index into concepts)
+    reason: str = ""  # why no concepts, in one line (no images, the layer does not reach the score, ...)
+
+    @property
+    def supported(self) -> bool:
+        return not self.reason
+
+
 @dataclass(frozen=True)
 class Site:
     """Everything the figures and the pages are made from."""
@@ -578,6 +632,7 @@ class Site:
     notes: dict[str, str] = field(default_factory=dict)  # report part -> the author's Markdown
     attributions: tuple[Attribution, ...] = ()  # on the images, by target then method
     faithfulness: tuple[Faithfulness, ...] = ()  # of each target's maps, in the targets' order
+    classes: tuple[ClassConcepts, ...] = ()  # classes.names / classes.top, or the output of a model without classes
 
     @property
     def grey(self) -> bool:

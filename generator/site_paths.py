@@ -9,10 +9,11 @@ turn its answers into relative links with the ``link`` filter (:func:`relative_l
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from generator.results import Unit
+from generator.results import ClassConcepts, Unit
 
 # Link targets with these suffixes are files; anything else names a page (layer names may hold dots).
 FILE_SUFFIXES = {".png", ".jpg", ".webp", ".csv", ".json", ".md", ".npy"}
@@ -63,6 +64,18 @@ class SitePaths:
     def views(self) -> str:
         """Every image's DeepDream and Caricature, images x layers."""
         return f"{self.model()}views/"
+
+    def classes(self) -> str:
+        """The class index: every class with concept pages."""
+        return f"{self.model()}classes/"
+
+    def class_page(self, c: ClassConcepts) -> str:
+        """The concepts of class ``c`` (of the model's output, for a model without classes)."""
+        return f"{self.classes()}{class_key(c)}/"
+
+    def from_search_class(self, c: ClassConcepts) -> str:
+        """The class page's URL relative to the search page and its index (as :meth:`from_search`)."""
+        return PurePosixPath(os.path.relpath(self.class_page(c), self.search())).as_posix() + "/"
 
     # --- files beside the pages -------------------------------------------------------------
     def image_file(self, slug: str, name: str) -> str:
@@ -129,9 +142,33 @@ class SitePaths:
     def unit_map(self, unit: Unit, slug: str) -> str:
         return self.unit_picture(unit, f"map-{slug}")
 
+    def class_file(self, c: ClassConcepts, name: str) -> str:
+        """``importance.png``, ``maps.jpg``, ``embedding.png``, ``deletion.png``, ``concepts.json`` of class ``c``."""
+        return self.class_page(c) + name
+
+    def concept_picture(self, c: ClassConcepts, concept: int) -> str:
+        """The MACO picture of concept ``concept`` (its index) of class ``c``."""
+        return self.class_page(c) + f"concept-{concept}.png"
+
+    def concept_crops(self, c: ClassConcepts, concept: int) -> str:
+        """The crops of the class's images where concept ``concept`` is strongest: photos, so JPEG."""
+        return self.class_page(c) + f"crops-{concept}.jpg"
+
+    def image_concepts(self, slug: str, c: ClassConcepts) -> str:
+        """Where the concepts of class ``c`` lie on image ``slug``, each in its colour."""
+        return self.image(slug) + f"concepts-{class_key(c)}.png"
+
     def circuit_file(self, unit: Unit, name: str) -> str:
         """``diagram.png``, ``expanded-kernels.png``, ``expanded-norms.png``, ``expanded.csv``."""
         return self.circuit(unit) + name
+
+
+def class_key(c: ClassConcepts) -> str:
+    """A class in URLs and file names: its index and its name (ImageNet has two "crane"s), lower case, runs of
+    anything but letters and digits as one ``-``; ``output`` for a model's output."""
+    if c.class_id is None:
+        return "output"
+    return f"{c.class_id}-" + re.sub(r"[^a-z0-9]+", "-", c.name.lower()).strip("-")
 
 
 def page_file(path: str) -> str:

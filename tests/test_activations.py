@@ -26,8 +26,8 @@ def test_layer_activations_are_the_named_layers_outputs_after_preprocessing():
     loaded = SimpleNamespace(features=model, preprocess=lambda x: x / 255.0 - 0.5)
     pixels = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
     inputs = pixels.astype("float32") / 255.0 - 0.5
-    for names in (["b", "a"], ["a"]):
-        out = layer_activations(loaded, pixels, names)
+    for names, compiled in ((["b", "a"], False), (["a"], False), (["b", "a"], True), (["a"], True)):
+        out = layer_activations(loaded, pixels, names, compiled)
         assert list(out) == names
         for name in names:
             want = keras.ops.convert_to_numpy(keras.Model(model.input, model.get_layer(name).output)(inputs))

@@ -95,6 +95,37 @@ def test_gradcam_equals_tf_keras_vis_on_the_default_model(hed, cat):
     np.testing.assert_allclose(ours.scores, hed.predict(cat.astype("float32")).mean(axis=(1, 2, 3)), rtol=1e-5)
 
 
+def test_the_maps_and_what_the_rest_reads_besides_them_come_from_one_pass():
+    """HED-like: a side output from c1 joins the output after c2; Grad-CAM at c2 reads the side output from
+    the same pass as c2's maps (nothing before c2 runs twice)."""
+    from generator.analysis import graph
+
+    x = keras.Input((None, None, 3))
+    c1 = keras.layers.Conv2D(4, 3, padding="same", name="c1")(x)
+    side = keras.layers.Conv2D(1, 1, name="side")(c1)
+    c2 = keras.layers.Conv2D(4, 3, padding="same", name="c2")(c1)
+    out = keras.layers.Add(name="join")([keras.layers.Conv2D(1, 1, name="top")(c2), side])
+    model = keras.Model(x, out)
+    assert graph.crossing(model, c2) == [side]
+    assert graph.crossing(model, c1) == []  # everything after c1 is fed by it
+    assert graph.crossing(model, side) == [model.get_layer("top").output]
+    chain = keras.Model(x, c2)
+    assert graph.crossing(chain, c1) == []
+
+
+def test_gradcams_upsampling_is_scipys_bilinear_zoom_with_corners_aligned():
+    from scipy import ndimage
+
+    from generator.analysis.attribution.methods.gradcam import upsample
+
+    cams = np.random.default_rng(3).random((2, 5, 7)).astype(np.float32)
+    up = upsample(cams, (9, 13))
+    assert up.shape == (2, 9, 13) and up.dtype == np.float32
+    for cam, ours in zip(cams, up):
+        np.testing.assert_allclose(ours, ndimage.zoom(cam.astype(np.float64), (9 / 5, 13 / 7), order=1), rtol=1e-6)
+    np.testing.assert_allclose(up[:, ::2, ::2], cams, rtol=1e-7)  # every source point lands on an output pixel
+
+
 def test_saliency_equals_tf_keras_vis(tiny, photos):
     from tf_keras_vis.saliency import Saliency
     from tf_keras_vis.utils.scores import CategoricalScore
@@ -249,6 +280,19 @@ def test_sanity_check_is_one_for_the_same_model_and_lower_after_randomising(tiny
     for check in randomised:
         assert check.randomised == ("head", "c3", "c2", "c1")
         assert np.nanmean(check.spearman) < 0.9, check
+
+
+def test_the_methods_checked_on_a_network_share_its_randomised_copy(tiny, photos):
+    from generator.analysis.attribution import sanity
+
+    target = A.UnitTarget("c3", 5)
+    (alone,) = A.sanity_check(tiny, photos, target, ["saliency"], seed=3)
+    sanity._COPIES.clear()
+    together = A.sanity_check(tiny, photos, target, ["gradcam", "saliency"], seed=3)
+    assert len(sanity._COPIES) == 1  # one copy for both methods
+    np.testing.assert_array_equal(together[1].spearman, alone.spearman)  # the copy's weights, as a fresh copy's
+    (other,) = A.sanity_check(tiny, photos, target, ["saliency"], seed=4)
+    assert len(sanity._COPIES) == 2 and not np.array_equal(other.spearman, alone.spearman)  # another seed: its own
 
 
 def test_randomised_copy_cascades_from_the_top(tiny):

@@ -302,3 +302,28 @@ def test_a_note_names_every_layer_of_a_kind_and_the_circuit_keeps_its_unit():
     assert c.unit == Unit("c", 1)
     names = c.expanded.note.rpartition(": ")[2]
     assert names in ("'bn1', 'bn2'", "'bn2', 'bn1'"), c.expanded.note
+
+
+# --- an expression (x + y) instead of a layer ---------------------------------------------------
+
+
+def _expression_model(pool: bool) -> keras.Model:
+    """a -> b; (a + b written as an expression) [-> max-pool] -> c: Keras records the sum as an operation."""
+    inputs = keras.Input((12, 12, 3))
+    a = L.Conv2D(4, 3, padding="same", name="a")(inputs)
+    b = L.Conv2D(4, 3, padding="same", name="b")(a)
+    x = a + b
+    x = L.MaxPooling2D(2, name="pool")(x) if pool else x
+    return seeded(keras.Model(inputs, L.Conv2D(5, 3, padding="same", name="c")(x)), seed=4)
+
+
+@pytest.mark.parametrize("pool", [False, True])
+def test_a_path_through_an_expression_is_refused_in_one_line_naming_it(pool):
+    """The records see through ``a + b`` (both convs read), the weights cannot: refused, never half the paths."""
+    model = _expression_model(pool)
+    reader = "pool" if pool else "c"
+    c = circuit(model, Unit("c", 1), top_k=5, earlier_layer="a")
+    assert not c.direct.supported and c.expanded is None and c.edges == ()
+    assert c.direct.reason.startswith(f"circuits: direct inputs of c: {reader!r} reads operation ")
+    assert "(Add, an expression such as x + y, not a layer)" in c.direct.reason
+    assert c.direct.reason.endswith("write it as keras.layers.Add()") and "\n" not in c.direct.reason

@@ -174,6 +174,9 @@ def test_exciter_params_and_key(tmp_path):
     key = exciter_key(section.params())
     assert "batch_size" not in key and key["precision"] == "float32" and key["steps"] == 7 and key["size"] == 99
     assert exciter_key(section.params()) == exciter_key(dataclasses.replace(section.params(), batch_size=64))
+    assert "maco_crops" not in key and "maco_spectrum" not in key  # other recipes' keys as before maco's settings
+    maco = dataclasses.replace(section.params(), method="maco", maco_crops=4)
+    assert exciter_key(maco, "images 1a2b")["maco_spectrum"] == "images 1a2b" and exciter_key(maco)["maco_crops"] == 4
 
 
 def test_paths_resolve_against_the_config_folder(tmp_path):
@@ -234,7 +237,7 @@ def test_yaml_errors_name_line_and_column(tmp_path):
 def test_unknown_key_without_a_close_name(tmp_path):
     assert error(write(tmp_path, "zzzzzz: 1\n")) == (
         "config key 'zzzzzz' is not known; allowed here: site, model, images, feature_maps, exciters, units, circuits, "
-        "browse, attribution, views, groups, notes")
+        "browse, attribution, views, groups, classes, notes")
     assert error(write(tmp_path, "root: /tmp\n")).startswith("config key 'root' is not known")
 
 

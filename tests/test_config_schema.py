@@ -49,7 +49,7 @@ def test_unknown_keys_and_wrong_types_are_schema_errors_too():
 
 
 def test_every_rule_is_found():
-    assert len(RULES) == 45 and {"site.url", "units.channel", "units.method", "attribution.methods",
+    assert len(RULES) == 58 and {"site.url", "classes.crop_size", "classes.method", "units.channel", "units.method", "attribution.methods",
                                  "exciters.grid.size", "exciters.step_size", "attribution.faithfulness.steps",
                                  "attribution.faithfulness.samples"} <= set(RULES)
 

@@ -235,6 +235,14 @@ def test_top_examples_equal_a_full_sort_of_all_scores(channels):
         assert scores == sorted(scores, reverse=True)
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.function's tracing count")
+def test_a_short_last_batch_is_padded_and_the_step_traced_once():
+    model, preprocess, images = unit_model(), preprocessor("tf"), dataset()
+    got = ex.top_examples(model, preprocess, "c2", range(5), batched(images, 3), top_n=4)  # 6 batches of 3, then 2
+    assert_same(got, brute_force(model, preprocess, "c2", list(range(5)), images, 4))  # the padding is no example
+    assert ex._peak_step(model, preprocess, (("c2", None),), False).experimental_get_tracing_count() == 1
+
+
 def test_ties_keep_the_lower_image_index():
     model, preprocess, images = unit_model(), preprocessor("tf"), dataset()
     got = ex.top_examples(model, preprocess, "c2", range(5), batched(images, 3), top_n=4)

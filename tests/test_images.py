@@ -172,7 +172,7 @@ def test_a_decompression_bomb_is_one_clear_line(tmp_path, monkeypatch):
 
 
 def test_a_bomb_in_the_examples_folder_is_skipped_with_a_warning(tmp_path, monkeypatch, caplog):
-    from generator.build import _readable
+    from generator.images import _readable
 
     Image.new("RGB", (800, 600), GREEN).save(tmp_path / "huge.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 200_000)  # over twice the limit: Pillow will not open it

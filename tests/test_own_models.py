@@ -240,13 +240,13 @@ def test_a_grey_model_refuses_rgb_normalisation(tiny_project, monkeypatch, capsy
     assert line.startswith(f"error: config key 'model.preprocess': got {mode},") and "use tf" in line
 
 
-def test_a_grey_model_refuses_maco(tiny_project, monkeypatch, capsys):
+def test_a_grey_model_refuses_imagenets_spectrum_for_maco(tiny_project, monkeypatch, capsys):
     grey_classifier().save(tiny_project / "grey.keras")
-    edit_config(tiny_project, model={"name": "grey.keras", "preprocess": "none"},
+    edit_config(tiny_project, model={"name": "grey.keras", "preprocess": "none"}, exciters={"maco_spectrum": "imagenet"},
                 units=[{"layer": "c3", "channel": 1, "method": "maco"}])
     line = error_line(tiny_project, monkeypatch, capsys)
-    assert line == ("error: config key 'units[0].method': maco needs an RGB model (its magnitude is ImageNet's "
-                    "colour spectrum); for a grayscale model choose gradient_ascent or lucid")
+    assert line == ("error: config key 'exciters.maco_spectrum': got imagenet for maco (units[0].method), a colour "
+                    "spectrum; a grayscale model needs images (its images' spectrum) or auto")
 
 
 def test_a_savedmodel_folder_says_how_to_convert_it(tiny_project, monkeypatch, capsys):

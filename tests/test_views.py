@@ -163,6 +163,30 @@ def test_diversity_lowers_gram_similarity_and_still_raises_the_unit():
     assert np.abs(off.images[[0, 3]].astype(int) - plain.images.astype(int)).max() <= 1
 
 
+@pytest.mark.parametrize("redirect", [False, True])
+def test_the_diversity_pass_holds_every_channel_and_each_units_objective(redirect):
+    """Diversity reads its units and its Gram matrices from one pass to every channel of the layer: the same
+    maps as the channels' own, and each unit's objective as the plain exciters compute it."""
+    keras = pytest.importorskip("keras")
+    from generator.analysis.exciters import channel_maps, every_channel_maps, map_objective, own_channel, unit_objective
+    from tiny import exciter_model
+
+    model = exciter_model()
+    target = model.get_layer("c2")
+    images = keras.ops.convert_to_tensor(np.random.default_rng(0).uniform(0, 255, (4, 20, 20, 3)).astype("float32"))
+    every = keras.ops.convert_to_numpy(every_channel_maps(model, target, redirect)(_grey_is_zero(images)))
+    picked = channel_maps(model, target, 8, redirect)(_grey_is_zero(images), keras.ops.arange(8, dtype="int32"))
+    assert every.shape == (4, 16, 16, 8)
+    np.testing.assert_allclose(every, keras.ops.convert_to_numpy(picked), rtol=1e-5, atol=1e-5)
+    assert (every.min() < 0) == redirect  # before the ReLU only where the gradient is redirected
+    units = keras.ops.convert_to_tensor(np.array([1, 4, 4, 7], "int32"))
+    for kind in ("channel", "neuron"):
+        own = map_objective(own_channel(keras.ops.convert_to_tensor(every), units), kind)
+        plain = unit_objective(model, target, 4, _grey_is_zero, kind, redirect)(images, units)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(own), keras.ops.convert_to_numpy(plain), rtol=1e-5,
+                                   atol=1e-6)
+
+
 # --- DeepDream and Caricature ---------------------------------------------------------------------
 
 
@@ -186,6 +210,22 @@ def test_deepdream_raises_the_layer_norm_and_caricature_approaches_the_image():
 
 
 # --- activation groups ----------------------------------------------------------------------------
+
+
+def test_activation_groups_on_one_blas_thread_are_scikit_learns_factors():
+    from sklearn.decomposition import NMF
+
+    from generator.analysis.groups import activation_groups
+
+    rng = np.random.default_rng(2)
+    activations = (rng.random((10, 10, 24)) ** 3).astype(np.float32)
+    groups = activation_groups(activations, 3, seed=5)
+    nmf = NMF(n_components=3, init="nndsvda", random_state=5, max_iter=200, tol=1e-4)
+    spatial = nmf.fit_transform(activations.reshape(100, 24).astype(np.float64))
+    weight = spatial.sum(axis=0) * np.linalg.norm(nmf.components_, axis=1)
+    order = np.argsort(-weight, kind="stable")
+    np.testing.assert_array_equal(groups.directions, nmf.components_[order].astype(np.float32))
+    np.testing.assert_array_equal(groups.maps, spatial[:, order].T.reshape(3, 10, 10).astype(np.float32))
 
 
 def test_activation_groups_factorise_non_negatively_and_beat_random():

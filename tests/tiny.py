@@ -234,15 +234,49 @@ ZOO = {
 }
 
 
+def transfer_model() -> keras.Model:
+    """The Keras transfer-learning tutorial's model (cats vs dogs) at 96 px: augmentation, Rescaling to -1..1, a frozen
+    MobileNetV2 without its top called with training=False, pooling, Dropout, one logit."""
+    base = keras.applications.MobileNetV2(input_shape=(96, 96, 3), include_top=False, weights=None)
+    base.trainable = False
+    x = inputs = keras.Input((96, 96, 3))
+    x = keras.Sequential([L.RandomFlip("horizontal"), L.RandomRotation(0.2)], name="data_augmentation")(x)
+    x = L.Rescaling(1 / 127.5, offset=-1)(x)
+    x = L.Dropout(0.2)(L.GlobalAveragePooling2D()(base(x, training=False)))
+    return keras.Model(inputs, L.Dense(1)(x))
+
+
+def flowers_model() -> keras.Model:
+    """The TensorFlow image-classification tutorial's model (flowers, 5 classes, logits) at 96 px instead of 180."""
+    augment = keras.Sequential([L.RandomFlip("horizontal"), L.RandomRotation(0.1), L.RandomZoom(0.1)],
+                               name="data_augmentation")
+    return keras.Sequential([
+        keras.Input((96, 96, 3)), augment, L.Rescaling(1 / 255),
+        L.Conv2D(16, 3, padding="same", activation="relu", name="conv2d"), L.MaxPooling2D(),
+        L.Conv2D(32, 3, padding="same", activation="relu", name="conv2d_1"), L.MaxPooling2D(),
+        L.Conv2D(64, 3, padding="same", activation="relu", name="conv2d_2"), L.MaxPooling2D(),
+        L.Dropout(0.2), L.Flatten(), L.Dense(128, activation="relu"), L.Dense(5),
+    ], name="flowers")
+
+
+# The tutorials' own models, saved as .keras files (random weights): builder, the unit's layer as the config names
+# it, its page's folder, the labels file's lines.
+TUTORIALS = {
+    "transfer_mobilenet_v2": (transfer_model, "block_6_depthwise", "mobilenetv2_1.00_96--block_6_depthwise",
+                              "cat\ndog\n"),
+    "flowers": (flowers_model, "conv2d_1", "conv2d_1", ""),
+}
+
+
 def zoo_project(folder: Path, name: str) -> Path:
     """A project on keras.applications ``name`` with random weights at a small config: 3 photos of 96 px
     (NASNet: 224, the only size it takes), 2-step exciters, the featured unit's circuit and attribution."""
     size = 224 if name.startswith("nasnet") else 96
     names = write_images(folder / "images", size=size)
-    layer = ZOO[name]
+    layer, model = (ZOO[name], {"name": name, "weights": "none"}) if name in ZOO else _tutorial(folder, name)
     config = {
         "site": {"title": f"{name}, random weights"},
-        "model": {"name": name, "weights": "none"},
+        "model": model,
         "images": {"dir": "images", "files": names, "size": size, "composite": names[0]},
         "feature_maps": {"layers": [layer], "per_row": 8},
         "exciters": {"steps": 2, "size": size, "batch_size": 4},
@@ -252,6 +286,20 @@ def zoo_project(folder: Path, name: str) -> Path:
     }
     (folder / "site_config.yaml").write_text(yaml.safe_dump(config))
     return folder
+
+
+def _tutorial(folder: Path, name: str) -> tuple[str, dict]:
+    """Save the tutorial model ``name`` in ``folder``: the featured layer and the model section."""
+    build, layer, _, labels = TUTORIALS[name]
+    keras.backend.clear_session()
+    seed_weights(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    build().save(folder / f"{name}.keras")
+    model = {"name": f"{name}.keras", "preprocess": "none"}
+    if labels:
+        (folder / "labels.txt").write_text(labels)
+        model["labels"] = "labels.txt"
+    return layer, model
 
 
 def build_zoo_model(name: str, folder: Path) -> tuple[bool, float, int, str]:
@@ -269,6 +317,6 @@ def build_zoo_model(name: str, folder: Path) -> tuple[bool, float, int, str]:
         return False, seconds, pages, (build.stderr.strip().splitlines() or ["?"])[-1]
     strict = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=project, env=env,
                             capture_output=True, text=True)
-    unit = out / "models" / name / ZOO[name] / "0" / "index.md"
+    unit = out / "models" / name / (ZOO[name] if name in ZOO else TUTORIALS[name][2]) / "0" / "index.md"
     ok = strict.returncode == 0 and unit.is_file()
     return ok, seconds, pages, "" if ok else (strict.stderr.strip().splitlines() or ["no unit page"])[-1]

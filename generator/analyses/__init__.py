@@ -10,7 +10,7 @@ batch boundaries so that both give the same results.
 
 By topic, each a mixin of :class:`Analyses` over the cache and the model it holds: :mod:`.images`
 (prediction, activations, views, groups), :mod:`.exciters`, :mod:`.circuits`, :mod:`.examples`,
-:mod:`.attribution`, :mod:`.dashboards`; each module also holds the jobs its analyses hand the executor. A new analysis
+:mod:`.attribution`, :mod:`.dashboards`, :mod:`.classes`; each module also holds the jobs its analyses hand the executor. A new analysis
 goes in its topic's module, or in a new one added to :class:`Analyses`' bases.
 """
 
@@ -20,6 +20,7 @@ from functools import cached_property
 
 from generator.analyses.attribution import AttributionAnalyses, attribution_key
 from generator.analyses.circuits import CircuitAnalyses
+from generator.analyses.classes import ClassAnalyses
 from generator.analyses.dashboards import DashboardAnalyses
 from generator.analyses.examples import ExampleAnalyses
 from generator.analyses.exciters import ExciterAnalyses, exciter_key
@@ -35,7 +36,7 @@ __all__ = ["Analyses", "attribution_key", "exciter_key"]
 
 
 class Analyses(ImageAnalyses, ExciterAnalyses, CircuitAnalyses, ExampleAnalyses, AttributionAnalyses,
-               DashboardAnalyses):
+               DashboardAnalyses, ClassAnalyses):
     """Every analysis the site needs, over ``cache``; the model is loaded on the first miss."""
 
     def __init__(self, config: Config, cache: Cache, executor=None):

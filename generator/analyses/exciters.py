@@ -4,14 +4,18 @@ on its own exciter (a mixin of :class:`generator.analyses.Analyses`), with the j
 from __future__ import annotations
 
 import dataclasses
+from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from generator.analyses.parts import batch_parts
 from generator.analysis.precision import resolve_precision
+from generator.cache import digest
 from generator.config import ExciterParams
 from generator.executor import Job
+from generator.images import example_image_files, file_digest
 from generator.results import Exciter, RecipeQuality, Unit
 
 
@@ -20,7 +24,8 @@ class ExciterAnalyses:
         """Exciters of ``units``; the missing ones are rendered together, a batch per layer."""
         # The precision decided here, for the keys and the jobs alike: a worker's CPU may differ from this machine's.
         params = dataclasses.replace(params, precision=resolve_precision(params.precision))
-        keys = {u: self._key("exciter", u.layer, u.channel, exciter_key(params)) for u in units}
+        source, spectrum = self.maco_spectrum(params)
+        keys = {u: self._key("exciter", u.layer, u.channel, exciter_key(params, source)) for u in units}
 
         def compute(missing: list[Unit]) -> dict[Unit, Exciter]:
             from generator.analysis.exciters import batch_width
@@ -31,7 +36,7 @@ class ExciterAnalyses:
                 width = batch_width(len(todo), params.batch_size)
                 for part in batch_parts(len(todo), width, self.executor.parts):
                     channels = [todo[i].channel for i in part]
-                    jobs.append(Job(_exciters_job, (layer, channels, params, width), len(part)))
+                    jobs.append(Job(_exciters_job, (layer, channels, params, width, spectrum), len(part)))
                     order += [todo[i] for i in part]
             with tqdm(total=len(missing), desc=what, unit="unit", disable=None) as bar:
                 found = self.executor.run(jobs, bar.update)
@@ -42,14 +47,15 @@ class ExciterAnalyses:
     def direction_exciters(self, layer: str, vectors: list[np.ndarray], params: ExciterParams,
                            what: str) -> list[Exciter]:
         """Exciters of directions over ``layer``'s channels; the missing ones rendered together."""
-        keys = {i: self._key("direction", layer, v, exciter_key(params)) for i, v in enumerate(vectors)}
+        source, spectrum = self.maco_spectrum(params)
+        keys = {i: self._key("direction", layer, v, exciter_key(params, source)) for i, v in enumerate(vectors)}
 
         def compute(missing: list[int]) -> dict[int, Exciter]:
             from generator.analysis.exciters import render_directions
 
             with tqdm(total=len(missing), desc=what, unit="direction", disable=None) as bar:
                 result = render_directions(self.model.features, layer, np.stack([vectors[i] for i in missing]), params,
-                                           self.model.preprocess, bar.update)
+                                           self.model.preprocess, bar.update, spectrum)
             return dict(zip(missing, result.exciters()))
 
         return list(self.cache.values(keys, Exciter, compute).values())
@@ -72,6 +78,31 @@ class ExciterAnalyses:
             return rendered
 
         return self.cache.values(keys, tuple[Exciter, ...], compute)
+
+    def maco_spectrum(self, params: ExciterParams) -> tuple[str, np.ndarray | None]:
+        """What MACO's magnitude is for ``params`` and the magnitude to pass it: ("", None) for another method,
+        ("imagenet", None) for ImageNet's (read from the xplique wheel as it renders), or ("images <digest of the
+        files>", the examples folder's average spectrum at images.size), computed once and cached."""
+        if params.method != "maco":
+            return "", None
+        channels, wanted = self.layers[0].output_shape[-1], params.maco_spectrum
+        if wanted == "imagenet" or (wanted == "auto" and channels == 3):
+            return "imagenet", None
+        files, listing = self._spectrum_files
+        size = self.config.images.size
+
+        def compute() -> np.ndarray:
+            from generator.analysis.exciters.maco import folder_magnitude
+
+            return folder_magnitude(files, size, channels)
+
+        return f"images {listing}", self.cache.value(self._key("maco-spectrum", listing, size), np.ndarray, compute)
+
+    @cached_property
+    def _spectrum_files(self) -> tuple[list[Path], str]:
+        """The examples folder's files and a digest of their bytes: read once a build, however many renders ask."""
+        files = example_image_files(self.config)
+        return files, digest([file_digest(p) for p in files])
 
     def exciter_map(self, unit: Unit, exciter: Exciter) -> np.ndarray:
         """The unit's (h, w) map on its own exciter."""
@@ -98,18 +129,22 @@ class ExciterAnalyses:
         return self.cache.value(key, dict[str, RecipeQuality], compute)
 
 
-def exciter_key(params: ExciterParams) -> dict:
-    """What an exciter depends on: the parameters with the precision resolved, without the batch size."""
+def exciter_key(params: ExciterParams, spectrum: str = "") -> dict:
+    """What an exciter depends on: the parameters with the precision resolved, without the batch size, and for
+    maco the source of its magnitude ``spectrum`` (see :meth:`ExciterAnalyses.maco_spectrum`) for the setting."""
     values = dataclasses.asdict(params)
     values["precision"] = resolve_precision(params.precision)
-    del values["batch_size"]
+    del values["batch_size"], values["maco_spectrum"], values["maco_crops"]
     if params.method == "lucid":
         values["relu_gradient_override_steps"] = 16  # Lucid's exciters before it was added are stale
+    if params.method == "maco":
+        values.update(maco_spectrum=spectrum, maco_crops=params.maco_crops)
     return values
 
 
 def _exciters_job(loaded, layer: str, channels: list[int], params: ExciterParams, width: int,
-                  progress=None) -> list[Exciter]:
+                  spectrum: np.ndarray | None = None, progress=None) -> list[Exciter]:
     from generator.analysis.exciters import render_exciters
 
-    return render_exciters(loaded.features, layer, channels, params, loaded.preprocess, progress, width).exciters()
+    return render_exciters(loaded.features, layer, channels, params, loaded.preprocess, progress, width,
+                           spectrum).exciters()

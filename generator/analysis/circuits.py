@@ -25,7 +25,7 @@ import numpy as np
 
 from generator.analysis import graph
 from generator.analysis.linearised import (
-    KERNEL_LAYERS, Carried, Field, UnsupportedCircuit, carry_back, dense_kernel, kernel_reach,
+    KERNEL_LAYERS, Carried, Field, UnsupportedCircuit, carry_back, check_reads_layers, dense_kernel, kernel_reach,
 )
 from generator.results import Circuit, CircuitEdge, CircuitInput, CircuitWeights, LayerLinks, Unit
 
@@ -166,6 +166,7 @@ def direct_inputs(model: keras.Model, layer: str, channels: Sequence[int]) -> Ca
     selected = np.zeros(conv.output.shape[-1], dtype=bool)
     selected[channels] = True
     kernel = dense_kernel(conv)[:, :, :, channels].transpose(0, 1, 3, 2)
+    check_reads_layers(graph.calls(model)[layer], f"direct inputs of {layer}: ")
     parents = graph.inbound(model)[layer]
     carried = parents and carry_back(model, {parents[0]: Field(kernel, kernel_reach(conv, selected))},
                                      lambda candidate: isinstance(candidate, KERNEL_LAYERS), spatial=False,

@@ -17,7 +17,9 @@ import numpy as np
 from keras import ops
 
 from generator.analysis import graph
-from generator.analysis.exciters import ExciterResult, Items, channel_maps, render_items, unit_objective
+from generator.analysis.exciters import (
+    ExciterResult, Items, every_channel_maps, map_objective, own_channel, render_items, unit_objective,
+)
 from generator.config import ExciterParams
 
 
@@ -44,18 +46,19 @@ def render_diverse(
     def objective(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool) -> Callable:
         return unit_objective(model, target, width, preprocess, params.objective, redirect_relu)
 
-    def penalty(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool) -> Callable:
-        maps = channel_maps(model, target, graph.layer_info(target).channels, redirect_relu)
-        every = ops.arange(graph.layer_info(target).channels, dtype="int32")
+    def penalised(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool) -> Callable:
+        """The unit's objective less the diversity term, both from one pass to every channel of the layer."""
+        maps = every_channel_maps(model, target, redirect_relu)
         sign = -1.0 if params.negative else 1.0  # the recipe climbs sign * objective
 
-        def diversity(images, _targets):
-            grams = gram_vectors(maps(preprocess(images), every))
-            return sign * weight * mean_other_similarity(grams, count)
+        def climb_apart(images, channels):
+            y = maps(preprocess(images))
+            penalty = sign * weight * mean_other_similarity(gram_vectors(y), count)
+            return map_objective(own_channel(y, channels), params.objective) - penalty
 
-        return diversity
+        return climb_apart
 
-    return render_items(model, target, items, params, objective, progress, make_penalty=penalty)
+    return render_items(model, target, items, params, objective, progress, make_penalised=penalised)
 
 
 def gram_vectors(activations):

@@ -120,10 +120,11 @@ def example_maps(loaded, images: dict[str, np.ndarray], paths: Sequence[Path], s
     needed = needed_images(images)
     needed = needed if part is None else needed[part.start:part.stop]
     maps = {layer: np.zeros((*image.shape, 0, 0), np.float32) for layer, image in images.items()}
+    width = min(batch_size, len(needed))
     for start in range(0, len(needed), batch_size):
         chunk = needed[start:start + batch_size]
-        pixels = next(stream_images([paths[i] for i in chunk], size, len(chunk)))
-        for layer, acts in layer_activations(loaded, pixels, list(images)).items():  # (B, h, w, C)
+        pixels = padded(next(stream_images([paths[i] for i in chunk], size, len(chunk))), width)
+        for layer, acts in layer_activations(loaded, pixels, list(images), compiled=True).items():  # (B, h, w, C)
             image = images[layer]
             if maps[layer].size == 0:
                 maps[layer] = np.zeros((*image.shape, *acts.shape[1:3]), np.float32)
@@ -131,6 +132,13 @@ def example_maps(loaded, images: dict[str, np.ndarray], paths: Sequence[Path], s
                 where = np.nonzero(image == i)
                 maps[layer][where] = np.moveaxis(acts[j], -1, 0)[where[0]]
     return maps
+
+
+def padded(pixels: np.ndarray, width: int) -> np.ndarray:
+    """A batch shorter than ``width`` (the last) padded by repeating its last image, so that a compiled step is
+    traced once for every batch; the padding's outputs are dropped."""
+    n = len(pixels)
+    return np.concatenate([pixels, np.repeat(pixels[-1:], width - n, axis=0)]) if n < width else pixels
 
 
 def merge_maps(images: dict[str, np.ndarray], parts: Sequence[range], found: Sequence[dict[str, np.ndarray]]
@@ -394,7 +402,7 @@ def _top_tables(features: keras.Model, preprocess: Callable, selections: Sequenc
     best = [(np.empty((k, 0), np.float32), np.empty((k, 0), np.int64), np.empty((k, 0), np.int64)) for k in counts]
     tallies = [None if seed is None else Tally.empty(k, seed) for k in counts]
     widths = [1] * len(selections)
-    seen = 0
+    seen = width = 0
     for pixels in batches:
         pixels = np.asarray(pixels)
         if pixels.ndim != 4 or pixels.shape[-1] != 3:
@@ -402,8 +410,10 @@ def _top_tables(features: keras.Model, preprocess: Callable, selections: Sequenc
         n = len(pixels)
         if n == 0:
             continue
-        for i, found in enumerate(step(pixels)):
+        width = width or n
+        for i, found in enumerate(step(padded(pixels, width))):
             peak, first, grid, *stats = (keras.ops.convert_to_numpy(t) for t in found)
+            peak, first, stats = peak[:n], first[:n], [s[:n] for s in stats]  # less the padding
             widths[i] = int(grid[1])
             index = np.broadcast_to(np.arange(seen, seen + n, dtype=np.int64), (counts[i], n))
             best[i] = _merge(best[i], (peak.T.astype(np.float32), index, first.T.astype(np.int64)), top_n)

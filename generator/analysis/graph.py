@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from generator.errors import GeneratorError, shown
+from generator.flat_model import PATH_SEPARATOR, SEPARATOR, own_name, path
 from generator.results import LayerInfo
 
 CONV_TYPES = ("Conv2D",)  # what circuits walk between
@@ -64,26 +65,39 @@ def find_layer(layers: Sequence[LayerInfo], name: str, where: str, *, conv: bool
                channels: bool = True) -> LayerInfo:
     """The record of layer ``name``; unknown names get the closest ones suggested.
 
-    ``conv``: it must be a convolution; ``channels``: it must have an image-shaped output.
+    A layer inside a nested model is found by its name (``base--conv1``), its path (``base/conv1``) or,
+    where no other layer has it, its own name (``conv1``). ``conv``: it must be a convolution;
+    ``channels``: it must have an image-shaped output.
     """
-    by_name = {r.name: r for r in layers}
-    record = by_name.get(name)
-    if record is None:
-        close = difflib.get_close_matches(name, list(by_name), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else "; run 'python -m generator layers' to list them"
-        raise GeneratorError(f"{where}: the model has no layer {shown(name)}{hint}")
+    record = _named(layers, name, where)
     if conv and record.type not in UNIT_TYPES:
         raise GeneratorError(
-            f"{where}: layer {name!r} is a {record.type} layer, not a convolution with channels to analyse; "
+            f"{where}: layer {record.name!r} is a {record.type} layer, not a convolution with channels to analyse; "
             f"conv layers: {', '.join(conv_layer_names(layers)) or 'none'}"
         )
     if channels and not record.channels:
-        raise GeneratorError(f"{where}: layer {name!r} ({record.type}) has no image-shaped output with channels to analyse")
+        raise GeneratorError(f"{where}: layer {record.name!r} ({record.type}) has no image-shaped output with channels to analyse")
     if channels and record.calls > 1:
         allowed = f"conv layers called once: {', '.join(conv_layer_names(layers)) or 'none'}" if conv else \
             "choose a layer the model calls once"
-        raise GeneratorError(shared_refusal(where, name, record.calls, record.inputs, allowed))
+        raise GeneratorError(shared_refusal(where, record.name, record.calls, record.inputs, allowed))
     return record
+
+
+def _named(layers: Sequence[LayerInfo], name: str, where: str) -> LayerInfo:
+    """The record ``name`` addresses, or one line: the paths an ambiguous name could mean, the closest names."""
+    by_name = {r.name: r for r in layers}
+    written = name.replace(PATH_SEPARATOR, SEPARATOR)
+    found = [by_name[written]] if written in by_name else [r for r in layers if own_name(r.name) == name]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise GeneratorError(f"{where}: layer name {shown(name)} is ambiguous: layers of nested models share it; "
+                             f"name one by its path: {', '.join(repr(path(r.name)) for r in found)}")
+    known = dict.fromkeys([*by_name, *(path(n) for n in by_name), *(own_name(n) for n in by_name)])
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else "; run 'python -m generator layers' to list them"
+    raise GeneratorError(f"{where}: the model has no layer {shown(name)}{hint}")
 
 
 def shared_refusal(where: str, name: str, count: int, reads: Sequence[str], allowed: str) -> str:
@@ -113,8 +127,7 @@ def model_layer(model, name: str, where: str):
     """The Keras layer named ``name``, called once by the model, with the same messages as
     :func:`find_layer` when it is missing or called several times."""
     names = [layer.name for layer in model.layers]
-    if name not in names:
-        find_layer([LayerInfo(n, "", None, 0, 0) for n in names], name, where, channels=False)
+    name = _named([LayerInfo(n, "", None, 0, 0) for n in names], name, where).name
     every = calls(model)
     own = calls_by_layer(every).get(name, [])
     if len(own) > 1:
@@ -125,8 +138,7 @@ def model_layer(model, name: str, where: str):
 
 def layer_output(model, name: str, where: str):
     """The output tensor of the layer named ``name`` in ``model``'s own graph (called once: :func:`model_layer`)."""
-    model_layer(model, name, where)
-    return calls(model)[name].outputs[0]
+    return calls(model)[model_layer(model, name, where).name].outputs[0]
 
 
 def model_channels(model, name: str, channels: Sequence[int], where: str):
@@ -202,6 +214,34 @@ def cut(model, outputs):
     import keras
 
     return keras.Model(model.input, outputs)
+
+
+def crossing(model, tensor) -> list:
+    """The tensors that the part of ``model`` after ``tensor`` reads besides it: each one an output of a layer
+    that ``tensor`` does not feed (or the model's input), read by a layer it does. With ``tensor`` they give
+    the model's output without running again what comes before (HED's side outputs; none in a plain chain)."""
+    feeds: dict[int, bool] = {}
+
+    def parents(t) -> list:
+        operation, node_index, _ = t._keras_history
+        return list(operation._inbound_nodes[node_index].input_tensors) if operation._inbound_nodes else []
+
+    def fed(t) -> bool:
+        if id(t) not in feeds:
+            feeds[id(t)] = t is tensor or any(fed(p) for p in parents(t))
+        return feeds[id(t)]
+
+    found: dict[int, object] = {}
+    stack = [model.output]
+    while stack:
+        t = stack.pop()
+        if t is tensor or id(t) in found:
+            continue
+        if fed(t):
+            stack.extend(parents(t))
+        else:
+            found[id(t)] = t
+    return list(found.values())
 
 
 def inbound(model) -> dict[str, list[str]]:

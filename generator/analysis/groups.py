@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from generator.results import ActivationGroups
 
@@ -28,7 +29,9 @@ def activation_groups(activations: np.ndarray, count: int, seed: int) -> Activat
         maps, directions = np.zeros((count, h, w)), np.zeros((count, channels))
         return ActivationGroups(maps.astype(np.float32), directions.astype(np.float32), 0.0, 0.0)
     nmf = NMF(n_components=count, init="nndsvda", random_state=seed, max_iter=200, tol=1e-4)
-    with warnings.catch_warnings():
+    # One BLAS thread: NMF's hundreds of small products gain nothing from more, whose threads spin against
+    # TensorFlow's (ten times slower on a busy 2-core machine); the factors are the same bytes.
+    with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)  # 200 iterations are plenty for a picture
         spatial = nmf.fit_transform(a)  # (positions, count)
     directions = nmf.components_  # (count, channels)

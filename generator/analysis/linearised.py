@@ -275,6 +275,7 @@ def carry_back(model: keras.Model, starts: dict[str, Field], is_source: Callable
         reason = refusal(call.layer, own_activation=key not in starts)  # a conv start: the expanded target
         if reason:
             raise UnsupportedCircuit(f"circuits: {where}the path goes through {reason}; {_HOW}")
+        check_reads_layers(call, where)
         crossed.append(call.layer)
         parents = inbound[key]
         for parent, field in zip(parents, _back(call, fields.pop(key), [every[p] for p in parents], spatial, lengths)):
@@ -285,6 +286,18 @@ def carry_back(model: keras.Model, starts: dict[str, Field], is_source: Callable
                     ready.append(parent)
     in_order = [key for key in every if key in sources]
     return Carried({key: fields[key] for key in in_order}, tuple(crossed), tuple(sorted(dead)))
+
+
+def check_reads_layers(call: graph.Call, where: str = "") -> None:
+    """Refuse a call that reads the output of an operation that is not a layer (``x + y`` in a functional
+    model is recorded as an operation): the graph's records see through it, the weights cannot."""
+    for tensor in call.inputs:
+        operation = tensor._keras_history[0]
+        if not isinstance(operation, keras.layers.Layer):
+            kind = type(operation).__name__
+            advice = f": write it as keras.layers.{kind}()" if hasattr(keras.layers, kind) else ""
+            raise UnsupportedCircuit(f"circuits: {where}{call.layer.name!r} reads operation {operation.name!r} ({kind}, "
+                                     f"an expression such as x + y, not a layer); {_HOW}{advice}")
 
 
 def _check_called_once(every: Mapping[str, graph.Call], sources: set[str], where: str) -> None:

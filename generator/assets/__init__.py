@@ -7,7 +7,8 @@ processes: the build has TensorFlow loaded, which must not be forked, and the fi
 import none of it. Each figure's bytes depend on its inputs alone, so the pool changes no file.
 
 By what they show, each a mixin of :class:`AssetWriter`: :mod:`.images`, :mod:`.attribution`,
-:mod:`.units`, :mod:`.circuits`, :mod:`.layers` (grid, directions); :mod:`.files` writes the JSON and
+:mod:`.units`, :mod:`.circuits`, :mod:`.layers` (grid, directions); the unit dashboards (:mod:`.dashboards`)
+and the class pages (:mod:`.classes`) are functions of the writer; :mod:`.files` writes the JSON and
 CSV, :mod:`.rendering` the pool that draws the figures.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from generator import canvas, figures
-from generator.assets import dashboards
+from generator.assets import classes, dashboards
 from generator.assets.attribution import AttributionAssets
 from generator.assets.circuits import CircuitAssets
 from generator.assets import files
@@ -28,6 +29,7 @@ from generator.assets.layers import ModelAssets
 from generator.assets.rendering import cores, render_all
 from generator.assets.units import UnitAssets, ExamplePixels
 from generator.cache import Cache, copy_figure
+from generator.concept_links import site_links
 from generator.config import Config
 from generator.model_checks import input_size
 from generator.results import Site
@@ -87,6 +89,8 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
             self.grid()
         if self.site.directions:
             self.directions()
+        if self.site.classes:
+            classes.class_files(self, site_links(self.site, self.config))
         self.render_figures()
         for layer in self.site.analysed_layers:
             rows = [{"channel": u.channel, **dataclasses.asdict(self.site.units[u].stats),

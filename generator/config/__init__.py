@@ -10,13 +10,14 @@ errors into one-line messages, :mod:`~generator.config.files` checks the files a
 from generator.config.files import image_files, list_images, read_text, resolve_path
 from generator.config.loading import load_config, parse_config, with_site_url
 from generator.config.sections import (
-    ATTRIBUTION_METHODS, EXCITER_METHODS, AttributionSection, BrowseSection, CircuitsSection, Config,
+    ATTRIBUTION_METHODS, EXCITER_METHODS, AttributionSection, BrowseSection, CircuitsSection, ClassesSection, Config,
     ExciterGridSection, ExciterParams, ExcitersSection, FeatureMapsSection, GroupsSection, ImagesSection,
     ModelSection, NotesSection, SiteSection, UnitSection, ViewsSection,
 )
 
 __all__ = [
-    "ATTRIBUTION_METHODS", "EXCITER_METHODS", "AttributionSection", "BrowseSection", "CircuitsSection", "Config",
+    "ATTRIBUTION_METHODS", "EXCITER_METHODS", "AttributionSection", "BrowseSection", "CircuitsSection", "ClassesSection",
+    "Config",
     "ExciterGridSection", "ExciterParams", "ExcitersSection", "FeatureMapsSection", "GroupsSection", "ImagesSection",
     "ModelSection", "NotesSection", "SiteSection", "UnitSection", "ViewsSection", "image_files", "list_images",
     "load_config", "parse_config", "read_text", "resolve_path", "with_site_url",

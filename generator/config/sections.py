@@ -204,6 +204,13 @@ class ExciterParams(Section):
     precision: Precision = "auto"
     """Arithmetic of the network during optimisation: "auto" is bfloat16 where the CPU computes it natively
     (AVX512-BF16 or AMX, about twice as fast), else float32."""
+    maco_crops: Annotated[Int, Field(ge=0, le=256)] = 1
+    """MACO's random crops of each image a step, each one network pass (Xplique: 32; 1 costs what Lucid's recipe
+    costs a step, and measured as plausible as 32); 0: the whole image, one pass, as Xplique's nb_crops=0."""
+    maco_spectrum: Literal["auto", "imagenet", "images"] = "auto"
+    """The Fourier magnitude MACO's images keep: "imagenet" (ImageNet's average spectrum, RGB models only),
+    "images" (the average spectrum of the examples folder: browse.examples_dir, else the configured images) or
+    "auto" (imagenet for an RGB model, images for a grayscale one)."""
 
 
 @dataclass(frozen=True)
@@ -388,6 +395,53 @@ class AttributionSection(Section):
 
 
 @dataclass(frozen=True)
+class ClassesSection(Section):
+    """Class pages: the concepts the model uses for a class (CRAFT: NMF of a layer's activations on crops of the
+    class's images), how much of the class score each carries (Sobol indices) and a deletion check."""
+
+    names: Texts = ()
+    """Classes to build pages for, by name (as the labels name them); empty: see top."""
+    top: Annotated[Int, Field(ge=0, le=1000)] = 0
+    """Instead of names: the classes most predicted over the images and the examples folder; 0: none."""
+    output: Flag = False
+    """A model without classes (an edge detector): one page for its output (the mean of its output map, as
+    attribution explains it)."""
+    layer: Text = ""
+    """Layer whose activations are factorised; empty: the last layer with a spatial output that reaches the score."""
+    concepts: Annotated[Int, Field(ge=1, le=50)] = 10
+    """Concepts per class (NMF components)."""
+    images: Annotated[Int, Field(ge=1, le=10_000)] = 50
+    """At most this many images per class (the first, in file order)."""
+    crops: Annotated[Int, Field(ge=1, le=256)] = 8
+    """Random crops per image, factorised together."""
+    crop_size: Annotated[float, Strict(), Field(gt=0, le=1), AS_FLOAT] = 0.3
+    """Side of each crop as a share of the image's side (each crop is resized to images.size)."""
+    design: Annotated[Int, Field(ge=2, le=1024)] = 32
+    """Sobol design size N: the importance of each image's concepts reads N x (concepts + 2) masked copies."""
+    top_crops: Annotated[Int, Field(ge=1, le=50)] = 10
+    """Crops shown per concept, strongest first."""
+    random_directions: Annotated[Int, Field(ge=1, le=1000)] = 20
+    """Random concept-sized directions the deletion check's floor averages over."""
+    exciter_size: Annotated[Int, Field(ge=16, le=512)] = 128
+    """Side of each concept's picture (an exciter of its direction), in pixels."""
+    method: ExciterMethodOrEmpty = "maco"
+    """The concept pictures' exciter method, if not exciters.method."""
+    seed: Annotated[Int, Field(ge=0, le=2**32 - 1)] = 0
+    """Seed of the crops, the NMF and the random directions."""
+
+    @model_validator(mode="after")
+    def _names_or_top(self) -> ClassesSection:
+        _once(self.names, "classes.names")
+        if self.names and self.top:
+            raise GeneratorError("config key 'classes.top': give either classes.names or classes.top, not both")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.names or self.top or self.output)
+
+
+@dataclass(frozen=True)
 class NotesSection(Section):
     """The author's notes, one per part of the lab report: Markdown or a path to a .md file."""
 
@@ -423,6 +477,7 @@ class Config(Section):
     attribution: AttributionSection = field(default_factory=AttributionSection)
     views: ViewsSection = field(default_factory=ViewsSection)
     groups: GroupsSection = field(default_factory=GroupsSection)
+    classes: ClassesSection = field(default_factory=ClassesSection)
     notes: NotesSection = field(default_factory=NotesSection)
     root: SkipJsonSchema[Path] = Path(".")
     """Directory that relative paths in the config are resolved against: the loader sets it, no key of the file."""

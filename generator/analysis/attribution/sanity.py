@@ -9,6 +9,7 @@ so both maps explain the same output.
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -18,7 +19,7 @@ import numpy as np
 from generator.analysis.attribution.checks import checked
 from generator.analysis.attribution.maps import run
 from generator.analysis.correlation import spearman
-from generator.analysis.attribution.scorer import network_key, scorer_for
+from generator.analysis.attribution.scorer import Scorer, kept, network_key, scorer_for
 from generator.analysis.attribution.settings import METHODS, AttributionSettings
 from generator.analysis.attribution.targets import Target
 from generator.errors import GeneratorError
@@ -51,8 +52,7 @@ def sanity_check(
     """
     parts, images = checked(model, methods, settings, images)
     scorer = scorer_for(parts, network_key(parts, target), settings.precision)
-    copy, randomised = randomised_copy(scorer.net, layers, seed)
-    copied = dataclasses.replace(scorer, net=copy)
+    copied, randomised = randomised_scorer(scorer, layers, seed)
     checks = []
     for method in methods:
         (trained,) = run(method, scorer, images, [target], settings)
@@ -61,6 +61,20 @@ def sanity_check(
         rho = [spearman(np.abs(a), np.abs(b)) for a, b in zip(trained.maps, random.maps)]
         checks.append(SanityCheck(method, target, randomised, np.array(rho, np.float32)))
     return checks
+
+
+_COPIES: OrderedDict = OrderedDict()  # the last few randomised scorers, with their compiled functions
+
+
+def randomised_scorer(scorer: Scorer, layers: int | None, seed: int) -> tuple[Scorer, tuple[str, ...]]:
+    """``scorer`` on its network's :func:`randomised_copy`: made once for every method checked on it (the
+    copy's weights are the same each time), so they share it and its compiled functions."""
+    def make():
+        copy, randomised = randomised_copy(scorer.net, layers, seed)
+        return scorer, dataclasses.replace(scorer, net=copy), randomised  # holds the scorer: its id is not reused
+
+    _, copied, randomised = kept(_COPIES, (id(scorer), layers, seed), make)
+    return copied, randomised
 
 
 def randomised_copy(net: keras.Model, layers: int | None, seed: int = 0) -> tuple[keras.Model, tuple[str, ...]]:

@@ -121,12 +121,17 @@ def scorer_for(parts: Parts, key: tuple, precision: str) -> Scorer:
     """The network of targets with ``key`` at ``precision``, and its score: made once for a model and kept
     (its weights are read then: a loaded model is not changed), so later runs reuse its compiled functions."""
     cache_key = (id(parts.features), id(parts.network), id(parts.preprocess), key, precision)
-    if cache_key not in _SCORERS:
-        _SCORERS[cache_key] = _new_scorer(parts, key, precision)  # holds the model: its id is not reused meanwhile
-        while len(_SCORERS) > _KEPT_SCORERS:
-            _SCORERS.popitem(last=False)
-    _SCORERS.move_to_end(cache_key)
-    return _SCORERS[cache_key]
+    return kept(_SCORERS, cache_key, lambda: _new_scorer(parts, key, precision))  # holds the model: its id is not reused
+
+
+def kept(cache: OrderedDict, key: tuple, make: Callable):
+    """``cache[key]``, made by ``make()`` on first use; the cache keeps the last few used."""
+    if key not in cache:
+        cache[key] = make()
+        while len(cache) > _KEPT_SCORERS:
+            cache.popitem(last=False)
+    cache.move_to_end(key)
+    return cache[key]
 
 
 def _identity(x):

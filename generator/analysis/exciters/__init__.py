@@ -12,11 +12,11 @@ from generator.analysis.exciters.fourier import irfft2
 from generator.analysis.exciters.lab import start_image
 from generator.analysis.exciters.lucid import adam_ascent, lucid_transforms, spectrum_scale, spectrum_to_rgb
 from generator.analysis.exciters.objectives import (
-    as_rgb, channel_maps, direction_objective, unit_maps, unit_objective)
+    as_rgb, channel_maps, direction_objective, every_channel_maps, map_objective, own_channel, unit_maps, unit_objective)
 from generator.analysis.exciters.render import RECIPES, render_directions, render_exciters, render_items
 
 __all__ = [
     "RECIPES", "ExciterResult", "Items", "adam_ascent", "as_rgb", "batch_width", "channel_maps",
-    "direction_objective", "irfft2", "lucid_transforms", "render_directions", "render_exciters", "render_items",
+    "direction_objective", "every_channel_maps", "irfft2", "map_objective", "own_channel", "lucid_transforms", "render_directions", "render_exciters", "render_items",
     "spectrum_scale", "spectrum_to_rgb", "start_image", "unit_maps", "unit_objective",
 ]

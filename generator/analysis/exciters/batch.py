@@ -36,7 +36,8 @@ class ExciterResult:
 class Items:
     """What a render makes, one image per item: ``keys[i]`` seeds its random numbers, ``targets[i]`` is
     its objective's argument (a channel, or a direction's weights); ``group`` consecutive items always
-    share a batch; ``spectrum``: the magnitude (C, S, S//2+1) maco's images keep (None: ImageNet's)."""
+    share a batch; ``spectrum``: the magnitude (C, h, w) maco's images keep, resized to theirs (None:
+    ImageNet's)."""
 
     keys: list[tuple[int, ...]]
     targets: np.ndarray

@@ -4,11 +4,11 @@ Optimization"): the exciter recipe that keeps the image's Fourier magnitude fixe
     image = sigmoid(recorrelate(standardise(irfft2(M * e^{i phi}))))
 
 ``M`` is a fixed average spectrum of natural images (:func:`imagenet_magnitude` for RGB, or
-:func:`average_magnitude` of the user's images, Xplique's rule for grayscale); ``phi`` is standardised
-first. Each step the image is seen through 32 random crops per unit (centres N(0.5, 0.15), side around a
-mean falling linearly from 50% to 5% of the image, sd 0.05, clipped to 5%..100%), resized to the
-model's input, plus Gaussian noise (sd 0.08) and uniform noise (width 0.08); Nadam at learning rate 1.0
-climbs the crops' mean objective. The sum over steps of |d objective / d image| is the transparency map.
+:func:`folder_magnitude` of the user's images, Xplique's rule for grayscale); ``phi`` is standardised
+first. Each step the image is seen through ``maco_crops`` random crops per unit (Xplique's 32; centres
+N(0.5, 0.15), side around a mean falling linearly from 50% to 5% of the image, sd 0.05, clipped to
+5%..100%), or whole where it is 0, resized to the model's input, plus Gaussian noise (sd 0.08) and
+uniform noise (width 0.08); Nadam at learning rate 1.0 climbs the views' mean objective. The sum over steps of |d objective / d image| is the transparency map.
 
 Batched across units like the project's Lucid exciters: each unit has its own phase, crops and noise,
 drawn from (seed, channel), so a unit's image does not depend on its batch. The reference is Xplique's
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 from keras import ops
@@ -30,9 +30,11 @@ from generator.analysis.exciters.fourier import irfft2
 from generator.analysis.exciters.objectives import as_rgb
 from generator.config import ExciterParams
 from generator.errors import GeneratorError
+from generator.images import read_square
+from generator.pixels import luminance
 
-CROPS = 32
 NOISE = 0.08
+_READ_BATCH = 64  # images read at a time for a folder's spectrum
 _CENTRE_SD, _SIZE_SD, _SIZE_FROM, _SIZE_TO = 0.15, 0.05, 0.5, 0.05
 _LR, _BETA1, _BETA2, _DECAY, _EPS = 1.0, 0.9, 0.999, 0.96, 1e-7  # Keras' Nadam, as Xplique uses it
 # Xplique's ImageNet colour correlation (rows: decorrelated components, columns: R, G, B).
@@ -54,18 +56,36 @@ def imagenet_magnitude(size: int) -> np.ndarray:
     if path is None or not path.is_file():
         raise GeneratorError("exciters: method maco needs ImageNet's average spectrum from the xplique wheel; "
                              "install it with: pip install --no-deps xplique==2.0.2")
-    return _resized(np.load(path).astype("float32"), size)
+    return resized(np.load(path).astype("float32"), size)
 
 
-def average_magnitude(images: np.ndarray, size: int) -> np.ndarray:
-    """The mean |rfft2| of ``images`` (N, H, W, C), per channel, resized to (C, S, S//2+1): Xplique's buffer
-    for a dataset (its rule for grayscale models)."""
-    spectra = np.abs(np.fft.rfft2(np.moveaxis(np.asarray(images, "float32"), -1, 1)))  # (N, C, H, W//2+1)
-    return _resized(spectra.mean(axis=0).astype("float32"), size)
+def magnitude_sum(images: np.ndarray) -> np.ndarray:
+    """The sum over ``images`` (N, H, W, C) of each one's |rfft2| per channel, (C, H, W//2+1) float64."""
+    return np.abs(np.fft.rfft2(np.moveaxis(np.asarray(images, "float64"), -1, 1))).sum(axis=0)
 
 
-def _resized(magnitude: np.ndarray, size: int) -> np.ndarray:
+def folder_magnitude(files: Sequence[Path], size: int, channels: int) -> np.ndarray:
+    """The average magnitude spectrum (C, size, size//2+1) of the image ``files``, each read as the site reads
+    images (a centre square of ``size``) and taken to MACO's channels (:func:`maco_channels`) in [0, 1]."""
+    total = 0.0
+    for first in range(0, len(files), _READ_BATCH):
+        pixels = np.stack([read_square(p, size, "exciters.maco_spectrum") for p in files[first:first + _READ_BATCH]])
+        total = total + magnitude_sum(maco_channels(pixels, channels))
+    return (total / len(files)).astype("float32")
+
+
+def maco_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
+    """RGB pixels 0..255 (N, H, W, 3) as the channels MACO's magnitude describes, in [0, 1]: a grayscale model's
+    luminance, or ImageNet's decorrelated colour, the basis of its shipped spectrum, which :func:`maco_image`
+    recorrelates (Xplique's dataset rule takes the colour channels as they are, then recorrelates them too)."""
+    x = np.asarray(pixels, "float32") / 255.0
+    return luminance(x) if channels == 1 else x @ np.linalg.inv(_RECORRELATE)
+
+
+def resized(magnitude: np.ndarray, size: int) -> np.ndarray:
     """(C, h, w) -> (C, S, S//2+1), bilinear without antialiasing (tf.image.resize's default)."""
+    if magnitude.shape[1:] == (size, size // 2 + 1):
+        return np.asarray(magnitude, "float32")
     image = ops.image.resize(np.moveaxis(magnitude, 0, -1)[None], (size, size // 2 + 1), "bilinear")
     return np.moveaxis(np.asarray(ops.convert_to_numpy(image))[0], -1, 0).astype("float32")
 
@@ -92,11 +112,11 @@ def _standardised(x):
 
 
 def crop_boxes(params: ExciterParams, rng: np.random.Generator) -> np.ndarray:
-    """Per step, (steps, CROPS, 3): each crop's centre (y, x) and side, as fractions of the image."""
-    n = params.steps
-    centres = 0.5 + _CENTRE_SD * rng.standard_normal((n, CROPS, 2))
+    """Per step, (steps, maco_crops, 3): each crop's centre (y, x) and side, as fractions of the image."""
+    n, crops = params.steps, params.maco_crops
+    centres = 0.5 + _CENTRE_SD * rng.standard_normal((n, crops, 2))
     mean = np.linspace(_SIZE_FROM, _SIZE_TO, n)[:, None]
-    sides = np.clip(mean + _SIZE_SD * rng.standard_normal((n, CROPS)), 0.05, 1.0)
+    sides = np.clip(mean + _SIZE_SD * rng.standard_normal((n, crops)), 0.05, 1.0)
     return np.concatenate([centres, sides[..., None]], -1).astype("float32")
 
 
@@ -116,6 +136,11 @@ def crops_of(images, boxes, canvas: int):
     rows = ops.einsum("bkis,bstc->bkitc", weights[:, :, 0], images)
     crops = ops.einsum("bkitc,bkjt->bkijc", rows, weights[:, :, 1])
     return ops.reshape(crops, (-1, canvas, canvas, images.shape[-1]))
+
+
+def whole(images, canvas: int):
+    """(B, S, S, C) images as the model sees them whole: resized to ``canvas`` (bilinear) where it differs."""
+    return images if images.shape[1] == canvas else ops.image.resize(images, (canvas, canvas), "bilinear")
 
 
 def nadam_constants(steps: int) -> np.ndarray:
@@ -139,15 +164,15 @@ def nadam_descent(x, g, m, v, c):
 def maco_step(objective: Callable, magnitude, size: int, canvas: int, sign: float = 1.0) -> Callable:
     """``(phase, m, v, constants, boxes, noise, targets) -> (phase, m, v, |d objective / d image|)``.
 
-    ``objective(images 0..255 (B * CROPS, canvas, canvas, 3), targets repeated) -> (B * CROPS,)``; each unit
-    climbs the mean of ``sign`` * its crops' objective. ``noise`` (B * CROPS, canvas, canvas, C) is added
-    to the crops in [0, 1].
+    ``objective(images 0..255 (B * K, canvas, canvas, 3), targets repeated) -> (B * K,)``; each unit climbs
+    the mean of ``sign`` * its K crops' objective (boxes (B, K, 3); K = 0: the whole image, one view, as
+    Xplique's ``nb_crops=0``). ``noise`` (B * max(K, 1), canvas, canvas, C) is added to the views in [0, 1].
     """
     magnitude = ops.convert_to_tensor(magnitude)
 
     def crops_value(images, boxes, noise, targets):
-        crops = crops_of(images, boxes, canvas) + noise
-        count = boxes.shape[1]
+        count = max(boxes.shape[1], 1)
+        crops = (crops_of(images, boxes, canvas) if boxes.shape[1] else whole(images, canvas)) + noise
         values = objective(as_rgb(crops) * 255.0, ops.repeat(targets, count, axis=0))
         return sign * ops.mean(ops.reshape(values, (images.shape[0], count)), axis=1)
 
@@ -173,11 +198,11 @@ def maco_recipe(make_objective: Callable, params: ExciterParams, canvas: int, ma
     objective = make_objective()
     step = maco_step(objective, magnitude, size, canvas, -1.0 if params.negative else 1.0)
     constants = nadam_constants(params.steps)
+    views = max(params.maco_crops, 1)
 
     def image_and_objective(phase, targets):
         image = maco_image(ops.convert_to_tensor(magnitude), phase, size)
-        seen = image if size == canvas else ops.image.resize(image, (canvas, canvas), "bilinear")
-        return image, objective(as_rgb(seen) * 255.0, targets)
+        return image, objective(as_rgb(whole(image, canvas)) * 255.0, targets)
 
     image_and_objective = backend.compile_step(image_and_objective)
 
@@ -185,13 +210,13 @@ def maco_recipe(make_objective: Callable, params: ExciterParams, canvas: int, ma
         units = ops.convert_to_tensor(targets)
         phase = np.stack([unit_rng(params, k, 0).standard_normal((channels, size, size // 2 + 1)) for k in keys])
         phase = ops.convert_to_tensor(phase.astype("float32"))
-        boxes = np.stack([crop_boxes(params, unit_rng(params, k, 1)) for k in keys], 1)  # (steps, B, CROPS, 3)
+        boxes = np.stack([crop_boxes(params, unit_rng(params, k, 1)) for k in keys], 1)  # (steps, B, K, 3)
         noise_rngs = [unit_rng(params, k, 2) for k in keys]
         _, start = image_and_objective(phase, units)
         m = v = ops.zeros_like(phase)
         alpha = 0.0
         for i in range(params.steps):
-            noise = np.concatenate([_noise(r, (CROPS, canvas, canvas, channels)) for r in noise_rngs])
+            noise = np.concatenate([_noise(r, (views, canvas, canvas, channels)) for r in noise_rngs])
             phase, m, v, g = step(phase, m, v, constants[i], boxes[i], noise, units)
             alpha = alpha + g
         image, reached = image_and_objective(phase, units)

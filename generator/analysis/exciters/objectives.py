@@ -23,17 +23,26 @@ def unit_objective(
     ``kind`` "channel": the channel's mean over positions; "neuron": its value at the centre position.
     ``redirect_relu``: see :func:`unit_maps`.
     """
-    if kind not in ("channel", "neuron"):
-        raise ValueError(f"unknown exciter objective {kind!r}; allowed: channel, neuron")
+    check_objective(kind)
     maps = unit_maps(model, layer, width, redirect_relu)
 
     def objective(images, channels):
-        m = ops.cast(maps(preprocess(images), channels), "float32")  # (B, H, W)
-        if kind == "neuron":
-            return m[:, m.shape[1] // 2, m.shape[2] // 2]
-        return ops.mean(m, axis=(1, 2))
+        return map_objective(maps(preprocess(images), channels), kind)
 
     return objective
+
+
+def check_objective(kind: str) -> None:
+    if kind not in ("channel", "neuron"):
+        raise ValueError(f"unknown exciter objective {kind!r}; allowed: channel, neuron")
+
+
+def map_objective(m, kind: str):
+    """(B, H, W) maps -> (B,) in float32: their mean over positions ("channel") or the centre ("neuron")."""
+    m = ops.cast(m, "float32")
+    if kind == "neuron":
+        return m[:, m.shape[1] // 2, m.shape[2] // 2]
+    return ops.mean(m, axis=(1, 2))
 
 
 def direction_objective(
@@ -42,17 +51,13 @@ def direction_objective(
 ) -> Callable:
     """``(images 0..255 (B, H, W, 3), weights (B, K)) -> (B,)``: each image's activations at ``layer``'s
     channels ``support`` (K,) dotted with its own weights, as ``kind`` of :func:`unit_objective` says."""
-    if kind not in ("channel", "neuron"):
-        raise ValueError(f"unknown exciter objective {kind!r}; allowed: channel, neuron")
+    check_objective(kind)
     maps = channel_maps(model, layer, len(support), redirect_relu)
     support = ops.convert_to_tensor(support)
 
     def objective(images, weights):
         y = maps(preprocess(images), support)  # (B, H, W, K)
-        m = ops.sum(ops.cast(y, "float32") * weights[:, None, None, :], axis=-1)
-        if kind == "neuron":
-            return m[:, m.shape[1] // 2, m.shape[2] // 2]
-        return ops.mean(m, axis=(1, 2))
+        return map_objective(ops.sum(ops.cast(y, "float32") * weights[:, None, None, :], axis=-1), kind)
 
     return objective
 
@@ -62,9 +67,9 @@ def unit_maps(model: keras.Model, layer: keras.layers.Layer, width: int, redirec
     activation = _sliced_activation(layer, width, redirect_relu)
     if activation is not None:
         maps = _sliced_maps(model, layer, activation)
-        return lambda inputs, channels: _own_channel(maps(inputs, channels), ops.arange(channels.shape[0], dtype="int32"))
+        return lambda inputs, channels: own_channel(maps(inputs, channels), ops.arange(channels.shape[0], dtype="int32"))
     cut = _cut_maps(model, layer, redirect_relu)  # all channels: pick each image's own, with no gather in between
-    return lambda inputs, channels: _own_channel(cut(inputs, training=False), channels)
+    return lambda inputs, channels: own_channel(cut(inputs, training=False), channels)
 
 
 def channel_maps(model: keras.Model, layer: keras.layers.Layer, count: int, redirect_relu: bool = False) -> Callable:
@@ -84,6 +89,17 @@ def channel_maps(model: keras.Model, layer: keras.layers.Layer, count: int, redi
         return _sliced_maps(model, layer, activation)
     cut = _cut_maps(model, layer, redirect_relu)
     return lambda inputs, channels: ops.take(cut(inputs, training=False), channels, axis=-1)
+
+
+def every_channel_maps(model: keras.Model, layer: keras.layers.Layer, redirect_relu: bool = False) -> Callable:
+    """``(model inputs (B, ...)) -> (B, H, W, C)``: every channel's maps, as :func:`channel_maps` gives them."""
+    count = graph.layer_info(layer).channels
+    activation = _sliced_activation(layer, count, redirect_relu)
+    if activation is not None:  # a plain conv before its redirected ReLU
+        maps, every = _sliced_maps(model, layer, activation), ops.arange(count, dtype="int32")
+        return lambda inputs: maps(inputs, every)
+    cut = _cut_maps(model, layer, redirect_relu)
+    return lambda inputs: cut(inputs, training=False)
 
 
 def _sliced_activation(layer: keras.layers.Layer, count: int, redirect_relu: bool) -> Callable | None:
@@ -116,7 +132,7 @@ def _sliced_maps(model: keras.Model, layer: keras.layers.Layer, activation: Call
     return sliced_maps
 
 
-def _own_channel(y, index):
+def own_channel(y, index):
     """(B, H, W, C), (B,) -> (B, H, W): channel ``index[i]`` of item i.
 
     A product with a one-hot mask, summed over channels: exactly the picked values, and on a GPU some

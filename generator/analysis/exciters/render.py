@@ -59,12 +59,14 @@ def render_directions(
     params: ExciterParams,
     preprocess: Callable,
     progress: Callable[[int], None] | None = None,
+    spectrum: np.ndarray | None = None,
 ) -> ExciterResult:
     """Exciters of ``directions`` (N, C), vectors over the channels of the layer named ``layer``.
 
     The objective is the dot product of the image's activations with its direction (their mean over
     positions, or at the centre for ``objective="neuron"``). A direction's random numbers are those of
     its strongest channel, so a one-hot direction gives the same image as that channel's exciter.
+    ``spectrum``: as :func:`render_exciters`'.
     """
     directions = np.asarray(directions, np.float32)
     target = graph.model_layer(model, layer, "exciters")
@@ -77,17 +79,18 @@ def render_directions(
     def objective(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool) -> Callable:
         return direction_objective(model, target, support, preprocess, params.objective, redirect_relu)
 
-    items = Items([(int(np.argmax(np.abs(d))),) for d in directions], directions[:, support])
+    items = Items([(int(np.argmax(np.abs(d))),) for d in directions], directions[:, support], spectrum=spectrum)
     return render_items(model, target, items, params, objective, progress)
 
 
 def render_items(model: keras.Model, target: keras.layers.Layer, items: Items, params: ExciterParams,
                  make_objective: Callable, progress: Callable[[int], None] | None,
-                 make_penalty: Callable | None = None, width: int = 0) -> ExciterResult:
+                 make_penalised: Callable | None = None, width: int = 0) -> ExciterResult:
     """One image per item of ``items``; ``make_objective(model, target, width, redirect_relu)``.
 
-    ``make_penalty`` (same arguments) gives a ``(images, targets) -> (B,)`` that Lucid's recipe subtracts
-    from the objective it climbs (not from the one it reports); it may couple the items of a group.
+    ``make_penalised`` (same arguments) gives the ``(images, targets) -> (B,)`` that Lucid's recipe climbs
+    instead (the objective less a penalty, in one pass through the network; the reported value stays
+    ``make_objective``'s); it may couple the items of a group.
     """
     if params.method not in RECIPES:
         raise ValueError(f"unknown exciter method {params.method!r}; allowed: {', '.join(RECIPES)}")
@@ -105,11 +108,8 @@ def render_items(model: keras.Model, target: keras.layers.Layer, items: Items, p
     width = width or batch_width(len(items.keys), params.batch_size, items.group)
 
     def objective(redirect_relu: bool = False, penalised: bool = False) -> Callable:
-        climb = make_objective(model, target, width, redirect_relu)
-        if not penalised or make_penalty is None:
-            return climb
-        penalty = make_penalty(model, target, width, redirect_relu)
-        return lambda images, targets: climb(images, targets) - penalty(images, targets)
+        make = make_penalised if penalised and make_penalised is not None else make_objective
+        return make(model, target, width, redirect_relu)
 
     return run_batches(_recipe(objective, params, canvas, model.input.shape[-1], items.spectrum), items, width,
                        progress)
@@ -143,7 +143,10 @@ def _recipe(make_objective: Callable, params: ExciterParams, canvas: int, channe
             spectrum: np.ndarray | None) -> Callable:
     """The batch runner of ``params.method``; maco keeps ``spectrum`` (None: ImageNet's)."""
     if params.method == "maco":
-        magnitude = maco.imagenet_magnitude(params.size) if spectrum is None else spectrum
+        if spectrum is None and channels != 3:
+            raise GeneratorError(f"exciters: maco on a model taking {channels}-channel images needs the magnitude "
+                                 f"spectrum of its images (exciters.maco_spectrum: images); ImageNet's is RGB")
+        magnitude = maco.imagenet_magnitude(params.size) if spectrum is None else maco.resized(spectrum, params.size)
         return maco.maco_recipe(make_objective, params, canvas, magnitude)
     recipe = lab.gradient_ascent if params.method == "gradient_ascent" else lucid.lucid_recipe
     return recipe(make_objective, params, canvas, channels)
