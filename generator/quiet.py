@@ -26,6 +26,7 @@ def import_keras() -> None:
     with _filtered_stderr():
         import keras  # noqa: F401
     logging.getLogger("absl").setLevel(logging.ERROR)  # "Compiled the loaded model, but ..." and the like
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # "... triggered tf.function retracing ..." (MACO's steps)
 
 
 def quiet_python_warnings() -> None:
