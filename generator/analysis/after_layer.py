@@ -21,6 +21,7 @@ from generator.analysis import backend, graph
 from generator.errors import GeneratorError
 
 BATCH = 64  # activations a head call reads at once
+IMAGES = 16  # images (or crops) through the network at once: at 224 px, a VGG's first block holds 13 MB an image a tensor
 
 
 @dataclass
@@ -84,7 +85,7 @@ class LayerHead:
         """The layer's activations (B, h, w, C) on ``pixels`` and (``held``) the held tensors' values, in batches."""
         outputs = [self.start, *(self.fixed if held else [])]
         step = self._step(f"encode {held}", lambda: keras.Model(self.network.input, outputs))
-        parts = [step(self.model_input(pixels[i:i + BATCH])) for i in range(0, len(pixels), BATCH)]
+        parts = [step(self.model_input(pixels[i:i + IMAGES])) for i in range(0, len(pixels), IMAGES)]
         columns = list(zip(*[p if isinstance(p, (list, tuple)) else [p] for p in parts]))
         found = [np.concatenate([ops.convert_to_numpy(t) for t in column]) for column in columns]
         return found[0], found[1:]
