@@ -86,9 +86,12 @@ def test_classes_of_a_map_model_point_to_output(tmp_path):
     x = inputs = keras.Input((None, None, 3))
     keras.Model(inputs, keras.layers.Conv2D(1, 3, padding="same", name="edges")(x)).save(tmp_path / "map.keras")
     project = make_project(tmp_path / "p", tmp_path / "map.keras")
-    with pytest.raises(GeneratorError, match="the model's output is a map, not classes; set classes.output: true"):
+    with pytest.raises(GeneratorError, match=r"^config key 'classes.names': the model's output is a map, not classes; "
+                                             "set classes.output: true"):
         classes_of(project, names=["class 1"])
-    _, (found,) = classes_of(project, names=[], output=True, concepts=1)
+    with pytest.raises(GeneratorError, match=r"^config key 'classes.top': the model's output is a map"):
+        classes_of(project, names=[], top=2)
+    _, (found,) = classes_of(project, names=[], top=0, output=True, concepts=1)
     assert (found.name, found.class_id, found.source, found.layer) == ("output", None, "all", "edges")
     assert len(found.images) == 3 and found.head == "the model after edges" and len(found.concepts) == 1
 

@@ -71,7 +71,8 @@ class ClassAnalyses:
         """One ``error:`` line for a class name the model does not have, or classes asked of a model without."""
         c, names = self.config.classes, self.class_names()
         if not names and (c.names or c.top):
-            raise GeneratorError("config key 'classes.names': the model's output is a map, not classes; "
+            key = "classes.names" if c.names else "classes.top"
+            raise GeneratorError(f"config key {key!r}: the model's output is a map, not classes; "
                                  "set classes.output: true for its output's page")
         for i, name in enumerate(c.names):
             if name not in names:
