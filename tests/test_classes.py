@@ -106,3 +106,20 @@ def test_the_builds_results_carry_the_classes(tmp_path, tiny_model_file):
     edit_config(project, classes={"top": 0})
     plain = build_module.site_results(Analyses(load_config(project / "site_config.yaml"), Cache(project / "cache")))
     assert plain.classes == ()
+
+
+def test_a_binary_classifiers_top_class_is_read_from_its_one_sigmoid_output(tmp_path):
+    import keras
+
+    x = inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name="c1")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    # every image scores sigmoid(10) ~ 1: class 1 (its one output), not the argmax of one column, 0
+    head = keras.layers.Dense(1, activation="sigmoid", name="head", kernel_initializer="zeros", bias_initializer="ones")
+    model = keras.Model(inputs, head(x))
+    head.set_weights([np.zeros((2, 1), np.float32), np.full((1,), 10.0, np.float32)])
+    model.save(tmp_path / "binary.keras")
+    project = make_project(tmp_path / "p", tmp_path / "binary.keras")
+    analyses, (found,) = classes_of(project, top=2, concepts=1)
+    assert analyses.class_names() == ("class 0", "class 1")
+    assert (found.name, found.class_id, found.source, len(found.images)) == ("class 1", 1, "predicted", 3)
