@@ -93,3 +93,28 @@ def test_default_site_shows_the_unit_dashboards(default_site):
                                      "reason": "The model's output is a map, not classes: no unit raises or lowers a class"}
     index = json.loads((out / "unit-search/units.json").read_text())
     assert len(index) >= 256 and {e["unit"] for e in index} >= {f"{unit.layer}:{c}" for c in range(256)}
+
+
+@pytest.mark.slow
+def test_default_site_has_the_output_page_with_concepts_and_a_deletion_check(default_site):
+    from scipy.stats import spearmanr
+
+    out, site = default_site / "docs" / "generated", default_site / "site"
+    config = load_config(REPO / "site_config.yaml").classes
+    page = out / "models/vgg16-hed/classes/output"
+    data = json.loads((page / "concepts.json").read_text())
+    assert (data["class"], data["source"], data["layer"]) == ("output", "all", "block5_conv3")
+    concepts = data["concepts"]
+    assert len(concepts) == config.concepts and len(data["images"]) == config.images
+    shares = [c["importance"] for c in concepts]
+    assert sum(shares) == pytest.approx(1.0) and shares == sorted(shares, reverse=True)
+    drops = [abs(c["deletion_drop"]) for c in concepts]
+    assert data["deletion_correlation"] == pytest.approx(spearmanr(shares, drops).statistic)
+    assert abs(data["random_floor"]) < max(drops)  # a random direction matters less than the strongest concept
+    for i in range(len(concepts)):
+        assert (page / f"concept-{i}.png").is_file()
+    text = (page / "index.md").read_text()
+    assert "## Deletion check" in text and f"**{data['deletion_correlation']:.3f}**" in text
+    assert (site / "models/vgg16-hed/classes/output/index.html").is_file()
+    index = json.loads((out / "unit-search/units.json").read_text())
+    assert any(e.get("url", "").endswith("classes/output/") for e in index)
