@@ -70,6 +70,8 @@ def check_config(config: Config, layers: Sequence[LayerInfo]) -> Config:
         find_layer(layers, name, f"config key 'views.layers[{i}]'")
     for i, name in enumerate(config.groups.layers):
         find_layer(layers, name, f"config key 'groups.layers[{i}]'")
+    if config.classes.layer:  # its activations are cropped and factorised over positions
+        find_layer(layers, config.classes.layer, "config key 'classes.layer'")
     configured_directions(config, layers)
     return config
 

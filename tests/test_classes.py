@@ -123,3 +123,15 @@ def test_a_binary_classifiers_top_class_is_read_from_its_one_sigmoid_output(tmp_
     analyses, (found,) = classes_of(project, top=2, concepts=1)
     assert analyses.class_names() == ("class 0", "class 1")
     assert (found.name, found.class_id, found.source, len(found.images)) == ("class 1", 1, "predicted", 3)
+
+
+def test_a_classes_layer_without_an_image_shaped_output_is_one_line(tmp_path, tiny_model_file, capsys):
+    from generator import cli
+
+    project = make_project(tmp_path, tiny_model_file)
+    edit_config(project, classes={"top": 1, "layer": "gap"})  # (N, C): no positions to crop and factorise
+    assert cli.main(["build", "--config", str(project / "site_config.yaml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("error: config key 'classes.layer': layer 'gap' (GlobalAveragePooling2D) has no image-shaped "
+                       "output with channels to analyse")
+    assert not (project / "site").exists()
