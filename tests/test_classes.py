@@ -135,3 +135,10 @@ def test_a_classes_layer_without_an_image_shaped_output_is_one_line(tmp_path, ti
     assert err[-1] == ("error: config key 'classes.layer': layer 'gap' (GlobalAveragePooling2D) has no image-shaped "
                        "output with channels to analyse")
     assert not (project / "site").exists()
+
+
+def test_output_asked_of_a_classifier_is_one_line(tmp_path, tiny_model_file):
+    project = make_project(tmp_path, tiny_model_file)
+    with pytest.raises(GeneratorError, match=r"^config key 'classes.output': the model is a classifier \(5 classes\); "
+                                             r"set classes.names or classes.top for its classes' pages"):
+        classes_of(project, output=True)

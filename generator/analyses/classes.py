@@ -70,12 +70,16 @@ class ClassAnalyses:
         return self.cache.value(key, np.ndarray, compute)
 
     def check_classes(self) -> None:
-        """One ``error:`` line for a class name the model does not have, or classes asked of a model without."""
+        """One ``error:`` line for a class name the model does not have, classes asked of a model without, or the
+        output's page asked of a classifier."""
         c, names = self.config.classes, self.class_names()
         if not names and (c.names or c.top):
             key = "classes.names" if c.names else "classes.top"
             raise GeneratorError(f"config key {key!r}: the model's output is a map, not classes; "
                                  "set classes.output: true for its output's page")
+        if names and c.output and not (c.names or c.top):
+            raise GeneratorError(f"config key 'classes.output': the model is a classifier ({len(names)} classes); "
+                                 f"set classes.names or classes.top for its classes' pages")
         for i, name in enumerate(c.names):
             if name not in names:
                 raise GeneratorError(f"config key 'classes.names[{i}]': {shown(name)} is not a class of the model "
