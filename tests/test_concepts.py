@@ -140,7 +140,8 @@ def test_a_layer_that_does_not_reach_the_score_is_refused_in_one_line():
                         network=keras.Model(inputs, L.GlobalAveragePooling2D()(a)))
     with pytest.raises(GeneratorError, match="^classes.layer 'unused' does not reach the model's output"):
         LayerHead.of(model, "unused", None)
-    with pytest.raises(GeneratorError, match="^classes.layer 'nope' is not a layer"):
+    with pytest.raises(GeneratorError, match=r"^classes.layer 'nope' is not a layer of the model; run 'python -m "
+                                             r"generator layers' to list them$"):
         LayerHead.of(model, "nope", None)
 
 
