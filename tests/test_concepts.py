@@ -179,3 +179,10 @@ def test_a_layer_called_twice_is_refused_and_not_the_default():
     with pytest.raises(GeneratorError, match="^classes.layer"):
         LayerHead.of(loaded(model), "shared", 0)
     assert last_spatial_layer(loaded(model)) == "once"
+
+
+def test_a_one_pixel_crop_is_that_pixel_everywhere():
+    pixels = np.arange(8 * 8 * 3, dtype=np.uint8).reshape(1, 8, 8, 3)
+    crops = concepts.cut_crops(pixels, np.array([[0, 2, 3, 1, 1]]), 4)
+    assert crops.shape == (1, 4, 4, 3)
+    assert np.array_equal(crops[0], np.broadcast_to(pixels[0, 2, 3], (4, 4, 3)))
