@@ -50,6 +50,8 @@ def check_config(config: Config, layers: Sequence[LayerInfo]) -> Config:
     config = full_names(config, layers)
     for i, name in enumerate(config.feature_maps.layers):
         find_layer(layers, name, f"config key 'feature_maps.layers[{i}]'")
+    for key, names in (("feature_maps.layers", config.feature_maps.layers), ("browse.layers", config.browse.layers)):
+        _each_layer_once(names, key)
     keys = [(u.layer, u.channel) for u in config.units]  # one layer may be named by its own name and its path
     for i, unit in enumerate(config.units):
         record = find_layer(layers, unit.layer, f"config key 'units[{i}].layer'", conv=True)
@@ -68,6 +70,8 @@ def check_config(config: Config, layers: Sequence[LayerInfo]) -> Config:
         find_layer(layers, name, f"config key 'views.layers[{i}]'")
     for i, name in enumerate(config.groups.layers):
         find_layer(layers, name, f"config key 'groups.layers[{i}]'")
+    if config.classes.layer:  # its activations are cropped and factorised over positions
+        find_layer(layers, config.classes.layer, "config key 'classes.layer'")
     configured_directions(config, layers)
     return config
 
@@ -102,6 +106,14 @@ def full_names(config: Config, layers: Sequence[LayerInfo]) -> Config:
             direction(t, f"exciters.directions[{i}]") for i, t in enumerate(config.exciters.directions))),
         classes=replace(config.classes, layer=name(config.classes.layer, "classes.layer")),
     )
+
+
+def _each_layer_once(names: Sequence[str], key: str) -> None:
+    """A layer listed twice, once by its own name and once by its path (the config's check sees two names)."""
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            raise GeneratorError(f"config key '{key}[{i}]': layer {name} is already {key}[{names.index(name)}]; "
+                                 f"list each layer once")
 
 
 def _check_rgb_recipes(config: Config) -> None:

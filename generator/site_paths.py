@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -164,11 +165,14 @@ class SitePaths:
 
 
 def class_key(c: ClassConcepts) -> str:
-    """A class in URLs and file names: its index and its name (ImageNet has two "crane"s), lower case, runs of
-    anything but letters and digits as one ``-``; ``output`` for a model's output."""
+    """A class in URLs and file names: its index and its name (ImageNet has two "crane"s), lower case, accents
+    dropped (``café`` -> ``cafe``), runs of anything but ASCII letters and digits as one ``-`` (the index alone
+    where none is left: ``猫``); ``output`` for a model's output."""
     if c.class_id is None:
         return "output"
-    return f"{c.class_id}-" + re.sub(r"[^a-z0-9]+", "-", c.name.lower()).strip("-")
+    letters = unicodedata.normalize("NFKD", c.name).encode("ascii", "ignore").decode().lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", letters).strip("-")
+    return f"{c.class_id}-{slug}" if slug else str(c.class_id)
 
 
 def page_file(path: str) -> str:

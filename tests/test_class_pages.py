@@ -301,3 +301,9 @@ def test_a_map_model_gets_one_output_page_end_to_end(tmp_path):
     run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=project,
                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, capture_output=True, text=True)
     assert run.returncode == 0 and "WARNING" not in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("name, key", [("golden retriever", "3-golden-retriever"), ("Café crème", "3-cafe-creme"),
+                                       ("猫", "3"), ("crane", "3-crane")])
+def test_a_class_key_keeps_accented_letters_and_never_ends_in_a_hyphen(name, key):
+    assert class_key(ClassConcepts(name, 3, "c3", "predicted", ())) == key

@@ -86,9 +86,12 @@ def test_classes_of_a_map_model_point_to_output(tmp_path):
     x = inputs = keras.Input((None, None, 3))
     keras.Model(inputs, keras.layers.Conv2D(1, 3, padding="same", name="edges")(x)).save(tmp_path / "map.keras")
     project = make_project(tmp_path / "p", tmp_path / "map.keras")
-    with pytest.raises(GeneratorError, match="the model's output is a map, not classes; set classes.output: true"):
+    with pytest.raises(GeneratorError, match=r"^config key 'classes.names': the model's output is a map, not classes; "
+                                             "set classes.output: true"):
         classes_of(project, names=["class 1"])
-    _, (found,) = classes_of(project, names=[], output=True, concepts=1)
+    with pytest.raises(GeneratorError, match=r"^config key 'classes.top': the model's output is a map"):
+        classes_of(project, names=[], top=2)
+    _, (found,) = classes_of(project, names=[], top=0, output=True, concepts=1)
     assert (found.name, found.class_id, found.source, found.layer) == ("output", None, "all", "edges")
     assert len(found.images) == 3 and found.head == "the model after edges" and len(found.concepts) == 1
 
@@ -103,3 +106,39 @@ def test_the_builds_results_carry_the_classes(tmp_path, tiny_model_file):
     edit_config(project, classes={"top": 0})
     plain = build_module.site_results(Analyses(load_config(project / "site_config.yaml"), Cache(project / "cache")))
     assert plain.classes == ()
+
+
+def test_a_binary_classifiers_top_class_is_read_from_its_one_sigmoid_output(tmp_path):
+    import keras
+
+    x = inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name="c1")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    # every image scores sigmoid(10) ~ 1: class 1 (its one output), not the argmax of one column, 0
+    head = keras.layers.Dense(1, activation="sigmoid", name="head", kernel_initializer="zeros", bias_initializer="ones")
+    model = keras.Model(inputs, head(x))
+    head.set_weights([np.zeros((2, 1), np.float32), np.full((1,), 10.0, np.float32)])
+    model.save(tmp_path / "binary.keras")
+    project = make_project(tmp_path / "p", tmp_path / "binary.keras")
+    analyses, (found,) = classes_of(project, top=2, concepts=1)
+    assert analyses.class_names() == ("class 0", "class 1")
+    assert (found.name, found.class_id, found.source, len(found.images)) == ("class 1", 1, "predicted", 3)
+
+
+def test_a_classes_layer_without_an_image_shaped_output_is_one_line(tmp_path, tiny_model_file, capsys):
+    from generator import cli
+
+    project = make_project(tmp_path, tiny_model_file)
+    edit_config(project, classes={"top": 1, "layer": "gap"})  # (N, C): no positions to crop and factorise
+    assert cli.main(["build", "--config", str(project / "site_config.yaml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("error: config key 'classes.layer': layer 'gap' (GlobalAveragePooling2D) has no image-shaped "
+                       "output with channels to analyse")
+    assert not (project / "site").exists()
+
+
+def test_output_asked_of_a_classifier_is_one_line(tmp_path, tiny_model_file):
+    project = make_project(tmp_path, tiny_model_file)
+    with pytest.raises(GeneratorError, match=r"^config key 'classes.output': the model is a classifier \(5 classes\); "
+                                             r"set classes.names or classes.top for its classes' pages"):
+        classes_of(project, output=True)

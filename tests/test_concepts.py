@@ -140,7 +140,8 @@ def test_a_layer_that_does_not_reach_the_score_is_refused_in_one_line():
                         network=keras.Model(inputs, L.GlobalAveragePooling2D()(a)))
     with pytest.raises(GeneratorError, match="^classes.layer 'unused' does not reach the model's output"):
         LayerHead.of(model, "unused", None)
-    with pytest.raises(GeneratorError, match="^classes.layer 'nope' is not a layer"):
+    with pytest.raises(GeneratorError, match=r"^classes.layer 'nope' is not a layer of the model; run 'python -m "
+                                             r"generator layers' to list them$"):
         LayerHead.of(model, "nope", None)
 
 
@@ -178,3 +179,10 @@ def test_a_layer_called_twice_is_refused_and_not_the_default():
     with pytest.raises(GeneratorError, match="^classes.layer"):
         LayerHead.of(loaded(model), "shared", 0)
     assert last_spatial_layer(loaded(model)) == "once"
+
+
+def test_a_one_pixel_crop_is_that_pixel_everywhere():
+    pixels = np.arange(8 * 8 * 3, dtype=np.uint8).reshape(1, 8, 8, 3)
+    crops = concepts.cut_crops(pixels, np.array([[0, 2, 3, 1, 1]]), 4)
+    assert crops.shape == (1, 4, 4, 3)
+    assert np.array_equal(crops[0], np.broadcast_to(pixels[0, 2, 3], (4, 4, 3)))

@@ -196,3 +196,11 @@ def test_the_tutorials_models_build_a_strict_site(tmp_path, name):
 
     ok, _, pages, problem = build_zoo_model(name, tmp_path)
     assert ok and pages > 5, problem
+
+
+@pytest.mark.parametrize("section", ["feature_maps", "browse"])
+def test_one_layer_named_by_its_own_name_and_its_path_is_one_line(tmp_path, monkeypatch, capsys, section):
+    folder = project(tmp_path, nested_model("functional")[0])
+    edit_config(folder, **{section: {"layers": ["c2", "base/c2"]}})
+    assert error_line(folder, monkeypatch, capsys) == (
+        f"error: config key '{section}.layers[1]': layer base--c2 is already {section}.layers[0]; list each layer once")

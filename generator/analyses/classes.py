@@ -55,24 +55,31 @@ class ClassAnalyses:
         return self.cache.value(self._key("class-names"), tuple[str, ...], compute)
 
     def top_classes(self, files: list[Path]) -> np.ndarray:
-        """(files,) the class each file is predicted as (the most probable)."""
+        """(files,) the class each file is predicted as (the most probable: a binary head's one output read as
+        its two classes' probabilities)."""
         def compute() -> np.ndarray:
             from generator.analysis.after_layer import BATCH
 
-            size = self.config.images.size
+            size, head = self.config.images.size, self.model.head
             found = [self.model.predict(np.stack([read_square(p, size, "classes") for p in files[i:i + BATCH]]).astype(np.float32))
                      for i in range(0, len(files), BATCH)]
-            return np.concatenate([np.argmax(np.asarray(f), axis=-1) for f in found]).astype(np.int64)
+            found = [head.probabilities(f) if head else np.asarray(f) for f in found]
+            return np.concatenate([np.argmax(f, axis=-1) for f in found]).astype(np.int64)
 
-        key = self._key("top-classes", [file_digest(p) for p in files], self.config.images.size)
+        key = self._key("top-classes", "probabilities", [file_digest(p) for p in files], self.config.images.size)
         return self.cache.value(key, np.ndarray, compute)
 
     def check_classes(self) -> None:
-        """One ``error:`` line for a class name the model does not have, or classes asked of a model without."""
+        """One ``error:`` line for a class name the model does not have, classes asked of a model without, or the
+        output's page asked of a classifier."""
         c, names = self.config.classes, self.class_names()
         if not names and (c.names or c.top):
-            raise GeneratorError("config key 'classes.names': the model's output is a map, not classes; "
+            key = "classes.names" if c.names else "classes.top"
+            raise GeneratorError(f"config key {key!r}: the model's output is a map, not classes; "
                                  "set classes.output: true for its output's page")
+        if names and c.output and not (c.names or c.top):
+            raise GeneratorError(f"config key 'classes.output': the model is a classifier ({len(names)} classes); "
+                                 f"set classes.names or classes.top for its classes' pages")
         for i, name in enumerate(c.names):
             if name not in names:
                 raise GeneratorError(f"config key 'classes.names[{i}]': {shown(name)} is not a class of the model "

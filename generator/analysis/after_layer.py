@@ -40,11 +40,11 @@ class LayerHead:
     @staticmethod
     def of(loaded, layer: str, class_id: int | None) -> "LayerHead":
         """The head of ``loaded.network`` after ``layer``; one ``error:`` line where the layer does not reach
-        the score or is not a layer of the network itself."""
+        the score or is not a layer of the model."""
         net = loaded.network
         if layer not in {l.name for l in net.layers} and layer not in {l.name for l in loaded.features.layers}:
-            raise GeneratorError(f"classes.layer {layer!r} is not a layer of the model (a layer inside a nested "
-                                 f"model cannot be cut out); pick one of its own layers")
+            raise GeneratorError(f"classes.layer {layer!r} is not a layer of the model; run 'python -m generator "
+                                 f"layers' to list them")  # (a nested model's layers are its own: flat_model.py)
         head = LayerHead(net, layer, loaded.preprocess, class_id)
         if layer in {l.name for l in net.layers}:
             head.start = graph.layer_output(net, layer, "classes.layer")  # refuses a layer called several times

@@ -91,7 +91,8 @@ def cut_crops(pixels: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
 
     out = np.empty((len(boxes), size, size, pixels.shape[-1]), np.uint8)
     for i, (image, top, left, h, w) in enumerate(boxes):
-        crop = Image.fromarray(pixels[image, top:top + h, left:left + w].squeeze())
+        crop = pixels[image, top:top + h, left:left + w]
+        crop = Image.fromarray(crop[..., 0] if crop.shape[-1] == 1 else crop)  # (h, w, 1): Pillow's "L"
         out[i] = np.asarray(crop.resize((size, size), Image.BICUBIC)).reshape(size, size, -1)
     return out
 

@@ -276,7 +276,8 @@ class GroupsSection(Section):
     count: Annotated[Int, Field(ge=1, le=10)] = 4
     """Groups per image and layer."""
     exciter_size: Annotated[Int, Field(ge=16, le=512)] = 64
-    """Side of each group's exciter (of its direction over the channels), in pixels."""
+    """Side of each group's exciter (of its direction over the channels), in pixels, for a model that takes any
+    size (one with a fixed input size gets exciters of that size)."""
     method: ExciterMethodOrEmpty = "lucid"
     """The groups' exciter method, if not exciters.method."""
 
@@ -423,7 +424,8 @@ class ClassesSection(Section):
     random_directions: Annotated[Int, Field(ge=1, le=1000)] = 20
     """Random concept-sized directions the deletion check's floor averages over."""
     exciter_size: Annotated[Int, Field(ge=16, le=512)] = 128
-    """Side of each concept's picture (an exciter of its direction), in pixels."""
+    """Side of each concept's picture (an exciter of its direction), in pixels, for a model that takes any size
+    (one with a fixed input size gets pictures of that size)."""
     method: ExciterMethodOrEmpty = "maco"
     """The concept pictures' exciter method, if not exciters.method."""
     seed: Annotated[Int, Field(ge=0, le=2**32 - 1)] = 0
