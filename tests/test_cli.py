@@ -95,8 +95,8 @@ def test_real_process_exit_code_and_no_traceback(tiny_project):
     assert "Traceback" not in run.stderr
     assert run.stderr.strip().splitlines() == [
         "error: config key 'exciters.stepz' is not known (did you mean 'steps'?); "
-        "allowed here: method, steps, step_size, size, seed, objective, negative, batch_size, precision, grid, "
-        "directions, diversity, diversity_weight"
+        "allowed here: method, steps, step_size, size, seed, objective, negative, batch_size, precision, maco_crops, "
+        "maco_spectrum, grid, directions, diversity, diversity_weight"
     ]
 
 
