@@ -116,9 +116,10 @@ def plain(value):
 
 
 def same(read, computed) -> bool:
-    """Equal, numbers bit for bit (NaN equal to NaN)."""
+    """Equal, numbers bit for bit; an undefined number (NaN, infinity) read back as None (null in strict JSON,
+    an empty CSV cell)."""
     if isinstance(computed, float):
-        return isinstance(read, float) and (read == computed or math.isnan(read) and math.isnan(computed))
+        return read is None if not math.isfinite(computed) else isinstance(read, float) and read == computed
     if isinstance(computed, dict):
         return read.keys() == computed.keys() and all(same(read[k], v) for k, v in computed.items())
     if isinstance(computed, list):
@@ -147,5 +148,7 @@ def test_every_csv_number_reads_back_exactly(saved):
 
 
 def parse(cell: str, like):
-    """A CSV cell read as the type of ``like``."""
+    """A CSV cell read as the type of ``like`` (an empty cell as None)."""
+    if cell == "":
+        return None
     return cell == "True" if isinstance(like, bool) else type(like)(cell)
