@@ -381,6 +381,8 @@ def _first_line(e: Exception) -> str:
 def _load_file(spec: ModelSpec, section: ModelSection, root: Path) -> LoadedModel:
     import keras
 
+    from generator.analysis.backend import network_input
+
     path = resolve_path(section.name, root)
     try:
         model = keras.saving.load_model(path, compile=False)
@@ -395,12 +397,9 @@ def _load_file(spec: ModelSpec, section: ModelSection, root: Path) -> LoadedMode
     head = classifier_head(model.output_shape[-1], last_activation(model)) if rank == 2 else None
     if head:
         check_labels(head, names)
-    fixed = model.input_shape[1:3]
 
     def predict(images: np.ndarray) -> np.ndarray:
-        if None not in fixed and images.shape[1:3] != fixed:
-            images = keras.ops.image.resize(images, fixed)
-        return keras.ops.convert_to_numpy(model(preprocess(images), training=False))
+        return keras.ops.convert_to_numpy(model(network_input(model, preprocess, images), training=False))
 
     return LoadedModel(
         spec=spec,

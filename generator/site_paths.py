@@ -60,7 +60,7 @@ class SitePaths:
 
     def from_search(self, unit: Unit) -> str:
         """The unit page's URL relative to the search page and its index (raw HTML: no Markdown link to rewrite)."""
-        return PurePosixPath(os.path.relpath(self.unit(unit), self.search())).as_posix() + "/"
+        return self._from_search(self.unit(unit))
 
     def views(self) -> str:
         """Every image's DeepDream and Caricature, images x layers."""
@@ -76,7 +76,10 @@ class SitePaths:
 
     def from_search_class(self, c: ClassConcepts) -> str:
         """The class page's URL relative to the search page and its index (as :meth:`from_search`)."""
-        return PurePosixPath(os.path.relpath(self.class_page(c), self.search())).as_posix() + "/"
+        return self._from_search(self.class_page(c))
+
+    def _from_search(self, page: str) -> str:
+        return PurePosixPath(os.path.relpath(page, self.search())).as_posix() + "/"
 
     # --- files beside the pages -------------------------------------------------------------
     def image_file(self, slug: str, name: str) -> str:

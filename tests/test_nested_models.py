@@ -24,7 +24,7 @@ from generator.flat_model import flatten
 from generator.models import load_model
 from generator.seeding import seed_weights
 
-from tiny import edit_config, make_project, seeded
+from tiny import edit_config, error_line, make_project, seeded
 
 L = keras.layers
 REPO = Path(__file__).resolve().parent.parent
@@ -145,15 +145,6 @@ def two_bases_model() -> keras.Model:
     x = L.Rescaling(1 / 255, name="rescale")(x)
     pooled = [L.GlobalAveragePooling2D(name=f"gap_{n}")(base_model(n)(x)) for n in ("left", "right")]
     return keras.Model(inputs, L.Dense(5, name="head")(L.Concatenate(name="both")(pooled)), name="twins")
-
-
-def error_line(project: Path, monkeypatch, capsys) -> str:
-    monkeypatch.chdir(project)
-    assert cli.main(["build"]) == 2
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def test_an_ambiguous_name_is_one_line_with_the_paths(tmp_path, monkeypatch, capsys):

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from generator.seeding import seed_weights
-from generator import cli, figures
+from generator import figures
 from generator.assets import SMALL_SHOWN, small_model_zoom
 from generator.build import build_site
 from generator.config import load_config
@@ -25,8 +25,8 @@ from generator.pixels import LUMINANCE
 from generator.results import LayerInfo
 
 from tiny import (
-    ZOO, bn_cifar_classifier, build_zoo_model, depthwise_classifier, edit_config, grey_classifier, make_project,
-    tiny_classifier,
+    ZOO, bn_cifar_classifier, build_zoo_model, depthwise_classifier, edit_config, error_line, grey_classifier,
+    make_project, tiny_classifier,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -206,15 +206,6 @@ def test_every_keras_applications_family_builds_a_strict_site(tmp_path, name):
 
 
 # --- refusals: one error line, exit 2 --------------------------------------------------------------
-
-
-def error_line(project: Path, monkeypatch, capsys) -> str:
-    monkeypatch.chdir(project)
-    assert cli.main(["build"]) == 2
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def four_band_model():

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from generator.seeding import seed_weights
 import yaml
 from PIL import Image
+
+from generator import cli
+from generator.seeding import seed_weights
 
 L = keras.layers
 REPO = Path(__file__).resolve().parent.parent
@@ -159,6 +161,16 @@ def edit_config(project: Path, **sections) -> None:
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values} if isinstance(values, dict) else values
     path.write_text(yaml.safe_dump(data))
+
+
+def error_line(project: Path, monkeypatch, capsys) -> str:
+    """The one ``error:`` line a build of ``project`` ends with (exit 2, no traceback)."""
+    monkeypatch.chdir(project)
+    assert cli.main(["build"]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
 
 
 def config_rules() -> dict[str, dict]:

@@ -69,11 +69,7 @@ class LayerHead:
 
     def model_input(self, pixels: np.ndarray):
         """uint8 (B, H, W, 3) -> the network's input (resized where its size is fixed)."""
-        x = ops.convert_to_tensor(pixels.astype(np.float32))
-        size = tuple(self.network.input.shape[1:3])
-        if None not in size and tuple(x.shape[1:3]) != size:
-            x = ops.image.resize(x, size)
-        return self.preprocess(x)
+        return backend.network_input(self.network, self.preprocess, ops.convert_to_tensor(pixels.astype(np.float32)))
 
     @property
     def input_size(self) -> int | None:

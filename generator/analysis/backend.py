@@ -58,6 +58,15 @@ def value_and_grad(fn: Callable) -> Callable:
     raise NotImplementedError(f"gradients are not implemented for the Keras backend {name!r}")
 
 
+def network_input(net: keras.Model, preprocess: Callable, x):
+    """0..255 images (B, H, W, C) -> ``net``'s input: resized (bilinear) first where its size is fixed, then
+    ``preprocess``ed."""
+    fixed = tuple(net.input.shape[1:3])
+    if None not in fixed and tuple(x.shape[1:3]) != fixed:
+        x = keras.ops.image.resize(x, fixed)
+    return preprocess(x)
+
+
 def compile_step(fn: Callable) -> Callable:
     """Compile ``fn`` once for its argument shapes.
 

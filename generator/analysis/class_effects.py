@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from generator.analysis import graph
+from generator.analysis import backend, graph
 from generator.errors import GeneratorError
 from generator.results import ClassEffects
 
@@ -49,7 +49,7 @@ def class_effects(loaded, layer: str, pixels: np.ndarray) -> np.ndarray:
     logits_input = head.input if isinstance(head, (keras.layers.Dense, keras.layers.Softmax, keras.layers.Activation)) \
         else head.output
     probe = keras.Model(net.input, [graph.layer_output(net, layer, "class effects"), logits_input])
-    x = _model_input(net, loaded.preprocess, pixels)
+    x = backend.network_input(net, loaded.preprocess, ops.convert_to_tensor(pixels.astype(np.float32)))
     with tf.GradientTape(persistent=True) as tape:
         acts, before = probe(x, training=False)
         logits = tf.reduce_sum(_logits(head, before), axis=0)  # (K,): each class's logit summed over the images
@@ -67,15 +67,6 @@ def _logits(head, before):
         out = ops.matmul(before, head.kernel)
         return out + head.bias if head.use_bias else out
     return before
-
-
-def _model_input(net, preprocess, pixels: np.ndarray):
-    """uint8 images -> the network's input, resized first where its size is fixed."""
-    x = ops.convert_to_tensor(pixels.astype(np.float32))
-    fixed = tuple(net.input.shape[1:3])
-    if None not in fixed and tuple(x.shape[1:3]) != fixed:
-        x = ops.image.resize(x, fixed)
-    return preprocess(x)
 
 
 def class_names(loaded, count: int) -> list[str]:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from generator.analysis.correlation import spearman
 from generator.results import ClassConcepts, Concept, ConceptCrop, Unit
@@ -104,7 +105,7 @@ def factorise(activations: np.ndarray, count: int, seed: int, sparsity: float = 
     a = np.maximum(np.asarray(activations, np.float32), 0)
     count = max(1, min(count, *a.shape))
     nmf = NMF(n_components=count, alpha_W=sparsity, init="nndsvda", random_state=seed)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(1):  # one BLAS thread, as the activation groups' NMF
         warnings.simplefilter("ignore")  # sklearn's convergence warning: 200 iterations, as Xplique
         u = nmf.fit_transform(a)
     scale = np.linalg.norm(nmf.components_, axis=1)

@@ -63,10 +63,7 @@ class Scorer:
 
     def model_input(self, x):
         """0..255 RGB (B, H, W, 3) -> the network's input (resized first where its size is fixed)."""
-        fixed = tuple(self.net.input.shape[1:3])
-        if None not in fixed and tuple(x.shape[1:3]) != fixed:
-            x = ops.image.resize(x, fixed)
-        return self.parts.preprocess(x)
+        return backend.network_input(self.net, self.parts.preprocess, x)
 
     def score(self, x, selector):
         return self.pick(self.net(self.model_input(x), training=False), selector)
