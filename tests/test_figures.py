@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator import figures, pixels
+from generator import dashboard_figures, figures, pixels
 
 
 @pytest.fixture(autouse=True)
@@ -299,3 +299,12 @@ def test_bars_are_ranked_largest_at_the_top(draw, tmp_path):
     assert len(lengths) == 3
     assert lengths[0] > lengths[1] > lengths[2]
     assert lengths[0] > 3 * lengths[2]
+
+
+@pytest.mark.parametrize("low, high, ticks", [
+    (0.008, 700.0, [0.01, 0.1, 1.0, 10.0, 100.0]),  # wide: the powers of ten alone
+    (2.1, 11.5, [5.0, 10.0]),  # under three powers inside: 2 and 5 times each too
+    (0.3, 40.0, [0.5, 1.0, 2.0, 5.0, 10.0, 20.0]),
+])
+def test_log_ticks_are_powers_of_ten_then_their_2_and_5_multiples(low, high, ticks):
+    assert dashboard_figures.log_ticks(low, high) == pytest.approx(ticks)
