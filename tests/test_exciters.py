@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import numpy as np
 import pytest
@@ -11,12 +12,12 @@ keras = pytest.importorskip("keras")
 from keras import ops  # noqa: E402
 
 from generator.seeding import seed_weights
-from generator.analysis import exciters  # noqa: E402
-from generator.analysis.exciters import lucid, render_exciters  # noqa: E402
+from generator.analysis import backend, exciters  # noqa: E402
+from generator.analysis.exciters import lucid, render, render_exciters  # noqa: E402
 from generator.config import ExciterParams  # noqa: E402
 from generator.errors import GeneratorError  # noqa: E402
 
-from tiny import exciter_model  # noqa: E402
+from tiny import exciter_model, geometry_model  # noqa: E402
 
 PARAMS = ExciterParams(steps=5, size=32, batch_size=4, seed=3, precision="float32")
 LUCID = dataclasses.replace(PARAMS, method="lucid", steps=12)
@@ -137,6 +138,50 @@ def test_bfloat16_reaches_what_float32_reaches(model):
     assert np.all(bf16.activation > bf16.start_activation * 1.5 + 1e-3)
     np.testing.assert_allclose(bf16.activation, fp32.activation, rtol=0.1, atol=0.02)
     assert model.get_layer("c2").compute_dtype == "float32"  # the caller's model is left alone
+
+
+def test_a_bfloat16_render_that_gives_nan_is_rendered_again_in_float32_with_one_warning(model, monkeypatch, caplog):
+    """Whatever makes a backend's bfloat16 give NaN (here a NaN kernel in the bfloat16 copy only), the exciters
+    come back as float32 renders them, the progress counts each unit once, and one line says so."""
+    to_bfloat16 = backend.at_precision
+
+    def with_nan_kernel(net, precision):
+        copy = to_bfloat16(net, precision)
+        kernel = copy.get_layer("c1").kernel
+        kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+        return copy
+
+    monkeypatch.setattr(backend, "at_precision", with_nan_kernel)
+    done = []
+    with caplog.at_level(logging.WARNING, logger="generator"):
+        bf16 = render_exciters(model, "c3", range(8), dataclasses.replace(PARAMS, precision="bfloat16"), preprocess,
+                               done.append)
+    fp32 = render_exciters(model, "c3", range(8), PARAMS, preprocess)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"exciters: bfloat16 gave NaN or infinite values at layer c3 on Keras' {keras.backend.backend()} backend; "
+        f"rendering them in float32 instead"]
+    assert done == [4, 4]
+    np.testing.assert_array_equal(bf16.images, fp32.images)
+    np.testing.assert_array_equal(bf16.activation, fp32.activation)
+    np.testing.assert_array_equal(bf16.start_activation, fp32.start_activation)
+
+
+def test_a_second_run_reports_only_the_units_the_first_did_not():
+    done = []
+    again = render._after(done.append, 5)  # the first run reported 5 units before it stopped
+    for n in (4, 4, 4):
+        again(n)
+    assert done == [3, 4]
+
+
+def test_exciters_that_overflow_float32_are_one_error_line():
+    net = geometry_model()  # all-ones kernels, no activation: nothing turns an infinity back into a number
+    kernel = net.get_layer("c1").kernel
+    kernel.assign(np.full(kernel.shape, 1e38, "float32"))
+    with pytest.raises(GeneratorError) as raised:
+        render_exciters(net, "c3", [0, 1], PARAMS, preprocess)
+    assert str(raised.value) == ("exciters: the exciters of layer 'c3' came out NaN or infinite in float32 (the "
+                                 "model's values overflow on them); pick another layer or a smaller exciters.step_size")
 
 
 def test_fixed_size_model():

@@ -79,6 +79,18 @@ def unit_rng(params: ExciterParams, key: tuple[int, ...], stream: int) -> np.ran
     return np.random.default_rng([params.seed, key[0], stream, *key[1:]])
 
 
-def to_numpy(x) -> np.ndarray:
-    """A backend tensor as float32 NumPy."""
-    return np.asarray(ops.convert_to_numpy(x), dtype=np.float32)
+class NonFinite(Exception):
+    """A batch's images or values hold a NaN or an infinity (``render_items`` renders again in float32, or says
+    the exciters are undefined)."""
+
+
+def finite_numpy(x) -> np.ndarray:
+    """A backend tensor as float32 NumPy; :class:`NonFinite` where any value is NaN or infinite.
+
+    Every image and value a recipe returns passes here: a NaN image can come with finite values (TensorFlow's
+    ReLU turns NaN into 0), so the values alone do not show it.
+    """
+    x = np.asarray(ops.convert_to_numpy(x), dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise NonFinite
+    return x

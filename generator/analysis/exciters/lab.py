@@ -13,7 +13,7 @@ import numpy as np
 from keras import ops
 
 from generator.analysis import backend
-from generator.analysis.exciters.batch import ExciterResult, to_numpy, unit_rng
+from generator.analysis.exciters.batch import ExciterResult, finite_numpy, unit_rng
 from generator.analysis.exciters.objectives import as_rgb
 from generator.config import ExciterParams
 from generator.pixels import deprocess, grey_as_rgb
@@ -49,8 +49,8 @@ def gradient_ascent(make_objective: Callable, params: ExciterParams, canvas: int
         for _ in range(params.steps):
             x, values = step(x, units)
             start = values if start is None else start  # the value before the first step
-        reached = to_numpy(step(x, units)[1])
-        start = reached if start is None else to_numpy(start)
-        return ExciterResult(grey_as_rgb(deprocess(to_numpy(x))), reached, start)
+        reached = finite_numpy(step(x, units)[1])
+        start = reached if start is None else finite_numpy(start)
+        return ExciterResult(grey_as_rgb(deprocess(finite_numpy(x))), reached, start)
 
     return run_batch

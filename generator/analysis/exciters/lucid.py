@@ -16,7 +16,7 @@ import numpy as np
 from keras import ops
 
 from generator.analysis import backend
-from generator.analysis.exciters.batch import ExciterResult, to_numpy, unit_rng
+from generator.analysis.exciters.batch import ExciterResult, finite_numpy, unit_rng
 from generator.analysis.exciters.fourier import irfft2
 from generator.analysis.exciters.objectives import as_rgb
 from generator.config import ExciterParams
@@ -125,7 +125,7 @@ def lucid_recipe(make_objective: Callable, params: ExciterParams, canvas: int, c
             take = early_step if i < _REDIRECT_STEPS else step
             spectrum, m, v = take(spectrum, m, v, t, ops.convert_to_tensor(transforms[i]), units)
         image, reached = image_and_objective(spectrum, units)
-        images = np.clip(np.round(to_numpy(image) * 255.0), 0, 255).astype(np.uint8)
-        return ExciterResult(images, to_numpy(reached), to_numpy(start))
+        images = np.clip(np.round(finite_numpy(image) * 255.0), 0, 255).astype(np.uint8)
+        return ExciterResult(images, finite_numpy(reached), finite_numpy(start))
 
     return run_batch

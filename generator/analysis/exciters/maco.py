@@ -25,7 +25,7 @@ import numpy as np
 from keras import ops
 
 from generator.analysis import backend
-from generator.analysis.exciters.batch import ExciterResult, to_numpy, unit_rng
+from generator.analysis.exciters.batch import ExciterResult, finite_numpy, unit_rng
 from generator.analysis.exciters.fourier import irfft2
 from generator.analysis.exciters.objectives import as_rgb
 from generator.config import ExciterParams
@@ -87,7 +87,7 @@ def resized(magnitude: np.ndarray, size: int) -> np.ndarray:
     if magnitude.shape[1:] == (size, size // 2 + 1):
         return np.asarray(magnitude, "float32")
     image = ops.image.resize(np.moveaxis(magnitude, 0, -1)[None], (size, size // 2 + 1), "bilinear")
-    return np.moveaxis(np.asarray(ops.convert_to_numpy(image))[0], -1, 0).astype("float32")
+    return np.moveaxis(np.asarray(ops.convert_finite_numpy(image))[0], -1, 0).astype("float32")
 
 
 def maco_image(magnitude, phase, size: int):
@@ -220,10 +220,10 @@ def maco_recipe(make_objective: Callable, params: ExciterParams, canvas: int, ma
             phase, m, v, g = step(phase, m, v, constants[i], boxes[i], noise, units)
             alpha = alpha + g
         image, reached = image_and_objective(phase, units)
-        image = to_numpy(image)
+        image = finite_numpy(image)
         image = np.repeat(image, 3, axis=-1) if channels == 1 else image
         images = np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
-        return ExciterResult(images, to_numpy(reached), to_numpy(start), transparency_map(alpha, len(keys), size))
+        return ExciterResult(images, finite_numpy(reached), finite_numpy(start), transparency_map(alpha, len(keys), size))
 
     return run_batch
 
@@ -237,5 +237,5 @@ def transparency_map(alpha, count: int, size: int) -> np.ndarray:
     """Summed |gradients| (B, S, S, C) -> (B, S, S) in [0, 1]: the channels' sum over each map's maximum."""
     if isinstance(alpha, float):
         return np.zeros((count, size, size), np.float32)
-    a = to_numpy(alpha).sum(axis=-1)
+    a = finite_numpy(alpha).sum(axis=-1)
     return a / np.maximum(a.max(axis=(1, 2), keepdims=True), 1e-12)

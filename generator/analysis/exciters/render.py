@@ -8,6 +8,8 @@ network runs in Keras' mixed_bfloat16, about twice as fast there.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from typing import Callable, Sequence
 
 import keras
@@ -15,13 +17,14 @@ import numpy as np
 
 from generator.analysis import backend, graph
 from generator.analysis.exciters import lab, lucid, maco
-from generator.analysis.exciters.batch import ExciterResult, Items, batch_width, run_batches
+from generator.analysis.exciters.batch import ExciterResult, Items, NonFinite, batch_width, run_batches
 from generator.analysis.exciters.objectives import direction_objective, unit_objective
 from generator.analysis.precision import resolve_precision
 from generator.config import ExciterParams
 from generator.errors import GeneratorError
 
 RECIPES = ("gradient_ascent", "lucid", "maco")
+log = logging.getLogger("generator")
 
 
 def render_exciters(
@@ -91,18 +94,41 @@ def render_items(model: keras.Model, target: keras.layers.Layer, items: Items, p
     ``make_penalised`` (same arguments) gives the ``(images, targets) -> (B,)`` that Lucid's recipe climbs
     instead (the objective less a penalty, in one pass through the network; the reported value stays
     ``make_objective``'s); it may couple the items of a group.
+
+    A NaN or infinite value never leaves: a bfloat16 render that gives one is rendered again in float32 with
+    one warning line, and a float32 one is a :class:`GeneratorError`.
     """
     if params.method not in RECIPES:
         raise ValueError(f"unknown exciter method {params.method!r}; allowed: {', '.join(RECIPES)}")
     if not items.keys:
         s = params.size
         return ExciterResult(np.zeros((0, s, s, 3), np.uint8), np.zeros(0, np.float32), np.zeros(0, np.float32))
+    params = dataclasses.replace(params, precision=resolve_precision(params.precision))
+    if params.precision != "float32":
+        counted: list[int] = []
+        try:
+            return _render(model, target, items, params, make_objective, _tally(progress, counted), make_penalised,
+                           width)
+        except NonFinite:
+            log.warning("exciters: %s gave NaN or infinite values at layer %s on Keras' %s backend; rendering them "
+                        "in float32 instead", params.precision, target.name, keras.backend.backend())
+            params, progress = dataclasses.replace(params, precision="float32"), _after(progress, sum(counted))
+    try:
+        return _render(model, target, items, params, make_objective, progress, make_penalised, width)
+    except NonFinite:
+        raise GeneratorError(f"exciters: the exciters of layer {target.name!r} came out NaN or infinite in float32 "
+                             f"(the model's values overflow on them); pick another layer or a smaller "
+                             f"exciters.step_size") from None
 
+
+def _render(model: keras.Model, target: keras.layers.Layer, items: Items, params: ExciterParams,
+            make_objective: Callable, progress: Callable[[int], None] | None, make_penalised: Callable | None,
+            width: int) -> ExciterResult:
+    """:func:`render_items` at ``params.precision`` (resolved), whatever values come out."""
     canvas = _canvas(model, params)
-    precision = resolve_precision(params.precision)
-    if precision != "float32":
+    if params.precision != "float32":
         name = target.name
-        model = backend.at_precision(graph.cut(model, graph.layer_output(model, name, "exciters")), precision)
+        model = backend.at_precision(graph.cut(model, graph.layer_output(model, name, "exciters")), params.precision)
         target = model.get_layer(name)
 
     width = width or batch_width(len(items.keys), params.batch_size, items.group)
@@ -113,6 +139,34 @@ def render_items(model: keras.Model, target: keras.layers.Layer, items: Items, p
 
     return run_batches(_recipe(objective, params, canvas, model.input.shape[-1], items.spectrum), items, width,
                        progress)
+
+
+def _tally(progress: Callable[[int], None] | None, counted: list[int]) -> Callable[[int], None] | None:
+    """``progress``, each increment also appended to ``counted``."""
+    if progress is None:
+        return None
+
+    def report(n: int) -> None:
+        counted.append(n)
+        progress(n)
+
+    return report
+
+
+def _after(progress: Callable[[int], None] | None, counted: int) -> Callable[[int], None] | None:
+    """``progress`` for a render run again: the first ``counted`` units, reported by the first run, are not
+    reported twice."""
+    if progress is None:
+        return None
+    seen = [0]
+
+    def report(n: int) -> None:
+        new = max(0, seen[0] + n - counted) - max(0, seen[0] - counted)
+        seen[0] += n
+        if new:
+            progress(new)
+
+    return report
 
 
 def _canvas(model: keras.Model, params: ExciterParams) -> int:
