@@ -33,6 +33,16 @@ def plain_text(markdown: str) -> str:
     return re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown).replace("`", "")
 
 
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
+
+
+def literal(words: object) -> str:
+    """Text shown as it is (a class name, a label, a file name): Markdown's marks and a table's bar escaped,
+    HTML's ``&``, ``<`` and ``>`` as entities."""
+    text = str(words).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
 @pass_context
 def _link(context, target: str) -> str:
     return relative_link(target, context["here"])
@@ -51,6 +61,7 @@ def environment() -> Environment:
     env.filters["num"] = lambda x: f"{x:.4g}"
     env.filters["score"] = lambda x: f"{x:.3f}" if np.isfinite(x) else "—"  # a faithfulness score; "—": undefined
     env.filters["plain"] = plain_text
+    env.filters["literal"] = literal
     env.filters["link"] = _link
     env.filters["median"] = lambda values: float(np.median(values))
     env.globals["unit"] = Unit

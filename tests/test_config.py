@@ -140,6 +140,8 @@ def test_default_config_is_valid():
     ("images: {files: [a.png, a.png]}\n", "config key 'images.files[1]': 'a.png' is already images.files[0]"),
     ("feature_maps: {layers: [c1, c2, c1]}\n", "config key 'feature_maps.layers[2]': 'c1' is already feature_maps.layers[0]"),
     ("browse: {layers: [c2, c2]}\n", "config key 'browse.layers[1]': 'c2' is already browse.layers[0]"),
+    ("views: {layers: [c1, c2, c2]}\n", "config key 'views.layers[2]': 'c2' is already views.layers[1]"),
+    ("groups: {layers: [c2, c2]}\n", "config key 'groups.layers[1]': 'c2' is already groups.layers[0]"),
     ("browse: {layers: [c2, all]}\n",
      "config key 'browse.layers': 'all' already means every conv layer; give either 'all' or a list of layer names"),
     ("images: {dir: site_config.yaml}\n", "config key 'images.dir': folder 'site_config.yaml' is a file, not a folder"),

@@ -308,3 +308,30 @@ def test_bars_are_ranked_largest_at_the_top(draw, tmp_path):
 ])
 def test_log_ticks_are_powers_of_ten_then_their_2_and_5_multiples(low, high, ticks):
     assert dashboard_figures.log_ticks(low, high) == pytest.approx(ticks)
+
+
+@pytest.mark.parametrize("top, ticks", [(1, [0, 1]), (5, [0, 1, 2, 3, 4, 5]), (6, [0, 2, 4, 6]),
+                                        (31, [0, 10, 20, 30]), (1200, [0, 500, 1000])])
+def test_linear_ticks_step_by_1_2_5_times_a_power_of_ten(top, ticks):
+    assert dashboard_figures.linear_ticks(top) == ticks
+
+
+def test_activation_histogram_draws_each_series_where_its_images_are(tmp_path):
+    from generator.analysis.distribution import EDGES
+
+    max_counts, mean_counts = np.zeros(len(EDGES) - 1, int), np.zeros(len(EDGES) - 1, int)
+    max_counts[np.searchsorted(EDGES, 10.0)] = 5  # five images peak just above 10
+    mean_counts[np.searchsorted(EDGES, 0.1)] = 2  # two average just above 0.1
+    mean_counts[0] = 3  # three at 0 or below: in the legend, not drawn
+    path = dashboard_figures.activation_histogram(EDGES, max_counts, mean_counts, tmp_path / "h.png", title="c:1")
+    with Image.open(path) as png:
+        assert png.mode == "RGBA"
+        pixels = np.asarray(png)
+    assert pixels[0, 0, 3] == 0 and pixels[-1, -1, 3] == 0  # transparent background
+    plot = pixels[40:]  # below the title and the legend
+    tops = {}
+    for name, colour in (("max", dashboard_figures.MAX_COLOUR), ("mean", dashboard_figures.MEAN_COLOUR)):
+        ys, xs = np.nonzero(np.all(plot == colour, axis=-1))
+        tops[name] = (ys.min(), xs[ys == ys.min()].mean())
+    assert tops["max"][0] < tops["mean"][0]  # five images stand higher than two
+    assert tops["max"][1] > tops["mean"][1] + 100  # 10 is two decades right of 0.1

@@ -6,6 +6,9 @@ After a deliberate change, run ``python tests/fake_site.py`` and review the snap
 
 from __future__ import annotations
 
+import re
+from html import escape
+
 import pytest
 
 from fake_site import KINDS, SNAPSHOTS, render
@@ -29,3 +32,38 @@ def test_snapshots_show_what_each_kind_of_site_has():
     assert "No single conv layer feeds c2 directly." in (edge / "report" / "index.md").read_text()
     assert not (edge / "models/fake/c2/1/circuit").exists()
     assert "[output.json](output.json)" in (edge / "images" / "dog" / "index.md").read_text()
+
+
+def test_class_names_and_labels_show_as_written_in_tables_and_text(tmp_path):
+    """Names from a labels file or a folder go into tables and headings as text: a bar, HTML or Markdown marks in
+    them neither split a cell nor format anything."""
+    import dataclasses
+
+    import markdown
+
+    from fake_site import fake_site
+    from generator.pages import render_site
+    from generator.results import ClassScore, Prediction, UnitLabel
+
+    odd = ["a|b", "<b>bold</b>", "*star* _under_", "[link](x) & `code`", "back\\slash #1"]
+    site, config = fake_site("classifier")
+    first = dataclasses.replace(site.images[0], prediction=Prediction(
+        top5=tuple(ClassScore(r + 1, 10 + r, name, 0.5 / (r + 1)) for r, name in enumerate(odd))))
+    unit = next(iter(site.units))
+    units = {**site.units, unit: dataclasses.replace(site.units[unit], label=UnitLabel(odd[0], "config"))}
+    render_site(tmp_path, dataclasses.replace(site, images=(first, *site.images[1:]), units=units), config,
+                tmp_path / "none")
+    html = markdown.markdown((tmp_path / "images" / "cat" / "index.md").read_text(), extensions=["tables", "attr_list"])
+    cell = r"\s*<td[^>]*>(.*?)</td>"
+    rows = re.findall(r"<tr>" + cell * 4 + r"\s*</tr>", html, re.S)
+    rows = [(int(rank), name) for rank, _, name, share in rows if share.endswith("%")]
+    assert rows == [(r + 1, escape(name, quote=False)) for r, name in enumerate(odd)]
+    unit_page = markdown.markdown((tmp_path / paths_of(site).unit(unit) / "index.md").read_text(),
+                                  extensions=["tables", "attr_list"])
+    assert "Label: <strong>a|b</strong>" in unit_page
+
+
+def paths_of(site):
+    from generator.site_paths import SitePaths
+
+    return SitePaths(site.model)

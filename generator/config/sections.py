@@ -266,6 +266,11 @@ class ViewsSection(Section):
     caricature_steps: Annotated[Int, Field(ge=0, le=10_000)] = 32
     """Caricature: Adam steps from noise (Lucid's image) towards the image's activations at the layer."""
 
+    @model_validator(mode="after")
+    def _each_layer_once(self) -> ViewsSection:
+        _once(self.layers, "views.layers")
+        return self
+
 
 @dataclass(frozen=True)
 class GroupsSection(Section):
@@ -280,6 +285,11 @@ class GroupsSection(Section):
     size (one with a fixed input size gets exciters of that size)."""
     method: ExciterMethodOrEmpty = "lucid"
     """The groups' exciter method, if not exciters.method."""
+
+    @model_validator(mode="after")
+    def _each_layer_once(self) -> GroupsSection:
+        _once(self.layers, "groups.layers")
+        return self
 
 
 @dataclass(frozen=True)
