@@ -87,7 +87,7 @@ def resized(magnitude: np.ndarray, size: int) -> np.ndarray:
     if magnitude.shape[1:] == (size, size // 2 + 1):
         return np.asarray(magnitude, "float32")
     image = ops.image.resize(np.moveaxis(magnitude, 0, -1)[None], (size, size // 2 + 1), "bilinear")
-    return np.moveaxis(np.asarray(ops.convert_finite_numpy(image))[0], -1, 0).astype("float32")
+    return np.moveaxis(np.asarray(ops.convert_to_numpy(image))[0], -1, 0).astype("float32")
 
 
 def maco_image(magnitude, phase, size: int):
@@ -223,7 +223,8 @@ def maco_recipe(make_objective: Callable, params: ExciterParams, canvas: int, ma
         image = finite_numpy(image)
         image = np.repeat(image, 3, axis=-1) if channels == 1 else image
         images = np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
-        return ExciterResult(images, finite_numpy(reached), finite_numpy(start), transparency_map(alpha, len(keys), size))
+        alpha = transparency_map(alpha, len(keys), size)
+        return ExciterResult(images, finite_numpy(reached), finite_numpy(start), alpha)
 
     return run_batch
 
