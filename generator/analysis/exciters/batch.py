@@ -87,8 +87,9 @@ class NonFinite(Exception):
 def finite_numpy(x) -> np.ndarray:
     """A backend tensor as float32 NumPy; :class:`NonFinite` where any value is NaN or infinite.
 
-    Every image and value a recipe returns passes here: a NaN image can come with finite values (TensorFlow's
-    ReLU turns NaN into 0), so the values alone do not show it.
+    Every image and value a recipe returns passes here: a NaN image can come with finite values (in TensorFlow's
+    compiled step a convolution fused with its ReLU gives 0 for NaN, and max pooling skips NaN), so the values
+    alone do not show it.
     """
     x = np.asarray(ops.convert_to_numpy(x), dtype=np.float32)
     if not np.isfinite(x).all():
