@@ -127,7 +127,7 @@ def plan_units(config: Config, analyses: Analyses, circuits: dict[Unit, Circuit]
 
 def analyse(config: Config, analyses: Analyses, images: list[InputImage], example_files: list[Path]) -> Site:
     with stage("predictions"):
-        predictions = {im.slug: analyses.prediction(im) for im in tqdm(images, desc="predictions", disable=None)}
+        predictions = analyses.predictions(images)
     with stage("circuits"):
         circuits = {Unit(u.layer, u.channel): analyses.circuit(Unit(u.layer, u.channel)) for u in config.units}
     plan = plan_units(config, analyses, circuits)
@@ -140,7 +140,7 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         diverse = _diverse(config, analyses, plan.featured)
     map_layers = list(dict.fromkeys([*config.feature_maps.layers, *plan.unit_layers, *config.groups.layers]))
     with stage("activations"):
-        activations = {im.slug: analyses.activations(im, map_layers) for im in tqdm(images, desc="activations", disable=None)}
+        activations = analyses.activations(images, map_layers)
     with stage("views"):
         views = _views(config, analyses, images)
     with stage("groups"):

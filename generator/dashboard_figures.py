@@ -6,6 +6,7 @@ Arrays in, one file out, deterministic bytes, as in :mod:`generator.figures` (wh
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -16,11 +17,10 @@ from generator import canvas
 from generator.figures import INK
 
 INK_RGBA = tuple(int(INK[i:i + 2], 16) for i in (1, 3, 5)) + (255,)
-
-
 MAX_COLOUR, MEAN_COLOUR = (0x39, 0x49, 0xAB, 255), (0xF5, 0x7C, 0x00, 255)
 WIDTH, HEIGHT = 640, 260  # the histogram's picture; its plot box is what the labels leave
 MARGIN = 0.02  # of the x axis' span, either side of the stairs
+LEGEND_Y = 12 + canvas.LABEL + 2 + canvas.TICK // 2  # the legend's line, under the title
 
 
 def activation_histogram(edges: np.ndarray, max_counts: np.ndarray, mean_counts: np.ndarray, path: Path, *,
@@ -39,49 +39,69 @@ def activation_histogram(edges: np.ndarray, max_counts: np.ndarray, mean_counts:
                f"{name} ({int(np.asarray(counts)[:positive[0]].sum())} below 1e-4, not drawn)")
               for counts, colour, name in ((max_counts, MAX_COLOUR, "per-image maximum"),
                                            (mean_counts, MEAN_COLOUR, "per-image mean"))]
-    top = max(1, max(int(c.max(initial=0)) for c, _, _ in series))
+    axes = _Axes.fit(bins, max(1, max(int(c.max(initial=0)) for c, _, _ in series)))
     image = Image.new("RGBA", (WIDTH, HEIGHT), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
-    y_ticks = [(t, str(t)) for t in linear_ticks(top)]
-    x_ticks = [(t, f"{t:g}") for t in log_ticks(bins[0], bins[-1])]
-    tick_width = max(canvas.font(canvas.TICK).getbbox(words)[2] for _, words in y_ticks)
-    plot = (8 + canvas.LABEL + 8 + tick_width + 6, 12 + canvas.LABEL + 8 + canvas.TICK + 10,  # left, top
-            WIDTH - 16, HEIGHT - (6 + canvas.TICK + 8 + canvas.LABEL + 10))  # right, bottom
-    left, upper, right, lower = plot
-    ymax = top * 1.05
-
-    start, end = math.log10(bins[0]), math.log10(bins[-1])
-    start, end = start - MARGIN * (end - start), end + MARGIN * (end - start)
-
-    def x_at(value: float) -> float:
-        return left + (math.log10(value) - start) / (end - start) * (right - left)
-
-    def y_at(count: float) -> float:
-        return lower - count / ymax * (lower - upper)
-
     for counts, colour, _ in series:  # stairs from the baseline, up and along each bin, back down
-        points = [(x_at(bins[0]), lower)]
+        points = [(axes.x(bins[0]), axes.bottom)]
         for i, c in enumerate(counts):
-            points += [(x_at(bins[i]), y_at(c)), (x_at(bins[i + 1]), y_at(c))]
-        draw.line(points + [(x_at(bins[-1]), lower)], fill=colour, width=2)
-    draw.rectangle(plot, outline=INK_RGBA)
-    for value, words in x_ticks:
-        x = round(x_at(value))
-        draw.line([(x, lower), (x, lower + 4)], fill=INK_RGBA)
-        _write(image, words, canvas.TICK, (x, lower + 6), "top")
-    for value, words in y_ticks:
-        y = round(y_at(value))
-        draw.line([(left - 4, y), (left, y)], fill=INK_RGBA)
-        _write(image, words, canvas.TICK, (left - 6, y), "right")
-    _write(image, "activation", canvas.LABEL, ((left + right) // 2, HEIGHT - 4), "bottom")
-    _write(image, "images", canvas.LABEL, (8, (upper + lower) // 2), "left", rotate=True)
-    _write(image, title, canvas.LABEL, ((left + right) // 2, 4), "top")
-    x = left
-    for _, colour, words in series:  # the legend: a line of each colour and its words, under the title
-        y = 12 + canvas.LABEL + 2 + canvas.TICK // 2
-        draw.line([(x, y), (x + 20, y)], fill=colour, width=2)
-        x = _write(image, words, canvas.TICK, (x + 26, y), "left") + 24
+            points += [(axes.x(bins[i]), axes.y(c)), (axes.x(bins[i + 1]), axes.y(c))]
+        draw.line(points + [(axes.x(bins[-1]), axes.bottom)], fill=colour, width=2)
+    axes.draw(image, "activation", "images")
+    _write(image, title, canvas.LABEL, ((axes.left + axes.right) // 2, 4), "top")
+    x = axes.left
+    for _, colour, words in series:  # the legend: a line of each colour and its words
+        draw.line([(x, LEGEND_Y), (x + 20, LEGEND_Y)], fill=colour, width=2)
+        x = _write(image, words, canvas.TICK, (x + 26, LEGEND_Y), "left") + 24
     return canvas.save(image, path)
+
+
+@dataclass(frozen=True)
+class _Axes:
+    """A plot box on a WIDTH x HEIGHT picture: x on a log scale (``start`` to ``end``, in log10), y from 0 to
+    ``ymax``, with their ticks."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+    start: float
+    end: float
+    ymax: float
+    x_ticks: tuple[float, ...]
+    y_ticks: tuple[int, ...]
+
+    @staticmethod
+    def fit(bins: np.ndarray, top: int) -> _Axes:
+        """Axes for stairs over ``bins`` up to ``top`` images, leaving room for the title, legend and labels."""
+        y_ticks = tuple(linear_ticks(top))
+        tick_width = max(canvas.font(canvas.TICK).getbbox(str(t))[2] for t in y_ticks)
+        start, end = math.log10(bins[0]), math.log10(bins[-1])
+        return _Axes(8 + canvas.LABEL + 8 + tick_width + 6, LEGEND_Y + canvas.TICK // 2 + 10, WIDTH - 16,
+                     HEIGHT - (6 + canvas.TICK + 8 + canvas.LABEL + 10),
+                     start - MARGIN * (end - start), end + MARGIN * (end - start), top * 1.05,
+                     tuple(log_ticks(bins[0], bins[-1])), y_ticks)
+
+    def x(self, value: float) -> float:
+        return self.left + (math.log10(value) - self.start) / (self.end - self.start) * (self.right - self.left)
+
+    def y(self, count: float) -> float:
+        return self.bottom - count / self.ymax * (self.bottom - self.top)
+
+    def draw(self, image: Image.Image, x_label: str, y_label: str) -> None:
+        """The box, the ticks with their numbers, and the axes' labels, in the charts' ink."""
+        draw = ImageDraw.Draw(image)
+        draw.rectangle((self.left, self.top, self.right, self.bottom), outline=INK_RGBA)
+        for value in self.x_ticks:
+            x = round(self.x(value))
+            draw.line([(x, self.bottom), (x, self.bottom + 4)], fill=INK_RGBA)
+            _write(image, f"{value:g}", canvas.TICK, (x, self.bottom + 6), "top")
+        for value in self.y_ticks:
+            y = round(self.y(value))
+            draw.line([(self.left - 4, y), (self.left, y)], fill=INK_RGBA)
+            _write(image, str(value), canvas.TICK, (self.left - 6, y), "right")
+        _write(image, x_label, canvas.LABEL, ((self.left + self.right) // 2, HEIGHT - 4), "bottom")
+        _write(image, y_label, canvas.LABEL, (8, (self.top + self.bottom) // 2), "left", rotate=True)
 
 
 def linear_ticks(top: int) -> list[int]:

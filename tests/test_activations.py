@@ -48,7 +48,7 @@ def test_predict_classes_ranks_the_top_five():
         return [[(int(i), f"class {i}", float(probabilities[0, i])) for i in order]]
 
     loaded = SimpleNamespace(predict=model_predict, output_kind="classes", class_names=names, head=None)
-    result = predict(loaded, np.zeros((4, 4, 3), np.uint8))
+    (result,) = predict(loaded, np.zeros((1, 4, 4, 3), np.uint8))
     assert seen == [((1, 4, 4, 3), np.dtype("float32"))]
     assert result == Prediction(top5=(
         ClassScore(1, 1, "class 1", 0.5), ClassScore(2, 3, "class 3", 0.2), ClassScore(3, 0, "class 0", 0.1),
@@ -56,9 +56,11 @@ def test_predict_classes_ranks_the_top_five():
     ))
 
 
-def test_predict_map_is_the_first_channel_of_the_first_image():
+def test_predict_map_is_each_images_first_channel():
     output = np.arange(2 * 3 * 3 * 2, dtype=np.float64).reshape(2, 3, 3, 2)
     loaded = SimpleNamespace(predict=lambda batch: output, output_kind="map", class_names=None)
-    result = predict(loaded, np.zeros((3, 3, 3), np.uint8))
-    assert result.top5 == () and result.output_map.dtype == np.float32
-    np.testing.assert_array_equal(result.output_map, output[0, ..., 0])
+    results = predict(loaded, np.zeros((2, 3, 3, 3), np.uint8))
+    assert len(results) == 2
+    for k, result in enumerate(results):
+        assert result.top5 == () and result.output_map.dtype == np.float32
+        np.testing.assert_array_equal(result.output_map, output[k, ..., 0])

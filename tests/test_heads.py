@@ -150,11 +150,13 @@ def test_binary_head_shows_both_classes_and_attribution_of_class_0_is_the_negati
     out = model.predict(images.astype(np.float32), verbose=0)[:, 0].astype(np.float64)
     p = out if activation else 1 / (1 + np.exp(-out))
     z = np.log(p / (1 - p))  # the logit, also where the head applies the sigmoid
-    prediction = predict(loaded, images[0])
-    assert {(s.id, s.name) for s in prediction.top5} == {(0, "cat"), (1, "dog")}
-    by_name = {s.name: s.probability for s in prediction.top5}
-    np.testing.assert_allclose([by_name["cat"], by_name["dog"]], [1 - p[0], p[0]], rtol=1e-5)
-    assert ("sigmoid (applied here)" if activation is None else "already a sigmoid probability") in prediction.note
+    predictions = predict(loaded, images)
+    assert len(predictions) == 3
+    for k, prediction in enumerate(predictions):
+        assert {(s.id, s.name) for s in prediction.top5} == {(0, "cat"), (1, "dog")}
+        by_name = {s.name: s.probability for s in prediction.top5}
+        np.testing.assert_allclose([by_name["cat"], by_name["dog"]], [1 - p[k], p[k]], rtol=1e-5)
+        assert ("sigmoid (applied here)" if activation is None else "already a sigmoid probability") in prediction.note
     targets = [attribution.ClassTarget(index=0), attribution.ClassTarget(index=1), attribution.ClassTarget(rank=1)]
     cat, dog, top = attribution.attribute(loaded, images, targets, "saliency")
     np.testing.assert_allclose(cat.scores, -z, rtol=1e-4, atol=1e-5)
@@ -199,7 +201,7 @@ def test_several_sigmoid_outputs_are_labels_each_on_its_own(tmp_path):
     loaded = load_model(ModelSection(name=str(saved(model, tmp_path)), preprocess="none"), tmp_path)
     image = np.random.default_rng(2).integers(0, 256, (16, 16, 3)).astype(np.uint8)
     expected = model.predict(image[None].astype(np.float32), verbose=0)[0]
-    prediction = predict(loaded, image)
+    (prediction,) = predict(loaded, image[None])
     by_id = {s.id: s.probability for s in prediction.top5}
     np.testing.assert_allclose([by_id[i] for i in range(3)], expected, rtol=1e-5)  # no softmax over the labels
     assert all(s.logit is None for s in prediction.top5) and "on its own" in prediction.note

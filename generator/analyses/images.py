@@ -10,26 +10,55 @@ from generator.analysis.precision import resolve_precision
 from generator.results import ActivationGroups, ImageViews, InputImage, Prediction
 from generator.timing import stage
 
+IMAGES = 8  # images through the network at once for predictions and activations
+
+
+def _chunks(items: list) -> list[list]:
+    return [items[i:i + IMAGES] for i in range(0, len(items), IMAGES)]
+
 
 class ImageAnalyses:
-    def prediction(self, image: InputImage) -> Prediction:
-        def compute() -> Prediction:
+    def predictions(self, images: list[InputImage]) -> dict[str, Prediction]:
+        """Each image's prediction, the missing ones through the network ``IMAGES`` at a time."""
+        keys = {im.slug: self._key("prediction", im.digest, self.config.images.size) for im in images}
+
+        def compute(missing: list[str]) -> dict[str, Prediction]:
             from generator.analysis.predictions import predict
 
-            return predict(self.model, image.pixels)
+            found = {}
+            with tqdm(total=len(missing), desc="predictions", unit="image", disable=None) as bar:
+                for chunk in _chunks(missing):
+                    found.update(zip(chunk, predict(self.model, self._pixels(images, chunk))))
+                    bar.update(len(chunk))
+            return found
 
-        return self.cache.value(self._key("prediction", image.digest, self.config.images.size), Prediction, compute)
+        return self.cache.values(keys, Prediction, compute)
 
-    def activations(self, image: InputImage, layers: list[str]) -> dict[str, np.ndarray]:
-        """Activations (h, w, C) of ``image`` at each layer, one forward pass for all missing ones."""
-        keys = {name: self._key("activations", image.digest, self.config.images.size, name) for name in layers}
+    def activations(self, images: list[InputImage], layers: list[str]) -> dict[str, dict[str, np.ndarray]]:
+        """Each image's activations (h, w, C) at each layer, by slug then layer: the images missing any through
+        one compiled pass ``IMAGES`` at a time."""
+        size = self.config.images.size
+        keys = {(im.slug, name): self._key("activations", im.digest, size, name) for im in images for name in layers}
 
-        def compute(missing: list[str]) -> dict[str, np.ndarray]:
+        def compute(missing: list[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
             from generator.analysis.activations import layer_activations
 
-            return {name: a[0] for name, a in layer_activations(self.model, image.pixels[None], missing).items()}
+            names, slugs = (list(dict.fromkeys(part[i] for part in missing)) for i in (1, 0))
+            found = {}
+            with tqdm(total=len(slugs), desc="activations", unit="image", disable=None) as bar:
+                for chunk in _chunks(slugs):
+                    batch = layer_activations(self.model, self._pixels(images, chunk), names, compiled=True)
+                    found.update(((slug, name), batch[name][i]) for i, slug in enumerate(chunk) for name in names)
+                    bar.update(len(chunk))
+            return {key: found[key] for key in missing}
 
-        return self.cache.values(keys, np.ndarray, compute)
+        values = self.cache.values(keys, np.ndarray, compute)
+        return {im.slug: {name: values[im.slug, name] for name in layers} for im in images}
+
+    @staticmethod
+    def _pixels(images: list[InputImage], slugs: list[str]) -> np.ndarray:
+        by_slug = {im.slug: im for im in images}
+        return np.stack([by_slug[slug].pixels for slug in slugs])
 
     def layer_views(self, images: list[InputImage], layer: str) -> dict[str, ImageViews]:
         """DeepDream and Caricature of each image at ``layer``; the missing images in one batch."""

@@ -93,13 +93,14 @@ class LayerHead:
         out = []
         for i in range(0, len(activations), BATCH):
             a = activations[i:i + BATCH].astype(np.float32)
-            h = [np.repeat(t, len(a), axis=0) if len(t) == 1 else t[i:i + BATCH] for t in held]
+            h = [t if len(t) == 1 else t[i:i + BATCH] for t in held]  # one image's: broadcast in the step
             out.append(np.asarray(ops.convert_to_numpy(step(a, h)), np.float64))
         return np.concatenate(out) if out else np.zeros(0)
 
     def _run(self, activations, held):
         values = {id(self.start): activations}
-        values.update((id(t), v) for t, v in zip(self.fixed, held))
+        batch = ops.shape(activations)[:1]
+        values.update((id(t), ops.broadcast_to(v, batch + ops.shape(v)[1:])) for t, v in zip(self.fixed, held))
         for node in self.nodes:
             args, kwargs = node.arguments.fill_in(values)
             for t, v in zip(node.outputs, keras.tree.flatten(node.operation(*args, **kwargs))):
