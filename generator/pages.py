@@ -63,7 +63,7 @@ def environment() -> Environment:
     env.filters["plain"] = plain_text
     env.filters["literal"] = literal
     env.filters["link"] = _link
-    env.filters["median"] = lambda values: float(np.median(values))
+    env.filters["median"] = lambda values: float(np.nanmedian(values)) if np.isfinite(values).any() else float("nan")
     env.globals["unit"] = Unit
     env.globals["class_title"] = class_title
     env.globals["maps_shown"] = MAPS_SHOWN

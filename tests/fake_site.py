@@ -121,7 +121,7 @@ def fake_site(kind: str) -> tuple[Site, Config]:
         Attribution("gradcam", "top-1 class", maps, np.array([0.5, 0.25]), classes=(10, 11), layer="c2",
                     settings="Grad-CAM at c2", sanity=np.array([0.125, 0.75]), randomised=("c2", "c1", "c0")),
         Attribution("integrated_gradients", "top-1 class", maps, np.array([0.5, 0.25]), classes=(10, 11),
-                    settings="Integrated Gradients: 8 steps from a black baseline", sanity=np.array([0.5, 0.5]),
+                    settings="Integrated Gradients: 8 steps from a black baseline", sanity=np.array([0.25, np.nan]),
                     randomised=("c2", "c1", "c0"), baseline_scores=np.array([0.125, 0.0])),
         Attribution("gradcam", "c2:1", maps, np.array([1.5, 2.5]), unit=featured, layer="c1", settings="Grad-CAM at c1"),
     )

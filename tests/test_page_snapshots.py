@@ -32,6 +32,9 @@ def test_snapshots_show_what_each_kind_of_site_has():
     assert "No single conv layer feeds c2 directly." in (edge / "report" / "index.md").read_text()
     assert not (edge / "models/fake/c2/1/circuit").exists()
     assert "[output.json](output.json)" in (edge / "images" / "dog" / "index.md").read_text()
+    # an undefined sanity check (a constant map) shows as a dash; the report's median is over the defined ones
+    assert "black baseline | 0.25 | — | 0.250 | 0.750 | — |" in (SNAPSHOTS / "classifier" / "images" / "dog" / "index.md").read_text()
+    assert "| integrated_gradients | top-1 class | 0.250 | 3 |" in classifier
 
 
 def test_class_names_and_labels_show_as_written_in_tables_and_text(tmp_path):
