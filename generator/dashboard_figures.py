@@ -18,9 +18,10 @@ from generator.figures import INK
 
 INK_RGBA = tuple(int(INK[i:i + 2], 16) for i in (1, 3, 5)) + (255,)
 MAX_COLOUR, MEAN_COLOUR = (0x39, 0x49, 0xAB, 255), (0xF5, 0x7C, 0x00, 255)
-WIDTH, HEIGHT = 640, 260  # the histogram's picture; its plot box is what the labels leave
+WIDTH, HEIGHT = 640, 275  # the histogram's picture; its plot box is what the labels leave
 MARGIN = 0.02  # of the x axis' span, either side of the stairs
-LEGEND_Y = 12 + canvas.LABEL + 2 + canvas.TICK // 2  # the legend's line, under the title
+LEGEND_Y = 12 + canvas.LABEL + 2 + canvas.TICK // 2  # the legend's first line, under the title
+LEGEND_ROW = canvas.TICK + 4  # a line a series: side by side, large counts ran past the picture's edge
 
 
 def activation_histogram(edges: np.ndarray, max_counts: np.ndarray, mean_counts: np.ndarray, path: Path, *,
@@ -49,10 +50,10 @@ def activation_histogram(edges: np.ndarray, max_counts: np.ndarray, mean_counts:
         draw.line(points + [(axes.x(bins[-1]), axes.bottom)], fill=colour, width=2)
     axes.draw(image, "activation", "images")
     _write(image, title, canvas.LABEL, ((axes.left + axes.right) // 2, 4), "top")
-    x = axes.left
-    for _, colour, words in series:  # the legend: a line of each colour and its words
-        draw.line([(x, LEGEND_Y), (x + 20, LEGEND_Y)], fill=colour, width=2)
-        x = _write(image, words, canvas.TICK, (x + 26, LEGEND_Y), "left") + 24
+    for row, (_, colour, words) in enumerate(series):  # the legend: a line of each colour and its words
+        y = LEGEND_Y + row * LEGEND_ROW
+        draw.line([(axes.left, y), (axes.left + 20, y)], fill=colour, width=2)
+        _write(image, words, canvas.TICK, (axes.left + 26, y), "left")
     return canvas.save(image, path)
 
 
@@ -73,11 +74,11 @@ class _Axes:
 
     @staticmethod
     def fit(bins: np.ndarray, top: int) -> _Axes:
-        """Axes for stairs over ``bins`` up to ``top`` images, leaving room for the title, legend and labels."""
+        """Axes for stairs over ``bins`` up to ``top`` images, leaving room for the title, the legend's lines and the labels."""
         y_ticks = tuple(linear_ticks(top))
         tick_width = max(canvas.font(canvas.TICK).getbbox(str(t))[2] for t in y_ticks)
         start, end = math.log10(bins[0]), math.log10(bins[-1])
-        return _Axes(8 + canvas.LABEL + 8 + tick_width + 6, LEGEND_Y + canvas.TICK // 2 + 10, WIDTH - 16,
+        return _Axes(8 + canvas.LABEL + 8 + tick_width + 6, LEGEND_Y + LEGEND_ROW + canvas.TICK // 2 + 10, WIDTH - 16,
                      HEIGHT - (6 + canvas.TICK + 8 + canvas.LABEL + 10),
                      start - MARGIN * (end - start), end + MARGIN * (end - start), top * 1.05,
                      tuple(log_ticks(bins[0], bins[-1])), y_ticks)
@@ -114,19 +115,29 @@ def linear_ticks(top: int) -> list[int]:
 
 def log_ticks(low: float, high: float) -> list[float]:
     """Ticks for a log axis from ``low`` to ``high``: the powers of ten between them, with 2 and 5 times each
-    where fewer than three powers fall inside."""
+    where fewer than three powers fall inside; where even those give fewer than two (a narrow axis), the ends
+    to 3 significant digits, rounded inwards."""
     decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
     for multiples in ((1,), (1, 2, 5)):
         ticks = [m * 10.0 ** d for d in decades for m in multiples if low <= m * 10.0 ** d <= high]
         if len(ticks) >= 3:
             break
-    return ticks
+    return ticks if len(ticks) >= 2 else [_three_digits(low, up=True), _three_digits(high, up=False)]
+
+
+def _three_digits(value: float, up: bool) -> float:
+    """``value`` to 3 significant digits, rounded up (``up``) or down."""
+    rounded = float(f"{value:.3g}")
+    if rounded < value if up else rounded > value:
+        unit = 10.0 ** (math.floor(math.log10(value)) - 2)
+        rounded = float(f"{rounded + unit if up else rounded - unit:.3g}")
+    return rounded
 
 
 def _write(image: Image.Image, words: str, size: int, at: tuple[float, float], anchor: str,
-           rotate: bool = False) -> int:
+           rotate: bool = False) -> None:
     """``words`` in the charts' ink on ``image``: ``at`` is the middle of the side that ``anchor`` names (top,
-    bottom, left, right); ``rotate``: reading upwards. Returns the right edge of the words."""
+    bottom, left, right); ``rotate``: reading upwards."""
     mask = canvas.ink(words, size)
     if rotate:
         mask = mask.rotate(90, expand=True)
@@ -134,7 +145,6 @@ def _write(image: Image.Image, words: str, size: int, at: tuple[float, float], a
     x = {"right": x - mask.width, "left": x}.get(anchor, x - mask.width / 2)
     y = {"top": y, "bottom": y - mask.height}.get(anchor, y - mask.height / 2)
     image.paste(INK_RGBA, (round(x), round(y), round(x) + mask.width, round(y) + mask.height), mask)
-    return round(x) + mask.width
 
 
 def band_crops(crops: Sequence[np.ndarray], labels: Sequence[str], rows: Sequence[int], cols: int, path: Path, *,

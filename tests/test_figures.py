@@ -305,6 +305,8 @@ def test_bars_are_ranked_largest_at_the_top(draw, tmp_path):
     (0.008, 700.0, [0.01, 0.1, 1.0, 10.0, 100.0]),  # wide: the powers of ten alone
     (2.1, 11.5, [5.0, 10.0]),  # under three powers inside: 2 and 5 times each too
     (0.3, 40.0, [0.5, 1.0, 2.0, 5.0, 10.0, 20.0]),
+    (2.37, 4.22, [2.37, 4.22]),  # no 1, 2 or 5 times a power of ten inside: the ends, to 3 digits
+    (0.913, 1.154, [0.913, 1.15]),  # only one inside (1): the ends, rounded inwards
 ])
 def test_log_ticks_are_powers_of_ten_then_their_2_and_5_multiples(low, high, ticks):
     assert dashboard_figures.log_ticks(low, high) == pytest.approx(ticks)
@@ -328,10 +330,22 @@ def test_activation_histogram_draws_each_series_where_its_images_are(tmp_path):
         assert png.mode == "RGBA"
         pixels = np.asarray(png)
     assert pixels[0, 0, 3] == 0 and pixels[-1, -1, 3] == 0  # transparent background
-    plot = pixels[40:]  # below the title and the legend
+    plot = pixels[dashboard_figures.LEGEND_Y + dashboard_figures.LEGEND_ROW + 4:]  # below the title and the legend
     tops = {}
     for name, colour in (("max", dashboard_figures.MAX_COLOUR), ("mean", dashboard_figures.MEAN_COLOUR)):
         ys, xs = np.nonzero(np.all(plot == colour, axis=-1))
         tops[name] = (ys.min(), xs[ys == ys.min()].mean())
     assert tops["max"][0] < tops["mean"][0]  # five images stand higher than two
     assert tops["max"][1] > tops["mean"][1] + 100  # 10 is two decades right of 0.1
+
+
+def test_activation_histogram_legend_stays_in_the_picture_however_many_images(tmp_path):
+    from generator.analysis.distribution import EDGES
+
+    counts = np.zeros(len(EDGES) - 1, int)
+    counts[0], counts[np.searchsorted(EDGES, 3.0)] = 250_000, 120_000  # six-digit counts in the legend's words
+    path = dashboard_figures.activation_histogram(EDGES, counts, counts, tmp_path / "h.png", title="c:1")
+    with Image.open(path) as png:
+        alpha = np.asarray(png)[..., 3]
+    assert alpha[:, -8:].max() == 0  # nothing drawn in the right margin (the plot box ends 16 px in)
+    assert alpha[dashboard_figures.LEGEND_Y - 3:dashboard_figures.LEGEND_Y + dashboard_figures.LEGEND_ROW + 4].any()
