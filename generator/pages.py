@@ -29,8 +29,9 @@ NAV_CLASSES = 50  # up to this many classes have their pages in the navigation; 
 
 
 def plain_text(markdown: str) -> str:
-    """Markdown inline text without links and code marks, for alt attributes."""
-    return re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown).replace("`", "")
+    """Markdown inline text without links and code marks, for alt attributes (a mark escaped by :func:`literal`
+    stays, escaped)."""
+    return re.sub(r"(?<!\\)`", "", re.sub(r"\[((?:\\.|[^\]\\])*)\]\([^)]*\)", r"\1", markdown))
 
 
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|#])")

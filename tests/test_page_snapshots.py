@@ -70,3 +70,41 @@ def paths_of(site):
     from generator.site_paths import SitePaths
 
     return SitePaths(site.model)
+
+
+def test_image_file_names_show_as_written_in_headings_links_captions_and_alt_texts(tmp_path):
+    """A file name (and the class a caption names) goes into every page as text: marks in it neither format,
+    split a table's cell, nor leave a backslash or (in a caption's link) the link's Markdown in an alt text."""
+    import dataclasses
+    from html import unescape
+
+    import markdown
+
+    from fake_site import fake_site
+    from generator.pages import render_site
+    from generator.pdf import EXTENSIONS
+    from generator.results import ClassScore, Prediction
+
+    name, klass = "__init__ & [x] *y* | `z`.jpg", "_a_ <b>"
+    site, config = fake_site("classifier")
+    first = dataclasses.replace(site.images[0], image=dataclasses.replace(site.images[0].image, file=name),
+                                prediction=Prediction(top5=(ClassScore(1, 10, klass, 0.5),)))
+    render_site(tmp_path, dataclasses.replace(site, images=(first, *site.images[1:]), composite=first), config,
+                tmp_path / "none")
+
+    def html_of(page: str) -> str:
+        text = (tmp_path / page / "index.md").read_text()
+        return markdown.markdown(re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.S), extensions=EXTENSIONS)
+
+    def alts(page: str) -> list[str]:
+        return [unescape(a) for a in re.findall(r'alt="([^"]*)"', html_of(page))]
+
+    assert f"<h1>{escape(name, quote=False)}</h1>" in html_of("images/cat")
+    assert f"{name} as the model sees it (centre crop, 16 px)" in alts("images/cat")
+    assert f"Where the evidence for top-1 class is on {name} ({klass})" in alts("images/cat")
+    assert f"Top-5 predictions for {name}" in alts("report")
+    assert f"c2:1 on {name}" in alts("report")
+    views = html_of(paths_of(site).views().rstrip("/"))
+    assert f"DeepDream of {name} at c1" in alts(paths_of(site).views().rstrip("/"))
+    rows = re.findall(r"<tr>(.*?)</tr>", views, re.S)
+    assert len({len(re.findall(r"<t[dh]\b", row)) for row in rows}) == 1  # no cell split by the bar
