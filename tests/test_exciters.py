@@ -174,14 +174,16 @@ def test_a_second_run_reports_only_the_units_the_first_did_not():
     assert done == [3, 4]
 
 
-def test_exciters_that_overflow_float32_are_one_error_line():
+@pytest.mark.parametrize("params, hint", [(PARAMS, " or a smaller exciters.step_size"),
+                                          (LUCID, "")])  # step_size is the lab's recipe's alone
+def test_exciters_that_overflow_float32_are_one_error_line(params, hint):
     net = geometry_model()  # all-ones kernels, no activation: nothing turns an infinity back into a number
     kernel = net.get_layer("c1").kernel
     kernel.assign(np.full(kernel.shape, 1e38, "float32"))
     with pytest.raises(GeneratorError) as raised:
-        render_exciters(net, "c3", [0, 1], PARAMS, preprocess)
+        render_exciters(net, "c3", [0, 1], params, preprocess)
     assert str(raised.value) == ("exciters: the exciters of layer 'c3' came out NaN or infinite in float32 (the "
-                                 "model's values overflow on them); pick another layer or a smaller exciters.step_size")
+                                 f"model's values overflow on them); pick another layer{hint}")
 
 
 def test_fixed_size_model():

@@ -116,9 +116,9 @@ def render_items(model: keras.Model, target: keras.layers.Layer, items: Items, p
     try:
         return _render(model, target, items, params, make_objective, progress, make_penalised, width)
     except NonFinite:
+        smaller_step = " or a smaller exciters.step_size" if params.method == "gradient_ascent" else ""  # its alone
         raise GeneratorError(f"exciters: the exciters of layer {target.name!r} came out NaN or infinite in float32 "
-                             f"(the model's values overflow on them); pick another layer or a smaller "
-                             f"exciters.step_size") from None
+                             f"(the model's values overflow on them); pick another layer{smaller_step}") from None
 
 
 def _render(model: keras.Model, target: keras.layers.Layer, items: Items, params: ExciterParams,
