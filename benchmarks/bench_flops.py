@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -33,6 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # this tree's generator, also where another checkout is installed (a "before" copy)
 STAGES = ("exciters", "directions", "diversity", "views", "groups", "examples", "attribution", "faithfulness",
           "classes")
 

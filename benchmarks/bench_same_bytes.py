@@ -26,8 +26,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parent.parent
 
 TINY = """
@@ -51,11 +49,11 @@ def tiny_project(project: Path, site: str, env: dict) -> None:
 
 
 def default_project(project: Path) -> None:
-    config = yaml.safe_load((REPO / "site_config.yaml").read_text())
-    config["images"]["dir"] = str(REPO / "images")
-    config["units"] = [{**u, "note": str(REPO / u["note"])} if u.get("note") else u for u in config["units"]]
-    config["notes"] = {k: (str(REPO / v) if str(v).endswith(".md") else v) for k, v in config["notes"].items()}
-    (project / "site_config.yaml").write_text(yaml.safe_dump(config))
+    """The shipped config as it is, its folders (photos, examples, notes) linked in: its relative paths hold."""
+    shutil.copy(REPO / "site_config.yaml", project)
+    (project / "images").symlink_to(REPO / "images")
+    (project / "docs").mkdir()
+    (project / "docs" / "notes").symlink_to(REPO / "docs" / "notes")
 
 
 def manifest(tree: Path, site: str, cache: Path | None = None) -> dict[str, str]:

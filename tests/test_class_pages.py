@@ -301,6 +301,9 @@ def test_a_map_model_gets_one_output_page_end_to_end(tmp_path):
     run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=project,
                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, capture_output=True, text=True)
     assert run.returncode == 0 and "WARNING" not in run.stderr, run.stderr
+    moved = shutil.move(project, tmp_path / "moved")  # the project in another folder, its cache with it
+    build_module.build_site(load_config(moved / "site_config.yaml"), moved)
+    assert "concepts-output.png" in page(moved, "images/photo0")  # the cached concepts know the images' new paths
 
 
 @pytest.mark.parametrize("name, key", [("golden retriever", "3-golden-retriever"), ("Café crème", "3-cafe-creme"),

@@ -41,7 +41,9 @@ class ClassAnalyses:
             with tqdm(total=len(jobs), desc="class concepts", unit="class", disable=None) as bar:
                 return dict(zip(missing, self.executor.run(jobs, bar.update)))
 
-        return tuple(self.cache.values(keys, ClassConcepts, compute).values())
+        found = self.cache.values(keys, ClassConcepts, compute)
+        # The files as they are now: a project moved since the cache was written keeps its concepts' links to images.
+        return tuple(dataclasses.replace(found[i], images=tuple(chosen[i][3])) for i in keys)
 
     def class_names(self) -> tuple[str, ...]:
         """The classifier's class names (its labels), in output order; () for a model without classes."""
