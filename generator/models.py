@@ -388,6 +388,11 @@ def _load_file(spec: ModelSpec, section: ModelSection, root: Path) -> LoadedMode
         model = keras.saving.load_model(path, compile=False)
     except Exception as e:
         raise GeneratorError(f"config key 'model.name': cannot load {shown(section.name)} ({_first_line(e)})") from None
+    inputs, outputs = len(model.inputs), len(model.outputs)
+    if (inputs, outputs) != (1, 1):
+        raise GeneratorError(f"config key 'model.name': {shown(section.name)} has {inputs} input{'s' * (inputs != 1)} "
+                             f"and {outputs} output{'s' * (outputs != 1)}; this generator analyses models with one "
+                             f"image input and one output")
     if needs_flattening(model):
         model = flatten(model)
     preprocess = _input_channels(preprocessor(section.preprocess), model.input_shape[-1], section.preprocess)

@@ -223,6 +223,18 @@ def test_a_four_band_model_is_told_what_is_supported(tiny_project, monkeypatch, 
                     "analyses image models taking RGB (height, width, 3) or grayscale (height, width, 1) images")
 
 
+def test_a_model_with_two_outputs_is_told_what_is_supported(tiny_project, monkeypatch, capsys):
+    seed_weights(0)
+    x = inputs = keras.Input((None, None, 3))
+    x = L.GlobalAveragePooling2D()(L.Conv2D(4, 3, name="c1")(x))
+    keras.Model(inputs, [L.Dense(3, activation="softmax", name="a")(x), L.Dense(2, name="b")(x)]).save(
+        tiny_project / "two.keras")
+    edit_config(tiny_project, model={"name": "two.keras"})
+    line = error_line(tiny_project, monkeypatch, capsys)
+    assert line == ("error: config key 'model.name': 'two.keras' has 1 input and 2 outputs; this generator "
+                    "analyses models with one image input and one output")
+
+
 @pytest.mark.parametrize("mode", ["caffe", "torch"])
 def test_a_grey_model_refuses_rgb_normalisation(tiny_project, monkeypatch, capsys, mode):
     grey_classifier().save(tiny_project / "grey.keras")
