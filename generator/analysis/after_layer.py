@@ -88,7 +88,7 @@ class LayerHead:
 
     def scores(self, activations: np.ndarray, held: list[np.ndarray]) -> np.ndarray:
         """(B,) float64 scores of (B, h, w, C) ``activations``; ``held``: the held tensors of one image (each with
-        a batch of 1, repeated) or of each activation (a batch of B)."""
+        a batch of 1, broadcast over the activations inside the compiled step) or of each activation (a batch of B)."""
         step = self._step("head", lambda: self._run)
         out = []
         for i in range(0, len(activations), BATCH):
