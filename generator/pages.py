@@ -34,12 +34,12 @@ def plain_text(markdown: str) -> str:
     return re.sub(r"(?<!\\)`", "", re.sub(r"\[((?:\\.|[^\]\\])*)\]\([^)]*\)", r"\1", markdown))
 
 
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]{}|#])")
 
 
 def literal(words: object) -> str:
-    """Text shown as it is (a class name, a label, a file name): Markdown's marks and a table's bar escaped,
-    HTML's ``&``, ``<`` and ``>`` as entities."""
+    """Text shown as it is (a class name, a label, a file name): Markdown's marks, a table's bar and an
+    attribute list's braces (``{.x}`` ending a heading or a cell) escaped, HTML's ``&``, ``<`` and ``>`` as entities."""
     text = str(words).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return MARKDOWN_SPECIAL.sub(r"\\\1", text)
 

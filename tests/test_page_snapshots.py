@@ -48,7 +48,7 @@ def test_class_names_and_labels_show_as_written_in_tables_and_text(tmp_path):
     from generator.pages import render_site
     from generator.results import ClassScore, Prediction, UnitLabel
 
-    odd = ["a|b", "<b>bold</b>", "*star* _under_", "[link](x) & `code`", "back\\slash #1"]
+    odd = ["a|b", "<b>bold</b>", "*star* _under_", "[link](x) & `code`", "back\\slash #1 {.big}"]
     site, config = fake_site("classifier")
     first = dataclasses.replace(site.images[0], prediction=Prediction(
         top5=tuple(ClassScore(r + 1, 10 + r, name, 0.5 / (r + 1)) for r, name in enumerate(odd))))
