@@ -1,4 +1,5 @@
-"""Activations by layer name and predictions, on a tiny seeded model and a stand-in loaded model."""
+"""Activations by layer name and predictions, on a tiny seeded model and a stand-in loaded model; and the build's
+image analyses of them, in chunks over a partly cached set."""
 
 from __future__ import annotations
 
@@ -64,3 +65,35 @@ def test_predict_map_is_each_images_first_channel():
     for k, result in enumerate(results):
         assert result.top5 == () and result.output_map.dtype == np.float32
         np.testing.assert_array_equal(result.output_map, output[k, ..., 0])
+
+
+def test_images_analyses_over_more_than_a_chunk_with_part_cached(tmp_path, tiny_model_file):
+    """11 images (two chunks of 8 and 3), one image's c1 already cached: every image's activations at each layer
+    and its prediction are its own, as one image alone through the model gives them."""
+    from generator.analyses import Analyses
+    from generator.cache import Cache
+    from generator.config import load_config
+    from generator.images import load_images
+
+    from tiny import edit_config, make_project, write_images
+
+    project = make_project(tmp_path, tiny_model_file)
+    names = write_images(project / "images", n=11, size=36)
+    edit_config(project, images={"files": names})
+    config = load_config(project / "site_config.yaml")
+    images = load_images([project / "images" / n for n in names], config.images.size)
+    analyses = Analyses(config, Cache(project / "cache"))
+    cached = analyses.activations(images[9:10], ["c1"])[images[9].slug]["c1"]
+    every = analyses.activations(images, ["c1", "c2"])
+    predictions = analyses.predictions(images)
+    assert list(every) == list(predictions) == [im.slug for im in images]
+    np.testing.assert_array_equal(every[images[9].slug]["c1"], cached)
+    for im in images:
+        alone = layer_activations(analyses.model, im.pixels[None], ["c1", "c2"])
+        for name in ("c1", "c2"):
+            np.testing.assert_allclose(every[im.slug][name], alone[name][0], rtol=1e-5, atol=1e-6)
+        (expected,) = predict(analyses.model, im.pixels[None])
+        got = predictions[im.slug]
+        assert [s.id for s in got.top5] == [s.id for s in expected.top5]
+        np.testing.assert_allclose([s.probability for s in got.top5], [s.probability for s in expected.top5],
+                                   rtol=1e-5)
