@@ -35,6 +35,7 @@ INK = "#808080"
 matplotlib.rcParams.update({
     "text.color": INK, "axes.labelcolor": INK, "axes.edgecolor": INK, "xtick.color": INK, "ytick.color": INK,
     "figure.facecolor": "none", "axes.facecolor": "none", "savefig.transparent": True,
+    "text.parse_math": False,  # class names and labels are text: two dollar signs in one are not a formula
 })
 GRID_LABEL = "normalised activation (per map: mean 128, std 64)"
 KERNEL_LABEL = "weight (red excitatory, blue inhibitory)"

@@ -349,3 +349,10 @@ def test_activation_histogram_legend_stays_in_the_picture_however_many_images(tm
         alpha = np.asarray(png)[..., 3]
     assert alpha[:, -8:].max() == 0  # nothing drawn in the right margin (the plot box ends 16 px in)
     assert alpha[dashboard_figures.LEGEND_Y - 3:dashboard_figures.LEGEND_Y + dashboard_figures.LEGEND_ROW + 4].any()
+
+
+def test_dollar_signs_in_class_names_and_titles_are_text_not_formulas(tmp_path):
+    """Matplotlib would parse '$...$' as mathtext: an unbalanced formula failed the figure (and the build)."""
+    labels = ["a $\\frac{ b", "x$y$z"]
+    path = figures.top_predictions_bar(labels, [0.6, 0.4], tmp_path / "bars.png", title="class $\\frac{ x$")
+    assert read_png(path)[0] == "PNG"
