@@ -7,8 +7,8 @@ each stage asks for as it asks for it: every exciter batch (recipe, steps, canva
 channels its objective needs), every view, dataset-example pass and attribution run, in FLOPs from
 the model's layer shapes (``generator/analysis/flops.py``: forward passes and input gradients,
 without the padding of a last batch: what the stage must do). The peak is a large matrix product
-timed here in each precision the stages use, before and after the build (the better of the two: a shared
-machine's speed drifts). One line a stage:
+timed here in each precision the stages use, before (float32 and what ``auto`` resolves to) and after the build
+(the better of the two: a shared machine's speed drifts). One line a stage:
 
     stage=<name> seconds=<s> gflops=<achieved> peak=<measured> fraction=<achieved/peak>
 
@@ -277,6 +277,7 @@ def main() -> None:
 
     quiet.quiet_python_warnings()
     quiet.import_keras()
+    from generator.analysis.precision import resolve_precision
     from generator.build import build_site
     from generator.config import load_config
 
@@ -286,7 +287,7 @@ def main() -> None:
     try:
         shutil.copy(REPO / "mkdocs.yml", project)
         os.environ.setdefault("TQDM_DISABLE", "1")
-        before = {p: measured_peak(p, args.peak_size) for p in ("bfloat16", "float32")}
+        before = {p: measured_peak(p, args.peak_size) for p in {"float32", resolve_precision("auto")}}
         start = time.perf_counter()
         build_site(load_config(config_path), project)
         build_seconds = time.perf_counter() - start
@@ -295,7 +296,7 @@ def main() -> None:
     used = sorted({p for _, p in account.flops})
     # The best of before and after the build: a shared machine's speed drifts, and a peak measured in a slow
     # moment would make the stages look faster than the machine.
-    peaks = {p: max(before[p], measured_peak(p, args.peak_size)) for p in used}
+    peaks = {p: max(before.get(p, 0.0), measured_peak(p, args.peak_size)) for p in used}
     at_peak_total = 0.0
     for name in STAGES:
         if name not in account.seconds:
