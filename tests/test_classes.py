@@ -8,6 +8,7 @@ import yaml
 
 from generator import build as build_module
 from generator.analyses import Analyses
+from generator.analyses.classes import class_id
 from generator.cache import Cache
 from generator.config import load_config
 from generator.errors import GeneratorError
@@ -58,6 +59,18 @@ def test_an_unknown_class_name_is_one_line(tmp_path, tiny_model_file):
     project = make_project(tmp_path, tiny_model_file)
     with pytest.raises(GeneratorError, match=r"^config key 'classes.names\[0\]': 'zebra' is not a class of the model"):
         classes_of(project, names=["zebra"])
+
+
+def test_a_name_that_several_classes_share_is_picked_by_its_number():
+    names = ("kite", "crane", "dog", "crane")  # ImageNet has two cranes: the bird (134) and the machine (517)
+    assert [class_id(n, names, "k") for n in ("crane#3", "crane#1", "dog", "dog#2")] == [3, 1, 2, 2]
+    with pytest.raises(GeneratorError, match=r"^config key 'classes.names\[0\]': 'crane' names 2 classes of the model "
+                                             r"\(1, 3\); write 'crane#1' or 'crane#3' to pick one$"):
+        class_id("crane", names, "classes.names[0]")
+    for wrong in ("crane#2", "crane#9", "crane#", "zebra#1"):
+        with pytest.raises(GeneratorError, match=r"is not a class of the model"):
+            class_id(wrong, names, "classes.names[0]")
+    assert class_id("c#1", ("a", "c#1"), "k") == 1  # a label with '#' in it is its own name first
 
 
 def test_names_and_top_together_are_refused(tmp_path, tiny_model_file):

@@ -83,9 +83,7 @@ class ClassAnalyses:
             raise GeneratorError(f"config key 'classes.output': the model is a classifier ({len(names)} classes); "
                                  f"set classes.names or classes.top for its classes' pages")
         for i, name in enumerate(c.names):
-            if name not in names:
-                raise GeneratorError(f"config key 'classes.names[{i}]': {shown(name)} is not a class of the model "
-                                     f"(its {len(names)} classes are named as its labels: {shown(names[0])}, ...)")
+            class_id(name, names, f"classes.names[{i}]")
 
     def _wanted_classes(self, files: list[Path]) -> list[tuple[str, int | None]]:
         """(name, class id) of each class to build: ``output`` for a model without classes."""
@@ -94,7 +92,7 @@ class ClassAnalyses:
         if not names:
             return [("output", None)]
         if c.names:
-            return [(name, names.index(name)) for name in c.names]
+            return [(names[k], k) for k in (class_id(name, names, f"classes.names[{i}]") for i, name in enumerate(c.names))]
         counts = np.bincount(self.top_classes(files), minlength=len(names)) if files else np.zeros(len(names))
         order = [int(k) for k in np.argsort(-counts, kind="stable")[:c.top] if counts[k] > 0]
         return [(names[k], k) for k in order]
@@ -118,6 +116,22 @@ class ClassAnalyses:
         pixels = np.stack([read_square(p, size, "classes") for p in paths]) if paths else \
             np.zeros((0, size, size, 3), np.uint8)
         return ClassImages(name, class_id, source, tuple(paths), pixels)
+
+
+def class_id(name: str, names: tuple[str, ...], key: str) -> int:
+    """The class ``name`` in ``classes.names`` picks: the one so named, or ``name#k`` class k where several share a name
+    (ImageNet's two "crane"s); one ``error:`` line naming ``key`` where it picks none or more than one."""
+    ids = [k for k, n in enumerate(names) if n == name]
+    if len(ids) == 1:
+        return ids[0]
+    if len(ids) > 1:
+        raise GeneratorError(f"config key {key!r}: {shown(name)} names {len(ids)} classes of the model ("
+                             f"{', '.join(map(str, ids))}); write {' or '.join(shown(f'{name}#{k}') for k in ids)} to pick one")
+    base, mark, number = name.rpartition("#")
+    if mark and number.isdigit() and int(number) < len(names) and names[int(number)] == base:
+        return int(number)
+    raise GeneratorError(f"config key {key!r}: {shown(name)} is not a class of the model (its {len(names)} classes "
+                         f"are named as its labels: {shown(names[0])}, ...)")
 
 
 def concept_settings(section):

@@ -411,7 +411,8 @@ class ClassesSection(Section):
     class's images), how much of the class score each carries (Sobol indices) and a deletion check."""
 
     names: Texts = ()
-    """Classes to build pages for, by name (as the labels name them); empty: see top."""
+    """Classes to build pages for, by name (as the labels name them; "name#k" is class k where several share the
+    name); empty: see top."""
     top: Annotated[Int, Field(ge=0, le=1000)] = 0
     """Instead of names: the classes most predicted over the images and the examples folder; 0: none."""
     output: Flag = False
