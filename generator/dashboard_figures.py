@@ -74,7 +74,8 @@ class _Axes:
 
     @staticmethod
     def fit(bins: np.ndarray, top: int) -> _Axes:
-        """Axes for stairs over ``bins`` up to ``top`` images, leaving room for the title, the legend's lines and the labels."""
+        """Axes for stairs over ``bins`` up to ``top`` images, leaving room for the title, the legend's lines and
+        the labels."""
         y_ticks = tuple(linear_ticks(top))
         tick_width = max(canvas.font(canvas.TICK).getbbox(str(t))[2] for t in y_ticks)
         start, end = math.log10(bins[0]), math.log10(bins[-1])

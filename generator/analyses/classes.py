@@ -92,7 +92,8 @@ class ClassAnalyses:
         if not names:
             return [("output", None)]
         if c.names:
-            return [(names[k], k) for k in (class_id(name, names, f"classes.names[{i}]") for i, name in enumerate(c.names))]
+            ids = [class_id(name, names, f"classes.names[{i}]") for i, name in enumerate(c.names)]
+            return [(names[k], k) for k in ids]
         counts = np.bincount(self.top_classes(files), minlength=len(names)) if files else np.zeros(len(names))
         order = [int(k) for k in np.argsort(-counts, kind="stable")[:c.top] if counts[k] > 0]
         return [(names[k], k) for k in order]
@@ -125,8 +126,9 @@ def class_id(name: str, names: tuple[str, ...], key: str) -> int:
     if len(ids) == 1:
         return ids[0]
     if len(ids) > 1:
-        raise GeneratorError(f"config key {key!r}: {shown(name)} names {len(ids)} classes of the model ("
-                             f"{', '.join(map(str, ids))}); write {' or '.join(shown(f'{name}#{k}') for k in ids)} to pick one")
+        choices = " or ".join(shown(f"{name}#{k}") for k in ids)
+        raise GeneratorError(f"config key {key!r}: {shown(name)} names {len(ids)} classes of the model "
+                             f"({', '.join(map(str, ids))}); write {choices} to pick one")
     base, mark, number = name.rpartition("#")
     if mark and number.isdigit() and int(number) < len(names) and names[int(number)] == base:
         return int(number)
