@@ -72,13 +72,20 @@ def measured_peak(precision: str, n: int, repeats: int = 5) -> float:
     a = keras.ops.cast(keras.ops.convert_to_tensor(np.random.default_rng(0).normal(size=(n, n)).astype("float32")),
                        precision)
     product = backend.compile_step(lambda x, y: keras.ops.matmul(x, y))
-    keras.ops.convert_to_numpy(product(a, a))  # traced and warm
+    return matmul_flops(n, n, n) / best_seconds(product, (a, a), repeats) / 1e9
+
+
+def best_seconds(step, args: tuple, repeats: int) -> float:
+    """The shortest of ``repeats`` timed calls of the compiled ``step(*args)``, after one that traces and warms it."""
+    import keras
+
+    keras.ops.convert_to_numpy(step(*args))
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        keras.ops.convert_to_numpy(product(a, a))
+        keras.ops.convert_to_numpy(step(*args))
         best = min(best, time.perf_counter() - start)
-    return matmul_flops(n, n, n) / best / 1e9
+    return best
 
 
 CONV = (8, 56, 256)  # batch, side, channels in and out: a VGG block-3 convolution
@@ -97,13 +104,7 @@ def measured_conv_peak(precision: str, repeats: int = 5) -> float:
     x, kernel = (keras.ops.cast(keras.ops.convert_to_tensor(rng.normal(size=shape).astype("float32")), precision)
                  for shape in ((batch, side, side, channels), (3, 3, channels, channels)))
     convolve = backend.compile_step(lambda a, k: keras.ops.conv(a, k, padding="same"))
-    keras.ops.convert_to_numpy(convolve(x, kernel))  # traced and warm
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        keras.ops.convert_to_numpy(convolve(x, kernel))
-        best = min(best, time.perf_counter() - start)
-    return 2 * batch * side * side * channels * channels * 9 / best / 1e9
+    return 2 * batch * side * side * channels * channels * 9 / best_seconds(convolve, (x, kernel), repeats) / 1e9
 
 
 def install_counters(account: Account) -> None:

@@ -41,26 +41,28 @@ def block_images(n: int = 8, size: int = 32, seed: int = 0) -> np.ndarray:
     images: an image without blue leaves the score constant, and per-image Sobol indices undefined)."""
     rng = np.random.default_rng(seed)
     images = np.zeros((n, size, size, 3), np.uint8)
-    half = size // 2
     for image in images:
-        for top in (0, half):
-            for left in (0, half):
-                image[top:top + half, left:left + half] = COLOURS[rng.integers(4)]
-        image[:half, :half] = COLOURS[2]
+        for quadrant in quadrants(size):
+            image[quadrant] = COLOURS[rng.integers(4)]
+        image[quadrants(size)[0]] = COLOURS[2]
     return images
+
+
+def quadrants(size: int) -> list[tuple[slice, slice]]:
+    """The four quadrants of a size x size image, row by row."""
+    half = size // 2
+    return [(slice(top, top + half), slice(left, left + half)) for top in (0, half) for left in (0, half)]
 
 
 def patchwork(n: int, size: int = 32, seed: int = 4) -> np.ndarray:
     """Images in [-1, 1] of four quadrants of random colours, half of them striped."""
     rng = np.random.default_rng(seed)
     images = np.zeros((n, size, size, 3), np.float32)
-    half = size // 2
     for image in images:
-        for top in (0, half):
-            for left in (0, half):
-                image[top:top + half, left:left + half] = rng.uniform(-1, 1, 3)
-                if rng.random() < 0.5:
-                    image[top:top + half:2, left:left + half] *= -1
+        for rows, cols in quadrants(size):
+            image[rows, cols] = rng.uniform(-1, 1, 3)
+            if rng.random() < 0.5:
+                image[rows.start:rows.stop:2, cols] *= -1
     return images
 
 

@@ -60,13 +60,15 @@ class ClassAnalyses:
         """(files,) the class each file is predicted as (the most probable: a binary head's one output read as
         its two classes' probabilities)."""
         def compute() -> np.ndarray:
-            from generator.analysis.after_layer import BATCH
+            from generator.analysis.after_layer import IMAGES
 
             size, head = self.config.images.size, self.model.head
-            found = [self.model.predict(np.stack([read_square(p, size, "classes") for p in files[i:i + BATCH]]).astype(np.float32))
-                     for i in range(0, len(files), BATCH)]
-            found = [head.probabilities(f) if head else np.asarray(f) for f in found]
-            return np.concatenate([np.argmax(f, axis=-1) for f in found]).astype(np.int64)
+            found = []
+            for i in range(0, len(files), IMAGES):  # images through the network at once (64 at 224 px: gigabytes)
+                pixels = np.stack([read_square(p, size, "classes") for p in files[i:i + IMAGES]]).astype(np.float32)
+                output = self.model.predict(pixels)
+                found.append(np.argmax(head.probabilities(output) if head else np.asarray(output), axis=-1))
+            return np.concatenate(found).astype(np.int64)
 
         key = self._key("top-classes", "probabilities", [file_digest(p) for p in files], self.config.images.size)
         return self.cache.value(key, np.ndarray, compute)

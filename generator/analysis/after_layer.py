@@ -117,22 +117,19 @@ class LayerHead:
 
 
 def _after(net: keras.Model, start) -> tuple[list, list] | None:
-    """The nodes of ``net`` that ``start`` reaches, in run order, and the other tensors they read; None where
-    the output is not among what ``start`` reaches."""
-    reached, nodes, read = {id(start)}, [], []
+    """The nodes of ``net`` that ``start`` reaches, in run order, and the other tensors they read
+    (:func:`graph.crossing`); None where the output is not among what ``start`` reaches."""
+    reached, nodes = {id(start)}, []
     for depth in sorted(net._nodes_by_depth, reverse=True):
         for node in net._nodes_by_depth[depth]:
             if node.operation is None or node.is_input:
                 continue
-            inputs = keras.tree.flatten(node.input_tensors)
-            if any(id(t) in reached for t in inputs):
+            if any(id(t) in reached for t in keras.tree.flatten(node.input_tensors)):
                 nodes.append(node)
-                read += [t for t in inputs if id(t) not in reached]
                 reached.update(id(t) for t in node.outputs)
     if id(net.output) not in reached:
         return None
-    fixed = list({id(t): t for t in read if id(t) not in reached}.values())
-    return nodes, fixed
+    return nodes, graph.crossing(net, start)
 
 
 def last_spatial_layer(loaded) -> str:
