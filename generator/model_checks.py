@@ -50,7 +50,8 @@ def check_config(config: Config, layers: Sequence[LayerInfo]) -> Config:
     config = full_names(config, layers)
     for i, name in enumerate(config.feature_maps.layers):
         find_layer(layers, name, f"config key 'feature_maps.layers[{i}]'")
-    for key, names in (("feature_maps.layers", config.feature_maps.layers), ("browse.layers", config.browse.layers)):
+    for key, names in (("feature_maps.layers", config.feature_maps.layers), ("browse.layers", config.browse.layers),
+                       ("views.layers", config.views.layers), ("groups.layers", config.groups.layers)):
         _each_layer_once(names, key)
     keys = [(u.layer, u.channel) for u in config.units]  # one layer may be named by its own name and its path
     for i, unit in enumerate(config.units):

@@ -189,7 +189,7 @@ def test_the_tutorials_models_build_a_strict_site(tmp_path, name):
     assert ok and pages > 5, problem
 
 
-@pytest.mark.parametrize("section", ["feature_maps", "browse"])
+@pytest.mark.parametrize("section", ["feature_maps", "browse", "views", "groups"])
 def test_one_layer_named_by_its_own_name_and_its_path_is_one_line(tmp_path, monkeypatch, capsys, section):
     folder = project(tmp_path, nested_model("functional")[0])
     edit_config(folder, **{section: {"layers": ["c2", "base/c2"]}})
