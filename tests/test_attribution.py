@@ -295,6 +295,36 @@ def test_the_methods_checked_on_a_network_share_its_randomised_copy(tiny, photos
     assert len(sanity._COPIES) == 2 and not np.array_equal(other.spearman, alone.spearman)  # another seed: its own
 
 
+def test_the_randomised_copy_runs_the_trained_networks_compiled_functions_with_its_own_weights(tiny, photos):
+    from generator.analysis.attribution import maps, sanity, scorer as S
+
+    target, settings = A.UnitTarget("c3", 5), A.AttributionSettings()
+    parts, x = S.Parts.of(tiny), photos.astype(np.float32)
+    trained = S.scorer_for(parts, S.network_key(parts, target), settings.precision)
+    copied, _ = sanity.randomised_scorer(trained, None, 7)
+    (on_trained,) = maps.run("saliency", trained, x, [target], settings)
+    (on_copy,) = maps.run("saliency", copied, x, [target], settings)
+    assert copied.compiled is trained.compiled and trained.compiled[("gradient",)].experimental_get_tracing_count() == 1
+    copy, _ = A.randomised_copy(trained.net, None, 7)  # the same weights in a network of their own
+    (alone,) = maps.run("saliency", S.Scorer(copy, trained.pick, parts, trained.key), x, [target], settings)
+    np.testing.assert_array_equal(on_copy.maps, alone.maps)
+    assert not np.allclose(on_copy.maps, on_trained.maps)
+
+
+def test_a_sanity_check_given_the_trained_maps_runs_only_the_copy(tiny, photos, monkeypatch):
+    from generator.analysis.attribution import maps, sanity
+
+    target = A.UnitTarget("c3", 5)
+    made = A.attribute(tiny, photos, [target], "saliency")
+    runs = []
+    monkeypatch.setattr(sanity, "run", lambda *args: runs.append(args[1]) or maps.run(*args))
+    (given,) = A.sanity_check(tiny, photos, target, ["saliency"], seed=3, made=made)
+    assert len(runs) == 1 and runs[0].weights is not None  # the randomised copy's run alone
+    monkeypatch.undo()
+    (alone,) = A.sanity_check(tiny, photos, target, ["saliency"], seed=3)
+    np.testing.assert_array_equal(given.spearman, alone.spearman)
+
+
 def test_randomised_copy_cascades_from_the_top(tiny):
     copy, names = A.randomised_copy(tiny.network, 2, seed=0)
     assert names == ("head", "c3")

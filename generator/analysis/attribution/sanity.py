@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from generator.analysis.attribution.checks import checked
-from generator.analysis.attribution.maps import run
+from generator.analysis.attribution.maps import AttributionMaps, run
 from generator.analysis.correlation import spearman
 from generator.analysis.attribution.scorer import Scorer, kept, network_key, scorer_for
 from generator.analysis.attribution.settings import METHODS, AttributionSettings
@@ -44,9 +44,12 @@ def sanity_check(
     settings: AttributionSettings = AttributionSettings(),
     layers: int | None = None,
     seed: int = 0,
+    made: Sequence[AttributionMaps] = (),
 ) -> list[SanityCheck]:
     """Each method's maps on the model against a copy whose top ``layers`` weighted layers (all when
     None, none when 0) of the target's network are re-initialised (cascading from the top; seeded).
+    ``made``: the target's maps on the model already made (by :func:`attribute`, same settings), one a
+    method in order, else made here.
 
     A correlation near 1 says the map barely depends on what those layers learned.
     """
@@ -54,8 +57,8 @@ def sanity_check(
     scorer = scorer_for(parts, network_key(parts, target), settings.precision)
     copied, randomised = randomised_scorer(scorer, layers, seed)
     checks = []
-    for method in methods:
-        (trained,) = run(method, scorer, images, [target], settings)
+    for i, method in enumerate(methods):
+        (trained,) = made[i:i + 1] or run(method, scorer, images, [target], settings)
         fixed = None if trained.classes is None else np.array(trained.classes)[:, None]  # the model's classes
         (random,) = run(method, copied, images, [target], settings, fixed)
         rho = [spearman(np.abs(a), np.abs(b)) for a, b in zip(trained.maps, random.maps)]
@@ -67,11 +70,14 @@ _COPIES: OrderedDict = OrderedDict()  # the last few randomised scorers, with th
 
 
 def randomised_scorer(scorer: Scorer, layers: int | None, seed: int) -> tuple[Scorer, tuple[str, ...]]:
-    """``scorer`` on its network's :func:`randomised_copy`: made once for every method checked on it (the
-    copy's weights are the same each time), so they share it and its compiled functions."""
+    """``scorer`` with the weights of its network's :func:`randomised_copy`: made once for every method checked
+    on it (the copy's weights are the same each time); it runs ``scorer``'s compiled functions (traced once for
+    both)."""
     def make():
         copy, randomised = randomised_copy(scorer.net, layers, seed)
-        return scorer, dataclasses.replace(scorer, net=copy), randomised  # holds the scorer: its id is not reused
+        values = {v.path: v.value for v in copy.weights}
+        copied = dataclasses.replace(scorer, weights=tuple(values[v.path] for v in scorer.net.weights))
+        return scorer, copied, randomised  # holds the scorer: its id is not reused
 
     _, copied, randomised = kept(_COPIES, (id(scorer), layers, seed), make)
     return copied, randomised

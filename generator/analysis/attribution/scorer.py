@@ -46,20 +46,31 @@ class Parts:
 
 @dataclass(frozen=True)
 class Scorer:
-    """A network and how each item's score is read from its output."""
+    """A network and how each item's score is read from its output.
+
+    ``weights``: values of ``net.weights`` to compute with instead of its own (a randomised copy's, see
+    :func:`generator.analysis.attribution.sanity.randomised_scorer`); a scorer made from this one by
+    ``dataclasses.replace`` shares its compiled functions, which take the weights as an argument.
+    """
 
     net: keras.Model
     pick: Callable  # (output, selector (B,)) -> (B,)
     parts: Parts
     key: tuple  # ("classes",), ("output",) or ("unit", layer)
-    compiled: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # a copy starts empty
+    weights: tuple | None = field(default=None, repr=False, compare=False)
+    compiled: dict = field(default_factory=dict, repr=False, compare=False)
 
     def step(self, name: tuple, make: Callable[[], Callable]) -> Callable:
         """The compiled function ``name`` of this network, ``make()`` compiled on first use: every call
-        (every batch, every run of a method) reuses it, traced once per input shape."""
+        (every batch, every run of a method, every scorer sharing these functions) reuses it, traced once
+        per input shape."""
         if name not in self.compiled:
-            self.compiled[name] = backend.compile_step(make())
-        return self.compiled[name]
+            self.compiled[name] = backend.compile_step(_with_weights(self.net.weights, make()))
+        compiled = self.compiled[name]
+        return lambda *args: compiled(self.weight_values(), *args)
+
+    def weight_values(self) -> tuple:
+        return self.weights if self.weights is not None else tuple(v.value for v in self.net.weights)
 
     def model_input(self, x):
         """0..255 RGB (B, H, W, 3) -> the network's input (resized first where its size is fixed)."""
@@ -133,6 +144,15 @@ def kept(cache: OrderedDict, key: tuple, make: Callable):
 
 def _identity(x):
     return x
+
+
+def _with_weights(variables: list, fn: Callable) -> Callable:
+    """``fn(*args)`` becomes ``(values, *args) -> fn(*args)`` computed with ``values`` in place of ``variables``."""
+    def with_weights(values, *args):
+        with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+            return fn(*args)
+
+    return with_weights
 
 
 def _new_scorer(parts: Parts, key: tuple, precision: str) -> Scorer:

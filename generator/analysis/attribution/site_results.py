@@ -41,7 +41,9 @@ def site_attributions(model, images: np.ndarray, targets: Sequence[Target], meth
     """``method``'s maps of every target on ``images`` as the site's results; with ``sanity``, the first
     target also gets Adebayo's check (every weighted layer re-initialised)."""
     found = attribute(model, images, targets, method, settings)
-    check = sanity_check(model, images, targets[0], [method], settings, seed=settings.seed)[0] if sanity else None
+    check = None
+    if sanity:  # the first target's maps made above, against the randomised copy's
+        check = sanity_check(model, images, targets[0], [method], settings, seed=settings.seed, made=found[:1])[0]
     return tuple(_as_result(a, check if i == 0 else None) for i, a in enumerate(found))
 
 
