@@ -228,6 +228,23 @@ def test_activation_groups_on_one_blas_thread_are_scikit_learns_factors():
     np.testing.assert_array_equal(groups.maps, spatial[:, order].T.reshape(3, 10, 10).astype(np.float32))
 
 
+def test_activation_groups_errors_are_taken_on_one_blas_thread(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    from generator.analysis import groups
+
+    threads = []
+    relative_error = groups._relative_error
+
+    def recorded(*args):
+        threads.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
+        return relative_error(*args)
+
+    monkeypatch.setattr(groups, "_relative_error", recorded)
+    groups.activation_groups((np.random.default_rng(3).random((6, 6, 8)) ** 3).astype(np.float32), 2, seed=0)
+    assert threads == [{1}, {1}]  # the random factors' error and the factors' own: last digits as on any machine
+
+
 def test_activation_groups_factorise_non_negatively_and_beat_random():
     from generator.analysis.groups import activation_groups
 

@@ -29,21 +29,23 @@ def activation_groups(activations: np.ndarray, count: int, seed: int) -> Activat
         maps, directions = np.zeros((count, h, w)), np.zeros((count, channels))
         return ActivationGroups(maps.astype(np.float32), directions.astype(np.float32), 0.0, 0.0)
     nmf = NMF(n_components=count, init="nndsvda", random_state=seed, max_iter=200, tol=1e-4)
-    # One BLAS thread: NMF's hundreds of small products gain nothing from more, whose threads spin against
-    # TensorFlow's (ten times slower on a busy 2-core machine); the factors are the same bytes.
+    # One BLAS thread: NMF's hundreds of small products and the errors' gain nothing from more, whose threads
+    # spin against TensorFlow's (ten times slower on a busy 2-core machine); the factors are the same bytes,
+    # and the errors' last digits no longer depend on how many threads the product had.
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)  # 200 iterations are plenty for a picture
         spatial = nmf.fit_transform(a)  # (positions, count)
-    directions = nmf.components_  # (count, channels)
-    weight = spatial.sum(axis=0) * np.linalg.norm(directions, axis=1)
-    order = np.argsort(-weight, kind="stable")
-    spatial, directions = spatial[:, order], directions[order]
-    rng = np.random.default_rng(seed)
-    random_error = _relative_error(a, rng.random((h * w, count)), rng.random((count, channels)))
+        directions = nmf.components_  # (count, channels)
+        weight = spatial.sum(axis=0) * np.linalg.norm(directions, axis=1)
+        order = np.argsort(-weight, kind="stable")
+        spatial, directions = spatial[:, order], directions[order]
+        rng = np.random.default_rng(seed)
+        random_error = _relative_error(a, rng.random((h * w, count)), rng.random((count, channels)))
+        error = _relative_error(a, spatial, directions)
     return ActivationGroups(
         maps=spatial.T.reshape(count, h, w).astype(np.float32),
         directions=directions.astype(np.float32),
-        error=_relative_error(a, spatial, directions),
+        error=error,
         random_error=random_error,
     )
 
