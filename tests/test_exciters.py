@@ -14,6 +14,7 @@ from keras import ops  # noqa: E402
 from generator.seeding import seed_weights
 from generator.analysis import backend, exciters  # noqa: E402
 from generator.analysis.exciters import lucid, render, render_exciters  # noqa: E402
+from generator.analysis.views import Batches, deepdream  # noqa: E402
 from generator.config import ExciterParams  # noqa: E402
 from generator.errors import GeneratorError  # noqa: E402
 
@@ -140,7 +141,28 @@ def test_bfloat16_reaches_what_float32_reaches(model):
     assert model.get_layer("c2").compute_dtype == "float32"  # the caller's model is left alone
 
 
-def test_a_bfloat16_render_that_gives_nan_is_rendered_again_in_float32_with_one_warning(model, monkeypatch, caplog):
+def test_the_renders_of_a_layer_share_its_bfloat16_copy(model, monkeypatch):
+    """One copy of the model up to a layer in bfloat16 for every render that climbs it (units, directions, views),
+    the same images as a copy made for the render alone."""
+    params = dataclasses.replace(PARAMS, precision="bfloat16")
+    backend.cut_at_precision.cache_clear()
+    copies = []
+    to_bfloat16 = backend.at_precision
+    monkeypatch.setattr(backend, "at_precision", lambda net, precision: copies.append(net) or to_bfloat16(net, precision))
+    units = render_exciters(model, "c3", [1, 2], params, preprocess)
+    directions = exciters.render_directions(model, "c3", np.eye(8, dtype=np.float32)[[1, 2]], params, preprocess)
+    render_exciters(model, "c2", [1], params, preprocess)
+    deepdream(model, "c3", np.full((1, 16, 16, 3), 128, np.uint8), preprocess, 1, 1.0, Batches(1, "bfloat16"))
+    assert [net.output.shape[-1] for net in copies] == [8, model.get_layer("c2").filters]  # c3 once, then c2
+    backend.cut_at_precision.cache_clear()
+    again = render_exciters(model, "c3", [1, 2], params, preprocess)
+    assert len(copies) == 3
+    np.testing.assert_array_equal(units.images, again.images)
+    np.testing.assert_array_equal(directions.images, again.images)  # a one-hot direction: its channel's image
+
+
+def test_a_bfloat16_render_that_gives_nan_is_rendered_again_in_float32_with_one_warning(model, monkeypatch, caplog,
+                                                                                         request):
     """Whatever makes a backend's bfloat16 give NaN (here a NaN kernel in the bfloat16 copy only), the exciters
     come back as float32 renders them, the progress counts each unit once, and one line says so."""
     to_bfloat16 = backend.at_precision
@@ -152,6 +174,8 @@ def test_a_bfloat16_render_that_gives_nan_is_rendered_again_in_float32_with_one_
         return copy
 
     monkeypatch.setattr(backend, "at_precision", with_nan_kernel)
+    backend.cut_at_precision.cache_clear()  # a bfloat16 copy made before would be reused
+    request.addfinalizer(backend.cut_at_precision.cache_clear)  # and this NaN one must not be
     done = []
     with caplog.at_level(logging.WARNING, logger="generator"):
         bf16 = render_exciters(model, "c3", range(8), dataclasses.replace(PARAMS, precision="bfloat16"), preprocess,

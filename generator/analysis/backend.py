@@ -7,6 +7,7 @@ few lines that differ between TensorFlow, JAX and PyTorch.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable
 
 import keras
@@ -110,3 +111,13 @@ def at_precision(model: keras.Model, precision: str) -> keras.Model:
     clone = keras.models.clone_model(model, clone_function=clone_layer)
     clone.set_weights(model.get_weights())
     return clone
+
+
+@lru_cache(maxsize=4)
+def cut_at_precision(model: keras.Model, layer: str, precision: str) -> keras.Model:
+    """``model`` up to the layer named ``layer`` (checked by the caller), computing in ``precision``: made once for
+    every render that climbs that layer (a build's exciters, directions, diverse exciters and views of a layer),
+    since a bfloat16 copy takes a tenth of a second; the weights are read then (a loaded model is not changed)."""
+    from generator.analysis import graph
+
+    return at_precision(graph.cut(model, graph.layer_output(model, layer, "a render")), precision)

@@ -127,8 +127,8 @@ def caricature(model: keras.Model, layer: str, images: np.ndarray, preprocess: C
 
 def _cut(model: keras.Model, layer: str, precision: str) -> keras.Model:
     """The model up to ``layer``, computing in ``precision`` (``auto`` resolved as for exciters)."""
-    cut = graph.cut(model, graph.layer_output(model, layer, "views"))
-    return backend.at_precision(cut, resolve_precision(precision))
+    graph.model_layer(model, layer, "views")
+    return backend.cut_at_precision(model, layer, resolve_precision(precision))
 
 
 def batch_count(count: int, batch_size: int) -> int:

@@ -127,9 +127,8 @@ def _render(model: keras.Model, target: keras.layers.Layer, items: Items, params
     """:func:`render_items` at ``params.precision`` (resolved), whatever values come out."""
     canvas = _canvas(model, params)
     if params.precision != "float32":
-        name = target.name
-        model = backend.at_precision(graph.cut(model, graph.layer_output(model, name, "exciters")), params.precision)
-        target = model.get_layer(name)
+        model = backend.cut_at_precision(model, target.name, params.precision)
+        target = model.get_layer(target.name)
 
     width = width or batch_width(len(items.keys), params.batch_size, items.group)
 
