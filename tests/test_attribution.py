@@ -303,12 +303,26 @@ def test_the_randomised_copy_runs_the_trained_networks_compiled_functions_with_i
     trained = S.scorer_for(parts, S.network_key(parts, target), settings.precision)
     copied, _ = sanity.randomised_scorer(trained, None, 7)
     (on_trained,) = maps.run("saliency", trained, x, [target], settings)
+    traced = trained.compiled[("gradient",)].experimental_get_tracing_count()
     (on_copy,) = maps.run("saliency", copied, x, [target], settings)
-    assert copied.compiled is trained.compiled and trained.compiled[("gradient",)].experimental_get_tracing_count() == 1
+    assert copied.compiled is trained.compiled
+    assert trained.compiled[("gradient",)].experimental_get_tracing_count() == traced  # no second trace
     copy, _ = A.randomised_copy(trained.net, None, 7)  # the same weights in a network of their own
     (alone,) = maps.run("saliency", S.Scorer(copy, trained.pick, parts, trained.key), x, [target], settings)
     np.testing.assert_array_equal(on_copy.maps, alone.maps)
     assert not np.allclose(on_copy.maps, on_trained.maps)
+
+
+def test_a_units_network_is_the_copy_the_exciters_of_its_layer_run(tiny):
+    from generator.analysis import backend
+    from generator.analysis.attribution import scorer as S
+
+    parts = S.Parts.of(tiny)
+    for precision in ("float32", "bfloat16"):
+        net = S.scorer_for(parts, ("unit", "c3"), precision).net
+        assert net is backend.cut_at_precision(tiny.features, "c3", precision)
+        assert net.output.shape[-1] == tiny.features.get_layer("c3").output.shape[-1]
+        assert net.layers[-1].compute_dtype == precision
 
 
 def test_a_sanity_check_given_the_trained_maps_runs_only_the_copy(tiny, photos, monkeypatch):

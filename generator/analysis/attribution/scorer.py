@@ -156,14 +156,10 @@ def _with_weights(variables: list, fn: Callable) -> Callable:
 
 
 def _new_scorer(parts: Parts, key: tuple, precision: str) -> Scorer:
-    if key[0] == "unit":
-        net = keras.Model(parts.features.input, graph.layer_output(parts.features, key[1], "attribution"))
-        pick = _unit_mean
-    elif key[0] == "classes":
-        net, pick = parts.network, _class_value
-    else:
-        net, pick = parts.network, _output_mean
-    return Scorer(backend.at_precision(net, precision), pick, parts, key)
+    if key[0] == "unit":  # the copy the exciters of the layer ran (network_key checked the layer)
+        return Scorer(backend.cut_at_precision(parts.features, key[1], precision), _unit_mean, parts, key)
+    pick = _class_value if key[0] == "classes" else _output_mean
+    return Scorer(backend.at_precision(parts.network, precision), pick, parts, key)
 
 
 def _unit_mean(output, channels):
