@@ -34,8 +34,8 @@ _MISSING = object()  # what a lookup finds when nothing intact is stored
 CACHE_VERSION = 4  # 2: typed results as records + arrays; 3: photos upright by EXIF, 16-bit scaled, alpha on white;
 # 4: every forward pass in inference mode, logit and binary heads read as probabilities
 # Bump when only the drawing of figures changes: cached figures are redrawn, cached analyses kept.
-FIGURES_VERSION = 5  # 3: charts on a transparent background in grey ink (both colour schemes); 4: the activation histogram drawn with Pillow;
-# 5: its legend a line a series, a narrow axis ticked at its ends
+FIGURES_VERSION = 6  # 3: charts on a transparent background in grey ink (both colour schemes); 4: the activation histogram drawn with Pillow;
+# 5: its legend a line a series, a narrow axis ticked at its ends; 6: activation groups and concept maps drawn with Pillow
 
 
 def digest(*parts: object) -> str:

@@ -383,18 +383,19 @@ def coloured_maps(image: np.ndarray, maps: np.ndarray) -> tuple[np.ndarray, np.n
 
 def activation_groups(image: np.ndarray, maps: np.ndarray, path: Path, *, title: str, name: str = "group") -> Path:
     """The image with every group's map in its own colour, then each group alone (maps (k, h, w), each
-    scaled to its own maximum); ``name``: what a group is called in the panel titles."""
+    scaled to its own maximum), each panel under its name in the group's colour; ``name``: what a group is
+    called in the panel titles. Drawn with Pillow (Matplotlib took 350 ms a figure)."""
     k = len(maps)
     colours = group_colours(k)
     grey, heat, every = coloured_maps(image, maps)
     tiles = [every]
     tiles += [0.4 * grey + heat[g][..., None] * colours[g] * 0.6 + (1 - heat[g][..., None]) * 0.6 * grey
               for g in range(k)]
-    fig = new_figure(1.9 * (k + 1), 2.3)
-    axes = fig.subplots(1, k + 1)
-    for i, (ax, tile) in enumerate(zip(axes, tiles)):
-        ax.imshow(np.clip(tile, 0, 255).astype(np.uint8))
-        ax.set_axis_off()
-        ax.set_title(f"all {name}s" if i == 0 else f"{name} {i}", color=INK if i == 0 else colours[i - 1] / 255)
-    fig.suptitle(title)
-    return save_figure(fig, path)
+    names = [(f"all {name}s", canvas.BLACK)] + [(f"{name} {g + 1}", tuple(int(c) for c in colours[g])) for g in range(k)]
+    side = min(150, 1200 // (k + 1))  # a row of panels about a page wide; a small image zoomed by a whole factor
+    zoom = max(1, side // np.shape(image)[1])
+    panels = [canvas.stack([canvas.text(words, canvas.LABEL, colour),
+                            Image.fromarray(canvas.fit(canvas.zoom(np.clip(tile, 0, 255).astype(np.uint8), zoom),
+                                                       min(side, zoom * np.shape(image)[1])))], margin=0)
+              for tile, (words, colour) in zip(tiles, names)]
+    return canvas.save(canvas.stack([canvas.text(title, canvas.TITLE), canvas.beside(panels)]), path)
