@@ -144,7 +144,9 @@ def padded(pixels: np.ndarray, width: int) -> np.ndarray:
 
 def merge_maps(images: dict[str, np.ndarray], parts: Sequence[range], found: Sequence[dict[str, np.ndarray]]
                ) -> dict[str, np.ndarray]:
-    """The maps of :func:`example_maps` over all images, from its calls over ``parts``."""
+    """The maps of :func:`example_maps` over all images, from its calls over ``parts`` (one part's are all)."""
+    if len(found) == 1:
+        return found[0]
     needed = needed_images(images)
     merged = {}
     for layer, image in images.items():
