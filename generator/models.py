@@ -228,10 +228,26 @@ def load_model(section: ModelSection, root: Path) -> LoadedModel:
 
     seed_weights(section.seed)
     if section.name == BUNDLED:
-        return _load_bundled(spec)
-    if section.name in APPLICATIONS:
-        return _load_application(spec, section, root)
-    return _load_file(spec, section, root)
+        loaded = _load_bundled(spec)
+    elif section.name in APPLICATIONS:
+        loaded = _load_application(spec, section, root)
+    else:
+        loaded = _load_file(spec, section, root)
+    _check_finite_weights(loaded, section.name)
+    return loaded
+
+
+def _check_finite_weights(loaded: LoadedModel, name: str) -> None:
+    """One error line for a model holding a NaN or infinite weight (a training run that diverged): every
+    number computed from it would be NaN, on every page."""
+    import keras
+
+    weights = {id(w): w for model in (loaded.features, loaded.network) for w in getattr(model, "weights", ())}
+    for weight in weights.values():
+        if not bool(keras.ops.all(keras.ops.isfinite(weight))):  # where the weight is: 0.1 s for VGG19's
+            raise GeneratorError(f"config key 'model.name': the weight {weight.path} of {shown(name)} holds NaN or "
+                                 f"infinite values, so would every result computed from it; load weights saved before "
+                                 f"the training diverged")
 
 
 def _load_bundled(spec: ModelSpec) -> LoadedModel:

@@ -142,7 +142,8 @@ class Report:
         with tempfile.TemporaryDirectory() as scratch:
             # (self.site first: its check writes the config's layers as the model names them)
             writer = AssetWriter(Path(scratch), self.analyses.cache, self.site, self.analyses.config)
-            queue(writer)
-            placed = [dest for _, dest in writer.to_copy]
-            writer.render_figures()
+            with writer.pool:
+                queue(writer)
+                placed = [dest for _, dest in writer.to_copy]
+                writer.render_figures()
             return Figures({dest.relative_to(scratch).as_posix(): dest.read_bytes() for dest in placed})

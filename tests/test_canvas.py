@@ -11,7 +11,7 @@ from matplotlib.colors import Normalize
 from PIL import Image
 
 from generator import canvas, figures
-from generator.assets import render_all
+from generator.assets import render_all, rendering
 
 
 def read(path) -> np.ndarray:
@@ -133,16 +133,35 @@ def test_mosaic_lines_and_label_boxes():
         assert (out[top + 20:top + 40, left + 20:left + 60] == 90).all()  # the rest of the tile as it was
 
 
-def test_pool_writes_the_same_bytes_as_this_process(tmp_path):
+def pool_jobs(copies: int) -> dict[str, tuple]:
+    """``copies`` of four kinds of figure, each copy with its own title: more than IN_PROCESS start the pool."""
     rng = np.random.default_rng(1)
     image = rng.integers(0, 256, (30, 30, 3), dtype=np.uint8)
-    jobs = {
-        "grid.png": (figures.feature_map_grid, (rng.random((9, 9, 20)),), {"title": "maps"}),
-        "overlay.png": (figures.activation_overlay, (image, rng.random((5, 5))), {"title": "overlay"}),
-        "bars.png": (figures.norm_bar, (["a", "b"], [1.0, 2.0]), {"title": "norms"}),
-        "strip.jpg": (figures.activation_strip, (image[None], rng.random((1, 5, 5)), ["x"]), {}),
-    }
+    jobs = {}
+    for k in range(copies):
+        jobs |= {
+            f"grid{k}.png": (figures.feature_map_grid, (rng.random((9, 9, 20)),), {"title": f"maps {k}"}),
+            f"overlay{k}.png": (figures.activation_overlay, (image, rng.random((5, 5))), {"title": f"overlay {k}"}),
+            f"bars{k}.png": (figures.norm_bar, (["a", "b"], [1.0, 2.0 + k]), {"title": "norms"}),
+            f"strip{k}.jpg": (figures.activation_strip, (image[None], rng.random((1, 5, 5)), [f"x{k}"]), {}),
+        }
+    return jobs
+
+
+def test_pool_writes_the_same_bytes_as_this_process(tmp_path):
+    jobs = pool_jobs(3)
+    assert len(jobs) > rendering.IN_PROCESS
     for folder, workers in (("one", 1), ("pool", 2)):
         render_all({tmp_path / folder / name: job for name, job in jobs.items()}, workers)
     for name in jobs:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "pool" / name).read_bytes(), name
+
+
+def test_a_failed_figure_in_the_pool_is_raised_and_the_rest_cancelled(tmp_path):
+    first = tmp_path / "broken.png"
+    jobs = {first: (figures.feature_map_grid, (np.zeros((9, 9)),), {"title": "a map without channels"})}
+    jobs |= {tmp_path / name: job for name, job in pool_jobs(30).items()}
+    with pytest.raises(ValueError, match="feature_map_grid expects"):
+        render_all(jobs, 2)
+    assert not first.exists()
+    assert sum(path.exists() for path in jobs) < len(jobs) - 1  # the figures not yet started were not drawn

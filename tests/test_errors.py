@@ -219,3 +219,16 @@ def test_a_suggested_range_is_exactly_what_the_config_accepts(tmp_path, key, low
         with pytest.raises(GeneratorError) as e:
             load_config(config_with(bad))
         assert f"got {bad}, expected an integer from {low}" in str(e.value) and f"to {high}" in str(e.value)
+
+
+def test_a_model_with_a_nan_weight_is_one_error_line(tiny_project, tiny_model_file, monkeypatch, capsys):
+    import numpy as np
+
+    model = keras.models.load_model(tiny_model_file)
+    kernel = model.get_layer("c2").kernel
+    kernel.assign(np.where(np.arange(kernel.shape[-1]) == 1, np.nan, kernel.numpy()).astype("float32"))
+    model.save(tiny_project / "diverged.keras")
+    edit_config(tiny_project, model={"name": "diverged.keras"})
+    line = error_line(tiny_project, monkeypatch, capsys)
+    assert line == ("error: config key 'model.name': the weight c2/kernel of 'diverged.keras' holds NaN or infinite "
+                    "values, so would every result computed from it; load weights saved before the training diverged")

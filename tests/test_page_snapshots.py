@@ -108,3 +108,25 @@ def test_image_file_names_show_as_written_in_headings_links_captions_and_alt_tex
     assert f"DeepDream of {name} at c1" in alts(paths_of(site).views().rstrip("/"))
     rows = re.findall(r"<tr>(.*?)</tr>", views, re.S)
     assert len({len(re.findall(r"<t[dh]\b", row)) for row in rows}) == 1  # no cell split by the bar
+
+
+def test_a_model_file_name_shows_as_written_in_the_breadcrumbs(tmp_path):
+    """The model's name (a file's stem: any characters) is link text on every page under the model."""
+    import dataclasses
+    from html import unescape
+
+    import markdown
+
+    from fake_site import fake_site
+    from generator.pages import render_site
+    from generator.pdf import EXTENSIONS
+
+    name = "__my__ *model* [v2]"
+    site, config = fake_site("classifier")
+    render_site(tmp_path, dataclasses.replace(site, model=name), config, tmp_path / "none")
+    pages = [p for p in tmp_path.rglob("index.md") if "›" in p.read_text()]
+    assert len(pages) > 5
+    for page in pages:
+        text = re.sub(r"\A---\n.*?\n---\n", "", page.read_text(), flags=re.S)
+        links = re.findall(r"<a [^>]*>(.*?)</a>", markdown.markdown(text, extensions=EXTENSIONS))
+        assert unescape(links[0]) == name, page

@@ -12,8 +12,8 @@ PROBE_SIZE = 32  # the side of the probe images where the model takes any size
 
 
 def check_deterministic(model, preprocess) -> None:
-    """Two inference passes of one seeded batch must agree at every layer; else one line naming the first
-    layer (in graph order) whose outputs differ."""
+    """Two inference passes of one seeded batch must agree at every layer (NaN where NaN: a model's NaN weights
+    are a line of their own); else one line naming the first layer (in graph order) whose outputs differ."""
     import keras
 
     calls = [call for call in graph.calls(model).values() if not isinstance(call.layer, keras.layers.InputLayer)]
@@ -26,7 +26,7 @@ def check_deterministic(model, preprocess) -> None:
     except Exception:  # a model that cannot run on RGB probes is refused, with its own line, by the config checks
         return
     for layer, a, b in zip([call.layer for call in calls], first, second):
-        if not all(np.array_equal(keras.ops.convert_to_numpy(u), keras.ops.convert_to_numpy(v))
+        if not all(np.array_equal(keras.ops.convert_to_numpy(u), keras.ops.convert_to_numpy(v), equal_nan=True)
                    for u, v in zip(keras.tree.flatten(a), keras.tree.flatten(b))):
             raise GeneratorError(
                 f"config key 'model.name': layer {layer.name!r} ({type(layer).__name__}) gives different outputs on two "

@@ -26,7 +26,7 @@ from generator.assets.circuits import CircuitAssets
 from generator.assets import files
 from generator.assets.images import ImageAssets
 from generator.assets.layers import ModelAssets
-from generator.assets.rendering import cores, render_all
+from generator.assets.rendering import FigurePool, cores, render_all
 from generator.assets.units import UnitAssets, ExamplePixels
 from generator.cache import Cache, copy_figure
 from generator.concept_links import site_links
@@ -45,18 +45,21 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
         self.out, self.cache, self.site, self.config = out, cache, site, config
         self.paths = SitePaths(site.model, config.browse.image_format)
         self.example_pixels = ExamplePixels(list(site.example_files), config.images.size)
-        self.to_render: dict[Path, tuple] = {}  # cache file -> (render, args, kwargs), figures the cache lacks
+        self.pool = FigurePool(cores())  # draws the figures the cache lacks as they are queued
+        self.queued: set[Path] = set()  # their cache files
         self.to_copy: list[tuple[Path, Path]] = []  # (cache file, destination)
         self.at_least = small_model_zoom(site.layers)
 
     def figure(self, path: str, render, *args, **kwargs) -> None:
-        """Queue a figure: rendered (if the cache lacks it) and copied into place by :meth:`render_figures`."""
+        """Queue a figure: rendered (if the cache lacks it) from now on, and copied into place by
+        :meth:`render_figures`."""
         if render is figures.save_rgb and self.at_least:
             kwargs["at_least"] = self.at_least
         dest = self.out / path
         stored = self.cache.figure_entry(dest, render, args, kwargs)
-        if not stored.exists():
-            self.to_render.setdefault(stored, (render, args, kwargs))
+        if not stored.exists() and stored not in self.queued:
+            self.queued.add(stored)
+            self.pool.add(stored, (render, args, kwargs))
         self.to_copy.append((stored, dest))
 
     def picture(self, path: str, render, *args, **kwargs) -> None:
@@ -67,16 +70,26 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
         self.figure(path, render, *args, **kwargs)
 
     def render_figures(self) -> None:
-        """Render the queued figures the cache lacks, one process a core, then copy every figure into place."""
-        render_all(self.to_render, cores())
+        """Finish rendering the queued figures the cache lacks, then copy every figure into place."""
+        self.pool.finish()
         for stored, dest in self.to_copy:
             copy_figure(stored, dest)
-        self.to_render, self.to_copy = {}, []
+        self.queued, self.to_copy = set(), []
 
     def file(self, path: str) -> Path:
         return self.out / path
 
     def write_all(self) -> None:
+        with self.pool:
+            self._queue_all()
+            self.render_figures()
+        for layer in self.site.analysed_layers:
+            rows = [{"channel": u.channel, **dataclasses.asdict(self.site.units[u].stats),
+                     **dashboards.layer_columns(self.site.units[u])}
+                    for u in self.site.layer_units(layer.name)]
+            files.write_csv(self.file(self.paths.layer_file(layer.name, "units.csv")), rows)
+
+    def _queue_all(self) -> None:
         for i, result in enumerate(self.site.images):
             self.image(result)
             self.attribution(i, result)
@@ -91,12 +104,6 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
             self.directions()
         if self.site.classes:
             classes.class_files(self, site_links(self.site, self.config))
-        self.render_figures()
-        for layer in self.site.analysed_layers:
-            rows = [{"channel": u.channel, **dataclasses.asdict(self.site.units[u].stats),
-                     **dashboards.layer_columns(self.site.units[u])}
-                    for u in self.site.layer_units(layer.name)]
-            files.write_csv(self.file(self.paths.layer_file(layer.name, "units.csv")), rows)
 
 
 SMALL_INPUT = 64  # a model taking fixed images under this side (MNIST 28, CIFAR 32 px) ...
