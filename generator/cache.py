@@ -118,7 +118,7 @@ class Cache:
             _store(self._path(key, ".npz"), lambda tmp: _save_npz(tmp, arrays))
         text = json.dumps(record)
         _store(self._path(key, ".json"), lambda tmp: tmp.write_text(text, encoding="utf-8"))
-        return codec.decode(kind, json.loads(text), arrays)
+        return codec.decode(kind, record, arrays)  # what a hit decodes (decode reads a tuple as JSON's list)
 
     def values(self, keys: dict, kind: object, compute_missing: Callable[[list], dict]) -> dict:
         """The results of type ``kind`` stored under ``keys`` (name -> key), each entry read once; the

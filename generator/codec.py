@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +60,7 @@ def decode(kind: object, record: object, arrays: typing.Mapping[str, np.ndarray]
             raise TypeError(f"cannot decode the union {kind}")
         return decode(options[0], record, arrays)
     if dataclasses.is_dataclass(kind):
-        hints = typing.get_type_hints(kind)
+        hints = _type_hints(kind)
         fields = [f.name for f in dataclasses.fields(kind) if f.init]
         return kind(**{name: decode(hints[name], record[name], arrays) for name in fields if name in record})
     if origin is tuple:
@@ -78,3 +79,9 @@ def decode(kind: object, record: object, arrays: typing.Mapping[str, np.ndarray]
     if kind is float:
         return float(record)
     return record
+
+
+@cache
+def _type_hints(kind: type) -> dict[str, object]:
+    """``kind``'s field types, worked out once a type (a DatasetExamples holds hundreds of distributions)."""
+    return typing.get_type_hints(kind)

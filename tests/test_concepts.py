@@ -188,3 +188,19 @@ def test_a_one_pixel_crop_is_that_pixel_everywhere():
     crops = concepts.cut_crops(pixels, np.array([[0, 2, 3, 1, 1]]), 4)
     assert crops.shape == (1, 4, 4, 3)
     assert np.array_equal(crops[0], np.broadcast_to(pixels[0, 2, 3], (4, 4, 3)))
+
+
+def test_the_images_scored_side_by_side_give_each_image_its_own_scores_in_order():
+    rng = np.random.default_rng(0)
+    coefficients, w = rng.random((5, 3, 3, 4)).astype(np.float32), rng.random((4, 6)).astype(np.float32)
+    def head(image, a):  # a score that depends on the image and on its activations
+        return a.sum(axis=(1, 2, 3)).astype(np.float64) * (image + 1)
+
+    masks = concepts.halton_masks(4, 8)
+    serial = [concepts.jansen_total(concepts.masked_scores(head, i, masks, u, w), 8, 4) for i, u in enumerate(coefficients)]
+    np.testing.assert_array_equal(concepts.sobol_importance(coefficients, w, head, 8), np.mean(serial, axis=0))
+    assert concepts.each_image(lambda i, u: (i, float(u.sum())), coefficients) == [
+        (i, float(u.sum())) for i, u in enumerate(coefficients)]
+    drops, mean_score = concepts.deletion_drops(coefficients, w, head)
+    full = [head(i, (u @ w)[None])[0] for i, u in enumerate(coefficients)]
+    assert drops.shape == (4,) and mean_score == pytest.approx(np.mean(full), rel=1e-6)

@@ -50,6 +50,18 @@ def test_hed_output_is_an_edge_map(hed):
     assert 0 <= out.min() and out.max() <= 1 and out.max() > 0.5  # the cup's rim is a strong edge
 
 
+def test_hed_side_maps_are_concatenated_as_keras_concatenates_them(hed):
+    import keras
+
+    from generator.images import read_square
+
+    layer = hed.network.get_layer("concatenate")
+    sides = keras.Model(hed.network.input, layer.input)(read_square(REPO / "images" / "coffee.jpg", 96)[None]
+                                                         .astype("float32"))
+    assert isinstance(layer, keras.layers.Concatenate) and len(sides) == 5
+    assert np.array_equal(np.asarray(layer(sides)), np.asarray(keras.ops.concatenate(sides, axis=-1)))
+
+
 @pytest.fixture(scope="session")
 def default_site(tmp_path_factory) -> Path:
     project = tmp_path_factory.mktemp("default")

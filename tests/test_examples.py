@@ -340,6 +340,12 @@ def test_example_maps_are_each_channels_map_on_its_own_examples(tmp_path):
     mine = np.isin(image, [2, 3])
     np.testing.assert_array_equal(part[mine], maps[mine])
     assert not part[~mine].any() and maps[~mine].any()
+    # Merged, the parts give the whole pass's maps, and one part covering every image is that pass.
+    parts = [range(0, 2), range(2, 4), range(4, 5)]
+    found = [ex.example_maps(loaded, {"c2": image}, paths, 32, batch_size=2, part=p) for p in parts]
+    np.testing.assert_array_equal(ex.merge_maps({"c2": image}, parts, found)["c2"], maps)
+    whole = ex.example_maps(loaded, {"c2": image}, paths, 32, batch_size=2, part=range(5))
+    np.testing.assert_array_equal(ex.merge_maps({"c2": image}, [range(5)], [whole])["c2"], maps)
     # The top table's images and positions are integers, and so are the finished examples' rows and columns.
     table = ex.example_shard(loaded, ["c2"], paths, 0, 32, 2)["c2"]
     assert table.image.dtype == table.position.dtype == np.int64 and table.width == 16

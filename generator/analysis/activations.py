@@ -29,13 +29,19 @@ def _compiled(features, preprocess, layers: tuple[str, ...]):
     return backend.compile_step(extract)
 
 
+def compiled_activations(loaded, pixels: np.ndarray, layers: list[str]) -> list:
+    """The backend's tensors (N, h, w, C) of each named layer for a uint8 batch (N, H, W, 3), through the compiled
+    step: ``np.asarray`` reads one without a copy (a read-only view), for a caller that reads it at once."""
+    return _compiled(loaded.features, loaded.preprocess, tuple(layers))(pixels)
+
+
 def layer_activations(loaded, pixels: np.ndarray, layers: list[str], compiled: bool = False) -> dict[str, np.ndarray]:
     """Activations (N, h, w, C) of each named layer for a uint8 batch (N, H, W, 3). ``compiled``: through a compiled
     step, traced once for each shape (for batches of one shape; single calls of varying shapes run eagerly)."""
     import keras
 
     if compiled:
-        outputs = _compiled(loaded.features, loaded.preprocess, tuple(layers))(pixels)
+        outputs = compiled_activations(loaded, pixels, layers)
     else:
         outputs = _extractor(loaded.features, tuple(layers))(loaded.preprocess(pixels.astype("float32")), training=False)
         outputs = outputs if len(layers) > 1 else [outputs]

@@ -11,6 +11,7 @@ class (as it is: probabilities for keras.applications), or the mean of an output
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import keras
@@ -36,6 +37,7 @@ class LayerHead:
     fixed: list = field(default_factory=list)  # the tensors from before the layer that they also read
     start: object = None  # the layer's output tensor in the network's graph
     _steps: dict = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # scores are asked from several threads
 
     @staticmethod
     def of(loaded, layer: str, class_id: int | None) -> "LayerHead":
@@ -92,7 +94,7 @@ class LayerHead:
         step = self._step("head", lambda: self._run)
         out = []
         for i in range(0, len(activations), BATCH):
-            a = activations[i:i + BATCH].astype(np.float32)
+            a = np.asarray(activations[i:i + BATCH], np.float32)  # (a copy only where not float32 already)
             h = [t if len(t) == 1 else t[i:i + BATCH] for t in held]  # one image's: broadcast in the step
             out.append(np.asarray(ops.convert_to_numpy(step(a, h)), np.float64))
         return np.concatenate(out) if out else np.zeros(0)
@@ -111,9 +113,10 @@ class LayerHead:
         return ops.mean(ops.reshape(out, (ops.shape(out)[0], -1)), axis=1)
 
     def _step(self, name: str, make):
-        if name not in self._steps:
-            self._steps[name] = backend.compile_step(make())
-        return self._steps[name]
+        with self._lock:
+            if name not in self._steps:
+                self._steps[name] = backend.compile_step(make())
+            return self._steps[name]
 
 
 def _after(net: keras.Model, start) -> tuple[list, list] | None:

@@ -31,7 +31,7 @@ import numpy as np
 from keras import ops
 
 from generator.analysis import backend, graph
-from generator.analysis.activations import layer_activations
+from generator.analysis.activations import compiled_activations
 from generator.analysis.distribution import Tally
 from generator.errors import GeneratorError
 from generator.geometry import ReceptiveField, pair, same_padding_lead
@@ -124,7 +124,8 @@ def example_maps(loaded, images: dict[str, np.ndarray], paths: Sequence[Path], s
     for start in range(0, len(needed), batch_size):
         chunk = needed[start:start + batch_size]
         pixels = padded(next(stream_images([paths[i] for i in chunk], size, len(chunk))), width)
-        for layer, acts in layer_activations(loaded, pixels, list(images), compiled=True).items():  # (B, h, w, C)
+        for layer, tensor in zip(images, compiled_activations(loaded, pixels, list(images))):
+            acts = np.asarray(tensor)  # (B, h, w, C), read where it is: a batch's maps of three layers are 200 MB
             image = images[layer]
             if maps[layer].size == 0:
                 maps[layer] = np.zeros((*image.shape, *acts.shape[1:3]), np.float32)
@@ -143,7 +144,9 @@ def padded(pixels: np.ndarray, width: int) -> np.ndarray:
 
 def merge_maps(images: dict[str, np.ndarray], parts: Sequence[range], found: Sequence[dict[str, np.ndarray]]
                ) -> dict[str, np.ndarray]:
-    """The maps of :func:`example_maps` over all images, from its calls over ``parts``."""
+    """The maps of :func:`example_maps` over all images, from its calls over ``parts`` (one part's are all)."""
+    if len(found) == 1:
+        return found[0]
     needed = needed_images(images)
     merged = {}
     for layer, image in images.items():
