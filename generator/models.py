@@ -228,26 +228,22 @@ def load_model(section: ModelSection, root: Path) -> LoadedModel:
 
     seed_weights(section.seed)
     if section.name == BUNDLED:
-        loaded = _load_bundled(spec)
-    elif section.name in APPLICATIONS:
-        loaded = _load_application(spec, section, root)
-    else:
-        loaded = _load_file(spec, section, root)
-    _check_finite_weights(loaded, section.name)
-    return loaded
+        return _load_bundled(spec)
+    if section.name in APPLICATIONS:
+        return _load_application(spec, section, root)
+    return _load_file(spec, section, root)
 
 
-def _check_finite_weights(loaded: LoadedModel, name: str) -> None:
-    """One error line for a model holding a NaN or infinite weight (a training run that diverged): every
-    number computed from it would be NaN, on every page."""
+def _check_finite_weights(model, key: str, name: str) -> None:
+    """One error line for weights the user brings (``name``, config key ``key``) holding a NaN or an infinity (a
+    training run that diverged): every number computed from them would be NaN, on every page."""
     import keras
 
-    weights = {id(w): w for model in (loaded.features, loaded.network) for w in getattr(model, "weights", ())}
-    for weight in weights.values():
+    for weight in model.weights:
         if not bool(keras.ops.all(keras.ops.isfinite(weight))):  # where the weight is: 0.1 s for VGG19's
-            raise GeneratorError(f"config key 'model.name': the weight {weight.path} of {shown(name)} holds NaN or "
-                                 f"infinite values, so would every result computed from it; load weights saved before "
-                                 f"the training diverged")
+            raise GeneratorError(f"config key {key!r}: the weight {weight.path} of {shown(name)} holds NaN or infinite "
+                                 f"values, and so would every result computed from it; load weights saved before the "
+                                 f"training diverged")
 
 
 def _load_bundled(spec: ModelSpec) -> LoadedModel:
@@ -300,10 +296,15 @@ def hed_network(features, hed) -> object:
         def compute_output_shape(self, x_shape, like_shape):
             return (x_shape[0], like_shape[1], like_shape[2], x_shape[3])
 
-    class Concatenate(keras.layers.Concatenate):
+    class Concatenate(keras.layers.Concatenate):  # (the name the model page shows as its type)
         """The one-channel side maps as the channels of one map: stacked along a new first axis and moved last,
         the numbers of TensorFlow's concatenation along the channels, which copies them a number at a time (a
         millisecond for a 224 px map: the class concepts' head runs it thousands of times)."""
+
+        def build(self, input_shape):
+            if any(shape[-1] != 1 for shape in input_shape):
+                raise ValueError(f"HED's side maps have one channel each, got {input_shape}")
+            super().build(input_shape)
 
         def call(self, inputs):
             stacked = keras.ops.stack([x[..., 0] for x in inputs])
@@ -344,6 +345,8 @@ def _load_application(spec: ModelSpec, section: ModelSection, root: Path) -> Loa
         if weights == "imagenet":
             raise _imagenet_download_error(e, section.name) from None
         raise GeneratorError(f"config key 'model.weights': cannot load {shown(section.weights)} into {section.name} ({_first_line(e)})") from None
+    if weights not in (None, "imagenet"):
+        _check_finite_weights(full, "model.weights", section.weights)
     keras.backend.clear_session()
     # NASNet's graph depends on its input size (its cells compare shapes): its features take the full model's size.
     shape = full.input_shape[1:] if constructor_name.startswith("NASNet") else (None, None, 3)
@@ -421,6 +424,7 @@ def _load_file(spec: ModelSpec, section: ModelSection, root: Path) -> LoadedMode
     if needs_flattening(model):
         model = flatten(model)
     preprocess = _input_channels(preprocessor(section.preprocess), model.input_shape[-1], section.preprocess)
+    _check_finite_weights(model, "model.name", section.name)
     check_deterministic(model, preprocess)
     rank = len(model.output_shape)
     names = _labels(section, root)

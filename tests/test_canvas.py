@@ -3,6 +3,7 @@ rendering in a pool of processes writes the same bytes as rendering in this one.
 
 from __future__ import annotations
 
+import io
 import numpy as np
 import pytest
 from matplotlib import colormaps
@@ -11,7 +12,7 @@ from matplotlib.colors import Normalize
 from PIL import Image
 
 from generator import canvas, figures
-from generator.assets import render_all, rendering
+from generator.assets import rendering
 
 
 def read(path) -> np.ndarray:
@@ -148,6 +149,13 @@ def pool_jobs(copies: int) -> dict[str, tuple]:
     return jobs
 
 
+def render_all(jobs: dict, workers: int) -> None:
+    """Each job ``cache file -> (render, args, kwargs)`` drawn as the build draws its figures."""
+    with rendering.FigurePool(workers) as pool:
+        for stored, job in jobs.items():
+            pool.add(stored, job)
+
+
 def test_pool_writes_the_same_bytes_as_this_process(tmp_path):
     jobs = pool_jobs(3)
     assert len(jobs) > rendering.IN_PROCESS
@@ -157,11 +165,32 @@ def test_pool_writes_the_same_bytes_as_this_process(tmp_path):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "pool" / name).read_bytes(), name
 
 
-def test_a_failed_figure_in_the_pool_is_raised_and_the_rest_cancelled(tmp_path):
+def test_a_failed_figure_in_the_pool_is_raised_and_the_rest_cancelled(tmp_path, monkeypatch):
     first = tmp_path / "broken.png"
     jobs = {first: (figures.feature_map_grid, (np.zeros((9, 9)),), {"title": "a map without channels"})}
     jobs |= {tmp_path / name: job for name, job in pool_jobs(30).items()}
+    bars = []
+
+    class Bar(rendering.tqdm):  # drawn into a string, so that it counts (a bar off a terminal is disabled)
+        def __init__(self, **kwargs):
+            super().__init__(**{**kwargs, "disable": False, "file": io.StringIO()})
+            bars.append(self)
+
+    monkeypatch.setattr(rendering, "tqdm", Bar)
     with pytest.raises(ValueError, match="feature_map_grid expects"):
         render_all(jobs, 2)
     assert not first.exists()
-    assert sum(path.exists() for path in jobs) < len(jobs) - 1  # the figures not yet started were not drawn
+    drawn = sum(path.exists() for path in jobs)
+    assert drawn < len(jobs) - 1  # the figures not yet started were not drawn
+    assert bars[0].n == drawn and bars[0].total == len(jobs)  # the bar counts the figures drawn
+
+
+def test_the_pool_starts_while_figures_are_queued_and_not_for_a_handful(tmp_path):
+    jobs = list(pool_jobs(3).items())
+    with rendering.FigurePool(2) as pool:
+        for name, job in jobs[:rendering.IN_PROCESS]:
+            pool.add(tmp_path / name, job)
+        assert pool.pool is None  # a rebuild's handful: drawn in this process by finish
+        pool.add(tmp_path / jobs[rendering.IN_PROCESS][0], jobs[rendering.IN_PROCESS][1])
+        assert pool.pool is not None and len(pool.futures) == rendering.IN_PROCESS + 1  # drawing before finish
+    assert all((tmp_path / name).exists() for name, _ in jobs[:rendering.IN_PROCESS + 1])

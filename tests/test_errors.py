@@ -221,14 +221,36 @@ def test_a_suggested_range_is_exactly_what_the_config_accepts(tmp_path, key, low
         assert f"got {bad}, expected an integer from {low}" in str(e.value) and f"to {high}" in str(e.value)
 
 
+def model_error_line(model, name: str, project: Path, monkeypatch, capsys) -> str:
+    """The error line of a build of ``project`` on ``model``, saved there as ``name``."""
+    model.save(project / name)
+    edit_config(project, model={"name": name})
+    return error_line(project, monkeypatch, capsys)
+
+
 def test_a_model_with_a_nan_weight_is_one_error_line(tiny_project, tiny_model_file, monkeypatch, capsys):
     import numpy as np
 
     model = keras.models.load_model(tiny_model_file)
     kernel = model.get_layer("c2").kernel
     kernel.assign(np.where(np.arange(kernel.shape[-1]) == 1, np.nan, kernel.numpy()).astype("float32"))
-    model.save(tiny_project / "diverged.keras")
-    edit_config(tiny_project, model={"name": "diverged.keras"})
-    line = error_line(tiny_project, monkeypatch, capsys)
+    line = model_error_line(model, "diverged.keras", tiny_project, monkeypatch, capsys)
     assert line == ("error: config key 'model.name': the weight c2/kernel of 'diverged.keras' holds NaN or infinite "
-                    "values, so would every result computed from it; load weights saved before the training diverged")
+                    "values, and so would every result computed from it; load weights saved before the training "
+                    "diverged")
+
+
+def test_a_layer_giving_nan_from_finite_weights_is_one_error_line(tiny_project, monkeypatch, capsys):
+    import numpy as np
+
+    seed_weights(0)
+    x = inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="c1")(x)
+    norm = keras.layers.BatchNormalization(name="bn")
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.ReLU(name="r1")(norm(x)))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="head")(x))
+    norm.moving_variance.assign(-np.ones(4, "float32"))  # finite, but its square root is NaN
+    line = model_error_line(model, "negative.keras", tiny_project, monkeypatch, capsys)
+    assert line == ("error: config key 'model.name': layer 'bn' (BatchNormalization) gives NaN or infinite values on "
+                    "images of random pixels, though the model's weights are finite; the analyses need finite "
+                    "activations: check that layer's weights (a BatchNormalization's moving variance below 0?)")

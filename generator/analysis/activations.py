@@ -31,7 +31,7 @@ def _compiled(features, preprocess, layers: tuple[str, ...]):
 
 def compiled_activations(loaded, pixels: np.ndarray, layers: list[str]) -> list:
     """The backend's tensors (N, h, w, C) of each named layer for a uint8 batch (N, H, W, 3), through the compiled
-    step: ``np.asarray`` reads one without a copy (a read-only view), for a caller that reads it at once."""
+    step, for a caller that reads them at once (:func:`generator.analysis.backend.read_numpy`: without a copy)."""
     return _compiled(loaded.features, loaded.preprocess, tuple(layers))(pixels)
 
 

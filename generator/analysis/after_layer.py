@@ -37,7 +37,8 @@ class LayerHead:
     fixed: list = field(default_factory=list)  # the tensors from before the layer that they also read
     start: object = None  # the layer's output tensor in the network's graph
     _steps: dict = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)  # scores are asked from several threads
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)  # scores
+    # are asked from several threads (concepts.each_image)
 
     @staticmethod
     def of(loaded, layer: str, class_id: int | None) -> "LayerHead":

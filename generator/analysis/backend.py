@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Callable
 
 import keras
+import numpy as np
 
 
 def value_and_grad(fn: Callable) -> Callable:
@@ -57,6 +58,12 @@ def value_and_grad(fn: Callable) -> Callable:
 
         return torch_value_and_grad
     raise NotImplementedError(f"gradients are not implemented for the Keras backend {name!r}")
+
+
+def read_numpy(x):
+    """A tensor as NumPy, for reading at once: a TensorFlow or JAX array on the CPU without a copy (a read-only
+    view; on a GPU NumPy copies it over), a torch tensor through Keras (NumPy cannot read one on a GPU)."""
+    return keras.ops.convert_to_numpy(x) if keras.backend.backend() == "torch" else np.asarray(x)
 
 
 def network_input(net: keras.Model, preprocess: Callable, x):
@@ -117,7 +124,8 @@ def at_precision(model: keras.Model, precision: str) -> keras.Model:
 def cut_at_precision(model: keras.Model, layer: str, precision: str) -> keras.Model:
     """``model`` up to the layer named ``layer`` (checked by the caller), computing in ``precision``: made once for
     every render that climbs that layer (a build's exciters, directions, diverse exciters and views of a layer),
-    since a bfloat16 copy takes a tenth of a second; the weights are read then (a loaded model is not changed)."""
+    since a bfloat16 copy takes a tenth of a second. A copy keeps the weights ``model`` had when it was made (the
+    analyses never change a loaded model's), and the last four stay alive, as the attribution scorers' do."""
     from generator.analysis import graph
 
     return at_precision(graph.cut(model, graph.layer_output(model, layer, "a render")), precision)

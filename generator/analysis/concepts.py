@@ -29,7 +29,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,12 +39,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from generator.analysis.correlation import spearman
+from generator.machine import cores
 from generator.results import ClassConcepts, Concept, ConceptCrop, Unit
 
 Head = Callable[[int, np.ndarray], np.ndarray]  # (image index, (B, h, w, C) activations) -> (B,) scores
 CHANNELS_SHOWN = 5
 CHUNK = 64  # masked copies of an image's activations built at once
-IMAGES_AT_ONCE = min(4, os.cpu_count() or 1)  # images whose head calls run side by side (see each_image)
 
 
 @dataclass(frozen=True)
@@ -148,11 +147,17 @@ def sobol_importance(coefficients: np.ndarray, w: np.ndarray, head: Head, design
 
 
 def each_image(fn: Callable[[int, np.ndarray], object], coefficients: np.ndarray) -> list:
-    """``fn(image, u)`` for each image's (h, w, k) coefficients, in image order, several images at a time: a
-    head's call keeps about one core busy (TensorFlow concatenates an edge detector's one-channel side maps on
-    one thread), and each image's scores are its own, so they come out the same."""
-    with ThreadPoolExecutor(IMAGES_AT_ONCE) as pool:
-        return list(pool.map(fn, range(len(coefficients)), coefficients))
+    """``fn(image, u)`` for each image's (h, w, k) coefficients, in image order, several images at a time (up to
+    one a core, four at most): one image's masked copies and head calls leave cores idle, and each image's
+    scores are its own, so they come out the same. An error or Ctrl-C cancels the images not yet started."""
+    pool = ThreadPoolExecutor(min(4, cores()))
+    try:
+        found = list(pool.map(fn, range(len(coefficients)), coefficients))
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        raise
+    pool.shutdown()
+    return found
 
 
 def masked_scores(head: Head, image: int, factors: np.ndarray, u: np.ndarray, w: np.ndarray) -> np.ndarray:

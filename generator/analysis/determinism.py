@@ -12,8 +12,9 @@ PROBE_SIZE = 32  # the side of the probe images where the model takes any size
 
 
 def check_deterministic(model, preprocess) -> None:
-    """Two inference passes of one seeded batch must agree at every layer (NaN where NaN: a model's NaN weights
-    are a line of their own); else one line naming the first layer (in graph order) whose outputs differ."""
+    """Two inference passes of one seeded batch must give finite values that agree at every layer; else one line
+    naming the first layer (in graph order) whose outputs are NaN or infinite, or differ. (A model's NaN weights
+    are a line of their own, checked before this.)"""
     import keras
 
     calls = [call for call in graph.calls(model).values() if not isinstance(call.layer, keras.layers.InputLayer)]
@@ -26,8 +27,15 @@ def check_deterministic(model, preprocess) -> None:
     except Exception:  # a model that cannot run on RGB probes is refused, with its own line, by the config checks
         return
     for layer, a, b in zip([call.layer for call in calls], first, second):
-        if not all(np.array_equal(keras.ops.convert_to_numpy(u), keras.ops.convert_to_numpy(v), equal_nan=True)
-                   for u, v in zip(keras.tree.flatten(a), keras.tree.flatten(b))):
+        pairs = [(keras.ops.convert_to_numpy(u), keras.ops.convert_to_numpy(v))
+                 for u, v in zip(keras.tree.flatten(a), keras.tree.flatten(b))]
+        if not all(np.isfinite(u).all() for u, _ in pairs):
+            raise GeneratorError(
+                f"config key 'model.name': layer {layer.name!r} ({type(layer).__name__}) gives NaN or infinite values on "
+                f"images of random pixels, though the model's weights are finite; the analyses need finite activations: "
+                f"check that layer's weights (a BatchNormalization's moving variance below 0?)"
+            )
+        if not all(np.array_equal(u, v) for u, v in pairs):
             raise GeneratorError(
                 f"config key 'model.name': layer {layer.name!r} ({type(layer).__name__}) gives different outputs on two "
                 f"inference passes of the same images (randomness at inference); the analyses need a deterministic "

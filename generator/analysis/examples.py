@@ -125,7 +125,7 @@ def example_maps(loaded, images: dict[str, np.ndarray], paths: Sequence[Path], s
         chunk = needed[start:start + batch_size]
         pixels = padded(next(stream_images([paths[i] for i in chunk], size, len(chunk))), width)
         for layer, tensor in zip(images, compiled_activations(loaded, pixels, list(images))):
-            acts = np.asarray(tensor)  # (B, h, w, C), read where it is: a batch's maps of three layers are 200 MB
+            acts = backend.read_numpy(tensor)  # (B, h, w, C), read in place: a batch's maps of three layers, 200 MB
             image = images[layer]
             if maps[layer].size == 0:
                 maps[layer] = np.zeros((*image.shape, *acts.shape[1:3]), np.float32)

@@ -26,16 +26,17 @@ from generator.assets.circuits import CircuitAssets
 from generator.assets import files
 from generator.assets.images import ImageAssets
 from generator.assets.layers import ModelAssets
-from generator.assets.rendering import FigurePool, cores, render_all
+from generator.assets.rendering import FigurePool
 from generator.assets.units import UnitAssets, ExamplePixels
 from generator.cache import Cache, copy_figure
 from generator.concept_links import site_links
+from generator.machine import cores
 from generator.config import Config
 from generator.model_checks import input_size
 from generator.results import Site
 from generator.site_paths import SitePaths
 
-__all__ = ["AssetWriter", "render_all", "write_assets"]
+__all__ = ["AssetWriter", "write_assets"]
 
 
 class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, ModelAssets):

@@ -10,7 +10,6 @@ figure's inputs into its cache key), and its workers import their modules meanwh
 from __future__ import annotations
 
 import multiprocessing
-import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
@@ -24,8 +23,8 @@ IN_PROCESS = 8  # up to this many figures are drawn in this process; one more st
 class FigurePool:
     """Renders figures into their cache files as they are added: the first ``IN_PROCESS`` wait, then a pool of
     up to ``workers`` processes starts and draws them and every later one while more are added; :meth:`finish`
-    draws what waits here and waits for the pool. Used as a context: an error or Ctrl-C before the end cancels
-    the figures not yet started."""
+    draws what waits here and waits for the pool. Used as a context, which finishes at its end; an error or
+    Ctrl-C before then cancels the figures not yet started."""
 
     def __init__(self, workers: int):
         self.workers = workers
@@ -44,20 +43,29 @@ class FigurePool:
             return
         if self.pool is None:
             self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
-        for stored, job in self.waiting:
-            future = self.pool.submit(render_figure, stored, *job)
-            future.add_done_callback(lambda _: self.bar.update())
+        for path, waiting in self.waiting:
+            future = self.pool.submit(render_figure, path, *waiting)
+            future.add_done_callback(self._drawn)
             self.futures.append(future)
         self.waiting = []
 
-    def finish(self) -> None:
-        """Draw the figures waiting here, wait for the pool's; the first failure is raised."""
-        for stored, job in self.waiting:
-            render_figure(stored, *job)
+    def _drawn(self, future: Future) -> None:
+        if not future.cancelled() and future.exception() is None:  # the bar counts figures drawn
             self.bar.update()
-        self.waiting = []
-        for future in self.futures:
-            future.result()
+
+    def finish(self) -> None:
+        """Draw the figures waiting here, wait for the pool's; the first failure is raised, the figures not yet
+        started cancelled."""
+        try:
+            for stored, job in self.waiting:
+                render_figure(stored, *job)
+                self.bar.update()
+            self.waiting = []
+            for future in self.futures:
+                future.result()
+        except BaseException:
+            self._close(cancel=True)
+            raise
         self._close()
 
     def _close(self, cancel: bool = False) -> None:
@@ -71,18 +79,7 @@ class FigurePool:
         return self
 
     def __exit__(self, kind, error, trace) -> None:
-        self._close(cancel=kind is not None)  # an error: stop now, not after the queued figures
-
-
-def render_all(jobs: dict[Path, tuple], workers: int) -> None:
-    """Render each job ``cache file -> (render, args, kwargs)`` into its cache file, over up to
-    ``workers`` fresh processes (in this one for a single worker or a handful of jobs)."""
-    with FigurePool(workers) as pool:
-        for stored, job in jobs.items():
-            pool.add(stored, job)
-        pool.finish()
-
-
-def cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if kind is None:
+            self.finish()  # (a no-op after an explicit finish)
+        else:
+            self._close(cancel=True)  # an error: stop now, not after the queued figures

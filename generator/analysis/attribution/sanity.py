@@ -8,7 +8,6 @@ so both maps explain the same output.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
@@ -75,9 +74,9 @@ def randomised_scorer(scorer: Scorer, layers: int | None, seed: int) -> tuple[Sc
     both)."""
     def make():
         copy, randomised = randomised_copy(scorer.net, layers, seed)
-        values = {v.path: v.value for v in copy.weights}
-        copied = dataclasses.replace(scorer, weights=tuple(values[v.path] for v in scorer.net.weights))
-        return scorer, copied, randomised  # holds the scorer: its id is not reused
+        # by position: clone_model keeps the weights' order, and paths need not be unique (two nested models'
+        # conv/kernel); the entry holds the scorer, so its id is not reused
+        return scorer, scorer.with_weights(tuple(v.value for v in copy.weights)), randomised
 
     _, copied, randomised = kept(_COPIES, (id(scorer), layers, seed), make)
     return copied, randomised

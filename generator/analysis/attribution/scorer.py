@@ -15,6 +15,7 @@ or channel its score picks; a class target's class is the image's ``rank``-th mo
 from __future__ import annotations
 
 from collections import OrderedDict
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -49,8 +50,7 @@ class Scorer:
     """A network and how each item's score is read from its output.
 
     ``weights``: values of ``net.weights`` to compute with instead of its own (a randomised copy's, see
-    :func:`generator.analysis.attribution.sanity.randomised_scorer`); a scorer made from this one by
-    ``dataclasses.replace`` shares its compiled functions, which take the weights as an argument.
+    :meth:`with_weights`); the compiled functions take the weights as an argument.
     """
 
     net: keras.Model
@@ -58,7 +58,17 @@ class Scorer:
     parts: Parts
     key: tuple  # ("classes",), ("output",) or ("unit", layer)
     weights: tuple | None = field(default=None, repr=False, compare=False)
-    compiled: dict = field(default_factory=dict, repr=False, compare=False)
+    compiled: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # a copy starts empty
+
+    def with_weights(self, values: tuple) -> Scorer:
+        """This scorer computing with ``values`` in place of ``net.weights`` (one a weight, in their order and
+        shapes), sharing its compiled functions (traced once for both)."""
+        own = self.net.weights
+        if len(values) != len(own) or any(tuple(v.shape) != tuple(w.shape) for v, w in zip(values, own)):
+            raise ValueError(f"with_weights: {len(values)} values for the {len(own)} weights of {self.net.name!r}")
+        copied = dataclasses.replace(self, weights=tuple(values))
+        object.__setattr__(copied, "compiled", self.compiled)
+        return copied
 
     def step(self, name: tuple, make: Callable[[], Callable]) -> Callable:
         """The compiled function ``name`` of this network, ``make()`` compiled on first use: every call
