@@ -37,8 +37,8 @@ class LayerHead:
     fixed: list = field(default_factory=list)  # the tensors from before the layer that they also read
     start: object = None  # the layer's output tensor in the network's graph
     _steps: dict = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)  # scores
-    # are asked from several threads (concepts.each_image)
+    # scores are asked from several threads (concepts.each_image): one compiles a step, the others wait for it
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @staticmethod
     def of(loaded, layer: str, class_id: int | None) -> "LayerHead":

@@ -30,8 +30,8 @@ from generator.assets.rendering import FigurePool
 from generator.assets.units import UnitAssets, ExamplePixels
 from generator.cache import Cache, copy_figure
 from generator.concept_links import site_links
-from generator.machine import cores
 from generator.config import Config
+from generator.machine import cores
 from generator.model_checks import input_size
 from generator.results import Site
 from generator.site_paths import SitePaths
