@@ -47,7 +47,6 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
         self.paths = SitePaths(site.model, config.browse.image_format)
         self.example_pixels = ExamplePixels(list(site.example_files), config.images.size)
         self.pool = FigurePool(cores())  # draws the figures the cache lacks as they are queued
-        self.queued: set[Path] = set()  # their cache files
         self.to_copy: list[tuple[Path, Path]] = []  # (cache file, destination)
         self.at_least = small_model_zoom(site.layers)
 
@@ -58,8 +57,7 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
             kwargs["at_least"] = self.at_least
         dest = self.out / path
         stored = self.cache.figure_entry(dest, render, args, kwargs)
-        if not stored.exists() and stored not in self.queued:
-            self.queued.add(stored)
+        if not stored.exists():
             self.pool.add(stored, (render, args, kwargs))
         self.to_copy.append((stored, dest))
 
@@ -75,7 +73,7 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
         self.pool.finish()
         for stored, dest in self.to_copy:
             copy_figure(stored, dest)
-        self.queued, self.to_copy = set(), []
+        self.to_copy = []
 
     def file(self, path: str) -> Path:
         return self.out / path

@@ -28,13 +28,18 @@ class FigurePool:
 
     def __init__(self, workers: int):
         self.workers = workers
+        self.added: set[Path] = set()  # the cache files asked for (a figure queued twice is drawn once)
         self.waiting: list[tuple[Path, tuple]] = []  # added before the pool is worth starting
         self.pool: ProcessPoolExecutor | None = None
         self.futures: list[Future] = []
         self.bar: tqdm | None = None
 
     def add(self, stored: Path, job: tuple) -> None:
-        """Render ``job`` = (render, args, kwargs) into the cache file ``stored``, now or by :meth:`finish`."""
+        """Render ``job`` = (render, args, kwargs) into the cache file ``stored``, now or by :meth:`finish` (once,
+        however often it is added)."""
+        if stored in self.added:
+            return
+        self.added.add(stored)
         if self.bar is None:
             self.bar = tqdm(total=0, desc="figures", disable=None)
         self.bar.total += 1
@@ -73,7 +78,7 @@ class FigurePool:
             self.pool.shutdown(cancel_futures=cancel)
         if self.bar is not None:
             self.bar.close()
-        self.pool, self.bar, self.futures = None, None, []
+        self.pool, self.bar, self.futures, self.added = None, None, [], set()
 
     def __enter__(self) -> FigurePool:
         return self
