@@ -288,7 +288,7 @@ def _groups(config: Config, analyses: Analyses, images: list[InputImage],
                                  method=g.method or config.exciters.method)
     found: dict[str, dict[str, ActivationGroups]] = {im.slug: {} for im in images}
     for layer in tqdm(g.layers, desc="activation groups", unit="layer", disable=None):
-        split = {im.slug: analyses.activation_groups(im, layer, activations[im.slug][layer]) for im in images}
+        split = analyses.activation_groups(images, layer, {im.slug: activations[im.slug][layer] for im in images})
         vectors = [d for s in split.values() for d in s.directions if d.any()]
         rendered = iter(analyses.direction_exciters(layer, vectors, params, f"group exciters {layer}") if vectors else [])
         blank = Exciter(np.full((params.size, params.size, 3), 128, np.uint8), 0.0, 0.0)

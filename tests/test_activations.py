@@ -97,3 +97,42 @@ def test_images_analyses_over_more_than_a_chunk_with_part_cached(tmp_path, tiny_
         assert [s.id for s in got.top5] == [s.id for s in expected.top5]
         np.testing.assert_allclose([s.probability for s in got.top5], [s.probability for s in expected.top5],
                                    rtol=1e-5)
+
+
+def test_activation_groups_of_several_images_side_by_side_are_each_images_own(tmp_path, tiny_model_file, monkeypatch):
+    """Five images' groups, one already cached, the rest factorised in threads: each is what its activations alone
+    give, in image order, and every factorisation ran on one BLAS thread (its bytes as on any machine)."""
+    from threadpoolctl import threadpool_info
+
+    from generator.analyses import Analyses
+    from generator.analysis import groups
+    from generator.cache import Cache
+    from generator.config import load_config
+    from generator.images import load_images
+
+    from tiny import edit_config, make_project, write_images
+
+    project = make_project(tmp_path, tiny_model_file)
+    names = write_images(project / "images", n=5, size=36)
+    edit_config(project, images={"files": names})
+    config = load_config(project / "site_config.yaml")
+    images = load_images([project / "images" / n for n in names], config.images.size)
+    analyses = Analyses(config, Cache(project / "cache"))
+    rng = np.random.default_rng(4)
+    activations = {im.slug: (rng.random((6, 6, 8)) ** 3).astype(np.float32) for im in images}
+    first = analyses.activation_groups(images[2:3], "c2", activations)[images[2].slug]
+    threads, factorise = [], groups.activation_groups
+
+    def recorded(*args):
+        threads.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
+        return factorise(*args)
+
+    monkeypatch.setattr(groups, "activation_groups", recorded)
+    found = analyses.activation_groups(images, "c2", activations)
+    assert list(found) == [im.slug for im in images] and len(threads) == 4 and all(t == {1} for t in threads)
+    for im in images:
+        alone = factorise(activations[im.slug], config.groups.count, config.exciters.seed)
+        np.testing.assert_array_equal(found[im.slug].maps, alone.maps)
+        np.testing.assert_array_equal(found[im.slug].directions, alone.directions)
+        assert (found[im.slug].error, found[im.slug].random_error) == (alone.error, alone.random_error)
+    np.testing.assert_array_equal(found[images[2].slug].maps, first.maps)
