@@ -162,7 +162,7 @@ def _count_views(account: Account) -> None:
 
         return counted
 
-    views.deepdream = counted_view(views.deepdream, 2)  # the measure before and after
+    views.deepdream = counted_view(views.deepdream, 1)  # the measure after (before: the first step's own pass)
     views.caricature = counted_view(views.caricature, 3)  # the target's activations, the measure before and after
 
 

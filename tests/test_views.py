@@ -291,3 +291,57 @@ def test_bad_view_settings_are_one_line(tiny_project, section, values, message):
     with pytest.raises(GeneratorError) as e:
         load_config(tiny_project / "site_config.yaml")
     assert str(e.value) == message
+
+
+def test_views_of_a_layer_trace_the_network_three_times(monkeypatch):
+    """DeepDream's step, Caricature's step and one forward shared by both views' measures and Caricature's target;
+    Caricature's image function, once for every layer of the size."""
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("counts tf.function traces")
+    import tensorflow as tf
+
+    from generator.analysis import backend, views
+    from tiny import exciter_model
+
+    traces, compile_step = [], backend.compile_step
+
+    def counted(fn):
+        def traced(*args):
+            if not tf.executing_eagerly():
+                traces.append(fn.__name__)
+            return fn(*args)
+
+        return compile_step(traced)
+
+    monkeypatch.setattr(backend, "compile_step", counted)
+    views._compiled_activations.cache_clear()
+    views._compiled_render.cache_clear()
+    model, images = exciter_model(), np.random.default_rng(0).integers(0, 256, (3, 24, 24, 3), dtype=np.uint8)
+    for layer in ("c2", "c3"):
+        views.deepdream(model, layer, images, _grey_is_zero, steps=3, step_size=4.0, batches=views.Batches(2))
+        views.caricature(model, layer, images, _grey_is_zero, steps=3, seed=0, batches=views.Batches(2))
+    assert traces == ["step", "activations", "<lambda>", "step"] + ["step", "activations", "step"], traces
+    views._compiled_activations.cache_clear()
+    views._compiled_render.cache_clear()
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_deepdreams_measures_are_a_separate_forwards(precision):
+    """The start read from the first step's own pass, the final from the shared forward on the uint8 result: each
+    bit for bit what a separately compiled forward gives, and near a float64 NumPy one."""
+    keras = pytest.importorskip("keras")
+    from generator.analysis import backend, views
+    from tiny import exciter_model
+
+    model, images = exciter_model(), np.random.default_rng(1).integers(0, 256, (3, 24, 24, 3), dtype=np.uint8)
+    dream = views.deepdream(model, "c2", images, _grey_is_zero, steps=4, step_size=4.0,
+                            batches=views.Batches(3, precision))
+    cut = views._cut(model, "c2", precision)
+    energy = backend.compile_step(lambda x: views._mean_square(views._activations(cut, _grey_is_zero)(x)))
+    for pixels, measure in ((images, dream.start_activation), (dream.images, dream.activation)):
+        assert keras.ops.convert_to_numpy(energy(pixels.astype("float32"))).tobytes() == measure.tobytes()
+    plain = keras.Model(model.input, model.get_layer("c2").output)
+    maps = keras.ops.convert_to_numpy(plain(_grey_is_zero(images.astype("float32")))).astype(np.float64)
+    np.testing.assert_allclose(dream.start_activation, np.mean(maps**2, axis=(1, 2, 3)), rtol=0.02 if precision == "bfloat16" else 1e-5)
+    assert np.all(dream.activation > dream.start_activation)

@@ -16,9 +16,9 @@ Both run a batch of images in one compiled step (in bfloat16 where ``precision``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import keras
@@ -49,27 +49,26 @@ def deepdream(model: keras.Model, layer: str, images: np.ndarray, preprocess: Ca
     ``batches.progress(1)`` is called after each step of each batch."""
     cut = _cut(model, layer, batches.precision)
     grey = model.input.shape[-1] == 1  # a grayscale model's dream changes the grey image it sees
-
-    def energy(x):
-        return ops.mean(ops.square(ops.cast(cut(preprocess(as_rgb(x)), training=False), "float32")), axis=(1, 2, 3))
-
-    value_and_grad = backend.value_and_grad(energy)
+    activations = _activations(cut, preprocess)
+    value_and_grad = backend.value_and_grad(lambda x: _mean_square(activations(x)))
 
     def step(x):
         values, g = value_and_grad(x)
         rms = ops.sqrt(ops.mean(ops.square(g), axis=(1, 2, 3), keepdims=True))
         return ops.clip(x + step_size * g / (rms + 1e-5), 0.0, 255.0), values
 
-    step, energy = backend.compile_step(step), backend.compile_step(energy)
+    step, compiled = backend.compile_step(step), _compiled_activations(cut, preprocess)
 
     def run(batch: np.ndarray) -> ExciterResult:
-        x = ops.convert_to_tensor(luminance(batch) if grey else batch.astype("float32"))
-        start = _numpy(energy(x))
+        x, start = ops.convert_to_tensor(luminance(batch) if grey else batch.astype("float32")), None
         for _ in range(steps):
-            x, _ = step(x)
+            x, values = step(x)
+            start = values if start is None else start  # the energy before the first step, from the step's own pass
             _tick(batches.progress)
+        start = step(x)[1] if start is None else start
         out = grey_as_rgb(np.clip(np.round(_numpy(x)), 0, 255).astype(np.uint8))
-        return ExciterResult(out, _numpy(energy(ops.convert_to_tensor(out.astype("float32")))), start)
+        return ExciterResult(out, _numpy(_mean_square(compiled(ops.convert_to_tensor(out.astype("float32"))))),
+                             _numpy(start))
 
     return _batched(run, images, batches.size)
 
@@ -83,8 +82,7 @@ def caricature(model: keras.Model, layer: str, images: np.ndarray, preprocess: C
     size = images.shape[1]
     scale = spectrum_scale(size)
 
-    def acts(x):
-        return ops.cast(cut(preprocess(x), training=False), "float32")
+    acts = _compiled_activations(cut, preprocess)
 
     def similarity(x, target):
         """(dot, cosine) of each image's activations with its target's."""
@@ -103,23 +101,20 @@ def caricature(model: keras.Model, layer: str, images: np.ndarray, preprocess: C
         _, g = value_and_grad(spectrum, target)
         return adam_ascent(spectrum, g, m, v, t)
 
-    def rendered(spectrum, target):
-        image = spectrum_to_rgb(spectrum, scale, size) * 255.0
-        return image, similarity(image, target)[1]
-
-    step, rendered, acts = backend.compile_step(step), backend.compile_step(rendered), backend.compile_step(acts)
+    step, render = backend.compile_step(step), _compiled_render(size)
 
     def run(batch: np.ndarray) -> ExciterResult:
         target = acts(ops.convert_to_tensor(batch.astype("float32")))
         shape = (2, model.input.shape[-1], size, size // 2 + 1)
         noise = [np.random.default_rng([seed, _image_key(image)]).normal(0, 0.01, shape) for image in batch]
         spectrum = ops.convert_to_tensor(np.stack(noise).astype("float32"))
-        _, start = rendered(spectrum, target)
+        start = similarity(render(spectrum), target)[1]
         m = v = ops.zeros_like(spectrum)
         for i in range(steps):
             spectrum, m, v = step(spectrum, m, v, ops.convert_to_tensor(np.float32(i + 1)), target)
             _tick(batches.progress)
-        image, reached = rendered(spectrum, target)
+        image = render(spectrum)
+        reached = similarity(image, target)[1]
         return ExciterResult(np.clip(np.round(_numpy(image)), 0, 255).astype(np.uint8), _numpy(reached), _numpy(start))
 
     return _batched(run, images, batches.size)
@@ -129,6 +124,34 @@ def _cut(model: keras.Model, layer: str, precision: str) -> keras.Model:
     """The model up to ``layer``, computing in ``precision`` (``auto`` resolved as for exciters)."""
     graph.model_layer(model, layer, "views")
     return backend.cut_at_precision(model, layer, resolve_precision(precision))
+
+
+def _activations(cut: keras.Model, preprocess: Callable) -> Callable:
+    """0..255 images -> the layer's activations, float32."""
+    def activations(x):
+        return ops.cast(cut(preprocess(as_rgb(x)), training=False), "float32")
+
+    return activations
+
+
+@lru_cache(maxsize=4)
+def _compiled_activations(cut: keras.Model, preprocess: Callable) -> Callable:
+    """``_activations`` compiled once for every view of a layer: each compiled function traces and optimises the network's
+    graph on its first call, a tenth of a second or more on a CPU."""
+    return backend.compile_step(_activations(cut, preprocess))
+
+
+@lru_cache(maxsize=4)
+def _compiled_render(size: int) -> Callable:
+    """A Caricature's spectrum -> its 0..255 image (the measure's input before and after): compiled once for every
+    layer of that size."""
+    scale = spectrum_scale(size)
+    return backend.compile_step(lambda spectrum: spectrum_to_rgb(spectrum, scale, size) * 255.0)
+
+
+def _mean_square(a):
+    """DeepDream's measure: each image's mean squared activation."""
+    return ops.mean(ops.square(a), axis=(1, 2, 3))
 
 
 def batch_count(count: int, batch_size: int) -> int:
