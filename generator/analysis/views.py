@@ -84,37 +84,37 @@ def caricature(model: keras.Model, layer: str, images: np.ndarray, preprocess: C
 
     acts = _compiled_activations(cut, preprocess)
 
-    def similarity(x, target):
-        """(dot, cosine) of each image's activations with its target's."""
+    def similarity(x, target, target_norm):
+        """(dot, cosine) of each image's activations with its target's (whose norm is given: once, not a step)."""
         a = acts(x)
         dot = ops.sum(a * target, axis=(1, 2, 3))
-        norms = ops.sqrt(ops.sum(ops.square(a), axis=(1, 2, 3))) * ops.sqrt(ops.sum(ops.square(target), axis=(1, 2, 3)))
-        return dot, dot / (norms + 1e-6)
+        return dot, dot / (_norm(a) * target_norm + 1e-6)
 
-    def objective(spectrum, target):
-        dot, cosine = similarity(spectrum_to_rgb(spectrum, scale, size) * 255.0, target)
+    def objective(spectrum, target, target_norm):
+        dot, cosine = similarity(spectrum_to_rgb(spectrum, scale, size) * 255.0, target, target_norm)
         return dot * cosine**CARICATURE_POWER
 
     value_and_grad = backend.value_and_grad(objective)
 
-    def step(spectrum, m, v, t, target):
-        _, g = value_and_grad(spectrum, target)
+    def step(spectrum, m, v, t, target, target_norm):
+        _, g = value_and_grad(spectrum, target, target_norm)
         return adam_ascent(spectrum, g, m, v, t)
 
     step, render = backend.compile_step(step), _compiled_render(size)
 
     def run(batch: np.ndarray) -> ExciterResult:
         target = acts(ops.convert_to_tensor(batch.astype("float32")))
+        target_norm = _norm(target)
         shape = (2, model.input.shape[-1], size, size // 2 + 1)
         noise = [np.random.default_rng([seed, _image_key(image)]).normal(0, 0.01, shape) for image in batch]
         spectrum = ops.convert_to_tensor(np.stack(noise).astype("float32"))
-        start = similarity(render(spectrum), target)[1]
+        start = similarity(render(spectrum), target, target_norm)[1]
         m = v = ops.zeros_like(spectrum)
         for i in range(steps):
-            spectrum, m, v = step(spectrum, m, v, ops.convert_to_tensor(np.float32(i + 1)), target)
+            spectrum, m, v = step(spectrum, m, v, ops.convert_to_tensor(np.float32(i + 1)), target, target_norm)
             _tick(batches.progress)
         image = render(spectrum)
-        reached = similarity(image, target)[1]
+        reached = similarity(image, target, target_norm)[1]
         return ExciterResult(np.clip(np.round(_numpy(image)), 0, 255).astype(np.uint8), _numpy(reached), _numpy(start))
 
     return _batched(run, images, batches.size)
@@ -147,6 +147,11 @@ def _compiled_render(size: int) -> Callable:
     layer of that size."""
     scale = spectrum_scale(size)
     return backend.compile_step(lambda spectrum: spectrum_to_rgb(spectrum, scale, size) * 255.0)
+
+
+def _norm(a):
+    """Each image's L2 norm of its activations."""
+    return ops.sqrt(ops.sum(ops.square(a), axis=(1, 2, 3)))
 
 
 def _mean_square(a):
