@@ -312,6 +312,21 @@ def test_one_hot_direction_is_the_channel_exciter(model, params):
     np.testing.assert_array_equal(by_direction.activation, by_channel.activation)
 
 
+@pytest.mark.parametrize("params", [PARAMS, dataclasses.replace(PARAMS, precision="bfloat16")],
+                         ids=["float32", "bfloat16"])
+def test_a_unit_rendered_with_a_direction_gets_the_image_it_gets_alone(model, params):
+    """The build renders a layer's featured unit and its configured directions in one batch (the unit as its
+    one-hot direction): the unit's pixels and values are those of its own render of the same width."""
+    mix = np.zeros(8, "float32")
+    mix[[2, 5]] = 0.5
+    alone = render_exciters(model, "c2", [1, 2], params, preprocess)
+    both = exciters.render_directions(model, "c2", np.stack([np.eye(8, dtype="float32")[1], mix]), params, preprocess)
+    assert both.images[0].tobytes() == alone.images[0].tobytes()
+    np.testing.assert_array_equal(both.activation[0], alone.activation[0])
+    np.testing.assert_array_equal(both.start_activation[0], alone.start_activation[0])
+    assert both.images[1].tobytes() != alone.images[1].tobytes()  # the mix is not channel 2's exciter
+
+
 def test_direction_raises_its_dot_product(model):
     directions = np.zeros((2, 8), "float32")
     directions[0, [2, 5]] = 0.5
@@ -378,3 +393,42 @@ def test_lucid_spectrum_scale_is_size_over_frequency():
     np.testing.assert_allclose(scale, [[16, 16, 8], [16, 4 / np.sqrt(0.125), 4 / np.sqrt(0.3125)],
                                        [8, 4 / np.sqrt(0.3125), 4 / np.sqrt(0.5)],
                                        [16, 4 / np.sqrt(0.125), 4 / np.sqrt(0.3125)]], rtol=1e-6)
+
+
+def test_units_and_directions_of_a_layer_render_in_one_batch_and_cache_apart(tmp_path, monkeypatch):
+    """``exciters_with_directions``: the units of a layer with directions and the directions in one render (the
+    units as one-hot rows), another layer's units as ``exciters`` renders them; each image then read back from
+    the cache by ``exciters`` and ``direction_exciters`` alone, with nothing rendered, and the unit's image the
+    one its own render of that width gives."""
+    from generator.analyses import Analyses
+    from generator.cache import Cache
+    from generator.config import load_config
+    from generator.results import Unit
+    from tiny import make_project, tiny_classifier
+
+    tiny_classifier().save(tmp_path / "tiny.keras")
+    config = load_config(make_project(tmp_path, tmp_path / "tiny.keras") / "site_config.yaml")
+    analyses = Analyses(config, Cache(tmp_path / "cache"))
+    params = config.exciters.params()
+    mix = np.zeros(8, "float32")
+    mix[[2, 5]] = [0.25, -0.75]
+    calls = []
+    render_directions = exciters.render_directions
+    monkeypatch.setattr(exciters, "render_directions", lambda net, layer, vectors, *a: calls.append(
+        (layer, np.array(vectors))) or render_directions(net, layer, vectors, *a))
+    units = [Unit("c3", 5), Unit("c2", 1)]
+    found, (drawn,) = analyses.exciters_with_directions(units, [("c3", mix)], params, "exciters")
+    assert [layer for layer, _ in calls] == ["c3"]
+    np.testing.assert_array_equal(calls[0][1], np.stack([np.eye(8, dtype="float32")[5], mix]))
+    assert list(found) == [Unit("c2", 1), Unit("c3", 5)] and drawn.image.shape == (32, 32, 3)
+
+    monkeypatch.setattr(exciters, "render_directions", None)  # from here on, a render fails
+    monkeypatch.setattr(exciters, "render_exciters", None)
+    again = Analyses(config, Cache(tmp_path / "cache"))
+    cached = again.exciters(units, params, "exciters")
+    assert all(cached[u].image.tobytes() == found[u].image.tobytes() for u in units)
+    (direction,) = again.direction_exciters("c3", [mix], params, "directions")
+    assert direction.image.tobytes() == drawn.image.tobytes() and direction.activation == drawn.activation
+    model = analyses.model
+    alone = render_exciters(model.features, "c3", [5], params, model.preprocess, width=2)  # (padded to 2 images)
+    assert alone.images[0].tobytes() == found[Unit("c3", 5)].image.tobytes()
