@@ -276,6 +276,40 @@ def test_redirected_relu_layer_is_its_input():
     assert got.min() < 0
 
 
+@pytest.mark.parametrize("target", ["conv-sliced", "conv-whole", "relu-layer", "pool"])
+def test_switched_redirect_gives_the_bits_of_either_objective(target):
+    """Lucid's one compiled step: an objective made with ``redirect_relu=SWITCH`` gives, for redirect true and
+    false, the values and input gradients of the objectives made with True and False, bit for bit (units, all
+    channels, a direction); on a target without a ReLU it is the plain objective either way."""
+    from generator.analysis.exciters.objectives import SWITCH, direction_objective, unit_objective
+
+    seed_weights(7)
+    x = inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(6, 3, activation="relu", name="conv")(x)
+    x = keras.layers.Conv2D(4, 3, name="lin")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    net = keras.Model(inputs, x)
+    layer, width = {"conv-sliced": ("conv", 2), "conv-whole": ("conv", 6), "relu-layer": ("relu", 2),
+                    "pool": ("pool", 2)}[target]
+    layer = net.get_layer(layer)
+    images = ops.convert_to_tensor(np.random.default_rng(1).normal(0, 40, (width, 12, 12, 3)).astype("float32"))
+    channels = ops.convert_to_tensor(np.arange(width, dtype="int32") % 4)
+    weights = ops.convert_to_tensor(np.random.default_rng(2).normal(size=(width, 3)).astype("float32"))
+    makers = [lambda r: unit_objective(net, layer, width, preprocess, "channel", r),
+              lambda r: direction_objective(net, layer, np.array([0, 1, 3]), preprocess, "channel", r)]
+    for make, targets in zip(makers, (channels, weights)):
+        switched = backend.value_and_grad(make(SWITCH))
+        for redirect in (False, True):
+            fixed = backend.value_and_grad(make(redirect))(images, targets)
+            got = switched(images, targets, ops.convert_to_tensor(redirect))
+            for a, b in zip(got, fixed):
+                assert ops.convert_to_numpy(a).tobytes() == ops.convert_to_numpy(b).tobytes()
+        plain = backend.value_and_grad(make(False))(images, targets)[1]
+        redirected = backend.value_and_grad(make(True))(images, targets)[1]
+        assert np.array_equal(ops.convert_to_numpy(plain), ops.convert_to_numpy(redirected)) == (target == "pool")
+
+
 def test_lucid_lifts_a_unit_that_is_zero_on_its_start(model, monkeypatch):
     """Lucid's ReLU gradient override: a unit at 0 everywhere on the start image still rises (without it, not)."""
     silenced, params = _silenced(model, 2), dataclasses.replace(LUCID, steps=30)
