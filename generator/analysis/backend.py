@@ -98,6 +98,42 @@ def compile_step(fn: Callable) -> Callable:
     return fn
 
 
+class AnyBatch:
+    """``fn(fixed, *batched)`` compiled once for every batch size: ``fixed`` (a tuple of tensors, such as a network's
+    weight values) keeps its shapes, the other arguments' first axis may vary.
+
+    TensorFlow traces it once, on the first call, with that axis unknown (the same kernels run on each batch, so
+    the numbers are those of a function traced for that batch alone); JAX traces it once a batch size; torch runs
+    it eagerly.
+    """
+
+    def __init__(self, fn: Callable):
+        self._fn = fn
+        self._compiled = None
+
+    def __call__(self, fixed, *batched):
+        if self._compiled is None:
+            self._compiled = self._compile(fixed, batched)
+        return self._compiled(fixed, *batched)
+
+    def traces(self) -> int | None:
+        """How many times TensorFlow traced it (None on other backends, or before the first call)."""
+        count = getattr(self._compiled, "experimental_get_tracing_count", None)
+        return count() if count else None
+
+    def _compile(self, fixed, batched) -> Callable:
+        if keras.backend.backend() != "tensorflow":
+            return compile_step(self._fn)
+        import tensorflow as tf
+
+        def spec(x, batch: bool):
+            return tf.TensorSpec((None, *x.shape[1:]) if batch else x.shape, x.dtype)
+
+        signature = [tf.nest.map_structure(lambda x: spec(x, False), fixed),
+                     *(tf.nest.map_structure(lambda x: spec(x, True), b) for b in batched)]
+        return tf.function(self._fn, input_signature=signature, jit_compile=False, autograph=False)
+
+
 def at_precision(model: keras.Model, precision: str) -> keras.Model:
     """A copy of ``model`` computing in ``precision`` ("bfloat16": Keras' mixed_bfloat16, float32 weights).
 
