@@ -408,6 +408,27 @@ def test_randomised_kernels_are_random_where_the_initialiser_is_a_constant():
     assert names == ("head", "side") and kernel.shape == (2, 3) and kernel.std() > 0.1
 
 
+def test_randomised_vectors_are_their_initialisers_and_the_rest_the_models():
+    """The copy is built with zeros where it overwrites (kernels, the layers kept): a re-initialised layer's
+    vectors still come from its own initialisers (a bias of ones, BatchNormalization's 1 and 0), not zeros."""
+    seed_weights(0)
+    inputs = keras.Input((8, 8, 3))
+    conv = keras.layers.Conv2D(4, 3, name="conv", bias_initializer="ones")
+    norm = keras.layers.BatchNormalization(name="norm")
+    head = keras.layers.Dense(2, name="head", bias_initializer="ones")
+    net = keras.Model(inputs, head(keras.layers.Flatten()(norm(conv(inputs)))))
+    rng = np.random.default_rng(0)
+    net.set_weights([rng.uniform(2.0, 3.0, w.shape).astype(w.dtype) for w in net.get_weights()])
+    copy, names = A.randomised_copy(net, 2, seed=0)
+    assert names == ("head", "norm")
+    for mine, theirs in zip(copy.get_layer("conv").get_weights(), net.get_layer("conv").get_weights()):
+        np.testing.assert_array_equal(mine, theirs)  # below the randomised layers: the model's
+    gamma, beta, mean, variance = copy.get_layer("norm").get_weights()
+    assert (gamma == 1).all() and (beta == 0).all() and (mean == 0).all() and (variance == 1).all()
+    kernel, bias = copy.get_layer("head").get_weights()
+    assert (bias == 1).all() and 0 < np.abs(kernel).max() < 1  # Glorot, not the model's 2..3 nor zeros
+
+
 # --- errors --------------------------------------------------------------------------------------------
 
 

@@ -145,18 +145,26 @@ def at_precision(model: keras.Model, precision: str) -> keras.Model:
     if precision != "bfloat16":
         raise ValueError(f"unknown precision {precision!r}; allowed: float32, bfloat16")
 
-    def clone_layer(layer):
-        config = layer.get_config()
-        if isinstance(layer, keras.layers.Layer):  # not a bare op (``x + y`` saved as an Add operation)
-            config["dtype"] = "mixed_bfloat16"
-            # Every weight is overwritten below: zeros are made at once, random draws took half the copy's time.
-            config.update({key: "zeros" for key in config if key.endswith("_initializer")})
-        return layer.__class__.from_config(config)
-
-    clone = keras.models.clone_model(model, clone_function=clone_layer)
+    clone = clone_zeroed(model, lambda layer, key: True, "mixed_bfloat16")
     for copy, own in zip(clone.weights, model.weights, strict=True):  # in place: no numpy copies
         copy.assign(own.value)
     return clone
+
+
+def clone_zeroed(model: keras.Model, zeroed: Callable[[keras.layers.Layer, str], bool],
+                 dtype: str | None = None) -> keras.Model:
+    """A copy of ``model`` made of new layers (computing in ``dtype`` where given) whose initialisers that
+    ``zeroed(layer, key)`` names (``key`` a config key such as "kernel_initializer") give zeros: for the weights the
+    caller then overwrites, since zeros are made at once and random draws take half of a VGG16 copy's time."""
+    def clone_layer(layer):
+        config = layer.get_config()
+        if isinstance(layer, keras.layers.Layer):  # not a bare op (``x + y`` saved as an Add operation)
+            if dtype is not None:
+                config["dtype"] = dtype
+            config.update({key: "zeros" for key in config if key.endswith("_initializer") and zeroed(layer, key)})
+        return layer.__class__.from_config(config)
+
+    return keras.models.clone_model(model, clone_function=clone_layer)
 
 
 @lru_cache(maxsize=4)
