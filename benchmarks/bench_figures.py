@@ -10,14 +10,17 @@
    cached results, not the figures): everything but the figures is a cache hit, so the builds differ
    in the figure stage alone.
 
-Prints each figure a line: the figure stage's seconds before and after, their ratio, and the figure
-stage's share of the cold build before and after (the cold build with the other figure stage).
+Prints each figure a line: the figure stage's seconds before and after, their ratio, the figure
+stage's share of the cold build before and after (the cold build with the other figure stage), the
+figures' bytes before and after, and how many of them differ in their decoded pixels (an encoder
+setting changes bytes, never pixels).
 Target (issue 13): figures at most 15% of the default cold build.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import shutil
@@ -64,6 +67,20 @@ def analysed_project(cold: Path, where: Path) -> Path:
     return where
 
 
+def figure_files(project: Path) -> dict[str, tuple[int, str]]:
+    """Each figure (.png, .jpg, .webp) of the built site: its size in bytes and the digest of its decoded pixels."""
+    from PIL import Image
+
+    site = project / "docs" / "generated"
+    found = {}
+    for path in sorted(site.rglob("*")):
+        if path.suffix in (".png", ".jpg", ".webp"):
+            with Image.open(path) as image:
+                pixels = hashlib.sha256(image.tobytes() + image.mode.encode() + str(image.size).encode()).hexdigest()
+            found[str(path.relative_to(site))] = (path.stat().st_size, pixels)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="main", help="git revision to compare against (default: main)")
@@ -85,9 +102,12 @@ def main() -> None:
             shutil.copy(REPO / "mkdocs.yml", cold)
             build(cold, base, config)
         cold_stages, cold_total = stages((cold / "build.log").read_text())
-        (before_stages, before_total), (after_stages, after_total) = (
-            stages(build(analysed_project(cold, work / name), source, config))
-            for name, source in (("before", base), ("after", REPO)))
+        timed, files = {}, {}
+        for name, source in (("before", base), ("after", REPO)):
+            project = analysed_project(cold, work / name)
+            timed[name] = stages(build(project, source, config))
+            files[name] = figure_files(project)
+        (before_stages, before_total), (after_stages, after_total) = timed["before"], timed["after"]
         before, after = before_stages["figures"], after_stages["figures"]
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -106,6 +126,12 @@ def main() -> None:
     print(f"figures_share_of_cold_build_before={before / (rest + before):.3f}")
     print(f"figures_share_of_cold_build_after={after / (rest + after):.3f}")
     print(f"figures_within_15_percent={after / (rest + after) <= 0.15}")
+    sizes = {name: sum(size for size, _ in found.values()) for name, found in files.items()}
+    print(f"figure_bytes_before={sizes['before']}")
+    print(f"figure_bytes_after={sizes['after']}")
+    print(f"figure_bytes_ratio={sizes['after'] / sizes['before']:.3f}")
+    print(f"figures_with_other_pixels={sum(files['before'].get(f, (0, ''))[1] != p for f, (_, p) in files['after'].items())}")
+    print(f"figures_only_before_or_after={len(set(files['before']) ^ set(files['after']))}")
 
 
 if __name__ == "__main__":

@@ -54,9 +54,9 @@ def new_figure(width: float, height: float, layout: str | None = "compressed") -
 def save_figure(fig: Figure, path: Path) -> Path:
     """The one save step: fixed dpi, tight box, RGBA on a transparent background, no metadata; then free the
     figure."""
-    buffer = io.BytesIO()
+    buffer = io.BytesIO()  # stored, not deflated: read back at once, and deflated once by canvas.save
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None},
-                bbox_inches="tight", pad_inches=0.1)
+                bbox_inches="tight", pad_inches=0.1, pil_kwargs={"compress_level": 0})
     fig.clear()
     with Image.open(buffer) as rendered:
         return canvas.save(rendered.convert("RGBA"), path)

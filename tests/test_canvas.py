@@ -149,6 +149,32 @@ def pool_jobs(copies: int) -> dict[str, tuple]:
     return jobs
 
 
+def test_png_files_are_deflated_at_png_level_with_their_pixels_intact(tmp_path):
+    pixels = np.random.default_rng(3).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    saved = canvas.save(Image.fromarray(pixels), tmp_path / "a.png")
+    at_level = io.BytesIO()
+    Image.fromarray(pixels).save(at_level, format="PNG", compress_level=canvas.PNG_LEVEL)
+    default = io.BytesIO()
+    Image.fromarray(pixels).save(default, format="PNG")
+    assert saved.read_bytes() == at_level.getvalue() != default.getvalue()
+    np.testing.assert_array_equal(np.asarray(Image.open(saved)), pixels)
+
+
+def test_a_matplotlib_figure_keeps_the_pixels_of_its_default_png(tmp_path):
+    def drawn():
+        fig = figures.new_figure(3, 2)
+        fig.add_subplot().plot([0, 1, 2], [2, 0, 1])
+        return fig
+
+    saved = figures.save_figure(drawn(), tmp_path / "curve.png")
+    reference = io.BytesIO()
+    drawn().savefig(reference, format="png", dpi=figures.DPI, metadata={"Software": None}, bbox_inches="tight",
+                    pad_inches=0.1)
+    expected = np.asarray(Image.open(reference).convert("RGBA"))
+    np.testing.assert_array_equal(np.asarray(Image.open(saved)), expected)
+    assert expected.shape[2] == 4 and expected[..., 3].min() == 0  # transparent background kept
+
+
 def render_all(jobs: dict, workers: int) -> None:
     """Each job ``cache file -> (render, args, kwargs)`` drawn as the build draws its figures."""
     with rendering.FigurePool(workers) as pool:
