@@ -284,11 +284,10 @@ def _groups(config: Config, analyses: Analyses, images: list[InputImage],
     """Each image's activation groups at ``groups.layers``, with an exciter of each group's direction
     (all of a layer's groups over every image rendered together)."""
     g = config.groups
-    params = dataclasses.replace(config.exciters.params(input_size(analyses.layers) or g.exciter_size),
-                                 method=g.method or config.exciters.method)
+    params = config.exciters.pictures(input_size(analyses.layers) or g.exciter_size, g.method)
     found: dict[str, dict[str, ActivationGroups]] = {im.slug: {} for im in images}
     for layer in tqdm(g.layers, desc="activation groups", unit="layer", disable=None):
-        split = {im.slug: analyses.activation_groups(im, layer, activations[im.slug][layer]) for im in images}
+        split = analyses.activation_groups(images, layer, {im.slug: activations[im.slug][layer] for im in images})
         vectors = [d for s in split.values() for d in s.directions if d.any()]
         rendered = iter(analyses.direction_exciters(layer, vectors, params, f"group exciters {layer}") if vectors else [])
         blank = Exciter(np.full((params.size, params.size, 3), 128, np.uint8), 0.0, 0.0)
@@ -311,8 +310,7 @@ def _classes(config: Config, analyses: Analyses, example_files: list[Path]) -> t
         for path, name in zip(example_files, labels or ()):
             folders.setdefault(name, []).append(path)
         found = analyses.classes(files, folders)
-        params = dataclasses.replace(config.exciters.params(input_size(analyses.layers) or c.exciter_size),
-                                     method=c.method or config.exciters.method)
+        params = config.exciters.pictures(input_size(analyses.layers) or c.exciter_size, c.method)
         pictures = {layer: iter(analyses.direction_exciters(
             layer, [k.vector for f in found if f.layer == layer for k in f.concepts], params,
             f"concept pictures {layer}")) for layer in dict.fromkeys(f.layer for f in found)}

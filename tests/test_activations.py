@@ -67,9 +67,8 @@ def test_predict_map_is_each_images_first_channel():
         np.testing.assert_array_equal(result.output_map, output[k, ..., 0])
 
 
-def test_images_analyses_over_more_than_a_chunk_with_part_cached(tmp_path, tiny_model_file):
-    """11 images (two chunks of 8 and 3), one image's c1 already cached: every image's activations at each layer
-    and its prediction are its own, as one image alone through the model gives them."""
+def _images_and_analyses(tmp_path, tiny_model_file, n: int):
+    """``n`` small images of a tiny project and its Analyses (an empty cache)."""
     from generator.analyses import Analyses
     from generator.cache import Cache
     from generator.config import load_config
@@ -78,11 +77,17 @@ def test_images_analyses_over_more_than_a_chunk_with_part_cached(tmp_path, tiny_
     from tiny import edit_config, make_project, write_images
 
     project = make_project(tmp_path, tiny_model_file)
-    names = write_images(project / "images", n=11, size=36)
+    names = write_images(project / "images", n=n, size=36)
     edit_config(project, images={"files": names})
     config = load_config(project / "site_config.yaml")
-    images = load_images([project / "images" / n for n in names], config.images.size)
-    analyses = Analyses(config, Cache(project / "cache"))
+    images = load_images([project / "images" / name for name in names], config.images.size)
+    return images, Analyses(config, Cache(project / "cache"))
+
+
+def test_images_analyses_over_more_than_a_chunk_with_part_cached(tmp_path, tiny_model_file):
+    """11 images (two chunks of 8 and 3), one image's c1 already cached: every image's activations at each layer
+    and its prediction are its own, as one image alone through the model gives them."""
+    images, analyses = _images_and_analyses(tmp_path, tiny_model_file, 11)
     cached = analyses.activations(images[9:10], ["c1"])[images[9].slug]["c1"]
     every = analyses.activations(images, ["c1", "c2"])
     predictions = analyses.predictions(images)
@@ -97,3 +102,32 @@ def test_images_analyses_over_more_than_a_chunk_with_part_cached(tmp_path, tiny_
         assert [s.id for s in got.top5] == [s.id for s in expected.top5]
         np.testing.assert_allclose([s.probability for s in got.top5], [s.probability for s in expected.top5],
                                    rtol=1e-5)
+
+
+def test_activation_groups_of_several_images_side_by_side_are_each_images_own(tmp_path, tiny_model_file, monkeypatch):
+    """Five images' groups, one already cached, the rest factorised in threads: each is what its activations alone
+    give, in image order, and every factorisation ran on one BLAS thread (its bytes as on any machine)."""
+    from threadpoolctl import threadpool_info
+
+    from generator.analysis import groups
+
+    images, analyses = _images_and_analyses(tmp_path, tiny_model_file, 5)
+    config = analyses.config
+    rng = np.random.default_rng(4)
+    activations = {im.slug: (rng.random((6, 6, 8)) ** 3).astype(np.float32) for im in images}
+    first = analyses.activation_groups(images[2:3], "c2", activations)[images[2].slug]
+    threads, factorise = [], groups.activation_groups
+
+    def recorded(*args):
+        threads.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
+        return factorise(*args)
+
+    monkeypatch.setattr(groups, "activation_groups", recorded)
+    found = analyses.activation_groups(images, "c2", activations)
+    assert list(found) == [im.slug for im in images] and len(threads) == 4 and all(t == {1} for t in threads)
+    for im in images:
+        alone = factorise(activations[im.slug], config.groups.count, config.exciters.seed)
+        np.testing.assert_array_equal(found[im.slug].maps, alone.maps)
+        np.testing.assert_array_equal(found[im.slug].directions, alone.directions)
+        assert (found[im.slug].error, found[im.slug].random_error) == (alone.error, alone.random_error)
+    np.testing.assert_array_equal(found[images[2].slug].maps, first.maps)

@@ -181,6 +181,17 @@ def test_exciter_params_and_key(tmp_path):
     assert exciter_key(maco, "images 1a2b")["maco_spectrum"] == "images 1a2b" and exciter_key(maco)["maco_crops"] == 4
 
 
+def test_smaller_pictures_batch_the_pixels_of_batch_size_exciters():
+    from generator.config import ExcitersSection
+
+    section = ExcitersSection(size=150, batch_size=16, steps=7, method="gradient_ascent")
+    groups = section.pictures(64, "lucid")
+    assert (groups.batch_size, groups.size, groups.method, groups.steps) == (87, 64, "lucid", 7)  # 16 * 150^2 // 64^2
+    assert section.pictures(150).batch_size == 16 and section.pictures(150).method == "gradient_ascent"
+    assert section.pictures(224).batch_size == 16  # never fewer units than the setting
+    assert section.pictures(75, "maco") == dataclasses.replace(section.params(75), method="maco", batch_size=64)
+
+
 def test_paths_resolve_against_the_config_folder(tmp_path):
     from generator.config import resolve_path
 

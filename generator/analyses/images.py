@@ -84,14 +84,21 @@ class ImageAnalyses:
 
         return self.cache.values(keys, ImageViews, compute)
 
-    def activation_groups(self, image: InputImage, layer: str, activations: np.ndarray) -> ActivationGroups:
-        """The image's activations (h, w, C) at ``layer`` split into ``groups.count`` groups."""
+    def activation_groups(self, images: list[InputImage], layer: str,
+                          activations: dict[str, np.ndarray]) -> dict[str, ActivationGroups]:
+        """Each image's activations (h, w, C) at ``layer`` (by slug) split into ``groups.count`` groups, by slug: the
+        missing images factorised side by side, each on one BLAS thread (the bytes of one at a time)."""
         count, seed = self.config.groups.count, self.config.exciters.seed
+        keys = {im.slug: self._key("groups", im.digest, self.config.images.size, layer, count, seed) for im in images}
 
-        def compute() -> ActivationGroups:
+        def compute(missing: list[str]) -> dict[str, ActivationGroups]:
+            from threadpoolctl import threadpool_limits
+
             from generator.analysis.groups import activation_groups
+            from generator.machine import in_threads
 
-            return activation_groups(activations, count, seed)
+            with threadpool_limits(1):  # held over the threads: each factorisation's own limit restores it to 1
+                found = in_threads(lambda slug: activation_groups(activations[slug], count, seed), missing)
+            return dict(zip(missing, found))
 
-        key = self._key("groups", image.digest, self.config.images.size, layer, count, seed)
-        return self.cache.value(key, ActivationGroups, compute)
+        return self.cache.values(keys, ActivationGroups, compute)

@@ -45,4 +45,5 @@ def layer_activations(loaded, pixels: np.ndarray, layers: list[str], compiled: b
     else:
         outputs = _extractor(loaded.features, tuple(layers))(loaded.preprocess(pixels.astype("float32")), training=False)
         outputs = outputs if len(layers) > 1 else [outputs]
-    return {name: keras.ops.convert_to_numpy(out) for name, out in zip(layers, outputs)}
+    read = backend.read_numpy if compiled else keras.ops.convert_to_numpy  # a compiled step's outputs are its own
+    return {name: read(out) for name, out in zip(layers, outputs)}

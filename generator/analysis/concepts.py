@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -39,7 +38,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from generator.analysis.correlation import spearman
-from generator.machine import cores
+from generator.machine import in_threads
 from generator.results import ClassConcepts, Concept, ConceptCrop, Unit
 
 Head = Callable[[int, np.ndarray], np.ndarray]  # (image index, (B, h, w, C) activations) -> (B,) scores
@@ -150,14 +149,7 @@ def each_image(fn: Callable[[int, np.ndarray], object], coefficients: np.ndarray
     """``fn(image, u)`` for each image's (h, w, k) coefficients, in image order, several images at a time (up to
     one a core, four at most): one image's masked copies and head calls leave cores idle, and each image's
     scores are its own, so they come out the same. An error or Ctrl-C cancels the images not yet started."""
-    pool = ThreadPoolExecutor(min(4, cores()))
-    try:
-        found = list(pool.map(fn, range(len(coefficients)), coefficients))
-    except BaseException:
-        pool.shutdown(cancel_futures=True)
-        raise
-    pool.shutdown()
-    return found
+    return in_threads(fn, range(len(coefficients)), coefficients)
 
 
 def masked_scores(head: Head, image: int, factors: np.ndarray, u: np.ndarray, w: np.ndarray) -> np.ndarray:

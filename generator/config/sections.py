@@ -252,6 +252,15 @@ class ExcitersSection(ExciterParams):
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(ExciterParams)}
         return ExciterParams(**{**values, "size": self.size if size is None else size})
 
+    def pictures(self, size: int, method: str = "") -> ExciterParams:
+        """The parameters of pictures smaller than the exciters (activation groups', class concepts'): ``size`` px
+        by ``method`` (empty: the exciters'), a batch holding the pixels of ``batch_size`` exciters (never fewer
+        units): more units a step keep the cores busier (the default site's 28 group pictures of 64 px: a sixth
+        less time a step in one batch than in two of 14) at the memory the setting allows, and a unit's picture
+        does not depend on its batch."""
+        batch = max(self.batch_size, self.batch_size * self.size * self.size // (size * size))
+        return dataclasses.replace(self.params(size), method=method or self.method, batch_size=batch)
+
 
 @dataclass(frozen=True)
 class ViewsSection(Section):
