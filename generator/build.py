@@ -132,10 +132,8 @@ def analyse(config: Config, analyses: Analyses, images: list[InputImage], exampl
         circuits = {Unit(u.layer, u.channel): analyses.circuit(Unit(u.layer, u.channel)) for u in config.units}
     plan = plan_units(config, analyses, circuits)
     with stage("exciters"):
-        exciters, grid = _exciters(config, analyses, plan)
+        exciters, grid, directions = _exciters(config, analyses, plan)
         recipes = _recipes(config, analyses, plan.featured)
-    with stage("directions"):
-        directions = _directions(config, analyses)
     with stage("diversity"):
         diverse = _diverse(config, analyses, plan.featured)
     map_layers = list(dict.fromkeys([*config.feature_maps.layers, *plan.unit_layers, *config.groups.layers]))
@@ -239,25 +237,32 @@ def _example_gradcams(config: Config, analyses: Analyses, units: list[Unit], exa
     return gradcams
 
 
-def _exciters(config: Config, analyses: Analyses, plan: UnitPlan) -> tuple[dict[Unit, Exciter], ExciterGrid | None]:
-    """Full-size exciters of the circuit units (each with its method), thumbnails of the browsed
+def _exciters(config: Config, analyses: Analyses, plan: UnitPlan
+              ) -> tuple[dict[Unit, Exciter], ExciterGrid | None, tuple[DirectionExciter, ...]]:
+    """Full-size exciters of the circuit units (each with its method) and of ``exciters.directions`` (with the
+    featured units' settings, in one batch with the circuit units of their layer), thumbnails of the browsed
     units, and the lab's grid."""
     size = input_size(analyses.layers)
     e, b = config.exciters, config.browse
     methods = {Unit(u.layer, u.channel): u.method or e.method for u in config.units}
-    exciters = {}
-    for method in sorted({methods.get(u, e.method) for u in plan.circuit_units}):
+    found = configured_directions(config, analyses.layers)
+    exciters, drawn = {}, []
+    for method in sorted({methods.get(u, e.method) for u in plan.circuit_units} | ({e.method} if found else set())):
         todo = [u for u in plan.circuit_units if methods.get(u, e.method) == method]
         params = dataclasses.replace(e.params(size), method=method)
-        exciters.update(analyses.exciters(todo, params, f"exciters ({method})"))
+        pairs = [(spec.layer, vector) for spec, vector in found] if method == e.method else []
+        rendered, more = analyses.exciters_with_directions(todo, pairs, params, f"exciters ({method})")
+        exciters.update(rendered)
+        drawn += more
     thumbnails = dataclasses.replace(e.params(size or b.thumbnail_size), steps=b.thumbnail_steps,
                                      method=b.thumbnail_method or e.method)
     exciters = {**analyses.exciters(plan.browse_units, thumbnails, "thumbnails"), **exciters}
     grid = None
     if plan.grid_units:
-        found = analyses.exciters(plan.grid_units, e.params(size or e.grid.size), f"exciter grid {e.grid.layer}")
-        grid = ExciterGrid(e.grid.layer, tuple(plan.grid_units), tuple(found[u] for u in plan.grid_units))
-    return exciters, grid
+        found_grid = analyses.exciters(plan.grid_units, e.params(size or e.grid.size), f"exciter grid {e.grid.layer}")
+        grid = ExciterGrid(e.grid.layer, tuple(plan.grid_units), tuple(found_grid[u] for u in plan.grid_units))
+    directions = tuple(DirectionExciter(spec.text, spec.layer, vector, d) for (spec, vector), d in zip(found, drawn))
+    return exciters, grid, directions
 
 
 def _recipes(config: Config, analyses: Analyses, featured: list[Unit]) -> dict[Unit, dict[str, Exciter]]:
@@ -325,18 +330,6 @@ def _views(config: Config, analyses: Analyses, images: list[InputImage]) -> dict
         for slug, found in analyses.layer_views(images, layer).items():
             views[slug][layer] = found
     return views
-
-
-def _directions(config: Config, analyses: Analyses) -> tuple[DirectionExciter, ...]:
-    """Exciters of ``exciters.directions``, with the featured units' settings, a batch per layer."""
-    found = configured_directions(config, analyses.layers)
-    params = config.exciters.params(input_size(analyses.layers))
-    exciters: dict[int, Exciter] = {}
-    for layer in dict.fromkeys(spec.layer for spec, _ in found):
-        todo = [i for i, (spec, _) in enumerate(found) if spec.layer == layer]
-        rendered = analyses.direction_exciters(layer, [found[i][1] for i in todo], params, f"directions {layer}")
-        exciters.update(zip(todo, rendered))
-    return tuple(DirectionExciter(spec.text, spec.layer, vector, exciters[i]) for i, (spec, vector) in enumerate(found))
 
 
 def _unit_result(u: Unit, exciter: Exciter, maps: dict[str, np.ndarray], shown: int, examples: DatasetExamples,

@@ -47,8 +47,11 @@ def font(size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(FONT), size)
 
 
+@lru_cache(maxsize=4096)
 def ink(words: str, size: int) -> Image.Image:
-    """One line of text as a greyscale coverage mask, cropped to its ink plus a pixel of margin."""
+    """One line of text as a greyscale coverage mask, cropped to its ink plus a pixel of margin; kept, so a label
+    drawn again (a site's figures draw the same tick labels and tags thousands of times) is not laid out again:
+    read it, never draw on it."""
     face = font(size)
     left, top, right, bottom = face.getbbox(words)
     mask = Image.new("L", (max(right - left, 1) + 2, max(bottom - top, 1) + 2), 0)

@@ -241,6 +241,25 @@ def test_maps_do_not_depend_on_the_batch(tiny, photos, method):
     np.testing.assert_allclose(alone.maps[0], whole[1].maps[1], rtol=1e-4, atol=1e-6 * np.abs(alone.maps).max())
 
 
+def test_each_compiled_function_of_a_network_is_traced_once_for_every_batch_size(tiny, photos):
+    """The images' batch, a last shorter one, a set of other size (a unit's dataset examples), the sanity check's
+    copy: one trace a function (a retrace costs a build a fifth of a second)."""
+    from generator.analysis.attribution import scorer as S
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow counts its traces")
+    targets = [A.ClassTarget(), A.UnitTarget("c3", 5)]
+    for method in ("gradcam", "saliency", "integrated_gradients"):
+        A.attribute(tiny, photos, targets, method, A.AttributionSettings(steps=5, batch_size=2))
+        A.attribute(tiny, photos[:1], targets, method, A.AttributionSettings(steps=5, batch_size=2))
+        A.sanity_check(tiny, photos[1:], targets[1], [method], A.AttributionSettings(steps=5, batch_size=2))
+    parts = S.Parts.of(tiny)
+    compiled = {(key, name): step for key in [("classes",), ("unit", "c3")]
+                for name, step in S.scorer_for(parts, key, "float32").compiled.items()}
+    assert {name[0] for _, name in compiled} >= {"cam", "gradient", "score", "predict"}
+    assert {k: step.traces() for k, step in compiled.items()} == {k: 1 for k in compiled}
+
+
 def test_output_map_target_on_a_plain_keras_model():
     """A keras.Model taking 0..255 RGB works as it is; the output map's mean is its target."""
     seed_weights(0)
@@ -304,11 +323,11 @@ def test_the_randomised_copy_runs_the_trained_networks_compiled_functions_with_i
     copied, _ = sanity.randomised_scorer(trained, None, 7)
     (on_trained,) = maps.run("saliency", trained, x, [target], settings)
     step = trained.compiled[("gradient",)]
-    traced = step.experimental_get_tracing_count() if hasattr(step, "experimental_get_tracing_count") else None
+    traced = step.traces()
     (on_copy,) = maps.run("saliency", copied, x, [target], settings)
     assert copied.compiled is trained.compiled
     if traced is not None:  # (TensorFlow's tf.function counts its traces)
-        assert step.experimental_get_tracing_count() == traced  # no second trace
+        assert step.traces() == traced == 1  # no second trace
     copy, _ = A.randomised_copy(trained.net, None, 7)  # the same weights in a network of their own
     (alone,) = maps.run("saliency", S.Scorer(copy, trained.pick, parts, trained.key), x, [target], settings)
     np.testing.assert_array_equal(on_copy.maps, alone.maps)
@@ -387,6 +406,27 @@ def test_randomised_kernels_are_random_where_the_initialiser_is_a_constant():
     copy, names = A.randomised_copy(keras.Model(inputs, head(keras.layers.GlobalAveragePooling2D()(side(inputs)))), None)
     kernel = keras.ops.convert_to_numpy(copy.get_layer("head").kernel)
     assert names == ("head", "side") and kernel.shape == (2, 3) and kernel.std() > 0.1
+
+
+def test_randomised_vectors_are_their_initialisers_and_the_rest_the_models():
+    """The copy is built with zeros where it overwrites (kernels, the layers kept): a re-initialised layer's
+    vectors still come from its own initialisers (a bias of ones, BatchNormalization's 1 and 0), not zeros."""
+    seed_weights(0)
+    inputs = keras.Input((8, 8, 3))
+    conv = keras.layers.Conv2D(4, 3, name="conv", bias_initializer="ones")
+    norm = keras.layers.BatchNormalization(name="norm")
+    head = keras.layers.Dense(2, name="head", bias_initializer="ones")
+    net = keras.Model(inputs, head(keras.layers.Flatten()(norm(conv(inputs)))))
+    rng = np.random.default_rng(0)
+    net.set_weights([rng.uniform(2.0, 3.0, w.shape).astype(w.dtype) for w in net.get_weights()])
+    copy, names = A.randomised_copy(net, 2, seed=0)
+    assert names == ("head", "norm")
+    for mine, theirs in zip(copy.get_layer("conv").get_weights(), net.get_layer("conv").get_weights()):
+        np.testing.assert_array_equal(mine, theirs)  # below the randomised layers: the model's
+    gamma, beta, mean, variance = copy.get_layer("norm").get_weights()
+    assert (gamma == 1).all() and (beta == 0).all() and (mean == 0).all() and (variance == 1).all()
+    kernel, bias = copy.get_layer("head").get_weights()
+    assert (bias == 1).all() and 0 < np.abs(kernel).max() < 1  # Glorot, not the model's 2..3 nor zeros
 
 
 # --- errors --------------------------------------------------------------------------------------------

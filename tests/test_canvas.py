@@ -175,6 +175,16 @@ def test_a_matplotlib_figure_keeps_the_pixels_of_its_default_png(tmp_path):
     assert expected.shape[2] == 4 and expected[..., 3].min() == 0  # transparent background kept
 
 
+def test_a_label_drawn_again_is_the_same_mask_without_a_second_layout(monkeypatch):
+    canvas.ink.cache_clear()
+    first = canvas.ink("0.25", canvas.TICK)
+    laid_out = []
+    monkeypatch.setattr(canvas, "font", lambda size: laid_out.append(size))  # a second layout would call it
+    assert canvas.ink("0.25", canvas.TICK) is first and not laid_out
+    assert first.mode == "L" and np.asarray(first).max() == 255  # the text's ink, on a black (0) ground
+    assert np.asarray(first)[0].max() == 0  # a pixel of margin above the ink
+
+
 def render_all(jobs: dict, workers: int) -> None:
     """Each job ``cache file -> (render, args, kwargs)`` drawn as the build draws its figures."""
     with rendering.FigurePool(workers) as pool:

@@ -276,6 +276,40 @@ def test_redirected_relu_layer_is_its_input():
     assert got.min() < 0
 
 
+@pytest.mark.parametrize("target", ["conv-sliced", "conv-whole", "relu-layer", "pool"])
+def test_switched_redirect_gives_the_bits_of_either_objective(target):
+    """Lucid's one compiled step: an objective made with ``redirect_relu=SWITCH`` gives, for redirect true and
+    false, the values and input gradients of the objectives made with True and False, bit for bit (units, all
+    channels, a direction); on a target without a ReLU it is the plain objective either way."""
+    from generator.analysis.exciters.objectives import SWITCH, direction_objective, unit_objective
+
+    seed_weights(7)
+    x = inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(6, 3, activation="relu", name="conv")(x)
+    x = keras.layers.Conv2D(4, 3, name="lin")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    net = keras.Model(inputs, x)
+    layer, width = {"conv-sliced": ("conv", 2), "conv-whole": ("conv", 6), "relu-layer": ("relu", 2),
+                    "pool": ("pool", 2)}[target]
+    layer = net.get_layer(layer)
+    images = ops.convert_to_tensor(np.random.default_rng(1).normal(0, 40, (width, 12, 12, 3)).astype("float32"))
+    channels = ops.convert_to_tensor(np.arange(width, dtype="int32") % 4)
+    weights = ops.convert_to_tensor(np.random.default_rng(2).normal(size=(width, 3)).astype("float32"))
+    makers = [lambda r: unit_objective(net, layer, width, preprocess, "channel", r),
+              lambda r: direction_objective(net, layer, np.array([0, 1, 3]), preprocess, "channel", r)]
+    for make, targets in zip(makers, (channels, weights)):
+        switched = backend.value_and_grad(make(SWITCH))
+        for redirect in (False, True):
+            fixed = backend.value_and_grad(make(redirect))(images, targets)
+            got = switched(images, targets, ops.convert_to_tensor(redirect))
+            for a, b in zip(got, fixed):
+                assert ops.convert_to_numpy(a).tobytes() == ops.convert_to_numpy(b).tobytes()
+        plain = backend.value_and_grad(make(False))(images, targets)[1]
+        redirected = backend.value_and_grad(make(True))(images, targets)[1]
+        assert np.array_equal(ops.convert_to_numpy(plain), ops.convert_to_numpy(redirected)) == (target == "pool")
+
+
 def test_lucid_lifts_a_unit_that_is_zero_on_its_start(model, monkeypatch):
     """Lucid's ReLU gradient override: a unit at 0 everywhere on the start image still rises (without it, not)."""
     silenced, params = _silenced(model, 2), dataclasses.replace(LUCID, steps=30)
@@ -310,6 +344,21 @@ def test_one_hot_direction_is_the_channel_exciter(model, params):
     by_direction = exciters.render_directions(model, "c2", np.eye(8, dtype="float32")[channels], params, preprocess)
     assert by_direction.images.tobytes() == by_channel.images.tobytes()
     np.testing.assert_array_equal(by_direction.activation, by_channel.activation)
+
+
+@pytest.mark.parametrize("params", [PARAMS, dataclasses.replace(PARAMS, precision="bfloat16")],
+                         ids=["float32", "bfloat16"])
+def test_a_unit_rendered_with_a_direction_gets_the_image_it_gets_alone(model, params):
+    """The build renders a layer's featured unit and its configured directions in one batch (the unit as its
+    one-hot direction): the unit's pixels and values are those of its own render of the same width."""
+    mix = np.zeros(8, "float32")
+    mix[[2, 5]] = 0.5
+    alone = render_exciters(model, "c2", [1, 2], params, preprocess)
+    both = exciters.render_directions(model, "c2", np.stack([np.eye(8, dtype="float32")[1], mix]), params, preprocess)
+    assert both.images[0].tobytes() == alone.images[0].tobytes()
+    np.testing.assert_array_equal(both.activation[0], alone.activation[0])
+    np.testing.assert_array_equal(both.start_activation[0], alone.start_activation[0])
+    assert both.images[1].tobytes() != alone.images[1].tobytes()  # the mix is not channel 2's exciter
 
 
 def test_direction_raises_its_dot_product(model):
@@ -378,3 +427,42 @@ def test_lucid_spectrum_scale_is_size_over_frequency():
     np.testing.assert_allclose(scale, [[16, 16, 8], [16, 4 / np.sqrt(0.125), 4 / np.sqrt(0.3125)],
                                        [8, 4 / np.sqrt(0.3125), 4 / np.sqrt(0.5)],
                                        [16, 4 / np.sqrt(0.125), 4 / np.sqrt(0.3125)]], rtol=1e-6)
+
+
+def test_units_and_directions_of_a_layer_render_in_one_batch_and_cache_apart(tmp_path, monkeypatch):
+    """``exciters_with_directions``: the units of a layer with directions and the directions in one render (the
+    units as one-hot rows), another layer's units as ``exciters`` renders them; each image then read back from
+    the cache by ``exciters`` and ``direction_exciters`` alone, with nothing rendered, and the unit's image the
+    one its own render of that width gives."""
+    from generator.analyses import Analyses
+    from generator.cache import Cache
+    from generator.config import load_config
+    from generator.results import Unit
+    from tiny import make_project, tiny_classifier
+
+    tiny_classifier().save(tmp_path / "tiny.keras")
+    config = load_config(make_project(tmp_path, tmp_path / "tiny.keras") / "site_config.yaml")
+    analyses = Analyses(config, Cache(tmp_path / "cache"))
+    params = config.exciters.params()
+    mix = np.zeros(8, "float32")
+    mix[[2, 5]] = [0.25, -0.75]
+    calls = []
+    render_directions = exciters.render_directions
+    monkeypatch.setattr(exciters, "render_directions", lambda net, layer, vectors, *a: calls.append(
+        (layer, np.array(vectors))) or render_directions(net, layer, vectors, *a))
+    units = [Unit("c3", 5), Unit("c2", 1)]
+    found, (drawn,) = analyses.exciters_with_directions(units, [("c3", mix)], params, "exciters")
+    assert [layer for layer, _ in calls] == ["c3"]
+    np.testing.assert_array_equal(calls[0][1], np.stack([np.eye(8, dtype="float32")[5], mix]))
+    assert list(found) == [Unit("c2", 1), Unit("c3", 5)] and drawn.image.shape == (32, 32, 3)
+
+    monkeypatch.setattr(exciters, "render_directions", None)  # from here on, a render fails
+    monkeypatch.setattr(exciters, "render_exciters", None)
+    again = Analyses(config, Cache(tmp_path / "cache"))
+    cached = again.exciters(units, params, "exciters")
+    assert all(cached[u].image.tobytes() == found[u].image.tobytes() for u in units)
+    (direction,) = again.direction_exciters("c3", [mix], params, "directions")
+    assert direction.image.tobytes() == drawn.image.tobytes() and direction.activation == drawn.activation
+    model = analyses.model
+    alone = render_exciters(model.features, "c3", [5], params, model.preprocess, width=2)  # (padded to 2 images)
+    assert alone.images[0].tobytes() == found[Unit("c3", 5)].image.tobytes()

@@ -180,6 +180,27 @@ def test_a_bfloat16_copy_keeps_bare_operations():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(copy(x)), keras.ops.convert_to_numpy(model(x)), atol=2e-2)
 
 
+def test_a_bfloat16_copy_carries_every_weight_of_the_model_exactly():
+    """The copy is built with zero initialisers (fast), then every weight is overwritten with the model's:
+    kernels, biases, BatchNormalization's moving statistics; none left at zero or at a random draw."""
+    from generator.analysis.backend import at_precision
+
+    seed_weights(0)
+    x = keras.Input((8, 8, 3))
+    y = keras.layers.BatchNormalization(name="bn")(keras.layers.Conv2D(4, 3, name="c")(x))
+    model = keras.Model(x, keras.layers.Dense(2, bias_initializer="ones")(keras.layers.Flatten()(y)))
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.uniform(0.5, 2.0, w.shape).astype(w.dtype) for w in model.get_weights()])
+    copy = at_precision(model, "bfloat16")
+    assert [tuple(w.shape) for w in copy.weights] == [tuple(w.shape) for w in model.weights]
+    for mine, theirs in zip(copy.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    assert copy.get_layer("bn").dtype_policy.name == "mixed_bfloat16"
+    image = rng.uniform(0, 1, (2, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(copy(image)), keras.ops.convert_to_numpy(model(image)),
+                               rtol=3e-2)
+
+
 def test_small_fixed_models_get_their_pictures_zoomed(tmp_path):
     def layers(shape):
         return (LayerInfo("input", "InputLayer", shape, 0, shape[-1]),)

@@ -48,7 +48,7 @@ class ExciterAnalyses:
                            what: str) -> list[Exciter]:
         """Exciters of directions over ``layer``'s channels; the missing ones rendered together."""
         source, spectrum = self.maco_spectrum(params)
-        keys = {i: self._key("direction", layer, v, exciter_key(params, source)) for i, v in enumerate(vectors)}
+        keys = {i: self._direction_key(layer, v, params, source) for i, v in enumerate(vectors)}
 
         def compute(missing: list[int]) -> dict[int, Exciter]:
             from generator.analysis.exciters import render_directions
@@ -59,6 +59,42 @@ class ExciterAnalyses:
             return dict(zip(missing, result.exciters()))
 
         return list(self.cache.values(keys, Exciter, compute).values())
+
+    def exciters_with_directions(self, units: list[Unit], directions: list[tuple[str, np.ndarray]],
+                                 params: ExciterParams, what: str) -> tuple[dict[Unit, Exciter], list[Exciter]]:
+        """Exciters of ``units`` and of ``directions`` ((layer, vector over its channels) pairs), all with
+        ``params``: the missing units of a layer that has directions are rendered in one batch with its missing
+        directions, each unit as its one-hot direction (the same objective and random numbers: the same image
+        as its own render where the batch is the same), the other layers' units by :meth:`exciters`. Each image
+        is its own cache entry, under the key :meth:`exciters` or :meth:`direction_exciters` gives it."""
+        layers = {layer for layer, _ in directions}
+        found = self.exciters([u for u in units if u.layer not in layers], params, what)
+        source, spectrum = self.maco_spectrum(params)
+        folded = [u for u in units if u.layer in layers]
+        keys = {u: self._key("exciter", u.layer, u.channel, exciter_key(params, source)) for u in folded}
+        keys.update({i: self._direction_key(layer, v, params, source) for i, (layer, v) in enumerate(directions)})
+        channels = {r.name: r.channels for r in self.layers}
+
+        def compute(missing: list) -> dict:
+            from generator.analysis.exciters import render_directions
+
+            layer_of = {k: k.layer if isinstance(k, Unit) else directions[k][0] for k in missing}
+            rendered = {}
+            with tqdm(total=len(missing), desc=what, unit="exciter", disable=None) as bar:
+                for layer in sorted(set(layer_of.values())):
+                    todo = [k for k in missing if layer_of[k] == layer]
+                    vectors = np.stack([np.eye(channels[layer], dtype=np.float32)[k.channel] if isinstance(k, Unit)
+                                        else directions[k][1] for k in todo])
+                    result = render_directions(self.model.features, layer, vectors, params, self.model.preprocess,
+                                               bar.update, spectrum)
+                    rendered.update(zip(todo, result.exciters()))
+            return rendered
+
+        together = self.cache.values(keys, Exciter, compute)
+        return {**found, **{u: together[u] for u in folded}}, [together[i] for i in range(len(directions))]
+
+    def _direction_key(self, layer: str, vector: np.ndarray, params: ExciterParams, source: str) -> str:
+        return self._key("direction", layer, vector, exciter_key(params, source))
 
     def diverse_exciters(self, units: list[Unit], count: int, weight: float,
                          params: ExciterParams) -> dict[Unit, tuple[Exciter, ...]]:

@@ -98,6 +98,42 @@ def compile_step(fn: Callable) -> Callable:
     return fn
 
 
+class AnyBatch:
+    """``fn(fixed, *batched)`` compiled once for every batch size: ``fixed`` (a tuple of tensors, such as a network's
+    weight values) keeps its shapes, the other arguments' first axis may vary.
+
+    TensorFlow traces it once, on the first call, with that axis unknown (the same kernels run on each batch, so
+    the numbers are those of a function traced for that batch alone); JAX traces it once a batch size; torch runs
+    it eagerly.
+    """
+
+    def __init__(self, fn: Callable):
+        self._fn = fn
+        self._compiled = None
+
+    def __call__(self, fixed, *batched):
+        if self._compiled is None:
+            self._compiled = self._compile(fixed, batched)
+        return self._compiled(fixed, *batched)
+
+    def traces(self) -> int | None:
+        """How many times TensorFlow traced it (None on other backends, or before the first call)."""
+        count = getattr(self._compiled, "experimental_get_tracing_count", None)
+        return count() if count else None
+
+    def _compile(self, fixed, batched) -> Callable:
+        if keras.backend.backend() != "tensorflow":
+            return compile_step(self._fn)
+        import tensorflow as tf
+
+        def spec(x, batch: bool):
+            return tf.TensorSpec((None, *x.shape[1:]) if batch else x.shape, x.dtype)
+
+        signature = [tf.nest.map_structure(lambda x: spec(x, False), fixed),
+                     *(tf.nest.map_structure(lambda x: spec(x, True), b) for b in batched)]
+        return tf.function(self._fn, input_signature=signature, jit_compile=False, autograph=False)
+
+
 def at_precision(model: keras.Model, precision: str) -> keras.Model:
     """A copy of ``model`` computing in ``precision`` ("bfloat16": Keras' mixed_bfloat16, float32 weights).
 
@@ -109,15 +145,26 @@ def at_precision(model: keras.Model, precision: str) -> keras.Model:
     if precision != "bfloat16":
         raise ValueError(f"unknown precision {precision!r}; allowed: float32, bfloat16")
 
+    clone = clone_zeroed(model, lambda layer, key: True, "mixed_bfloat16")
+    for copy, own in zip(clone.weights, model.weights, strict=True):  # in place: no numpy copies
+        copy.assign(own.value)
+    return clone
+
+
+def clone_zeroed(model: keras.Model, zeroed: Callable[[keras.layers.Layer, str], bool],
+                 dtype: str | None = None) -> keras.Model:
+    """A copy of ``model`` made of new layers (computing in ``dtype`` where given) whose initialisers that
+    ``zeroed(layer, key)`` names (``key`` a config key such as "kernel_initializer") give zeros: for the weights the
+    caller then overwrites, since zeros are made at once and random draws take half of a VGG16 copy's time."""
     def clone_layer(layer):
         config = layer.get_config()
         if isinstance(layer, keras.layers.Layer):  # not a bare op (``x + y`` saved as an Add operation)
-            config["dtype"] = "mixed_bfloat16"
+            if dtype is not None:
+                config["dtype"] = dtype
+            config.update({key: "zeros" for key in config if key.endswith("_initializer") and zeroed(layer, key)})
         return layer.__class__.from_config(config)
 
-    clone = keras.models.clone_model(model, clone_function=clone_layer)
-    clone.set_weights(model.get_weights())
-    return clone
+    return keras.models.clone_model(model, clone_function=clone_layer)
 
 
 @lru_cache(maxsize=4)

@@ -51,8 +51,8 @@ def render_diverse(
         maps = every_channel_maps(model, target, redirect_relu)
         sign = -1.0 if params.negative else 1.0  # the recipe climbs sign * objective
 
-        def climb_apart(images, channels):
-            y = maps(preprocess(images))
+        def climb_apart(images, channels, *redirect):
+            y = maps(preprocess(images), *redirect)
             penalty = sign * weight * mean_other_similarity(gram_vectors(y), count)
             return map_objective(own_channel(y, channels), params.objective) - penalty
 

@@ -15,6 +15,7 @@ from typing import Sequence
 import keras
 import numpy as np
 
+from generator.analysis import backend
 from generator.analysis.attribution.checks import checked
 from generator.analysis.attribution.maps import AttributionMaps, run
 from generator.analysis.correlation import spearman
@@ -65,6 +66,10 @@ def sanity_check(
     return checks
 
 
+# The config keys of the initialisers of kernels (rank >= 2), which the copy draws from Glorot uniform itself.
+_MATRIX_INITIALISERS = {"kernel_initializer", "depthwise_initializer", "pointwise_initializer",
+                        "embeddings_initializer", "recurrent_initializer"}
+
 _COPIES: OrderedDict = OrderedDict()  # the last few randomised scorers, with their compiled functions
 
 
@@ -96,11 +101,13 @@ def randomised_copy(net: keras.Model, layers: int | None, seed: int = 0) -> tupl
     # A stream of its own: a model built from random weights with this same seed still gets new ones.
     stream = np.random.default_rng([seed, 0xADE])
     seed_weights(int(stream.integers(2**31)))
-    copy = keras.models.clone_model(net)
     names = {layer.name for layer in top}
+    # Only the vectors of the top layers keep their initialisers: every other weight is overwritten below.
+    copy = backend.clone_zeroed(net, lambda layer, key: layer.name not in names or key in _MATRIX_INITIALISERS)
     for layer in weighted:
         if layer.name not in names:
-            copy.get_layer(layer.name).set_weights(layer.get_weights())
+            for mine, own in zip(copy.get_layer(layer.name).weights, layer.weights, strict=True):
+                mine.assign(own.value)
             continue
         for variable in copy.get_layer(layer.name).weights:
             if len(variable.shape) >= 2:

@@ -73,9 +73,9 @@ class Scorer:
     def step(self, name: tuple, make: Callable[[], Callable]) -> Callable:
         """The compiled function ``name`` of this network, ``make()`` compiled on first use: every call
         (every batch, every run of a method, every scorer sharing these functions) reuses it, traced once
-        per input shape."""
+        for any batch size."""
         if name not in self.compiled:
-            self.compiled[name] = backend.compile_step(_with_weights(self.net.weights, make()))
+            self.compiled[name] = backend.AnyBatch(_with_weights(self.net.weights, make()))
         compiled = self.compiled[name]
         return lambda *args: compiled(self.weight_values(), *args)
 

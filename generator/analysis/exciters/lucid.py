@@ -18,7 +18,7 @@ from keras import ops
 from generator.analysis import backend
 from generator.analysis.exciters.batch import ExciterResult, finite_numpy, unit_rng
 from generator.analysis.exciters.fourier import irfft2
-from generator.analysis.exciters.objectives import as_rgb
+from generator.analysis.exciters.objectives import SWITCH, as_rgb
 from generator.config import ExciterParams
 
 # Lucid's ImageNet colour correlation (square root of the RGB covariance), columns scaled to norm <= 1.
@@ -86,31 +86,25 @@ def lucid_recipe(make_objective: Callable, params: ExciterParams, canvas: int, c
     before, after = (canvas - size) // 2, canvas - size - (canvas - size) // 2
     pads = [[0, 0], [before, after], [before, after], [0, 0]]
     objective = make_objective()
+    climbed = make_objective(redirect_relu=SWITCH, penalised=True)  # one compiled step, with and without the override
 
-    def adam_step(objective: Callable) -> Callable:
-        def seen(spectrum, transforms, channels):
-            """The signed objective of the image as seen through this step's transforms."""
-            image = ops.pad(spectrum_to_rgb(spectrum, scale, size), pads, constant_values=0.5)  # to the canvas size
-            image = ops.image.affine_transform(image, transforms, fill_mode="constant", fill_value=0.5)
-            return sign * objective(image * 255.0, channels)
+    def seen(spectrum, transforms, channels, redirect):
+        """The signed objective of the image as seen through this step's transforms."""
+        image = ops.pad(spectrum_to_rgb(spectrum, scale, size), pads, constant_values=0.5)  # to the canvas size
+        image = ops.image.affine_transform(image, transforms, fill_mode="constant", fill_value=0.5)
+        return sign * climbed(image * 255.0, channels, redirect)
 
-        value_and_grad = backend.value_and_grad(seen)
+    value_and_grad = backend.value_and_grad(seen)
 
-        def step(spectrum, m, v, t, transforms, channels):
-            _, g = value_and_grad(spectrum, transforms, channels)
-            return adam_ascent(spectrum, g, m, v, t)
-
-        return backend.compile_step(step)
+    def adam_step(spectrum, m, v, t, transforms, channels, redirect):
+        _, g = value_and_grad(spectrum, transforms, channels, redirect)
+        return adam_ascent(spectrum, g, m, v, t)
 
     def image_and_objective(spectrum, channels):
         image = spectrum_to_rgb(spectrum, scale, size)
         return image, objective(image * 255.0, channels)
 
-    step = adam_step(make_objective(penalised=True))
-    # Lucid's ReLU gradient override: the first steps raise the target's input, not only where it is positive
-    # (when lowering the unit, the gradient only passes where the ReLU is open anyway).
-    early_step = step if params.negative else adam_step(make_objective(redirect_relu=True, penalised=True))
-    image_and_objective = backend.compile_step(image_and_objective)
+    step, image_and_objective = backend.compile_step(adam_step), backend.compile_step(image_and_objective)
 
     def run_batch(keys: list[tuple[int, ...]], targets: np.ndarray) -> ExciterResult:
         units = ops.convert_to_tensor(targets)
@@ -122,8 +116,10 @@ def lucid_recipe(make_objective: Callable, params: ExciterParams, canvas: int, c
         m = v = ops.zeros_like(spectrum)
         for i in range(params.steps):
             t = ops.convert_to_tensor(np.float32(i + 1))
-            take = early_step if i < _REDIRECT_STEPS else step
-            spectrum, m, v = take(spectrum, m, v, t, ops.convert_to_tensor(transforms[i]), units)
+            # Lucid's ReLU gradient override: the first steps raise the target's input, not only where it is positive
+            # (when lowering the unit, the gradient only passes where the ReLU is open anyway).
+            redirect = ops.convert_to_tensor(i < _REDIRECT_STEPS and not params.negative)
+            spectrum, m, v = step(spectrum, m, v, t, ops.convert_to_tensor(transforms[i]), units, redirect)
         image, reached = image_and_objective(spectrum, units)
         images = np.clip(np.round(finite_numpy(image) * 255.0), 0, 255).astype(np.uint8)
         return ExciterResult(images, finite_numpy(reached), finite_numpy(start))

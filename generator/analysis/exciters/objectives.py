@@ -14,6 +14,8 @@ from keras import ops
 
 from generator.analysis import graph
 
+SWITCH = "switch"  # ``redirect_relu`` chosen at each call: the objective takes a third argument, a boolean scalar
+
 def unit_objective(
     model: keras.Model, layer: keras.layers.Layer, width: int, preprocess: Callable, kind: str,
     redirect_relu: bool = False,
@@ -21,13 +23,13 @@ def unit_objective(
     """``(images 0..255 (B, H, W, 3), channels (B,)) -> (B,)``: each image's own unit.
 
     ``kind`` "channel": the channel's mean over positions; "neuron": its value at the centre position.
-    ``redirect_relu``: see :func:`unit_maps`.
+    ``redirect_relu``: see :func:`channel_maps` (with :data:`SWITCH` the objective takes ``redirect`` third).
     """
     check_objective(kind)
     maps = unit_maps(model, layer, width, redirect_relu)
 
-    def objective(images, channels):
-        return map_objective(maps(preprocess(images), channels), kind)
+    def objective(images, channels, *redirect):
+        return map_objective(maps(preprocess(images), channels, *redirect), kind)
 
     return objective
 
@@ -55,24 +57,27 @@ def direction_objective(
     maps = channel_maps(model, layer, len(support), redirect_relu)
     support = ops.convert_to_tensor(support)
 
-    def objective(images, weights):
-        y = maps(preprocess(images), support)  # (B, H, W, K)
+    def objective(images, weights, *redirect):
+        y = maps(preprocess(images), support, *redirect)  # (B, H, W, K)
         return map_objective(ops.sum(ops.cast(y, "float32") * weights[:, None, None, :], axis=-1), kind)
 
     return objective
 
 
-def unit_maps(model: keras.Model, layer: keras.layers.Layer, width: int, redirect_relu: bool = False) -> Callable:
+def unit_maps(model: keras.Model, layer: keras.layers.Layer, width: int,
+              redirect_relu: bool | str = False) -> Callable:
     """``(model inputs (B, ...), channels (B,)) -> (B, H, W)``: image i's map of channel ``channels[i]``."""
     activation = _sliced_activation(layer, width, redirect_relu)
     if activation is not None:
         maps = _sliced_maps(model, layer, activation)
-        return lambda inputs, channels: own_channel(maps(inputs, channels), ops.arange(channels.shape[0], dtype="int32"))
+        return lambda inputs, channels, *redirect: own_channel(maps(inputs, channels, *redirect),
+                                                               ops.arange(channels.shape[0], dtype="int32"))
     cut = _cut_maps(model, layer, redirect_relu)  # all channels: pick each image's own, with no gather in between
-    return lambda inputs, channels: own_channel(cut(inputs, training=False), channels)
+    return lambda inputs, channels, *redirect: own_channel(cut(inputs, *redirect), channels)
 
 
-def channel_maps(model: keras.Model, layer: keras.layers.Layer, count: int, redirect_relu: bool = False) -> Callable:
+def channel_maps(model: keras.Model, layer: keras.layers.Layer, count: int,
+                 redirect_relu: bool | str = False) -> Callable:
     """``(model inputs (B, ...), channels (K,)) -> (B, H, W, K)``: the maps of ``count`` channels.
 
     A plain Conv2D target is computed with its kernel sliced to the ``count`` channels, which skips the
@@ -82,52 +87,64 @@ def channel_maps(model: keras.Model, layer: keras.layers.Layer, count: int, redi
     ``redirect_relu``: the maps before the target's ReLU (a conv's relu activation, or a ReLU layer's
     input). For an objective that rises with the map this is Lucid's ReLU gradient override at the
     target: the gradient passes the ReLU wherever it would raise its input, also where the input is
-    negative. Other targets are left as they are.
+    negative. Other targets are left as they are. :data:`SWITCH`: the maps take a third argument, a boolean
+    scalar tensor: redirected where it is true, so that one compiled step serves the steps with the override and
+    those without (the same values as either, bit for bit: a selection, no arithmetic).
     """
     activation = _sliced_activation(layer, count, redirect_relu)
     if activation is not None:
         return _sliced_maps(model, layer, activation)
     cut = _cut_maps(model, layer, redirect_relu)
-    return lambda inputs, channels: ops.take(cut(inputs, training=False), channels, axis=-1)
+    return lambda inputs, channels, *redirect: ops.take(cut(inputs, *redirect), channels, axis=-1)
 
 
-def every_channel_maps(model: keras.Model, layer: keras.layers.Layer, redirect_relu: bool = False) -> Callable:
+def every_channel_maps(model: keras.Model, layer: keras.layers.Layer, redirect_relu: bool | str = False) -> Callable:
     """``(model inputs (B, ...)) -> (B, H, W, C)``: every channel's maps, as :func:`channel_maps` gives them."""
     count = graph.layer_info(layer).channels
     activation = _sliced_activation(layer, count, redirect_relu)
     if activation is not None:  # a plain conv before its redirected ReLU
         maps, every = _sliced_maps(model, layer, activation), ops.arange(count, dtype="int32")
-        return lambda inputs: maps(inputs, every)
-    cut = _cut_maps(model, layer, redirect_relu)
-    return lambda inputs: cut(inputs, training=False)
+        return lambda inputs, *redirect: maps(inputs, every, *redirect)
+    return _cut_maps(model, layer, redirect_relu)
 
 
-def _sliced_activation(layer: keras.layers.Layer, count: int, redirect_relu: bool) -> Callable | None:
-    """What follows the conv when ``layer`` is computed with its kernel sliced to ``count`` channels (none
-    before a redirected ReLU), or None when it is not sliced."""
+def _sliced_activation(layer: keras.layers.Layer, count: int, redirect_relu: bool | str) -> Callable | None:
+    """What follows the conv, ``(maps, *redirect) -> maps``, when ``layer`` is computed with its kernel sliced to
+    ``count`` channels (none before a redirected ReLU), or None when it is not sliced."""
     if redirect_relu and _is_relu(getattr(layer, "activation", None)) and _plain_conv(layer):
-        return lambda y: y
-    return layer.activation if _sliceable(layer, count) else None
+        return _switched if redirect_relu == SWITCH else (lambda y: y)
+    return (lambda y, *redirect: layer.activation(y)) if _sliceable(layer, count) else None
 
 
-def _cut_maps(model: keras.Model, layer: keras.layers.Layer, redirect_relu: bool) -> keras.Model:
-    """The model up to all of ``layer``'s maps (before a ReLU layer's ReLU, for ``redirect_relu``)."""
-    maps = layer.input if redirect_relu and _relu_layer(layer) else graph.layer_output(model, layer.name, "exciters")
-    return graph.cut(model, maps)
+def _cut_maps(model: keras.Model, layer: keras.layers.Layer, redirect_relu: bool | str) -> Callable:
+    """``(model inputs, *redirect) ->`` all of ``layer``'s maps: the model cut at the layer (before a ReLU layer's
+    ReLU, for ``redirect_relu``)."""
+    if redirect_relu and _relu_layer(layer):
+        before = graph.cut(model, layer.input)
+        if redirect_relu == SWITCH:
+            return lambda inputs, redirect: _switched(before(inputs, training=False), redirect)
+        return lambda inputs: before(inputs, training=False)
+    cut = graph.cut(model, graph.layer_output(model, layer.name, "exciters"))
+    return lambda inputs, *redirect: cut(inputs, training=False)
+
+
+def _switched(y, redirect):
+    """``y`` where ``redirect`` (a boolean scalar), else ReLU(``y``)."""
+    return ops.where(redirect, y, ops.relu(y))
 
 
 def _sliced_maps(model: keras.Model, layer: keras.layers.Layer, activation: Callable) -> Callable:
     """A plain Conv2D's maps with its kernel sliced to the requested channels, through ``activation``."""
     trunk = (lambda inputs, training: inputs) if layer.input is model.input else graph.cut(model, layer.input)
 
-    def sliced_maps(inputs, channels):
+    def sliced_maps(inputs, channels, *redirect):
         dtype = layer.compute_dtype  # differs from the variables' under mixed precision
         kernel = ops.cast(ops.take(layer.kernel, channels, axis=3), dtype)
         x = ops.cast(trunk(inputs, training=False), dtype)  # the model input stays float32 when the target is the first layer
         y = ops.conv(x, kernel, layer.strides, layer.padding, "channels_last", layer.dilation_rate)
         if layer.use_bias:
             y = y + ops.cast(ops.take(layer.bias, channels), dtype)
-        return activation(y)
+        return activation(y, *redirect)
 
     return sliced_maps
 
