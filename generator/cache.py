@@ -34,8 +34,9 @@ _MISSING = object()  # what a lookup finds when nothing intact is stored
 CACHE_VERSION = 4  # 2: typed results as records + arrays; 3: photos upright by EXIF, 16-bit scaled, alpha on white;
 # 4: every forward pass in inference mode, logit and binary heads read as probabilities
 # Bump when only the drawing of figures changes: cached figures are redrawn, cached analyses kept.
-FIGURES_VERSION = 6  # 3: charts on a transparent background in grey ink (both colour schemes); 4: the activation histogram drawn with Pillow;
-# 5: its legend a line a series, a narrow axis ticked at its ends; 6: activation groups and concept maps drawn with Pillow
+FIGURES_VERSION = 7  # 3: charts on a transparent background in grey ink (both colour schemes); 4: the activation histogram drawn with Pillow;
+# 5: its legend a line a series, a narrow axis ticked at its ends; 6: activation groups and concept maps drawn with Pillow;
+# 7: PNGs deflated at zlib level 4 (the same pixels: a cold and a warm build write the same bytes)
 
 
 def digest(*parts: object) -> str:
@@ -70,6 +71,7 @@ class Cache:
         self.root = Path(root)
         self.hits = 0
         self.misses = 0
+        self._figures: set[Path] = set()  # the figure entries looked up: one shown on two pages counts once
 
     def _path(self, key: str, suffix: str) -> Path:
         return self.root / key[:2] / f"{key}{suffix}"
@@ -137,11 +139,14 @@ class Cache:
 
     def figure_entry(self, dest: Path, render: Callable[..., Path], args: tuple, kwargs: dict) -> Path:
         """Where the cache keeps ``render(*args, dest, **kwargs)``'s image: counted a hit if it is there
-        and intact, else a miss for :func:`render_figure`; :func:`copy_figure` then puts it at ``dest``.
-        The file type follows ``dest``'s suffix, which is part of the stored name; a JPEG or WebP figure's
+        and intact, else a miss for :func:`render_figure`, once however many pages show it; :func:`copy_figure`
+        then puts it at ``dest``. The file type follows ``dest``'s suffix, which is part of the stored name; a JPEG or WebP figure's
         quality is one of its ``kwargs``, so part of its key."""
         key = digest("figure", FIGURES_VERSION, render.__module__, render.__qualname__, *args, kwargs)
         path = self._path(key, Path(dest).suffix)
+        if path in self._figures:  # checked and counted already (a missing one is drawn once)
+            return path
+        self._figures.add(path)
         if self._load(path, _check_picture) is not _MISSING:
             self.hits += 1
         else:

@@ -241,6 +241,19 @@ def test_maps_do_not_depend_on_the_batch(tiny, photos, method):
     np.testing.assert_allclose(alone.maps[0], whole[1].maps[1], rtol=1e-4, atol=1e-6 * np.abs(alone.maps).max())
 
 
+def test_any_batch_takes_another_image_size_with_a_trace_of_its_own():
+    from generator.analysis.backend import AnyBatch
+
+    step = AnyBatch(lambda fixed, x: keras.ops.sum(x, axis=(1, 2, 3)) * fixed[0])
+    scale = (keras.ops.convert_to_tensor(np.float32(2.0)),)
+    for n, side in ((2, 4), (3, 4), (2, 6)):  # another batch, then another image size on the same function
+        x = np.arange(n * side * side * 3, dtype=np.float32).reshape(n, side, side, 3)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(step(scale, keras.ops.convert_to_tensor(x))),
+                                   2.0 * x.sum(axis=(1, 2, 3)), rtol=1e-6)
+    if keras.backend.backend() == "tensorflow":
+        assert step.traces() == 2  # one for 4 px (both batches), one for 6 px
+
+
 def test_each_compiled_function_of_a_network_is_traced_once_for_every_batch_size(tiny, photos):
     """The images' batch, a last shorter one, a set of other size (a unit's dataset examples), the sanity check's
     copy: one trace a function (a retrace costs a build a fifth of a second)."""

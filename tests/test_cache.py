@@ -85,7 +85,7 @@ def test_figure_is_rendered_once_and_copied(tmp_path):
     out2 = _figure(cache, tmp_path / "b" / "f.png", render, 3, title="t")
     _figure(cache, tmp_path / "b" / "g.png", render, 4, title="t")
     assert renders == ["t", "t"]
-    assert (cache.hits, cache.misses) == (1, 2)
+    assert (cache.hits, cache.misses) == (0, 2)  # f.png on two pages: one entry, one miss; g.png: the other
     assert out1.read_bytes() == out2.read_bytes()
     assert Image.open(out2).getpixel((1, 1)) == (3, 0, 0)
     assert not list((tmp_path / "c").rglob("*.tmp"))

@@ -25,7 +25,7 @@ class ExciterAnalyses:
         # The precision decided here, for the keys and the jobs alike: a worker's CPU may differ from this machine's.
         params = dataclasses.replace(params, precision=resolve_precision(params.precision))
         source, spectrum = self.maco_spectrum(params)
-        keys = {u: self._key("exciter", u.layer, u.channel, exciter_key(params, source)) for u in units}
+        keys = {u: self._unit_key(u, params, source) for u in units}
 
         def compute(missing: list[Unit]) -> dict[Unit, Exciter]:
             from generator.analysis.exciters import batch_width
@@ -66,12 +66,14 @@ class ExciterAnalyses:
         ``params``: the missing units of a layer that has directions are rendered in one batch with its missing
         directions, each unit as its one-hot direction (the same objective and random numbers: the same image
         as its own render where the batch is the same), the other layers' units by :meth:`exciters`. Each image
-        is its own cache entry, under the key :meth:`exciters` or :meth:`direction_exciters` gives it."""
+        is its own cache entry, under the key :meth:`exciters` or :meth:`direction_exciters` gives it. The folded
+        units render in this process, not through the executor (a layer's directions are a handful), and a
+        bfloat16 render that gives NaN is rendered again in float32 as a whole, the folded units with it."""
         layers = {layer for layer, _ in directions}
         found = self.exciters([u for u in units if u.layer not in layers], params, what)
         source, spectrum = self.maco_spectrum(params)
         folded = [u for u in units if u.layer in layers]
-        keys = {u: self._key("exciter", u.layer, u.channel, exciter_key(params, source)) for u in folded}
+        keys = {u: self._unit_key(u, params, source) for u in folded}
         keys.update({i: self._direction_key(layer, v, params, source) for i, (layer, v) in enumerate(directions)})
         channels = {r.name: r.channels for r in self.layers}
 
@@ -83,7 +85,7 @@ class ExciterAnalyses:
             with tqdm(total=len(missing), desc=what, unit="exciter", disable=None) as bar:
                 for layer in sorted(set(layer_of.values())):
                     todo = [k for k in missing if layer_of[k] == layer]
-                    vectors = np.stack([np.eye(channels[layer], dtype=np.float32)[k.channel] if isinstance(k, Unit)
+                    vectors = np.stack([_one_hot(channels[layer], k.channel) if isinstance(k, Unit)
                                         else directions[k][1] for k in todo])
                     result = render_directions(self.model.features, layer, vectors, params, self.model.preprocess,
                                                bar.update, spectrum)
@@ -92,6 +94,9 @@ class ExciterAnalyses:
 
         together = self.cache.values(keys, Exciter, compute)
         return {**found, **{u: together[u] for u in folded}}, [together[i] for i in range(len(directions))]
+
+    def _unit_key(self, unit: Unit, params: ExciterParams, source: str) -> str:
+        return self._key("exciter", unit.layer, unit.channel, exciter_key(params, source))
 
     def _direction_key(self, layer: str, vector: np.ndarray, params: ExciterParams, source: str) -> str:
         return self._key("direction", layer, vector, exciter_key(params, source))
@@ -163,6 +168,12 @@ class ExciterAnalyses:
 
         key = self._key("recipe-quality", unit.layer, unit.channel, digests, [e.image for e in recipes.values()])
         return self.cache.value(key, dict[str, RecipeQuality], compute)
+
+
+def _one_hot(channels: int, channel: int) -> np.ndarray:
+    vector = np.zeros(channels, np.float32)
+    vector[channel] = 1.0
+    return vector
 
 
 def exciter_key(params: ExciterParams, spectrum: str = "") -> dict:

@@ -3,6 +3,8 @@ its activation groups (a mixin of :class:`generator.analyses.Analyses`)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from tqdm import tqdm
 
@@ -94,10 +96,15 @@ class ImageAnalyses:
         def compute(missing: list[str]) -> dict[str, ActivationGroups]:
             from threadpoolctl import threadpool_limits
 
+            from sklearn.exceptions import ConvergenceWarning
+
             from generator.analysis.groups import activation_groups
             from generator.machine import in_threads
 
-            with threadpool_limits(1):  # held over the threads: each factorisation's own limit restores it to 1
+            # Held over the threads: each factorisation's own BLAS limit and warning filter restore these (Python's
+            # warning filters are one list for all threads).
+            with threadpool_limits(1), warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
                 found = in_threads(lambda slug: activation_groups(activations[slug], count, seed), missing)
             return dict(zip(missing, found))
 

@@ -102,24 +102,25 @@ class AnyBatch:
     """``fn(fixed, *batched)`` compiled once for every batch size: ``fixed`` (a tuple of tensors, such as a network's
     weight values) keeps its shapes, the other arguments' first axis may vary.
 
-    TensorFlow traces it once, on the first call, with that axis unknown (the same kernels run on each batch, so
-    the numbers are those of a function traced for that batch alone); JAX traces it once a batch size; torch runs
-    it eagerly.
+    TensorFlow traces it once for each shape and dtype of the arguments but that axis, which it leaves unknown (the
+    same kernels run on each batch, so the numbers are those of a function traced for that batch alone); JAX traces
+    it once a batch size; torch runs it eagerly.
     """
 
     def __init__(self, fn: Callable):
         self._fn = fn
-        self._compiled = None
+        self._compiled: dict[tuple, Callable] = {}  # by the arguments' shapes and dtypes but the batch axis
 
     def __call__(self, fixed, *batched):
-        if self._compiled is None:
-            self._compiled = self._compile(fixed, batched)
-        return self._compiled(fixed, *batched)
+        key = tuple((tuple(x.shape[1:]), str(x.dtype)) for x in keras.tree.flatten(batched))
+        if key not in self._compiled:
+            self._compiled[key] = self._compile(fixed, batched)
+        return self._compiled[key](fixed, *batched)
 
     def traces(self) -> int | None:
         """How many times TensorFlow traced it (None on other backends, or before the first call)."""
-        count = getattr(self._compiled, "experimental_get_tracing_count", None)
-        return count() if count else None
+        counts = [getattr(f, "experimental_get_tracing_count", None) for f in self._compiled.values()]
+        return sum(count() for count in counts) if counts and all(counts) else None
 
     def _compile(self, fixed, batched) -> Callable:
         if keras.backend.backend() != "tensorflow":

@@ -43,10 +43,10 @@ def render_diverse(
     items = Items([(c, k) if k else (c,) for c in channels for k in range(count)],
                   np.repeat(np.array(channels, "int32"), count), group=count)
 
-    def objective(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool) -> Callable:
+    def objective(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool | str) -> Callable:
         return unit_objective(model, target, width, preprocess, params.objective, redirect_relu)
 
-    def penalised(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool) -> Callable:
+    def penalised(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool | str) -> Callable:
         """The unit's objective less the diversity term, both from one pass to every channel of the layer."""
         maps = every_channel_maps(model, target, redirect_relu)
         sign = -1.0 if params.negative else 1.0  # the recipe climbs sign * objective

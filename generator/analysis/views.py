@@ -137,7 +137,8 @@ def _activations(cut: keras.Model, preprocess: Callable) -> Callable:
 @lru_cache(maxsize=4)
 def _compiled_activations(cut: keras.Model, preprocess: Callable) -> Callable:
     """``_activations`` compiled once for every view of a layer: each compiled function traces and optimises the network's
-    graph on its first call, a tenth of a second or more on a CPU."""
+    graph on its first call, a tenth of a second or more on a CPU. Kept for the last four cuts, which it keeps alive
+    with it (the same four as :func:`generator.analysis.backend.cut_at_precision` keeps while the views run)."""
     return backend.compile_step(_activations(cut, preprocess))
 
 

@@ -256,8 +256,8 @@ class ExcitersSection(ExciterParams):
         """The parameters of pictures smaller than the exciters (activation groups', class concepts'): ``size`` px
         by ``method`` (empty: the exciters'), a batch holding the pixels of ``batch_size`` exciters (never fewer
         units): more units a step keep the cores busier (the default site's 28 group pictures of 64 px: a sixth
-        less time a step in one batch than in two of 14) at the memory the setting allows, and a unit's picture
-        does not depend on its batch."""
+        less time a step in one batch than in two of 14) at the memory the setting allows; a unit's picture depends on
+        its batch only through bfloat16's rounding."""
         batch = max(self.batch_size, self.batch_size * self.size * self.size // (size * size))
         return dataclasses.replace(self.params(size), method=method or self.method, batch_size=batch)
 

@@ -18,7 +18,7 @@ SWITCH = "switch"  # ``redirect_relu`` chosen at each call: the objective takes 
 
 def unit_objective(
     model: keras.Model, layer: keras.layers.Layer, width: int, preprocess: Callable, kind: str,
-    redirect_relu: bool = False,
+    redirect_relu: bool | str = False,
 ) -> Callable:
     """``(images 0..255 (B, H, W, 3), channels (B,)) -> (B,)``: each image's own unit.
 
@@ -49,7 +49,7 @@ def map_objective(m, kind: str):
 
 def direction_objective(
     model: keras.Model, layer: keras.layers.Layer, support: np.ndarray, preprocess: Callable, kind: str,
-    redirect_relu: bool = False,
+    redirect_relu: bool | str = False,
 ) -> Callable:
     """``(images 0..255 (B, H, W, 3), weights (B, K)) -> (B,)``: each image's activations at ``layer``'s
     channels ``support`` (K,) dotted with its own weights, as ``kind`` of :func:`unit_objective` says."""

@@ -1,8 +1,8 @@
 """Rendering exciters: the recipe a render asks for, run over its items a batch at a time.
 
 The loss of a batch is the sum of each image's own objective, so images never share gradients, and every
-random number of a unit derives from (seed, channel): a unit's image does not depend on the batch it lands
-in. With ``precision="bfloat16"`` (the default ``auto`` picks it where the CPU has AVX512-BF16 or AMX) the
+random number of a unit derives from (seed, channel): in float32 a unit's image does not depend on the batch it
+lands in; in bfloat16 it is the same within the rounding of its batch's width. With ``precision="bfloat16"`` (the default ``auto`` picks it where the CPU has AVX512-BF16 or AMX) the
 network runs in Keras' mixed_bfloat16, about twice as fast there.
 """
 
@@ -48,7 +48,7 @@ def render_exciters(
     channels = [int(c) for c in channels]
     target = graph.model_channels(model, layer, channels, "exciters")
 
-    def objective(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool) -> Callable:
+    def objective(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool | str) -> Callable:
         return unit_objective(model, target, width, preprocess, params.objective, redirect_relu)
 
     items = Items([(c,) for c in channels], np.array(channels, "int32"), spectrum=spectrum)
@@ -79,7 +79,7 @@ def render_directions(
                              f"got shape {directions.shape}")
     support = np.flatnonzero(np.any(directions != 0, axis=0)).astype("int32")
 
-    def objective(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool) -> Callable:
+    def objective(model: keras.Model, target: keras.layers.Layer, width: int, redirect_relu: bool | str) -> Callable:
         return direction_objective(model, target, support, preprocess, params.objective, redirect_relu)
 
     items = Items([(int(np.argmax(np.abs(d))),) for d in directions], directions[:, support], spectrum=spectrum)
@@ -132,7 +132,7 @@ def _render(model: keras.Model, target: keras.layers.Layer, items: Items, params
 
     width = width or batch_width(len(items.keys), params.batch_size, items.group)
 
-    def objective(redirect_relu: bool = False, penalised: bool = False) -> Callable:
+    def objective(redirect_relu: bool | str = False, penalised: bool = False) -> Callable:
         make = make_penalised if penalised and make_penalised is not None else make_objective
         return make(model, target, width, redirect_relu)
 
