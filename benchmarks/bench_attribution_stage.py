@@ -41,7 +41,7 @@ def main(argv=None) -> None:
 
     from generator.analysis import attribution as A
     from generator.analysis.attribution import scorer
-    from generator.analysis.precision import resolve_precision
+    from generator.analyses.attribution import attribution_settings
     from generator.config import image_files, load_config
     from generator.images import read_square
     from generator.models import load_model
@@ -51,8 +51,7 @@ def main(argv=None) -> None:
     images = np.stack([read_square(path, size) for path in image_files(config)])
     examples = np.stack([read_square(path, size) for path in sorted((root / "images/examples").glob("*/*.jpg"))[:4]])
     loaded = load_model(config.model, root)
-    settings = A.AttributionSettings(layer=a.layer or None, samples=a.samples, noise=a.noise, steps=a.steps,
-                                     baseline=a.baseline, seed=a.seed, precision=resolve_precision(a.precision))
+    settings = attribution_settings(a)
     unit = A.UnitTarget(config.units[0].layer, config.units[0].channel)
     targets = [A.OutputTarget() if loaded.output_kind == "map" else A.ClassTarget(rank=1), unit]
 

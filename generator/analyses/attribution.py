@@ -86,12 +86,16 @@ class AttributionAnalyses:
         return targets + ([attribution.UnitTarget(u.layer, u.channel) for u in units] if a.units else [])
 
     def _attribution_settings(self):
-        from generator.analysis import attribution
+        return attribution_settings(self.config.attribution)
 
-        a = self.config.attribution
-        return attribution.AttributionSettings(layer=a.layer or None, samples=a.samples, noise=a.noise, steps=a.steps,
-                                               baseline=a.baseline, seed=a.seed,
-                                               precision=resolve_precision(a.precision))
+
+def attribution_settings(section):
+    """The maps' settings (``AttributionSettings``) of the config's ``attribution`` section, its precision resolved."""
+    from generator.analysis import attribution
+
+    return attribution.AttributionSettings(layer=section.layer or None, samples=section.samples, noise=section.noise,
+                                           steps=section.steps, baseline=section.baseline, seed=section.seed,
+                                           precision=resolve_precision(section.precision))
 
 
 def attribution_key(section) -> dict:

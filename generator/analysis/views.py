@@ -65,7 +65,7 @@ def deepdream(model: keras.Model, layer: str, images: np.ndarray, preprocess: Ca
             x, values = step(x)
             start = values if start is None else start  # the energy before the first step, from the step's own pass
             _tick(batches.progress)
-        start = step(x)[1] if start is None else start
+        start = _mean_square(compiled(x)) if start is None else start  # no step: the same forward's bits
         out = grey_as_rgb(np.clip(np.round(_numpy(x)), 0, 255).astype(np.uint8))
         return ExciterResult(out, _numpy(_mean_square(compiled(ops.convert_to_tensor(out.astype("float32"))))),
                              _numpy(start))
