@@ -55,7 +55,7 @@ def build_site(config: Config, project: Path | None = None, executor: str = "loc
     cache = Cache(project / CACHE)
     remote = open_executor(executor, config.model, config.root, address, workers)
     try:
-        with staging.locked(project), staging.staged(out_dir) as out:
+        with staging.locked(project), staging.staged(out_dir) as out, cache.batched_writes():
             summary = _build_into(Analyses(config, cache, remote), out, project / HAND_WRITTEN)
     finally:
         if remote is not None:

@@ -46,7 +46,7 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
         self.out, self.cache, self.site, self.config = out, cache, site, config
         self.paths = SitePaths(site.model, config.browse.image_format)
         self.example_pixels = ExamplePixels(list(site.example_files), config.images.size)
-        self.pool = FigurePool(cores())  # draws the figures the cache lacks as they are queued
+        self.pool = FigurePool(cores(), cache.keep)  # draws the figures the cache lacks as they are queued
         self.to_copy: list[tuple[Path, Path]] = []  # (cache file, destination)
         self.at_least = small_model_zoom(site.layers)
 
@@ -71,6 +71,7 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
     def render_figures(self) -> None:
         """Finish rendering the queued figures the cache lacks, then copy every figure into place."""
         self.pool.finish()
+        self.cache.commit()  # (batched writes) the figures drawn are published before they are copied
         for stored, dest in self.to_copy:
             copy_figure(stored, dest)
         self.to_copy = []
