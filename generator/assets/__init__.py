@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -79,15 +80,19 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
     def file(self, path: str) -> Path:
         return self.out / path
 
-    def write_all(self) -> None:
+    def write_all(self, meanwhile: Callable[[], object] = lambda: None) -> object:
+        """Every figure and data file; ``meanwhile()`` runs once the figures are queued, while the pool draws them
+        (the build writes its pages then), and its result is returned."""
         with self.pool:
             self._queue_all()
+            result = meanwhile()
             self.render_figures()
         for layer in self.site.analysed_layers:
             rows = [{"channel": u.channel, **dataclasses.asdict(self.site.units[u].stats),
                      **dashboards.layer_columns(self.site.units[u])}
                     for u in self.site.layer_units(layer.name)]
             files.write_csv(self.file(self.paths.layer_file(layer.name, "units.csv")), rows)
+        return result
 
     def _queue_all(self) -> None:
         for i, result in enumerate(self.site.images):
@@ -116,6 +121,8 @@ def small_model_zoom(layers) -> int:
     return SMALL_SHOWN if size and size < SMALL_INPUT else 0
 
 
-def write_assets(out: Path, cache: Cache, site: Site, config: Config) -> None:
-    """Every figure and data file of ``site`` under ``out``."""
-    AssetWriter(out, cache, site, config).write_all()
+def write_assets(out: Path, cache: Cache, site: Site, config: Config,
+                 meanwhile: Callable[[], object] = lambda: None) -> object:
+    """Every figure and data file of ``site`` under ``out``, and ``meanwhile()``'s result (see
+    :meth:`AssetWriter.write_all`)."""
+    return AssetWriter(out, cache, site, config).write_all(meanwhile)
