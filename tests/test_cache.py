@@ -1,4 +1,5 @@
 import errno
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -23,6 +24,41 @@ def test_digest_sees_array_contents_and_nesting():
     assert digest({"k": [a]}) != digest({"k": [b]})
     assert digest(a.astype(np.float64)) != digest(a)
     assert digest("a", "b") != digest("ab")
+
+
+def reference_digest(*parts) -> str:
+    """The key as the cache first computed it (JSON for scalars, a copy of each array's bytes): keys must not change,
+    or every cache built before would miss."""
+    def feed(h, part):
+        if isinstance(part, np.ndarray):
+            h.update(f"array{part.dtype}{part.shape}".encode() + np.ascontiguousarray(part).tobytes())
+        elif isinstance(part, (list, tuple)):
+            h.update(f"list{len(part)}[".encode())
+            for item in part:
+                feed(h, item)
+            h.update(b"]")
+        elif isinstance(part, dict):
+            h.update(f"dict{len(part)}{{".encode())
+            for name in sorted(part, key=str):
+                feed(h, str(name))
+                feed(h, part[name])
+            h.update(b"}")
+        else:
+            h.update(json.dumps(part, default=repr).encode())
+        h.update(b"\x00")
+
+    h = hashlib.blake2b(digest_size=20)
+    feed(h, (cache_module.CACHE_VERSION, parts))
+    return h.hexdigest()
+
+
+def test_keys_are_the_ones_earlier_versions_computed():
+    scalars = ["a", "é☃\n\"", "", 0, -5, 10**30, 0.1, 1e-05, -0.0, 1e300, float("nan"), float("inf"), True, None,
+               np.float32(1.5), np.int64(3), 2.5j, Path("x/y")]
+    arrays = [np.arange(6.0).reshape(2, 3).T, np.array(3.5), np.zeros((0, 3)), np.array(["ab", "c"]),
+              np.array([True, False]), np.arange(4, dtype=np.float16), np.array([1, None], dtype=object)]
+    for part in [*scalars, *arrays, {"k": arrays[:2], 3: scalars}]:
+        assert digest("x", part) == reference_digest("x", part), part
 
 
 def test_values_are_computed_once(tmp_path):
