@@ -69,11 +69,13 @@ def build_site(config: Config, project: Path | None = None, executor: str = "loc
 def _build_into(analyses: Analyses, out: Path, hand_written: Path) -> dict:
     site = site_results(analyses)
     config, cache = analyses.config, analyses.cache
+
     def write_pages() -> int:
         with stage("pages"):
             return pages.render_site(out, site, config, hand_written)
 
-    with stage("figures"):  # the pages are written while the pool draws the figures (its line comes first)
+    # The pages are written while the pool draws: the figures' seconds include the pages' (printed first).
+    with stage("figures"):
         n_pages = assets.write_assets(out, cache, site, config, meanwhile=write_pages)
     return {"pages": n_pages, "units": len(site.units), "images": len(site.images)}
 

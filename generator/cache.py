@@ -42,7 +42,7 @@ CACHE_VERSION = 4  # 2: typed results as records + arrays; 3: photos upright by 
 FIGURES_VERSION = 7  # 3: charts on a transparent background in grey ink (both colour schemes); 4: the activation histogram drawn with Pillow;
 # 5: its legend a line a series, a narrow axis ticked at its ends; 6: activation groups and concept maps drawn with Pillow;
 # 7: PNGs deflated at zlib level 4 (the same pixels: a cold and a warm build write the same bytes)
-COMMIT_SECONDS = 10.0  # batched writes: the longest an entry waits for its sync and rename (what a power cut loses)
+COMMIT_SECONDS = 10.0  # batched writes: a write publishes the batch once it is this old
 
 
 def digest(*parts: object) -> str:
@@ -95,10 +95,10 @@ class Cache:
 
     @contextmanager
     def batched_writes(self) -> Iterator[Cache]:
-        """Within, every entry is written to its temporary file and published in a batch (:meth:`commit`) at most
-        :data:`COMMIT_SECONDS` later and at the end, also on an error or Ctrl-C (what was written whole is kept):
-        a cold default build writes 2,400 files, which an fsync each made 3 s slower. Pending entries read as
-        stored; a power cut loses them, and never leaves a torn one under an entry's name."""
+        """Within, every entry is written to its temporary file and published in batches (:meth:`commit`): when a
+        write finds the last batch :data:`COMMIT_SECONDS` old, and at the end, also on an error or Ctrl-C (what was
+        written whole is kept). A cold default build writes 2,417 entries, an fsync each before. Pending entries
+        read as stored; a power cut loses them, and never leaves a torn one under an entry's name."""
         self._pending, self._committed = {}, time.monotonic()
         try:
             yield self
@@ -112,8 +112,9 @@ class Cache:
         """Publish the finished temporary file ``tmp`` as the entry ``path``: now (durably), or with the
         batch."""
         if self._pending is None:
-            _publish(lambda: durable.replace(tmp, path), [tmp], path)
+            _or_remove(lambda: durable.replace(tmp, path), [tmp], f"cannot write the cache entry {path}")
             return
+        self._pending.pop(path, None)  # written again: published in its new place in the order (arrays before record)
         self._pending[path] = tmp
         if time.monotonic() - self._committed >= COMMIT_SECONDS:
             self.commit()
@@ -123,7 +124,7 @@ class Cache:
         if not self._pending:
             return
         pending, self._pending = self._pending, {}
-        _publish(lambda: _rename_all(pending), list(pending.values()), self.root)
+        _or_remove(lambda: _rename_all(pending), list(pending.values()), f"cannot publish the cache entries under {self.root}")
         self._committed = time.monotonic()
 
     def _path(self, key: str, suffix: str) -> Path:
@@ -142,10 +143,14 @@ class Cache:
             return read(source)
         except Exception as e:  # noqa: BLE001 - zipfile, numpy, json and Pillow each raise their own on a damaged file
             log.warning("cache entry %s is damaged (%s: %s); recomputing it", path, type(e).__name__, e)
-            source.unlink(missing_ok=True)
-            if self._pending:
-                self._pending.pop(path, None)
+            self._drop(path)
             return _MISSING
+
+    def _drop(self, path: Path) -> None:
+        """Delete the entry ``path`` (its temporary file while it waits to be published)."""
+        self._stored(path).unlink(missing_ok=True)
+        if self._pending:
+            self._pending.pop(path, None)
 
     def _entry(self, key: str) -> tuple[object, dict[str, np.ndarray]] | object:
         """(record, arrays) stored under ``key``, or _MISSING when either part is missing or damaged."""
@@ -155,7 +160,7 @@ class Cache:
             return record if record is _MISSING else (record, {})
         arrays = self._load(arrays_path, _read_arrays)
         if arrays is _MISSING:
-            self._path(key, ".json").unlink(missing_ok=True)
+            self._drop(self._path(key, ".json"))
             return _MISSING
         return record, arrays
 
@@ -197,22 +202,21 @@ class Cache:
             found.update({name: self.value(keys[name], kind, lambda name=name: computed[name]) for name in missing})
         return {name: found[name] for name in keys}
 
-    def figure_entry(self, dest: Path, render: Callable[..., Path], args: tuple, kwargs: dict) -> Path:
-        """Where the cache keeps ``render(*args, dest, **kwargs)``'s image: counted a hit if it is there
-        and intact, else a miss for :func:`render_figure` and :meth:`keep`, once however many pages show it;
-        :func:`copy_figure` then puts it at ``dest``. The file type follows ``dest``'s suffix, which is part of the stored name; a JPEG or WebP figure's
-        quality is one of its ``kwargs``, so part of its key."""
+    def figure_entry(self, dest: Path, render: Callable[..., Path], args: tuple, kwargs: dict) -> tuple[Path, bool]:
+        """Where the cache keeps ``render(*args, dest, **kwargs)``'s image, and whether it must be drawn
+        (:func:`render_figure`, then :meth:`keep`): counted a hit if it is there and intact, else a miss, once
+        however many pages show it; :func:`copy_figure` then puts it at ``dest``. The file type follows ``dest``'s
+        suffix, which is part of the stored name; a JPEG or WebP figure's quality is one of its ``kwargs``, so
+        part of its key."""
         key = digest("figure", FIGURES_VERSION, render.__module__, render.__qualname__, *args, kwargs)
         path = self._path(key, Path(dest).suffix)
-        if path in self._figures:  # checked and counted already (a missing one is drawn once)
-            return path
+        if path in self._figures:  # checked and counted already: drawn (or pending) unless still to be drawn
+            return path, not self._stored(path).exists()
         self._figures.add(path)
-        if self._load(path, _check_picture) is not _MISSING:
-            self.hits += 1
-        else:
-            self.misses += 1
-        return path
-
+        missing = self._load(path, _check_picture) is _MISSING
+        self.misses += missing
+        self.hits += not missing
+        return path, missing
 
     def _store(self, path: Path, write: Callable[[Path], None]) -> None:
         self.keep(written(path, write), path)
@@ -235,19 +239,20 @@ def written(path: Path, write: Callable[[Path], None]) -> Path:
     renaming it (:meth:`Cache.keep`), so no reader ever sees half of it. A full disk or a read-only folder is one
     line, and leaves no temporary file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    _publish(lambda: (path.parent.mkdir(parents=True, exist_ok=True), write(tmp)), [tmp], path)
+    _or_remove(lambda: (path.parent.mkdir(parents=True, exist_ok=True), write(tmp)), [tmp],
+               f"cannot write the cache entry {path}")
     return tmp
 
 
-def _publish(step: Callable[[], object], temporary: list[Path], path: Path) -> None:
-    """``step()``; on a failure the ``temporary`` files are removed, and an OSError is one line naming ``path``."""
+def _or_remove(step: Callable[[], object], temporary: list[Path], failed: str) -> None:
+    """``step()``; on a failure the ``temporary`` files are removed, and an OSError is one line, ``failed: why``."""
     try:
         step()
     except BaseException as e:
         for tmp in temporary:
             tmp.unlink(missing_ok=True)
         if isinstance(e, OSError):
-            raise GeneratorError(f"cannot write the cache entry {path}: {e.strerror or e}") from None
+            raise GeneratorError(f"{failed}: {e.strerror or e}") from None
         raise
 
 
@@ -287,5 +292,8 @@ def _check_picture(path: Path) -> bool:
 
 def _render_to(render: Callable[..., Path], tmp: Path, suffix: str, args: tuple, kwargs: dict) -> None:
     out = tmp.with_name(tmp.name + suffix)  # renderers pick the format from the suffix
-    render(*args, out, **kwargs)
-    os.replace(out, tmp)
+    try:
+        render(*args, out, **kwargs)
+        os.replace(out, tmp)
+    finally:
+        out.unlink(missing_ok=True)  # a failed render's partial file

@@ -250,6 +250,20 @@ def test_batched_writes_publish_what_waited_longest_and_what_was_written_before_
     assert not list(tmp_path.rglob(".*.tmp"))
 
 
+def test_a_damaged_entry_waiting_in_a_batch_is_computed_again_and_published_whole(tmp_path, caplog):
+    cache = Cache(tmp_path)
+    with cache.batched_writes():
+        cache.value("k", np.ndarray, lambda: np.arange(3))
+        (pending,) = [p for p in tmp_path.rglob(".*.npz.*.tmp")]
+        garble(pending)
+        with caplog.at_level(logging.WARNING, logger="generator"):
+            found = cache.values({"x": "k"}, np.ndarray, lambda missing: {"x": np.arange(4)})
+        np.testing.assert_array_equal(found["x"], np.arange(4))
+        assert len(caplog.records) == 1 and "is damaged" in caplog.records[0].getMessage()
+    np.testing.assert_array_equal(Cache(tmp_path).value("k", np.ndarray, _never), np.arange(4))
+    assert not list(tmp_path.rglob(".*.tmp"))
+
+
 def entries(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")]
 
@@ -266,8 +280,8 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, monkeypa
 
 def _figure(cache, dest, render, *args, **kwargs):
     """What the asset writer does with one figure: find its cache entry, render it on a miss, copy it."""
-    stored = cache.figure_entry(dest, render, args, kwargs)
-    if not stored.exists():
+    stored, missing = cache.figure_entry(dest, render, args, kwargs)
+    if missing:
         cache.keep(render_figure(stored, render, args, kwargs), stored)
     return copy_figure(stored, dest)
 

@@ -217,8 +217,10 @@ def test_a_failed_figure_in_the_pool_is_raised_and_the_rest_cancelled(tmp_path, 
     monkeypatch.setattr(rendering, "tqdm", Bar)
     with pytest.raises(ValueError, match="feature_map_grid expects"):
         render_all(jobs, 2)
-    assert list(tmp_path.iterdir()) == []  # none kept, and the ones drawn (to temporary files) removed
-    assert bars[0].n < len(jobs) - 1 and bars[0].total == len(jobs)  # the figures not yet started were not drawn
+    assert not first.exists() and not list(tmp_path.glob(".*"))  # no temporary file left behind
+    kept = sum(path.exists() for path in jobs)
+    assert kept < len(jobs) - 1  # the figures not yet started were not drawn
+    assert bars[0].n == kept and bars[0].total == len(jobs)  # the ones drawn were kept, and the bar counts them
 
 
 def test_the_pool_starts_while_figures_are_queued_and_not_for_a_handful(tmp_path):
@@ -230,3 +232,24 @@ def test_the_pool_starts_while_figures_are_queued_and_not_for_a_handful(tmp_path
         pool.add(tmp_path / jobs[rendering.IN_PROCESS][0], jobs[rendering.IN_PROCESS][1])
         assert pool.pool is not None and len(pool.futures) == rendering.IN_PROCESS + 1  # drawing before finish
     assert all((tmp_path / name).exists() for name, _ in jobs[:rendering.IN_PROCESS + 1])
+
+
+def test_the_pool_keeps_each_figure_once_drawn_and_on_an_error_every_one_drawn(tmp_path):
+    jobs = list(pool_jobs(3).items())[:rendering.IN_PROCESS + 3]
+    kept = []
+
+    def keep(tmp, stored):
+        kept.append(stored)
+        os.replace(tmp, stored)
+
+    with pytest.raises(KeyboardInterrupt), rendering.FigurePool(2, keep) as pool:
+        for name, job in jobs[:-1]:
+            pool.add(tmp_path / name, job)
+        for _, future in list(pool.futures):
+            future.result()
+        assert kept == []  # drawn, not yet kept: the pool has not been asked since
+        pool.add(tmp_path / jobs[-1][0], jobs[-1][1])
+        assert kept == [tmp_path / name for name, _ in jobs[:-1]]  # kept in the order added, before the end
+        raise KeyboardInterrupt  # say Ctrl-C while the pages are written
+    assert kept in ([tmp_path / name for name, _ in jobs[:n]] for n in (len(jobs) - 1, len(jobs)))  # the last if drawn
+    assert all(path.exists() for path in kept) and not list(tmp_path.glob(".*"))  # no temporary file left behind

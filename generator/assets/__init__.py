@@ -57,8 +57,8 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
         if render is figures.save_rgb and self.at_least:
             kwargs["at_least"] = self.at_least
         dest = self.out / path
-        stored = self.cache.figure_entry(dest, render, args, kwargs)
-        if not stored.exists():
+        stored, missing = self.cache.figure_entry(dest, render, args, kwargs)
+        if missing:
             self.pool.add(stored, (render, args, kwargs))
         self.to_copy.append((stored, dest))
 

@@ -10,13 +10,16 @@ figure's inputs into its cache key), and its workers import their modules meanwh
 from __future__ import annotations
 
 import multiprocessing
+from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 from typing import Callable
 
 from tqdm import tqdm
 
 from generator.cache import render_figure
+from generator.errors import GeneratorError
 
 IN_PROCESS = 8  # up to this many figures are drawn in this process; one more starts the pool
 
@@ -24,16 +27,17 @@ IN_PROCESS = 8  # up to this many figures are drawn in this process; one more st
 class FigurePool:
     """Renders figures into temporary files beside their cache files as they are added: the first ``IN_PROCESS``
     wait, then a pool of up to ``workers`` processes starts and draws them and every later one while more are
-    added; :meth:`finish` draws what waits here, waits for the pool and hands each figure drawn to ``keep(tmp,
-    stored)`` (:meth:`generator.cache.Cache.keep`, which publishes it). Used as a context, which finishes at its end; an error or
-    Ctrl-C before then cancels the figures not yet started."""
+    added. Each figure drawn is handed, in the order added, to ``keep(tmp, stored)``
+    (:meth:`generator.cache.Cache.keep`, which publishes it) as soon as it is done and the build adds another or
+    waits in :meth:`finish`, which draws what waits here and waits for the pool. Used as a context, which finishes
+    at its end; an error or Ctrl-C before then cancels the figures not yet started and keeps the ones drawn."""
 
     def __init__(self, workers: int, keep: Callable[[Path, Path], None]):
         self.workers, self.keep = workers, keep
         self.added: set[Path] = set()  # the cache files asked for (a figure queued twice is drawn once)
         self.waiting: list[tuple[Path, tuple]] = []  # added before the pool is worth starting
         self.pool: ProcessPoolExecutor | None = None
-        self.futures: list[tuple[Path, Future]] = []  # (cache file, its drawing)
+        self.futures: deque[tuple[Path, Future]] = deque()  # (cache file, its drawing) not yet kept, in order
         self.bar: tqdm | None = None
 
     def add(self, stored: Path, job: tuple) -> None:
@@ -55,41 +59,50 @@ class FigurePool:
             future.add_done_callback(self._drawn)
             self.futures.append((path, future))
         self.waiting = []
+        self._keep_drawn()
 
     def _drawn(self, future: Future) -> None:
         if _drawn_whole(future):  # the bar counts figures drawn
             self.bar.update()
 
-    def finish(self) -> None:
-        """Draw the figures waiting here, wait for the pool's, keep each. The first failure is raised, the figures
-        not yet started cancelled and the ones drawn removed."""
-        drawn = []
-        try:
-            for stored, job in self.waiting:
-                drawn.append((render_figure(stored, *job), stored))
-                self.bar.update()
-            self.waiting = []
-            drawn += [(future.result(), stored) for stored, future in self.futures]
-        except BaseException:
-            self._discard([tmp for tmp, _ in drawn])
-            raise
-        self._close()
-        for tmp, stored in drawn:
+    def _keep_drawn(self, wait: bool = False) -> None:
+        """Keep the figures drawn, in the order added, up to the first still drawing (with ``wait``: all of them);
+        a figure that failed raises its error."""
+        while self.futures and (wait or self.futures[0][1].done()):
+            stored, future = self.futures[0]
+            tmp = future.result()
+            self.futures.popleft()
             self.keep(tmp, stored)
 
-    def _discard(self, drawn: list[Path]) -> None:
-        """Stop: cancel the figures not yet started, wait for the running ones, remove every file drawn."""
+    def finish(self) -> None:
+        """Draw the figures waiting here, wait for the pool's, keep each. The first failure is raised, the figures
+        not yet started cancelled, the ones drawn kept."""
+        try:
+            while self.waiting:
+                stored, job = self.waiting.pop(0)
+                self.keep(render_figure(stored, *job), stored)
+                self.bar.update()
+            self._keep_drawn(wait=True)
+        except BaseException:
+            self._discard()
+            raise
+        self._close()
+
+    def _discard(self) -> None:
+        """Stop: cancel the figures not yet started, wait for the running ones, keep every one drawn whole."""
         futures = self.futures
         self._close(cancel=True)
-        for tmp in drawn + [future.result() for _, future in futures if _drawn_whole(future)]:
-            tmp.unlink(missing_ok=True)
+        for stored, future in futures:
+            if _drawn_whole(future):
+                with suppress(GeneratorError):  # the error being raised comes first; keep removed what it could not publish
+                    self.keep(future.result(), stored)
 
     def _close(self, cancel: bool = False) -> None:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=cancel)
         if self.bar is not None:
             self.bar.close()
-        self.pool, self.bar, self.futures, self.added = None, None, [], set()
+        self.pool, self.bar, self.futures, self.added = None, None, deque(), set()
 
     def __enter__(self) -> FigurePool:
         return self
@@ -98,7 +111,7 @@ class FigurePool:
         if kind is None:
             self.finish()  # (a no-op after an explicit finish)
         else:
-            self._discard([])  # an error: stop now, not after the queued figures
+            self._discard()  # an error: stop now, not after the queued figures
 
 
 def _drawn_whole(future: Future) -> bool:
