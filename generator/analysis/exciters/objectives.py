@@ -129,8 +129,9 @@ def _cut_maps(model: keras.Model, layer: keras.layers.Layer, redirect_relu: bool
 
 
 def _switched(y, redirect):
-    """``y`` where ``redirect`` (a boolean scalar), else ReLU(``y``)."""
-    return ops.where(redirect, y, ops.relu(y))
+    """``y`` where ``redirect`` (a boolean scalar), else ReLU(``y``): only the branch taken runs, forward and back (a
+    selection of both costs a step of every channel at block3 of VGG16 some 5 ms)."""
+    return ops.cond(redirect, lambda: y, lambda: ops.relu(y))
 
 
 def _sliced_maps(model: keras.Model, layer: keras.layers.Layer, activation: Callable) -> Callable:
