@@ -89,7 +89,7 @@ def channel_maps(model: keras.Model, layer: keras.layers.Layer, count: int,
     target: the gradient passes the ReLU wherever it would raise its input, also where the input is
     negative. Other targets are left as they are. :data:`SWITCH`: the maps take a third argument, a boolean
     scalar tensor: redirected where it is true, so that one compiled step serves the steps with the override and
-    those without (the same values as either, bit for bit: a selection, no arithmetic).
+    those without (the same values as either, bit for bit: only the branch taken runs).
     """
     activation = _sliced_activation(layer, count, redirect_relu)
     if activation is not None:
