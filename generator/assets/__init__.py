@@ -99,10 +99,10 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
             self.image(result)
             self.attribution(i, result)
             self.faithfulness(i, result)
-        pixels = np.stack([r.image.pixels for r in self.site.images])
+        tiles = figures.strip_tiles(np.stack([r.image.pixels for r in self.site.images]))
         labels = [r.image.slug for r in self.site.images]
         for result in self.site.units.values():
-            self.unit(result, pixels, labels)
+            self.unit(result, tiles, labels)
         if self.site.grid:
             self.grid()
         if self.site.directions:
