@@ -62,12 +62,35 @@ def render_diverse(
 
 
 def gram_vectors(activations):
-    """(B, H, W, C) -> (B, C*C): each image's Gram matrix over positions, flattened to unit length."""
+    """(B, H, W, C) -> (B, C*C) float32: each image's Gram matrix over positions, flattened to unit length.
+
+    The products take the activations' dtype (bfloat16 under mixed precision: the matrix product sums them in float32
+    and rounds its result, moving the diversity term by some 1e-5; float32 in float32), the rest is float32.
+    """
     shape = ops.shape(activations)
-    flat = ops.reshape(ops.cast(activations, "float32"), (shape[0], -1, shape[3]))
-    grams = ops.matmul(ops.transpose(flat, (0, 2, 1)), flat) / ops.cast(ops.shape(flat)[1], "float32")
-    grams = ops.reshape(grams, (shape[0], -1))
+    grams = ops.reshape(gram_matrices(ops.reshape(activations, (shape[0], -1, shape[3]))), (shape[0], -1))
     return grams / (ops.sqrt(ops.sum(ops.square(grams), axis=1, keepdims=True)) + 1e-10)
+
+
+@ops.custom_gradient
+def gram_matrices(flat):
+    """(B, P, C) -> (B, C, C) float32: each item's ``flat^T flat / P``, the product in ``flat``'s dtype.
+
+    Its gradient is one matrix product, ``flat (d + d^T)`` for the upstream ``d`` (over P, in ``flat``'s dtype), where
+    autodiff takes two (one for each factor) and adds them: a third of the Gram's cost in a step of Lucid's diversity
+    objective. The upstream of a symmetric Gram matrix is symmetric, and the two products then agree bit for bit, so
+    this is autodiff's gradient to the bit wherever the matrix product sums in a fixed order
+    (tests/test_diversity_gram.py).
+    """
+    positions = ops.cast(ops.shape(flat)[1], "float32")
+    grams = ops.cast(ops.matmul(ops.transpose(flat, (0, 2, 1)), flat), "float32") / positions
+
+    def gradient(*args, upstream=None):
+        upstream = args[0] if upstream is None else upstream
+        d = ops.cast(upstream / positions, flat.dtype)
+        return ops.matmul(flat, d + ops.transpose(d, (0, 2, 1)))
+
+    return grams, gradient
 
 
 def mean_other_similarity(vectors, count: int):

@@ -42,7 +42,8 @@ def spectrum_to_rgb(spectrum, scale, size: int):
     C = 3: decorrelated colour; C = 1 (a grayscale model): the Fourier image alone, as three equal channels.
     """
     scale = ops.convert_to_tensor(scale)
-    x = irfft2(spectrum[:, 0] * scale, spectrum[:, 1] * scale, size) / 4.0  # (B, C, S, S)
+    real, imag = ops.unstack(spectrum, 2, axis=1)  # not spectrum[:, 0]: a slice's gradient is a slow scatter
+    x = irfft2(real * scale, imag * scale, size) / 4.0  # (B, C, S, S)
     x = ops.transpose(x, (0, 2, 3, 1))
     if x.shape[-1] == 3:
         x = ops.matmul(x, _COLOR.T)  # decorrelated -> RGB
