@@ -55,7 +55,7 @@ def build_site(config: Config, project: Path | None = None, executor: str = "loc
     cache = Cache(project / CACHE)
     remote = open_executor(executor, config.model, config.root, address, workers)
     try:
-        with staging.locked(project), staging.staged(out_dir) as out:
+        with staging.locked(project), staging.staged(out_dir) as out, cache.batched_writes():
             summary = _build_into(Analyses(config, cache, remote), out, project / HAND_WRITTEN)
     finally:
         if remote is not None:
@@ -69,10 +69,12 @@ def build_site(config: Config, project: Path | None = None, executor: str = "loc
 def _build_into(analyses: Analyses, out: Path, hand_written: Path) -> dict:
     site = site_results(analyses)
     config, cache = analyses.config, analyses.cache
-    with stage("figures"):
-        assets.write_assets(out, cache, site, config)
-    with stage("pages"):
-        n_pages = pages.render_site(out, site, config, hand_written)
+    def write_pages() -> int:
+        with stage("pages"):
+            return pages.render_site(out, site, config, hand_written)
+
+    with stage("figures"):  # the pages are written while the pool draws the figures (its line comes first)
+        n_pages = assets.write_assets(out, cache, site, config, meanwhile=write_pages)
     return {"pages": n_pages, "units": len(site.units), "images": len(site.images)}
 
 

@@ -7,6 +7,8 @@ import logging
 import shutil
 import sys
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from generator import quiet
 from generator.errors import GeneratorError
 
@@ -49,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {"build": _build, "serve": _serve, "pdf": _pdf, "layers": _layers, "clean": _clean,
                     "schema": _schema}
-        return commands[args.command](args)
+        with logging_redirect_tqdm():  # a line logged while a bar is drawn (the pages, under the figures') is its own
+            return commands[args.command](args)
     except GeneratorError as e:
         _error_line(e)
         return 2

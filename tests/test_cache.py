@@ -1,4 +1,5 @@
 import errno
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator import codec
+from generator import cache as cache_module, codec
 from generator.cache import Cache, copy_figure, digest, render_figure
 from generator.errors import GeneratorError
 from generator.results import Circuit, CircuitEdge, CircuitInput, CircuitWeights, LayerInfo, LayerLinks, Unit
@@ -23,6 +24,41 @@ def test_digest_sees_array_contents_and_nesting():
     assert digest({"k": [a]}) != digest({"k": [b]})
     assert digest(a.astype(np.float64)) != digest(a)
     assert digest("a", "b") != digest("ab")
+
+
+def reference_digest(*parts) -> str:
+    """The key as the cache first computed it (JSON for scalars, a copy of each array's bytes): keys must not change,
+    or every cache built before would miss."""
+    def feed(h, part):
+        if isinstance(part, np.ndarray):
+            h.update(f"array{part.dtype}{part.shape}".encode() + np.ascontiguousarray(part).tobytes())
+        elif isinstance(part, (list, tuple)):
+            h.update(f"list{len(part)}[".encode())
+            for item in part:
+                feed(h, item)
+            h.update(b"]")
+        elif isinstance(part, dict):
+            h.update(f"dict{len(part)}{{".encode())
+            for name in sorted(part, key=str):
+                feed(h, str(name))
+                feed(h, part[name])
+            h.update(b"}")
+        else:
+            h.update(json.dumps(part, default=repr).encode())
+        h.update(b"\x00")
+
+    h = hashlib.blake2b(digest_size=20)
+    feed(h, (cache_module.CACHE_VERSION, parts))
+    return h.hexdigest()
+
+
+def test_keys_are_the_ones_earlier_versions_computed():
+    scalars = ["a", "é☃\n\"", "", 0, -5, 10**30, 0.1, 1e-05, -0.0, 1e300, float("nan"), float("inf"), True, None,
+               np.float32(1.5), np.int64(3), 2.5j, Path("x/y")]
+    arrays = [np.arange(6.0).reshape(2, 3).T, np.array(3.5), np.zeros((0, 3)), np.array(["ab", "c"]),
+              np.array([True, False]), np.arange(4, dtype=np.float16), np.array([1, None], dtype=object)]
+    for part in [*scalars, *arrays, {"k": arrays[:2], 3: scalars}]:
+        assert digest("x", part) == reference_digest("x", part), part
 
 
 def test_values_are_computed_once(tmp_path):
@@ -181,6 +217,43 @@ def test_writes_reach_the_disk_before_the_rename(tmp_path, monkeypatch):
     assert events == [("fsync", tmp_name), ("replace", entry), ("fsync", str(Path(entry).parent))]
 
 
+def test_batched_writes_sync_the_disk_once_then_rename_each_entry(tmp_path, monkeypatch):
+    events = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append("fsync"))
+    monkeypatch.setattr(cache_module.durable, "sync_all", lambda: events.append("sync all"))
+    monkeypatch.setattr(os, "replace", lambda a, b: events.append(Path(b).suffix) or real_replace(a, b))
+    cache = Cache(tmp_path / "c")
+    with cache.batched_writes():
+        first = cache.value("k", np.ndarray, lambda: np.arange(5))
+        cache.value("r", dict, lambda: {"a": 1})
+        assert events == [] and entries(tmp_path / "c") == []  # written, not yet published
+        assert cache.has("k") and cache.has("r")  # a pending entry reads as stored
+        np.testing.assert_array_equal(cache.value("k", np.ndarray, _never), first)
+    assert events == ["sync all", ".npz", ".json", ".json"]  # the bytes on the disk before any name; the record last
+    assert sorted(p.suffix for p in entries(tmp_path / "c")) == [".json", ".json", ".npz"]
+    assert not list((tmp_path / "c").rglob(".*.tmp"))
+    np.testing.assert_array_equal(Cache(tmp_path / "c").value("k", np.ndarray, _never), np.arange(5))
+
+
+def test_batched_writes_publish_what_waited_longest_and_what_was_written_before_an_error(tmp_path, monkeypatch):
+    cache = Cache(tmp_path)
+    monkeypatch.setattr(cache_module, "COMMIT_SECONDS", 0.0)
+    with cache.batched_writes():
+        cache.value("a", dict, lambda: {"a": 1})
+        assert len(entries(tmp_path)) == 1  # due at once: published with its own write
+    monkeypatch.setattr(cache_module, "COMMIT_SECONDS", 3600.0)
+    with pytest.raises(KeyboardInterrupt), cache.batched_writes():
+        cache.value("b", dict, lambda: {"b": 2})
+        raise KeyboardInterrupt
+    assert Cache(tmp_path).value("b", dict, _never) == {"b": 2}
+    assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def entries(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")]
+
+
 def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -195,7 +268,7 @@ def _figure(cache, dest, render, *args, **kwargs):
     """What the asset writer does with one figure: find its cache entry, render it on a miss, copy it."""
     stored = cache.figure_entry(dest, render, args, kwargs)
     if not stored.exists():
-        render_figure(stored, render, args, kwargs)
+        cache.keep(render_figure(stored, render, args, kwargs), stored)
     return copy_figure(stored, dest)
 
 

@@ -356,3 +356,17 @@ def test_dollar_signs_in_class_names_and_titles_are_text_not_formulas(tmp_path):
     labels = ["a $\\frac{ b", "x$y$z"]
     path = figures.top_predictions_bar(labels, [0.6, 0.4], tmp_path / "bars.png", title="class $\\frac{ x$")
     assert read_png(path)[0] == "PNG"
+
+
+@pytest.mark.parametrize("side", [224, 50, figures.STRIP_TILE])
+def test_a_strip_of_the_images_tiles_is_the_strip_of_the_images(tmp_path, side):
+    images = rng().integers(0, 256, (3, side, side, 3), dtype=np.uint8)
+    maps = rng().random((3, 7, 7)).astype(np.float32)
+    tiles = figures.strip_tiles(images)
+    assert tiles.shape == (3, figures.STRIP_TILE, figures.STRIP_TILE, 3) and tiles.dtype == np.uint8
+    whole = figures.activation_strip(images, maps, ["a", "b", "c"], tmp_path / "whole.jpg").read_bytes()
+    tiled = figures.activation_strip(tiles, maps, ["a", "b", "c"], tmp_path / "tiled.jpg").read_bytes()
+    assert tiled == whole
+    if side != figures.STRIP_TILE:  # the tiles are the resized images, which the strip shows
+        resized = np.asarray(Image.fromarray(images[1]).resize((figures.STRIP_TILE,) * 2, Image.BILINEAR))
+        np.testing.assert_array_equal(tiles[1], resized)

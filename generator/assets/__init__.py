@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
         self.out, self.cache, self.site, self.config = out, cache, site, config
         self.paths = SitePaths(site.model, config.browse.image_format)
         self.example_pixels = ExamplePixels(list(site.example_files), config.images.size)
-        self.pool = FigurePool(cores())  # draws the figures the cache lacks as they are queued
+        self.pool = FigurePool(cores(), cache.keep)  # draws the figures the cache lacks as they are queued
         self.to_copy: list[tuple[Path, Path]] = []  # (cache file, destination)
         self.at_least = small_model_zoom(site.layers)
 
@@ -71,6 +72,7 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
     def render_figures(self) -> None:
         """Finish rendering the queued figures the cache lacks, then copy every figure into place."""
         self.pool.finish()
+        self.cache.commit()  # (batched writes) the figures drawn are published before they are copied
         for stored, dest in self.to_copy:
             copy_figure(stored, dest)
         self.to_copy = []
@@ -78,25 +80,29 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
     def file(self, path: str) -> Path:
         return self.out / path
 
-    def write_all(self) -> None:
+    def write_all(self, meanwhile: Callable[[], object] = lambda: None) -> object:
+        """Every figure and data file; ``meanwhile()`` runs once the figures are queued, while the pool draws them
+        (the build writes its pages then), and its result is returned."""
         with self.pool:
             self._queue_all()
+            result = meanwhile()
             self.render_figures()
         for layer in self.site.analysed_layers:
             rows = [{"channel": u.channel, **dataclasses.asdict(self.site.units[u].stats),
                      **dashboards.layer_columns(self.site.units[u])}
                     for u in self.site.layer_units(layer.name)]
             files.write_csv(self.file(self.paths.layer_file(layer.name, "units.csv")), rows)
+        return result
 
     def _queue_all(self) -> None:
         for i, result in enumerate(self.site.images):
             self.image(result)
             self.attribution(i, result)
             self.faithfulness(i, result)
-        pixels = np.stack([r.image.pixels for r in self.site.images])
+        tiles = figures.strip_tiles(np.stack([r.image.pixels for r in self.site.images]))
         labels = [r.image.slug for r in self.site.images]
         for result in self.site.units.values():
-            self.unit(result, pixels, labels)
+            self.unit(result, tiles, labels)
         if self.site.grid:
             self.grid()
         if self.site.directions:
@@ -115,6 +121,8 @@ def small_model_zoom(layers) -> int:
     return SMALL_SHOWN if size and size < SMALL_INPUT else 0
 
 
-def write_assets(out: Path, cache: Cache, site: Site, config: Config) -> None:
-    """Every figure and data file of ``site`` under ``out``."""
-    AssetWriter(out, cache, site, config).write_all()
+def write_assets(out: Path, cache: Cache, site: Site, config: Config,
+                 meanwhile: Callable[[], object] = lambda: None) -> object:
+    """Every figure and data file of ``site`` under ``out``, and ``meanwhile()``'s result (see
+    :meth:`AssetWriter.write_all`)."""
+    return AssetWriter(out, cache, site, config).write_all(meanwhile)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 from tqdm import tqdm
 
@@ -21,17 +22,18 @@ IN_PROCESS = 8  # up to this many figures are drawn in this process; one more st
 
 
 class FigurePool:
-    """Renders figures into their cache files as they are added: the first ``IN_PROCESS`` wait, then a pool of
-    up to ``workers`` processes starts and draws them and every later one while more are added; :meth:`finish`
-    draws what waits here and waits for the pool. Used as a context, which finishes at its end; an error or
+    """Renders figures into temporary files beside their cache files as they are added: the first ``IN_PROCESS``
+    wait, then a pool of up to ``workers`` processes starts and draws them and every later one while more are
+    added; :meth:`finish` draws what waits here, waits for the pool and hands each figure drawn to ``keep(tmp,
+    stored)`` (:meth:`generator.cache.Cache.keep`, which publishes it). Used as a context, which finishes at its end; an error or
     Ctrl-C before then cancels the figures not yet started."""
 
-    def __init__(self, workers: int):
-        self.workers = workers
+    def __init__(self, workers: int, keep: Callable[[Path, Path], None]):
+        self.workers, self.keep = workers, keep
         self.added: set[Path] = set()  # the cache files asked for (a figure queued twice is drawn once)
         self.waiting: list[tuple[Path, tuple]] = []  # added before the pool is worth starting
         self.pool: ProcessPoolExecutor | None = None
-        self.futures: list[Future] = []
+        self.futures: list[tuple[Path, Future]] = []  # (cache file, its drawing)
         self.bar: tqdm | None = None
 
     def add(self, stored: Path, job: tuple) -> None:
@@ -51,27 +53,36 @@ class FigurePool:
         for path, waiting in self.waiting:
             future = self.pool.submit(render_figure, path, *waiting)
             future.add_done_callback(self._drawn)
-            self.futures.append(future)
+            self.futures.append((path, future))
         self.waiting = []
 
     def _drawn(self, future: Future) -> None:
-        if not future.cancelled() and future.exception() is None:  # the bar counts figures drawn
+        if _drawn_whole(future):  # the bar counts figures drawn
             self.bar.update()
 
     def finish(self) -> None:
-        """Draw the figures waiting here, wait for the pool's; the first failure is raised, the figures not yet
-        started cancelled."""
+        """Draw the figures waiting here, wait for the pool's, keep each. The first failure is raised, the figures
+        not yet started cancelled and the ones drawn removed."""
+        drawn = []
         try:
             for stored, job in self.waiting:
-                render_figure(stored, *job)
+                drawn.append((render_figure(stored, *job), stored))
                 self.bar.update()
             self.waiting = []
-            for future in self.futures:
-                future.result()
+            drawn += [(future.result(), stored) for stored, future in self.futures]
         except BaseException:
-            self._close(cancel=True)
+            self._discard([tmp for tmp, _ in drawn])
             raise
         self._close()
+        for tmp, stored in drawn:
+            self.keep(tmp, stored)
+
+    def _discard(self, drawn: list[Path]) -> None:
+        """Stop: cancel the figures not yet started, wait for the running ones, remove every file drawn."""
+        futures = self.futures
+        self._close(cancel=True)
+        for tmp in drawn + [future.result() for _, future in futures if _drawn_whole(future)]:
+            tmp.unlink(missing_ok=True)
 
     def _close(self, cancel: bool = False) -> None:
         if self.pool is not None:
@@ -87,4 +98,8 @@ class FigurePool:
         if kind is None:
             self.finish()  # (a no-op after an explicit finish)
         else:
-            self._close(cancel=True)  # an error: stop now, not after the queued figures
+            self._discard([])  # an error: stop now, not after the queued figures
+
+
+def _drawn_whole(future: Future) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None

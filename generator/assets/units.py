@@ -18,14 +18,15 @@ from generator.results import UnitResult
 
 
 class UnitAssets:
-    def unit(self, result: UnitResult, pixels: np.ndarray, labels: list[str]) -> None:
+    def unit(self, result: UnitResult, tiles: np.ndarray, labels: list[str]) -> None:
+        """The unit's files; ``tiles``: the images as its activation strip shows them (:func:`figures.strip_tiles`)."""
         u, p = result.unit, self.paths
         shown = len(result.maps)  # the first images' maps (browse.unit_maps)
         self.picture(p.unit_picture(u, "exciter"), figures.save_rgb, result.exciter.image)
         if result.exciter.alpha is not None:
             self.picture(p.unit_picture(u, "exciter-alpha"), figures.transparent_exciter, result.exciter.image,
                          result.exciter.alpha)
-        self.picture(p.unit_strip(u), figures.activation_strip, pixels[:shown], np.stack(list(result.maps.values())),
+        self.picture(p.unit_strip(u), figures.activation_strip, tiles[:shown], np.stack(list(result.maps.values())),
                      labels[:shown])
         if result.featured:
             self.picture(p.unit_picture(u, "exciter-map"), figures.activation_overlay, result.exciter.image,
