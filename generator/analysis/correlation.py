@@ -27,8 +27,9 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 def _ranks(values: np.ndarray) -> np.ndarray:
     """1-based ranks, tied values sharing the mean of their ranks ((first + last) / 2, exact in float64), from
-    one sort."""
-    order = np.argsort(values, kind="stable")
+    one sort: an unstable one (NumPy's vectorised quicksort, several times a stable sort's speed), since tied
+    values get one rank whatever their order."""
+    order = np.argsort(values)
     ordered = values[order]
     same = (ordered[1:] == ordered[:-1]) | (np.isnan(ordered[1:]) & np.isnan(ordered[:-1]))  # NaNs tie, as np.unique's
     starts = np.flatnonzero(np.r_[True, ~same])  # where each run of equal values begins
