@@ -302,6 +302,16 @@ def test_spearman_matches_scipy_with_ties():
         assert np.isnan(A.spearman(np.ones(5), b[:5]))
 
 
+def test_ranks_from_one_sort_are_scipys_average_ranks_exactly():
+    stats = pytest.importorskip("scipy.stats")
+    from generator.analysis.correlation import _ranks
+
+    rng = np.random.default_rng(1)
+    values = np.concatenate([[-1.0] * 3, rng.integers(0, 7, 300), [9.0] * 4]).astype(np.float32)  # runs at both ends
+    np.testing.assert_array_equal(_ranks(values), stats.rankdata(values, method="average"))
+    np.testing.assert_array_equal(_ranks(np.array([2.0, np.nan, 1.0, np.nan])), [2.0, 3.5, 1.0, 3.5])  # NaNs tie, last
+
+
 def test_sanity_check_is_one_for_the_same_model_and_lower_after_randomising(tiny, photos):
     settings = A.AttributionSettings(samples=4, steps=8)
     same = A.sanity_check(tiny, photos, A.ClassTarget(), settings=settings, layers=0)

@@ -26,8 +26,15 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
-    order = np.argsort(values, kind="stable")
+    """1-based ranks, tied values sharing the mean of their ranks ((first + last) / 2, exact in float64), from
+    one sort: an unstable one (NumPy's vectorised quicksort, several times a stable sort's speed), since tied
+    values get one rank whatever their order."""
+    order = np.argsort(values)
+    ordered = values[order]
+    same = (ordered[1:] == ordered[:-1]) | (np.isnan(ordered[1:]) & np.isnan(ordered[:-1]))  # NaNs tie, as np.unique's
+    starts = np.flatnonzero(np.r_[True, ~same])  # where each run of equal values begins
+    ends = np.r_[starts[1:], len(values)]  # one past where it ends
+    mean_rank = (starts + 1 + ends) / 2.0  # ranks starts + 1 .. ends
     ranks = np.empty(len(values), np.float64)
-    ranks[order] = np.arange(1, len(values) + 1)
-    _, group, counts = np.unique(values, return_inverse=True, return_counts=True)
-    return (np.bincount(group, weights=ranks) / counts)[group]
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks
