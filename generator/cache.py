@@ -6,7 +6,7 @@ and a change anywhere misses exactly the results it affects.
 
 Writes are atomic and durable: written to a temporary name, on the disk before a rename publishes
 it. One at a time (an fsync a file), or, inside :meth:`Cache.batched_writes` (a build), in batches: one
-sync of the disk, then the renames, every few seconds and at the end. An entry that cannot be read
+sync of the disk, then the renames, when a write finds the batch :data:`COMMIT_SECONDS` old and at the end. An entry that cannot be read
 back (truncated by a crash, garbled by a bad copy) is deleted with a one-line warning and recomputed,
 as if it had never been stored.
 """
@@ -99,6 +99,9 @@ class Cache:
         write finds the last batch :data:`COMMIT_SECONDS` old, and at the end, also on an error or Ctrl-C (what was
         written whole is kept). A cold default build writes 2,417 entries, an fsync each before. Pending entries
         read as stored; a power cut loses them, and never leaves a torn one under an entry's name."""
+        if self._pending is not None:  # within a batch already: it is this one
+            yield self
+            return
         self._pending, self._committed = {}, time.monotonic()
         try:
             yield self

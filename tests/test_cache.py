@@ -248,6 +248,12 @@ def test_batched_writes_publish_what_waited_longest_and_what_was_written_before_
         raise KeyboardInterrupt
     assert Cache(tmp_path).value("b", dict, _never) == {"b": 2}
     assert not list(tmp_path.rglob(".*.tmp"))
+    with cache.batched_writes():
+        cache.value("c", dict, lambda: {"c": 3})
+        with cache.batched_writes():  # a batch within a batch is the same batch
+            cache.value("d", dict, lambda: {"d": 4})
+    assert [Cache(tmp_path).value(k, dict, _never) for k in "cd"] == [{"c": 3}, {"d": 4}]
+    assert not list(tmp_path.rglob(".*.tmp"))
 
 
 def test_a_damaged_entry_waiting_in_a_batch_is_computed_again_and_published_whole(tmp_path, caplog):
