@@ -102,6 +102,7 @@ class Cache:
         if self._pending is not None:  # within a batch already: it is this one
             yield self
             return
+        self._remove_orphans()
         self._pending, self._committed = {}, time.monotonic()
         try:
             yield self
@@ -110,6 +111,13 @@ class Cache:
                 self.commit()
             finally:
                 self._pending = None
+
+    def _remove_orphans(self) -> None:
+        """Delete the temporary files of processes that no longer run (a build killed before it published them)."""
+        for tmp in self.root.glob("*/.*.tmp"):
+            pid = tmp.name.rsplit(".", 2)[-2]
+            if pid.isdigit() and not _running(int(pid)):
+                tmp.unlink(missing_ok=True)
 
     def keep(self, tmp: Path, path: Path) -> None:
         """Publish the finished temporary file ``tmp`` as the entry ``path``: now (durably), or with the
@@ -263,6 +271,20 @@ def _rename_all(pending: dict[Path, Path]) -> None:
     durable.sync_all()
     for path, tmp in pending.items():
         os.replace(tmp, path)
+    durable.sync_all()  # the renames too
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs (POSIX; elsewhere assumed, so nothing is deleted)."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -230,7 +230,7 @@ def test_batched_writes_sync_the_disk_once_then_rename_each_entry(tmp_path, monk
         assert events == [] and entries(tmp_path / "c") == []  # written, not yet published
         assert cache.has("k") and cache.has("r")  # a pending entry reads as stored
         np.testing.assert_array_equal(cache.value("k", np.ndarray, _never), first)
-    assert events == ["sync all", ".npz", ".json", ".json"]  # the bytes on the disk before any name; the record last
+    assert events == ["sync all", ".npz", ".json", ".json", "sync all"]  # the bytes before any name, the record last
     assert sorted(p.suffix for p in entries(tmp_path / "c")) == [".json", ".json", ".npz"]
     assert not list((tmp_path / "c").rglob(".*.tmp"))
     np.testing.assert_array_equal(Cache(tmp_path / "c").value("k", np.ndarray, _never), np.arange(5))
@@ -268,6 +268,16 @@ def test_a_damaged_entry_waiting_in_a_batch_is_computed_again_and_published_whol
         assert len(caplog.records) == 1 and "is damaged" in caplog.records[0].getMessage()
     np.testing.assert_array_equal(Cache(tmp_path).value("k", np.ndarray, _never), np.arange(4))
     assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_a_batch_starts_by_removing_what_killed_processes_left(tmp_path):
+    (tmp_path / "ab").mkdir()
+    dead = tmp_path / "ab" / f".abc.npz.{2**31 - 1}.tmp"  # no such process: pids stay below 2**22
+    live = tmp_path / "ab" / f".abd.json.{os.getpid()}.tmp"  # a process writing now (a report, say)
+    for path in (dead, live):
+        path.write_bytes(b"x")
+    with Cache(tmp_path).batched_writes():
+        assert not dead.exists() and live.exists()
 
 
 def entries(root: Path) -> list[Path]:

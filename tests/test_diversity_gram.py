@@ -85,3 +85,12 @@ def test_gram_vectors_and_mean_other_similarity_match_numpy():
     mean = (cos.sum(axis=1) - np.diag(cos)) / 3
     np.testing.assert_allclose(ops.convert_to_numpy(mean_other_similarity(ops.convert_to_tensor(grouped), 4)), mean,
                                rtol=1e-5)
+
+
+def test_float16_activations_take_float32_gram_matrices():
+    """A float16 Gram matrix overflows (65504) on ordinary activations: a float16 model's are cast to float32 first."""
+    activations = np.random.default_rng(6).uniform(0, 60, (2, 37, 37, 8)).astype("float16")
+    got = ops.convert_to_numpy(gram_vectors(ops.convert_to_tensor(activations)))
+    expected = ops.convert_to_numpy(gram_vectors(ops.convert_to_tensor(activations.astype("float32"))))
+    assert np.isfinite(got).all()
+    np.testing.assert_array_equal(got, expected)

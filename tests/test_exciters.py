@@ -299,9 +299,9 @@ def test_switched_redirect_gives_the_bits_of_either_objective(target):
     makers = [lambda r: unit_objective(net, layer, width, preprocess, "channel", r),
               lambda r: direction_objective(net, layer, np.array([0, 1, 3]), preprocess, "channel", r)]
     for make, targets in zip(makers, (channels, weights)):
-        switched = backend.value_and_grad(make(SWITCH))
+        switched = backend.compile_step(backend.value_and_grad(make(SWITCH)))  # compiled, as Lucid's step runs it
         for redirect in (False, True):
-            fixed = backend.value_and_grad(make(redirect))(images, targets)
+            fixed = backend.compile_step(backend.value_and_grad(make(redirect)))(images, targets)
             got = switched(images, targets, ops.convert_to_tensor(redirect))
             for a, b in zip(got, fixed):
                 assert ops.convert_to_numpy(a).tobytes() == ops.convert_to_numpy(b).tobytes()

@@ -104,8 +104,9 @@ class ExciterAnalyses:
     def diverse_exciters(self, units: list[Unit], count: int, weight: float,
                          params: ExciterParams) -> dict[Unit, tuple[Exciter, ...]]:
         """``count`` exciters of each unit pushed apart by Lucid's diversity term; missing ones a batch per layer."""
-        gram = "activations' dtype"  # bfloat16 renders' Gram matrices were float32 before: those entries are stale
-        keys = {u: self._key("diverse", u.layer, u.channel, count, weight, exciter_key(params), gram) for u in units}
+        # bfloat16 renders' Gram matrices were float32 before: those entries are stale (float32 renders' are not)
+        gram = ["bfloat16 Gram"] if resolve_precision(params.precision) == "bfloat16" else []
+        keys = {u: self._key("diverse", u.layer, u.channel, count, weight, exciter_key(params), *gram) for u in units}
 
         def compute(missing: list[Unit]) -> dict[Unit, tuple[Exciter, ...]]:
             from generator.analysis.diversity import render_diverse

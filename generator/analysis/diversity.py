@@ -64,9 +64,12 @@ def render_diverse(
 def gram_vectors(activations):
     """(B, H, W, C) -> (B, C*C) float32: each image's Gram matrix over positions, flattened to unit length.
 
-    The products take the activations' dtype (bfloat16 under mixed precision: the matrix product sums them in float32
-    and rounds its result, moving the diversity term by some 1e-5; float32 in float32), the rest is float32.
+    The products take the activations' dtype where it is bfloat16 (mixed precision: the matrix product sums them in
+    float32 and rounds its result, moving the diversity term by some 1e-5) or float32; others are cast to float32
+    first (a float16 Gram matrix overflows at 65504); the rest is float32.
     """
+    if keras.backend.standardize_dtype(activations.dtype) not in ("bfloat16", "float32"):
+        activations = ops.cast(activations, "float32")
     shape = ops.shape(activations)
     grams = ops.reshape(gram_matrices(ops.reshape(activations, (shape[0], -1, shape[3]))), (shape[0], -1))
     return grams / (ops.sqrt(ops.sum(ops.square(grams), axis=1, keepdims=True)) + 1e-10)
