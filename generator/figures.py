@@ -234,7 +234,8 @@ def strip_tiles(images: np.ndarray, tile: int = STRIP_TILE) -> np.ndarray:
     """The images (N, H, W, 3) uint8 as :func:`activation_strip` shows them, resized to ``tile`` (bilinear): a strip
     of these is the strip of the images (a tile-sized image is not resized again), from a fifth of the bytes
     (a site's strips once sent 290 MB of photos to the figure workers)."""
-    return np.stack([np.asarray(Image.fromarray(image).resize((tile, tile), Image.BILINEAR)) for image in images])
+    resized = [np.asarray(Image.fromarray(image).resize((tile, tile), Image.BILINEAR)) for image in images]
+    return np.array(resized, np.uint8).reshape(len(resized), tile, tile, 3)
 
 
 def activation_strip(images: np.ndarray, maps: np.ndarray, labels: Sequence[str], path: Path, *,
@@ -254,8 +255,8 @@ def activation_strip(images: np.ndarray, maps: np.ndarray, labels: Sequence[str]
     colours = canvas.lut("magma") / 255
     strip = Image.new("RGB", (tile * len(maps), tile + 28), "white")
     draw = ImageDraw.Draw(strip)
-    for i, (image, m, label) in enumerate(zip(images, maps, labels)):
-        base = np.asarray(Image.fromarray(image).resize((tile, tile), Image.BILINEAR), dtype=np.float32) / 255
+    for i, (image, m, label) in enumerate(zip(strip_tiles(images, tile), maps, labels)):
+        base = image.astype(np.float32) / 255
         level = np.clip(np.nan_to_num(upsample(m, (tile, tile))) / scale, 0, 1)
         heat = colours[(level * 255).astype(np.uint8)]
         alpha = 0.6 * level[..., None] + 0.2

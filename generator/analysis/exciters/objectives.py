@@ -16,6 +16,7 @@ from generator.analysis import graph
 
 SWITCH = "switch"  # ``redirect_relu`` chosen at each call: the objective takes a third argument, a boolean scalar
 
+
 def unit_objective(
     model: keras.Model, layer: keras.layers.Layer, width: int, preprocess: Callable, kind: str,
     redirect_relu: bool | str = False,

@@ -2,8 +2,9 @@
 
 The loss of a batch is the sum of each image's own objective, so images never share gradients, and every
 random number of a unit derives from (seed, channel): in float32 a unit's image does not depend on the batch it
-lands in; in bfloat16 it is the same within the rounding of its batch's width. With ``precision="bfloat16"`` (the default ``auto`` picks it where the CPU has AVX512-BF16 or AMX) the
-network runs in Keras' mixed_bfloat16, about twice as fast there.
+lands in; in bfloat16 it is the same within the rounding of its batch's width. With ``precision="bfloat16"`` (the
+default ``auto`` picks it where the CPU has AVX512-BF16 or AMX) the network runs in Keras' mixed_bfloat16, about
+twice as fast there.
 """
 
 from __future__ import annotations
