@@ -168,23 +168,19 @@ def _count_views(account: Account) -> None:
 
 
 def _count_examples(account: Account) -> None:
+    """The dataset pass: every image through the model to the deepest of the layers (the winners' maps come from
+    the same pass)."""
     from generator.analysis import examples
     from generator.analysis.flops import forward_flops
 
-    def counted_pass(pass_, size_at: int, count_of):
-        """A forward pass of images to the deepest of the layers; ``size_at``: where the size is in the arguments
-        after the images' paths."""
-        def counted(loaded, layers_or_images, paths, *args, **kwargs):
-            layers = list(layers_or_images)
-            size = args[size_at]
-            deepest = max(layers, key=lambda name: [l.name for l in loaded.features.layers].index(name))
-            account.add(count_of(paths, args) * forward_flops(loaded.features, size, deepest), "float32")
-            return pass_(loaded, layers_or_images, paths, *args, **kwargs)
+    shard = examples.example_shard
 
-        return counted
+    def counted(loaded, layers, paths, first, size, *args, **kwargs):
+        deepest = max(layers, key=lambda name: [l.name for l in loaded.features.layers].index(name))
+        account.add(len(paths) * forward_flops(loaded.features, size, deepest), "float32")
+        return shard(loaded, layers, paths, first, size, *args, **kwargs)
 
-    examples.example_shard = counted_pass(examples.example_shard, 1, lambda paths, args: len(paths))
-    examples.example_maps = counted_pass(examples.example_maps, 0, lambda paths, args: len(args[2]))
+    examples.example_shard = counted
 
 
 def _count_attribution(account: Account) -> None:

@@ -240,7 +240,7 @@ def test_a_short_last_batch_is_padded_and_the_step_traced_once():
     model, preprocess, images = unit_model(), preprocessor("tf"), dataset()
     got = ex.top_examples(model, preprocess, "c2", range(5), batched(images, 3), top_n=4)  # 6 batches of 3, then 2
     assert_same(got, brute_force(model, preprocess, "c2", list(range(5)), images, 4))  # the padding is no example
-    assert ex._peak_step(model, preprocess, (("c2", None),), False).experimental_get_tracing_count() == 1
+    assert ex._peak_step(model, preprocess, (("c2", None),), False, False).experimental_get_tracing_count() == 1
 
 
 def test_ties_keep_the_lower_image_index():
@@ -292,9 +292,9 @@ def test_the_running_table_never_holds_more_than_top_n(monkeypatch):
     merge = ex._merge
 
     def watched(best, batch, top_n):
-        out = merge(best, batch, top_n)
-        widths.append(out[0].shape)
-        return out
+        table, order = merge(best, batch, top_n)
+        widths.append(table[0].shape)
+        return table, order
 
     monkeypatch.setattr(ex, "_merge", watched)
     ex.top_examples(model, preprocess, "c2", range(5), batched(images, 3), top_n=4)
@@ -311,7 +311,8 @@ def test_merge_equals_a_full_sort_with_many_ties():
     for first in range(0, 40, 7):
         idx = np.arange(first, min(first + 7, 40))
         batch = (all_scores[:, idx], np.broadcast_to(idx, (k, len(idx))), positions[:, idx])
-        best = ex._merge(best, batch, top_n)
+        best, order = ex._merge(best, batch, top_n)
+        assert order.shape == best[0].shape
         assert best[0].shape[1] <= top_n
     for row in range(k):
         keyed = [(np.inf if np.isnan(s) else -s, i) for i, s in enumerate(all_scores[row])]
@@ -320,38 +321,32 @@ def test_merge_equals_a_full_sort_with_many_ties():
         assert best[2][row].tolist() == positions[row, want].tolist()
 
 
-def test_example_maps_are_each_channels_map_on_its_own_examples(tmp_path):
+def test_the_pass_keeps_each_channels_map_on_its_own_examples(tmp_path):
     loaded = SimpleNamespace(features=unit_model(), preprocess=preprocessor("tf"))
     paths = []
     for i, pixels in enumerate(dataset(5)):
         paths.append(tmp_path / f"im{i}.png")
         Image.fromarray(pixels).save(paths[-1])
-    image = np.array([[3, 0], [1, 1], [4, 2], [0, 3], [2, 4]])  # (5 channels, 2 examples each)
-    maps = ex.example_maps(loaded, {"c2": image}, paths, 32, batch_size=2)["c2"]
     cut = keras.Model(loaded.features.input, loaded.features.get_layer("c2").output)
     pixels = np.stack([np.asarray(Image.open(p)) for p in paths]).astype("float32")
-    want = keras.ops.convert_to_numpy(cut(loaded.preprocess(pixels)))  # (5, 16, 16, 5)
-    assert maps.shape == (5, 2, 16, 16) and maps.dtype == np.float32
+    want = keras.ops.convert_to_numpy(cut(loaded.preprocess(pixels)))  # (5, 16, 16, 5), each image alone
+    # Batches of 2 (the last padded): entries enter, move down and leave the table across batches.
+    ((score, image, position, width, _, maps),) = ex._top_tables(
+        loaded.features, loaded.preprocess, [("c2", None)], ex.stream_images(paths, 32, 2), 2, None, keep_maps=True)
+    assert maps.shape == (5, 2, 16, 16) and maps.dtype == np.float32 and width == 16
     for c in range(5):
         for n in range(2):
             np.testing.assert_allclose(maps[c, n], want[image[c, n], ..., c], rtol=1e-5, atol=1e-6)
-    # A part (images 2 and 3 of the needed 0..4) fills its own examples' maps alone, the others stay zero.
-    part = ex.example_maps(loaded, {"c2": image}, paths, 32, batch_size=2, part=range(2, 4))["c2"]
-    mine = np.isin(image, [2, 3])
-    np.testing.assert_array_equal(part[mine], maps[mine])
-    assert not part[~mine].any() and maps[~mine].any()
-    # Merged, the parts give the whole pass's maps, and one part covering every image is that pass.
-    parts = [range(0, 2), range(2, 4), range(4, 5)]
-    found = [ex.example_maps(loaded, {"c2": image}, paths, 32, batch_size=2, part=p) for p in parts]
-    np.testing.assert_array_equal(ex.merge_maps({"c2": image}, parts, found)["c2"], maps)
-    whole = ex.example_maps(loaded, {"c2": image}, paths, 32, batch_size=2, part=range(5))
-    np.testing.assert_array_equal(ex.merge_maps({"c2": image}, [range(5)], [whole])["c2"], maps)
-    # The top table's images and positions are integers, and so are the finished examples' rows and columns.
-    table = ex.example_shard(loaded, ["c2"], paths, 0, 32, 2)["c2"]
-    assert table.image.dtype == table.position.dtype == np.int64 and table.width == 16
-    found = ex.finish_examples(loaded, {"c2": table}, {"c2": maps}, 32)["c2"]
+            assert maps[c, n].reshape(-1)[position[c, n]] == score[c, n] == maps[c, n].max()
+    # A shard keeps them too (tests/test_executor.py merges shards); its images and positions are integers, and so
+    # are the finished examples' rows and columns.
+    whole = ex.example_shard(loaded, ["c2"], paths, 0, 32, 2)["c2"]
+    np.testing.assert_allclose(whole.maps, maps, rtol=1e-5, atol=1e-6)
+    assert whole.image.dtype == whole.position.dtype == np.int64 and whole.width == 16
+    found = ex.finish_examples(loaded, {"c2": whole}, 32)["c2"]
     assert found.y.dtype == found.x.dtype == np.int64
-    np.testing.assert_array_equal(found.y * 16 + found.x, table.position)
+    np.testing.assert_array_equal(found.y * 16 + found.x, whole.position)
+    np.testing.assert_array_equal(found.maps, whole.maps)
 
 
 # --- streaming images ---------------------------------------------------------------------------

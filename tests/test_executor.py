@@ -15,7 +15,7 @@ import pytest
 from generator import cli
 from generator.analyses.exciters import _exciters_job
 from generator.analyses.parts import batch_parts
-from generator.analysis.examples import example_maps, example_shard, merge_maps, merge_tables, needed_images
+from generator.analysis.examples import example_shard, merge_tables
 from generator.build import build_site
 from generator.config import ExciterParams, load_config
 from generator.executor import InProcess, Job, RayExecutor
@@ -66,7 +66,7 @@ def test_a_ray_build_writes_the_same_files_as_an_in_process_build(cluster, tiny_
     assert [name for name in local if local[name] != remote[name]] == []
 
 
-def test_example_shards_and_map_parts_merge_into_the_whole_pass_to_the_bit(tiny_model_file, tmp_path):
+def test_example_shards_merge_into_the_whole_pass_to_the_bit(tiny_model_file, tmp_path):
     loaded = load_model(load_config_for(tiny_model_file, tmp_path).model, tmp_path)
     files = [tmp_path / "examples" / n for n in write_images(tmp_path / "examples", n=37, size=24, seed=5)]
     layers = ["c1", "c3"]
@@ -77,8 +77,9 @@ def test_example_shards_and_map_parts_merge_into_the_whole_pass_to_the_bit(tiny_
     for layer in layers:
         merged = merge_tables([f[layer] for f in found], 3)
         assert merged.image.max() >= 16  # later shards won some places
-        for field in ("image", "score", "position"):
-            np.testing.assert_array_equal(getattr(merged, field), getattr(whole[layer], field))
+        for field in ("image", "score", "position", "maps"):  # the maps of the entries won in later shards too
+            np.testing.assert_array_equal(getattr(merged, field), getattr(whole[layer], field), err_msg=field)
+        assert merged.maps.shape[:2] == merged.image.shape and merged.maps.any()
         # The statistics too: histograms, sums and the seeded samples of every bin (the same, in any slot order).
         assert merged.tally.count == whole[layer].tally.count == 37
         order = {id(t): np.argsort(t.key, axis=2, kind="stable") for t in (merged.tally, whole[layer].tally)}
@@ -88,17 +89,6 @@ def test_example_shards_and_map_parts_merge_into_the_whole_pass_to_the_bit(tiny_
                 mine = np.take_along_axis(mine, order[id(merged.tally)], axis=2)
                 value = np.take_along_axis(value, order[id(whole[layer].tally)], axis=2)
             np.testing.assert_array_equal(mine, value, err_msg=name)
-
-    images = {layer: t.image for layer, t in whole.items()}
-    needed = needed_images(images)
-    assert len(needed) > 16
-    maps = example_maps(loaded, images, files, 24)
-    parts = batch_parts(len(needed), 16, 2)
-    assert len(parts) == 2
-    merged = merge_maps(images, parts, [example_maps(loaded, images, files, 24, part=p) for p in parts])
-    for layer in layers:
-        assert maps[layer].shape[:2] == images[layer].shape and maps[layer].any()
-        np.testing.assert_array_equal(merged[layer], maps[layer])
 
 
 def load_config_for(model_file: Path, folder: Path):

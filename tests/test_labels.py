@@ -34,7 +34,7 @@ def test_a_unit_that_fires_on_one_class_folder_only_gets_that_label_with_purity_
     names = [p.relative_to(tmp_path).as_posix() for p in files]
     loaded = colour_model()
     table = merge_tables([example_shard(loaded, ["c"], files, 0, 16, 4, seed=0)["c"]], 4)
-    found = finish_examples(loaded, {"c": table}, {"c": np.zeros((2, 4, 0, 0), np.float32)}, 16)["c"]
+    found = finish_examples(loaded, {"c": table}, 16)["c"]
     classes = folder_classes(names)
     red, blue = (unit_label(c, found.image[c], classes, None) for c in (0, 1))
     assert red == UnitLabel("red (4 of 4)", "examples", "red", 1.0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from generator.analyses.parts import batch_parts
@@ -16,8 +15,8 @@ from generator.results import DatasetExamples
 
 class ExampleAnalyses:
     def examples(self, layers: list[str], files: list[Path], listing: str) -> dict[str, DatasetExamples]:
-        """Top images of the examples folder for every channel of each of ``layers``; ``listing`` keys the
-        folder. Each layer's images are searched in shards (one here), whose top tables are merged."""
+        """Top images of the examples folder for every channel of each of ``layers``, with their maps; ``listing``
+        keys the folder. Each layer's images are searched in shards (one here), whose top tables are merged."""
         size, top_n, seed = self.config.images.size, self.config.browse.examples_top_n, self.config.exciters.seed
         keys = {layer: self._key("examples", layer, listing, top_n, size, seed, distribution_key()) for layer in layers}
 
@@ -30,12 +29,7 @@ class ExampleAnalyses:
             with tqdm(total=len(files), desc="dataset examples", unit="image", disable=None) as bar:
                 found = self.executor.run(jobs, bar.update)
             tables = {layer: examples.merge_tables([f[layer] for f in found], top_n) for layer in missing}
-            images = {layer: t.image for layer, t in tables.items()}
-            parts = batch_parts(len(examples.needed_images(images)), examples.BATCH, self.executor.parts)
-            jobs = [Job(_example_maps_job, (images, files, size, part), len(part)) for part in parts]
-            with tqdm(total=sum(len(p) for p in parts), desc="example maps", unit="image", disable=None) as bar:
-                maps = examples.merge_maps(images, parts, self.executor.run(jobs, bar.update))
-            return examples.finish_examples(self.model, tables, maps, size)
+            return examples.finish_examples(self.model, tables, size)
 
         return self.cache.values(keys, DatasetExamples, compute)
 
@@ -46,12 +40,3 @@ def _example_shard_job(loaded, layers: list[str], files: list[Path], first: int,
 
     return example_shard(loaded, layers, files, first, size, top_n, progress, seed=seed)
 
-
-def _example_maps_job(loaded, images: dict[str, np.ndarray], files: list[Path], size: int, part: range,
-                      progress=None) -> dict[str, np.ndarray]:
-    from generator.analysis.examples import BATCH, example_maps
-
-    maps = example_maps(loaded, images, files, size, BATCH, part)
-    if progress is not None:
-        progress(len(part))
-    return maps

@@ -25,7 +25,7 @@ def value_and_grad(fn: Callable) -> Callable:
         import tensorflow as tf
 
         def tf_value_and_grad(x, *args):
-            with tf.GradientTape() as tape:
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(x)
                 values = fn(x, *args)
                 total = tf.reduce_sum(values)

@@ -10,12 +10,13 @@ number of images and the cost is linear in it.
 The crop shown for an example is the receptive field of the peak position: activation
 position ``(y, x)`` of a layer reads the input pixels centred on
 ``(offset + stride * y, offset + stride * x)`` in a ``size`` x ``size`` square
-(:func:`receptive_field`, :func:`generator.geometry.crop_box`). The activation maps are
-recomputed for the few winning images only (:func:`example_maps`); the figures resample them
-onto the crop (:func:`generator.geometry.box_map`). One pass serves every layer asked for, and
-both passes split into parts that start at batch boundaries (:func:`example_shard`,
-:func:`example_maps`), whose results merge into the whole pass's (:func:`merge_tables`,
-:func:`merge_maps`); :func:`finish_examples` makes a :class:`generator.results.DatasetExamples`
+(:func:`receptive_field`, :func:`generator.geometry.crop_box`). The winners' activation maps
+come from the same pass: the table keeps each entry's map, taken from the batch that put it there
+(a ``(channels, top_n, h, w)`` array, the size of the result), so no image is read or run twice;
+the figures resample the maps onto the crop (:func:`generator.geometry.box_map`). One pass serves
+every layer asked for, and it splits into parts that start at batch boundaries
+(:func:`example_shard`), whose tables merge into the whole pass's, maps included
+(:func:`merge_tables`); :func:`finish_examples` makes a :class:`generator.results.DatasetExamples`
 of each layer.
 """
 
@@ -31,7 +32,6 @@ import numpy as np
 from keras import ops
 
 from generator.analysis import backend, graph
-from generator.analysis.activations import compiled_activations
 from generator.analysis.distribution import Tally
 from generator.errors import GeneratorError
 from generator.geometry import ReceptiveField, pair, same_padding_lead
@@ -59,38 +59,42 @@ class ExampleTable:
     position: np.ndarray  # the peak's flat index in the (h, w) activation grid
     width: int  # w
     tally: Tally | None = None  # every image's statistics, where the pass kept them (a seed was given)
+    maps: np.ndarray | None = None  # (C, n, h, w) float32: each entry's map on its image, where the pass kept them
 
 
 def example_shard(loaded, layers: Sequence[str], paths: Sequence[Path], first: int, size: int, top_n: int,
                   progress: Callable[[int], None] | None = None, seed: int | None = None) -> dict[str, ExampleTable]:
     """The top table of each of ``layers`` over ``paths``, a part of a longer list that starts at its
-    image ``first``; with a ``seed``, each table also carries the tally of every image's statistics
-    (:mod:`generator.analysis.distribution`).
+    image ``first``, with each entry's activation map; with a ``seed``, each table also carries the
+    tally of every image's statistics (:mod:`generator.analysis.distribution`).
 
     Parts that start at multiples of :data:`BATCH` see the same batches as one pass over the
     whole list, so their merged tables (:func:`merge_tables`) are that pass's, to the bit.
     """
     selections = [(layer, None) for layer in layers]
     found = _top_tables(loaded.features, loaded.preprocess, selections, stream_images(paths, size, BATCH),
-                        top_n, progress, seed, first)
-    return {layer: ExampleTable(score, image + first, position, width, tally)
-            for layer, (score, image, position, width, tally) in zip(layers, found)}
+                        top_n, progress, seed, first, keep_maps=True)
+    return {layer: ExampleTable(score, image + first, position, width, tally, maps)
+            for layer, (score, image, position, width, tally, maps) in zip(layers, found)}
 
 
 def merge_tables(tables: Sequence[ExampleTable], top_n: int) -> ExampleTable:
     """The top table of the images of all ``tables`` (parts of one list)."""
     merged = tables[0]
     for t in tables[1:]:
-        score, image, position = _merge((merged.score, merged.image, merged.position),
-                                        (t.score, t.image, t.position), top_n)
+        (score, image, position), order = _merge((merged.score, merged.image, merged.position),
+                                                 (t.score, t.image, t.position), top_n)
         tally = merged.tally.merge(t.tally) if merged.tally and t.tally else None
-        merged = ExampleTable(score, image, position, max(merged.width, t.width), tally)
+        maps = None
+        if merged.maps is not None and t.maps is not None:
+            maps = _merged_maps(merged.maps, order, lambda entry, row, other=t.maps: other[row, entry])
+        merged = ExampleTable(score, image, position, max(merged.width, t.width), tally, maps)
     return merged
 
 
-def finish_examples(loaded, tables: dict[str, ExampleTable], maps: dict[str, np.ndarray], size: int
-                    ) -> dict[str, DatasetExamples]:
-    """Each layer's examples from its top table and maps, with its receptive field."""
+def finish_examples(loaded, tables: dict[str, ExampleTable], size: int) -> dict[str, DatasetExamples]:
+    """Each layer's examples from its top table, kept with its maps (:func:`example_shard`), with its receptive
+    field."""
     found = {}
     for layer, t in tables.items():
         try:
@@ -99,40 +103,9 @@ def finish_examples(loaded, tables: dict[str, ExampleTable], maps: dict[str, np.
             rf = None
         width = max(t.width, 1)
         distributions = tuple(t.tally.unit(c, width) for c in range(len(t.score))) if t.tally else ()
-        found[layer] = DatasetExamples(t.image, t.score, t.position // width, t.position % width, maps[layer], rf,
+        found[layer] = DatasetExamples(t.image, t.score, t.position // width, t.position % width, t.maps, rf,
                                        distributions)
     return found
-
-
-def needed_images(images: dict[str, np.ndarray]) -> list[int]:
-    """Every image that made a top list, in order: what :func:`example_maps` reads."""
-    return sorted(set().union(*(im.ravel().tolist() for im in images.values())))
-
-
-def example_maps(loaded, images: dict[str, np.ndarray], paths: Sequence[Path], size: int,
-                 batch_size: int = BATCH, part: range | None = None) -> dict[str, np.ndarray]:
-    """Per layer, (C, N, h, w) float32: the map of channel c on its n-th example ``paths[images[layer][c, n]]``.
-
-    One more forward pass, for every layer at once, over the images that made a top list
-    (:func:`needed_images`), in batches; ``part`` (a run of that list that starts at a multiple of
-    ``batch_size``) limits it to those images, whose entries alone it fills (:func:`merge_maps`).
-    """
-    needed = needed_images(images)
-    needed = needed if part is None else needed[part.start:part.stop]
-    maps = {layer: np.zeros((*image.shape, 0, 0), np.float32) for layer, image in images.items()}
-    width = min(batch_size, len(needed))
-    for start in range(0, len(needed), batch_size):
-        chunk = needed[start:start + batch_size]
-        pixels = padded(next(stream_images([paths[i] for i in chunk], size, len(chunk))), width)
-        for layer, tensor in zip(images, compiled_activations(loaded, pixels, list(images))):
-            acts = backend.read_numpy(tensor)  # (B, h, w, C), read in place: a batch's maps of three layers, 200 MB
-            image = images[layer]
-            if maps[layer].size == 0:
-                maps[layer] = np.zeros((*image.shape, *acts.shape[1:3]), np.float32)
-            for j, i in enumerate(chunk):
-                where = np.nonzero(image == i)
-                maps[layer][where] = np.moveaxis(acts[j], -1, 0)[where[0]]
-    return maps
 
 
 def padded(pixels: np.ndarray, width: int) -> np.ndarray:
@@ -140,23 +113,6 @@ def padded(pixels: np.ndarray, width: int) -> np.ndarray:
     traced once for every batch; the padding's outputs are dropped."""
     n = len(pixels)
     return np.concatenate([pixels, np.repeat(pixels[-1:], width - n, axis=0)]) if n < width else pixels
-
-
-def merge_maps(images: dict[str, np.ndarray], parts: Sequence[range], found: Sequence[dict[str, np.ndarray]]
-               ) -> dict[str, np.ndarray]:
-    """The maps of :func:`example_maps` over all images, from its calls over ``parts`` (one part's are all)."""
-    if len(found) == 1:
-        return found[0]
-    needed = needed_images(images)
-    merged = {}
-    for layer, image in images.items():
-        shapes = [f[layer].shape for f in found if f[layer].size]
-        merged[layer] = np.zeros(shapes[0] if shapes else (*image.shape, 0, 0), np.float32)
-        for part, f in zip(parts, found):
-            if f[layer].size:
-                mine = np.isin(image, needed[part.start:part.stop])
-                merged[layer][mine] = f[layer][mine]
-    return merged
 
 
 # --- receptive fields ---------------------------------------------------------------------------
@@ -314,45 +270,62 @@ class Example:
 
 
 @lru_cache(maxsize=4)
-def _peak_step(features, preprocess, selections: tuple[tuple[str, tuple[int, ...] | None], ...], stats: bool):
+def _peak_step(features, preprocess, selections: tuple[tuple[str, tuple[int, ...] | None], ...], stats: bool,
+               maps: bool):
     """Compiled ``uint8 (B, H, W, 3) -> per (layer, channels) of selections, (scores (B, K), flat argmax
-    (B, K), (h, w))`` of one batch, with ``stats`` also the (B, K) means and minima over positions: one
-    forward pass for every layer (channels None: all of them)."""
+    (B, K), (h, w))`` of one batch, with ``stats`` also the (B, K) means and minima over positions, with ``maps``
+    last the (B, h, w, K) maps themselves: one forward pass for every layer (channels None: all of them)."""
     cut = graph.cut(features, [graph.layer_output(features, layer, "dataset examples")
                                for layer, _ in selections])
 
-    def peaks(maps, channels):
+    def peaks(found, channels):
         if channels is not None:
-            maps = ops.take(maps, ops.convert_to_tensor(channels, dtype="int32"), axis=-1)
-        b, h, w, k = ops.shape(maps)
-        flat = ops.reshape(maps, (b, h * w, k))
+            found = ops.take(found, ops.convert_to_tensor(channels, dtype="int32"), axis=-1)
+        b, h, w, k = ops.shape(found)
+        flat = ops.reshape(found, (b, h * w, k))
         peak = ops.max(flat, axis=1)
         # The first position holding the maximum (argmax leaves ties unspecified on some backends).
         positions = ops.reshape(ops.arange(h * w, dtype="int32"), (1, h * w, 1))
         first = ops.min(ops.where(flat == peak[:, None, :], positions, h * w), axis=1)
-        found = (peak, ops.minimum(first, h * w - 1), ops.convert_to_tensor([h, w], dtype="int32"))
-        return (*found, ops.mean(flat, axis=1), ops.min(flat, axis=1)) if stats else found
+        result = (peak, ops.minimum(first, h * w - 1), ops.convert_to_tensor([h, w], dtype="int32"))
+        result += (ops.mean(flat, axis=1), ops.min(flat, axis=1)) if stats else ()
+        return (*result, found) if maps else result
 
     def step(pixels):
         outputs = cut(preprocess(ops.cast(pixels, "float32")), training=False)
         outputs = outputs if len(selections) > 1 else [outputs]
-        return [peaks(maps, channels) for maps, (_, channels) in zip(outputs, selections)]
+        return [peaks(found, channels) for found, (_, channels) in zip(outputs, selections)]
 
     return backend.compile_step(step)
 
 
 def _merge(best: tuple[np.ndarray, ...], batch: tuple[np.ndarray, ...], top_n: int
-           ) -> tuple[np.ndarray, ...]:
+           ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """Merge one batch's candidates into the running table, keeping ``top_n`` a row.
 
     Both are tuples (scores, images, positions) of (K, n) arrays; the result is sorted in each
     row by score descending, equal scores by lower image index. NaN scores sort last. One
     sort of ``top_n + B`` keys a row per batch: constant work per image, vectorised over rows.
+    Returns the merged table and, (K, top_n), where each of its entries is in the two tables' entries side by side.
     """
     scores, images, positions = (np.concatenate([a, b], axis=1) for a, b in zip(best, batch))
     keys = np.where(np.isnan(scores), np.inf, -scores)
     order = np.lexsort((images, keys), axis=1)[:, :top_n]
-    return tuple(np.take_along_axis(a, order, axis=1) for a in (scores, images, positions))
+    return tuple(np.take_along_axis(a, order, axis=1) for a in (scores, images, positions)), order
+
+
+def _merged_maps(kept: np.ndarray, order: np.ndarray, new: Callable[[np.ndarray, np.ndarray], np.ndarray]
+                 ) -> np.ndarray:
+    """The maps (K, top_n, h, w) of a merged table (``order`` from :func:`_merge`): ``kept`` (K, n, h, w), the first
+    table's, and ``new(entries, rows) -> (m, h, w)``, the maps of the second's entries in those rows."""
+    rows = np.broadcast_to(np.arange(len(order))[:, None], order.shape)
+    old = order < kept.shape[1]
+    added = new(order[~old] - kept.shape[1], rows[~old])
+    merged = np.empty((*order.shape, *added.shape[1:]), np.float32)
+    if old.any():
+        merged[old] = kept[rows[old], order[old]]
+    merged[~old] = added
+    return merged
 
 
 def top_examples(
@@ -379,7 +352,7 @@ def top_examples(
     if not channels:
         return {}
     selection = None if channels == list(range(count)) else tuple(channels)
-    ((scores, images, positions, width, _),) = _top_tables(features, preprocess, [(layer, selection)], batches, top_n,
+    ((scores, images, positions, width, _, _),) = _top_tables(features, preprocess, [(layer, selection)], batches, top_n,
                                                         progress)
     return {
         channel: [
@@ -392,18 +365,19 @@ def top_examples(
 
 def _top_tables(features: keras.Model, preprocess: Callable, selections: Sequence[tuple[str, tuple[int, ...] | None]],
                 batches: Iterable[np.ndarray], top_n: int, progress: Callable[[int], None] | None,
-                seed: int | None = None, first_image: int = 0
-                ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int, Tally | None]]:
+                seed: int | None = None, first_image: int = 0, keep_maps: bool = False
+                ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int, Tally | None, np.ndarray | None]]:
     """Per (layer, channels) of ``selections``: (scores, images, flat positions) of :func:`top_examples` as
-    (K, n) arrays, the grid's width, and with a ``seed`` the tally of every image's statistics (its images
-    counted from ``first_image``)."""
+    (K, n) arrays, the grid's width, with a ``seed`` the tally of every image's statistics (its images
+    counted from ``first_image``), and with ``keep_maps`` each entry's map on its image, (K, n, h, w)."""
     if top_n < 1:
         raise GeneratorError(f"dataset examples: top_n must be at least 1, not {top_n}")
-    step = _peak_step(features, preprocess, tuple(selections), seed is not None)
+    step = _peak_step(features, preprocess, tuple(selections), seed is not None, keep_maps)
     counts = [graph.layer_output(features, layer, "dataset examples").shape[-1] if channels is None
               else len(channels) for layer, channels in selections]
     best = [(np.empty((k, 0), np.float32), np.empty((k, 0), np.int64), np.empty((k, 0), np.int64)) for k in counts]
     tallies = [None if seed is None else Tally.empty(k, seed) for k in counts]
+    kept = [np.empty((k, 0, 0, 0), np.float32) if keep_maps else None for k in counts]
     widths = [1] * len(selections)
     seen = width = 0
     for pixels in batches:
@@ -415,14 +389,19 @@ def _top_tables(features: keras.Model, preprocess: Callable, selections: Sequenc
             continue
         width = width or n
         for i, found in enumerate(step(padded(pixels, width))):
+            if keep_maps:
+                *found, maps = found
+                maps = backend.read_numpy(maps)  # (B, h, w, K), read in place
             peak, first, grid, *stats = (keras.ops.convert_to_numpy(t) for t in found)
             peak, first, stats = peak[:n], first[:n], [s[:n] for s in stats]  # less the padding
             widths[i] = int(grid[1])
             index = np.broadcast_to(np.arange(seen, seen + n, dtype=np.int64), (counts[i], n))
-            best[i] = _merge(best[i], (peak.T.astype(np.float32), index, first.T.astype(np.int64)), top_n)
+            best[i], order = _merge(best[i], (peak.T.astype(np.float32), index, first.T.astype(np.int64)), top_n)
+            if keep_maps:
+                kept[i] = _merged_maps(kept[i], order, lambda entry, row, maps=maps: maps[entry, :, :, row])
             if tallies[i] is not None:
                 tallies[i].add(first_image + seen, peak, *stats, first)
         seen += n
         if progress is not None:
             progress(n)
-    return [(*b, w, t) for b, w, t in zip(best, widths, tallies)]
+    return [(*b, w, t, m) for b, w, t, m in zip(best, widths, tallies, kept)]
