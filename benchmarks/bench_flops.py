@@ -5,7 +5,7 @@
 Builds the config in a fresh temporary project (empty cache), in this process, and counts the work
 each stage asks for as it asks for it: every exciter batch (recipe, steps, canvas, items, the
 channels its objective needs; the configured directions render with the units of their layer, in the exciters
-stage), every view, dataset-example pass and attribution run, in FLOPs from
+stage), every view, dataset-example pass (and the recipes' quality beside it) and attribution run, in FLOPs from
 the model's layer shapes (``generator/analysis/flops.py``: forward passes and input gradients,
 without the padding of a last batch: what the stage must do). The peak is a large matrix product
 timed here in each precision the stages use, before (float32 and what ``auto`` resolves to) and after the build
@@ -169,18 +169,23 @@ def _count_views(account: Account) -> None:
 
 def _count_examples(account: Account) -> None:
     """The dataset pass: every image through the model to the deepest of the layers (the winners' maps come from
-    the same pass)."""
+    the same pass); and the recipes' quality: the exciters and the unit's top examples to the unit's layer."""
     from generator.analysis import examples
+    from generator.analysis.exciters import quality
     from generator.analysis.flops import forward_flops
 
-    shard = examples.example_shard
+    shard, vectors = examples.example_shard, quality.layer_vectors
 
-    def counted(loaded, layers, paths, first, size, *args, **kwargs):
+    def counted_shard(loaded, layers, paths, first, size, *args, **kwargs):
         deepest = max(layers, key=lambda name: [l.name for l in loaded.features.layers].index(name))
         account.add(len(paths) * forward_flops(loaded.features, size, deepest), "float32")
         return shard(loaded, layers, paths, first, size, *args, **kwargs)
 
-    examples.example_shard = counted
+    def counted_vectors(loaded, layer, images):
+        account.add(len(images) * forward_flops(loaded.features, images.shape[1], layer), "float32")
+        return vectors(loaded, layer, images)
+
+    examples.example_shard, quality.layer_vectors = counted_shard, counted_vectors
 
 
 def _count_attribution(account: Account) -> None:
