@@ -307,7 +307,7 @@ def _merge(best: tuple[np.ndarray, ...], batch: tuple[np.ndarray, ...], top_n: i
     Both are tuples (scores, images, positions) of (K, n) arrays; the result is sorted in each
     row by score descending, equal scores by lower image index. NaN scores sort last. One
     sort of ``top_n + B`` keys a row per batch: constant work per image, vectorised over rows.
-    Returns the merged table and, (K, top_n), where each of its entries is in the two tables' entries side by side.
+    Also returns ``order`` (K, top_n): where each merged entry was among ``best``'s entries followed by ``batch``'s.
     """
     scores, images, positions = (np.concatenate([a, b], axis=1) for a, b in zip(best, batch))
     keys = np.where(np.isnan(scores), np.inf, -scores)
@@ -353,8 +353,8 @@ def top_examples(
     if not channels:
         return {}
     selection = None if channels == list(range(count)) else tuple(channels)
-    ((scores, images, positions, width, _, _),) = _top_tables(features, preprocess, [(layer, selection)], batches, top_n,
-                                                        progress)
+    ((scores, images, positions, width, _, _),) = _top_tables(features, preprocess, [(layer, selection)], batches,
+                                                           top_n, progress)
     return {
         channel: [
             Example(int(i), float(s), int(p) // width, int(p) % width)
