@@ -332,7 +332,7 @@ def test_the_pass_keeps_each_channels_map_on_its_own_examples(tmp_path):
     want = keras.ops.convert_to_numpy(cut(loaded.preprocess(pixels)))  # (5, 16, 16, 5), each image alone
     # Batches of 2 (the last padded): entries enter, move down and leave the table across batches.
     ((score, image, position, width, _, maps),) = ex._top_tables(
-        loaded.features, loaded.preprocess, [("c2", None)], ex.stream_images(paths, 32, 2), 2, None, keep_maps=True)
+        loaded.features, loaded.preprocess, [("c2", None)], ex.stream_images(paths, 32, 2), 2, keep_maps=True)
     assert maps.shape == (5, 2, 16, 16) and maps.dtype == np.float32 and width == 16
     for c in range(5):
         for n in range(2):

@@ -72,8 +72,8 @@ def example_shard(loaded, layers: Sequence[str], paths: Sequence[Path], first: i
     whole list, so their merged tables (:func:`merge_tables`) are that pass's, to the bit.
     """
     selections = [(layer, None) for layer in layers]
-    found = _top_tables(loaded.features, loaded.preprocess, selections, stream_images(paths, size, BATCH),
-                        top_n, progress, seed, first, keep_maps=True)
+    found = _top_tables(loaded.features, loaded.preprocess, selections,
+                        _reported(stream_images(paths, size, BATCH), progress), top_n, seed, first, keep_maps=True)
     return {layer: ExampleTable(score, image + first, position, width, tally, maps)
             for layer, (score, image, position, width, tally, maps) in zip(layers, found)}
 
@@ -353,8 +353,8 @@ def top_examples(
     if not channels:
         return {}
     selection = None if channels == list(range(count)) else tuple(channels)
-    ((scores, images, positions, width, _, _),) = _top_tables(features, preprocess, [(layer, selection)], batches,
-                                                           top_n, progress)
+    ((scores, images, positions, width, _, _),) = _top_tables(features, preprocess, [(layer, selection)],
+                                                           _reported(batches, progress), top_n)
     return {
         channel: [
             Example(int(i), float(s), int(p) // width, int(p) % width)
@@ -365,8 +365,8 @@ def top_examples(
 
 
 def _top_tables(features: keras.Model, preprocess: Callable, selections: Sequence[tuple[str, tuple[int, ...] | None]],
-                batches: Iterable[np.ndarray], top_n: int, progress: Callable[[int], None] | None,
-                seed: int | None = None, first_image: int = 0, keep_maps: bool = False
+                batches: Iterable[np.ndarray], top_n: int, seed: int | None = None, first_image: int = 0,
+                keep_maps: bool = False
                 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int, Tally | None, np.ndarray | None]]:
     """Per (layer, channels) of ``selections``: (scores, images, flat positions) of :func:`top_examples` as
     (K, n) arrays, the grid's width, with a ``seed`` the tally of every image's statistics (its images
@@ -403,6 +403,12 @@ def _top_tables(features: keras.Model, preprocess: Callable, selections: Sequenc
             if tallies[i] is not None:
                 tallies[i].add(first_image + seen, peak, *stats, first)
         seen += n
-        if progress is not None:
-            progress(n)
     return [(*b, w, t, m) for b, w, t, m in zip(best, widths, tallies, kept)]
+
+
+def _reported(batches: Iterable[np.ndarray], progress: Callable[[int], None] | None) -> Iterator[np.ndarray]:
+    """``batches``, with ``progress(n)`` called once a batch of ``n`` images is done (when the next one is asked for)."""
+    for pixels in batches:
+        yield pixels
+        if progress is not None:
+            progress(len(pixels))
