@@ -275,7 +275,7 @@ def _peak_step(features, preprocess, selections: tuple[tuple[str, tuple[int, ...
     """Compiled ``uint8 (B, H, W, 3) -> per (layer, channels) of selections, (scores (B, K), flat argmax
     (B, K), (h, w))`` of one batch, with ``stats`` also the (B, K) means and minima over positions, with ``maps``
     last the (B, h, w, K) maps themselves (as the layer gives them: a transposed copy of a batch's maps held beside
-    them raised a default build's peak memory by 250 MB): one forward pass for every layer (channels None: all)."""
+    them raised the examples stage's peak memory by 250 MB): one forward pass for every layer (channels None: all)."""
     cut = graph.cut(features, [graph.layer_output(features, layer, "dataset examples")
                                for layer, _ in selections])
 
