@@ -23,7 +23,6 @@ from PIL import Image
 from generator.assets import AssetWriter
 from generator.config import Config
 from generator.errors import GeneratorError
-from generator.figures import strip_tiles
 from generator.results import Circuit, Site, Unit, UnitExample, UnitResult
 from generator.site_paths import SitePaths
 
@@ -117,9 +116,7 @@ class Report:
                                  "the configured units and their circuits' inputs have; add it to `units` or its "
                                  "layer to `browse.layers`")
         result = self.site.units[u]
-        tiles = strip_tiles(np.stack([r.image.pixels for r in self.site.images]))
-        labels = [r.image.slug for r in self.site.images]
-        return UnitView(result, self._figures(lambda w: w.unit(result, tiles, labels)), self.paths)
+        return UnitView(result, self._figures(lambda w: w.unit(result)), self.paths)
 
     def attribution(self, image: str) -> ImageAttribution:
         """The attribution maps and figures of the configured image file ``image`` (say ``chelsea.jpg``)."""

@@ -58,8 +58,8 @@ class ExampleTable:
     image: np.ndarray  # index into the whole list of images
     position: np.ndarray  # the peak's flat index in the (h, w) activation grid
     width: int  # w
+    maps: np.ndarray  # (C, n, h, w) float32: each entry's map on its image
     tally: Tally | None = None  # every image's statistics, where the pass kept them (a seed was given)
-    maps: np.ndarray | None = None  # (C, n, h, w) float32: each entry's map on its image, where the pass kept them
 
 
 def example_shard(loaded, layers: Sequence[str], paths: Sequence[Path], first: int, size: int, top_n: int,
@@ -74,7 +74,7 @@ def example_shard(loaded, layers: Sequence[str], paths: Sequence[Path], first: i
     selections = [(layer, None) for layer in layers]
     found = _top_tables(loaded.features, loaded.preprocess, selections,
                         _reported(stream_images(paths, size, BATCH), progress), top_n, seed, first, keep_maps=True)
-    return {layer: ExampleTable(score, image + first, position, width, tally, maps)
+    return {layer: ExampleTable(score, image + first, position, width, maps, tally)
             for layer, (score, image, position, width, tally, maps) in zip(layers, found)}
 
 
@@ -85,10 +85,8 @@ def merge_tables(tables: Sequence[ExampleTable], top_n: int) -> ExampleTable:
         (score, image, position), order = _merge((merged.score, merged.image, merged.position),
                                                  (t.score, t.image, t.position), top_n)
         tally = merged.tally.merge(t.tally) if merged.tally and t.tally else None
-        maps = None
-        if merged.maps is not None and t.maps is not None:
-            maps = _merged_maps(merged.maps, order, lambda entry, row, other=t.maps: other[row, entry])
-        merged = ExampleTable(score, image, position, max(merged.width, t.width), tally, maps)
+        maps = _merged_maps(merged.maps, order, lambda entry, row, other=t.maps: other[row, entry])
+        merged = ExampleTable(score, image, position, max(merged.width, t.width), maps, tally)
     return merged
 
 

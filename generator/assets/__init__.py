@@ -18,7 +18,6 @@ import dataclasses
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from generator import canvas, figures
 from generator.assets import classes, dashboards
@@ -99,10 +98,8 @@ class AssetWriter(ImageAssets, AttributionAssets, UnitAssets, CircuitAssets, Mod
             self.image(result)
             self.attribution(i, result)
             self.faithfulness(i, result)
-        tiles = figures.strip_tiles(np.stack([r.image.pixels for r in self.site.images]))
-        labels = [r.image.slug for r in self.site.images]
         for result in self.site.units.values():
-            self.unit(result, tiles, labels)
+            self.unit(result)
         if self.site.grid:
             self.grid()
         if self.site.directions:

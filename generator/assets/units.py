@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +19,21 @@ from generator.results import UnitResult
 
 
 class UnitAssets:
-    def unit(self, result: UnitResult, tiles: np.ndarray, labels: list[str]) -> None:
-        """The unit's files; ``tiles``: the images as its activation strip shows them (:func:`figures.strip_tiles`)."""
+    @cached_property
+    def strip_tiles(self) -> np.ndarray:
+        """The site's images as every unit's activation strip shows them, resized once (:func:`figures.strip_tiles`)."""
+        return figures.strip_tiles(np.stack([r.image.pixels for r in self.site.images]))
+
+    def unit(self, result: UnitResult) -> None:
         u, p = result.unit, self.paths
+        labels = [r.image.slug for r in self.site.images]
         shown = len(result.maps)  # the first images' maps (browse.unit_maps)
         self.picture(p.unit_picture(u, "exciter"), figures.save_rgb, result.exciter.image)
         if result.exciter.alpha is not None:
             self.picture(p.unit_picture(u, "exciter-alpha"), figures.transparent_exciter, result.exciter.image,
                          result.exciter.alpha)
-        self.picture(p.unit_strip(u), figures.activation_strip, tiles[:shown], np.stack(list(result.maps.values())),
+        self.picture(p.unit_strip(u), figures.activation_strip, self.strip_tiles[:shown],
+                     np.stack(list(result.maps.values())),
                      labels[:shown])
         if result.featured:
             self.picture(p.unit_picture(u, "exciter-map"), figures.activation_overlay, result.exciter.image,
