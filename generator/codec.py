@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from functools import cache
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,39 +49,60 @@ def encode(value: object) -> tuple[object, dict[str, np.ndarray]]:
 
 def decode(kind: object, record: object, arrays: typing.Mapping[str, np.ndarray]) -> object:
     """The value of type ``kind`` that :func:`encode` turned into ``record`` and ``arrays``."""
-    if isinstance(record, dict) and set(record) == {_ARRAY}:
-        return arrays[record[_ARRAY]]
-    if record is None:
-        return None
-    origin = typing.get_origin(kind)
+    return _decoder(kind)(record, arrays)
+
+
+Decoder = Callable[[object, typing.Mapping[str, np.ndarray]], object]
+_DECODERS: dict[object, Decoder] = {}
+
+
+def _decoder(kind: object) -> Decoder:
+    """:func:`decode` for values of type ``kind``, worked out once a type: what each part of a type needs is decided
+    here rather than at every value (a DatasetExamples holds some 70,000). Any value may be None or an array."""
+    if kind not in _DECODERS:
+        building: list[Decoder] = []
+        _DECODERS[kind] = lambda record, arrays: building[0](record, arrays)  # a type that holds itself, meanwhile
+        typed = _typed_decoder(kind)
+
+        def node(record, arrays):
+            if record is None:
+                return None
+            if type(record) is dict and len(record) == 1 and _ARRAY in record:
+                return arrays[record[_ARRAY]]
+            return typed(record, arrays)
+
+        building.append(node)
+        _DECODERS[kind] = node
+    return _DECODERS[kind]
+
+
+def _typed_decoder(kind: object) -> Decoder:
+    """The decoder of a ``kind`` value that is neither None nor an array."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin in (typing.Union, types.UnionType):
-        options = [t for t in typing.get_args(kind) if t is not type(None)]
+        options = [t for t in args if t is not type(None)]
         if len(options) != 1:
-            raise TypeError(f"cannot decode the union {kind}")
-        return decode(options[0], record, arrays)
+            def ambiguous(record, arrays):
+                raise TypeError(f"cannot decode the union {kind}")
+            return ambiguous
+        return _decoder(options[0])
     if dataclasses.is_dataclass(kind):
-        hints = _type_hints(kind)
-        fields = [f.name for f in dataclasses.fields(kind) if f.init]
-        return kind(**{name: decode(hints[name], record[name], arrays) for name in fields if name in record})
+        hints = typing.get_type_hints(kind)
+        fields = [(f.name, _decoder(hints[f.name])) for f in dataclasses.fields(kind) if f.init]
+        return lambda record, arrays: kind(**{name: field(record[name], arrays) for name, field in fields
+                                               if name in record})
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        item = _decoder(args[0])
+        return lambda record, arrays: tuple(item(x, arrays) for x in record)
     if origin is tuple:
-        args = typing.get_args(kind)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(decode(args[0], x, arrays) for x in record)
-        return tuple(decode(t, x, arrays) for t, x in zip(args, record))
+        items = [_decoder(t) for t in args]
+        return lambda record, arrays: tuple(item(x, arrays) for item, x in zip(items, record))
     if origin is list:
-        (item,) = typing.get_args(kind)
-        return [decode(item, x, arrays) for x in record]
+        item = _decoder(args[0])
+        return lambda record, arrays: [item(x, arrays) for x in record]
     if origin is dict:
-        _, item = typing.get_args(kind)
-        return {k: decode(item, x, arrays) for k, x in record.items()}
-    if kind is Path:
-        return Path(record)
-    if kind is float:
-        return float(record)
-    return record
-
-
-@cache
-def _type_hints(kind: type) -> dict[str, object]:
-    """``kind``'s field types, worked out once a type (a DatasetExamples holds hundreds of distributions)."""
-    return typing.get_type_hints(kind)
+        item = _decoder(args[1])
+        return lambda record, arrays: {k: item(x, arrays) for k, x in record.items()}
+    if kind is Path or kind is float:
+        return lambda record, arrays: kind(record)
+    return lambda record, arrays: record

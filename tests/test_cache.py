@@ -4,6 +4,7 @@ import logging
 import os
 from pathlib import Path
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -106,6 +107,27 @@ def test_codec_moves_arrays_out_of_the_record():
     assert back.outgoing is None and back.incoming_of(1, 5)[0].unit == Unit("c1", 0)
     with pytest.raises(TypeError, match="text keys"):
         codec.encode({1: "a"})
+
+
+@dataclass(frozen=True)
+class _Chain:  # a type that holds itself
+    value: float
+    path: Path
+    rest: "_Chain | None" = None
+    sizes: tuple[int, ...] = ()
+    either: "int | str | None" = None
+
+
+def test_codec_decodes_a_type_that_holds_itself_and_reads_json_lists_as_tuples():
+    chain = _Chain(1.5, Path("a/b"), _Chain(2.0, Path("c"), None, (3, 4)), (1,))
+    record, arrays = codec.encode(chain)
+    record = json.loads(json.dumps(record))  # as the cache reads it back: lists, no Path, ints where floats were 2.0
+    back = codec.decode(_Chain, record, arrays)
+    assert back == chain and isinstance(back.rest.sizes, tuple) and isinstance(back.rest.path, Path)
+    assert type(back.rest.value) is float
+    # A union of two types cannot be decoded, but only a value needs it: None decodes as None.
+    with pytest.raises(TypeError, match="cannot decode the union"):
+        codec.decode(_Chain, {**record, "either": 3}, arrays)
 
 
 def test_figure_is_rendered_once_and_copied(tmp_path):
