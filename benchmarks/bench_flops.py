@@ -3,7 +3,7 @@
     python benchmarks/bench_flops.py [--config site_config.yaml] [--peak-size 2048]
 
 Builds the config in a fresh temporary project (empty cache), in this process, and counts the work
-each stage asks for as it asks for it: every exciter batch (recipe, steps, canvas, items, the
+each stage asks for as it asks for it: the photos' predictions and activations, every exciter batch (recipe, steps, canvas, items, the
 channels its objective needs; the configured directions render with the units of their layer, in the exciters
 stage), every view, dataset-example pass (and the recipes' quality beside it) and attribution run, in FLOPs from
 the model's layer shapes (``generator/analysis/flops.py``: forward passes and input gradients,
@@ -36,7 +36,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # this tree's generator, also where another checkout is installed (a "before" copy)
-STAGES = ("exciters", "diversity", "views", "groups", "examples", "attribution", "faithfulness",
+STAGES = ("predictions", "exciters", "diversity", "activations", "views", "groups", "examples", "attribution", "faithfulness",
           "classes")
 
 
@@ -113,12 +113,35 @@ def install_counters(account: Account) -> None:
     from generator import build
 
     build.stage = account.stage  # the build's stages (the analyses' own inner timings stay as they are)
+    _count_images(account)
     _count_exciters(account)
     _count_views(account)
     _count_examples(account)
     _count_attribution(account)
     _count_faithfulness(account)
     _count_classes(account)
+
+
+def _count_images(account: Account) -> None:
+    """The photos' predictions (the whole network) and their activations (to the deepest layer asked), float32."""
+    from generator.analysis import activations, predictions
+    from generator.analysis.exciters import quality  # imported first: its calls stay its own (counted_vectors)
+    from generator.analysis.flops import forward_flops
+
+    assert quality.layer_activations is activations.layer_activations
+    predict, layer_activations = predictions.predict, activations.layer_activations
+
+    def counted_predict(loaded, pixels):
+        side = loaded.network.input.shape[1] or pixels.shape[1]  # a fixed-size network sees the photos resized
+        account.add(len(pixels) * forward_flops(loaded.network, side), "float32")
+        return predict(loaded, pixels)
+
+    def counted_activations(loaded, pixels, layers, compiled=False):
+        deepest = max(layers, key=[layer.name for layer in loaded.features.layers].index)
+        account.add(len(pixels) * forward_flops(loaded.features, pixels.shape[1], deepest), "float32")
+        return layer_activations(loaded, pixels, layers, compiled)
+
+    predictions.predict, activations.layer_activations = counted_predict, counted_activations
 
 
 def _count_exciters(account: Account) -> None:
