@@ -7,6 +7,7 @@ The build runs in a real process whose stdout and stderr are a pseudo-terminal, 
 from __future__ import annotations
 
 import fcntl
+import gc
 import os
 import pty
 import re
@@ -87,3 +88,16 @@ def test_chatter_is_absl_info_and_warning_lines_only():
     assert not quiet.chatter("E1206 04:27:38.803569 5727 kernel.cc:31] out of memory")
     assert not quiet.chatter("error: config key 'exciters.stepz' is not known")
     assert not quiet.chatter("images              0.0 s")
+
+
+def test_the_collector_is_paused_for_the_import_and_left_as_it_was():
+    seen = []
+    for before in (True, False):
+        (gc.enable if before else gc.disable)()
+        try:
+            with quiet._collector_paused():
+                seen.append(gc.isenabled())
+            seen.append(gc.isenabled())
+        finally:
+            gc.enable()
+    assert seen == [False, True, False, False]
