@@ -3,9 +3,9 @@
     python benchmarks/bench_flops.py [--config site_config.yaml] [--peak-size 2048]
 
 Builds the config in a fresh temporary project (empty cache), in this process, and counts the work
-each stage asks for as it asks for it: the photos' predictions and activations, every exciter batch (recipe, steps, canvas, items, the
-channels its objective needs; the configured directions render with the units of their layer, in the exciters
-stage), every view, dataset-example pass (and the recipes' quality beside it) and attribution run, in FLOPs from
+each stage asks for as it asks for it: the photos' predictions and activations, every exciter batch (recipe, steps,
+canvas, items, the channels its objective needs; the configured directions render with the units of their layer, in
+the exciters stage), every view, dataset-example pass (and the recipes' quality beside it) and attribution run, in FLOPs from
 the model's layer shapes (``generator/analysis/flops.py``: forward passes and input gradients,
 without the padding of a last batch: what the stage must do). The peak is a large matrix product
 timed here in each precision the stages use, before (float32 and what ``auto`` resolves to) and after the build
@@ -36,8 +36,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # this tree's generator, also where another checkout is installed (a "before" copy)
-STAGES = ("predictions", "exciters", "diversity", "activations", "views", "groups", "examples", "attribution", "faithfulness",
-          "classes")
+STAGES = ("predictions", "exciters", "diversity", "activations", "views", "groups", "examples", "attribution",
+          "faithfulness", "classes")
 
 
 class Account:

@@ -4,7 +4,7 @@ TensorFlow 2.21 writes its C++ start-up notices (oneDNN, CUDA drivers) through a
 logging is initialised, when no threshold applies (``TF_CPP_MIN_LOG_LEVEL`` included), straight to
 file descriptor 2. :func:`import_keras` imports Keras and its backend with that descriptor
 captured and passes on every line that is not an absl info or warning line: errors still show (and with
-Python's garbage collector paused, which makes the import a second faster).
+Python's garbage collector paused, which makes a command start about 0.45 s sooner).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def chatter(line: str) -> bool:
 @contextmanager
 def _collector_paused():
     """Python's cyclic garbage collector off for the block: TensorFlow's import makes some 400,000 objects that live
-    as long as the process, and the full passes they set off took about 1 s of a 4.5 s import, freeing nothing."""
+    as long as the process, and the full passes they set off took about 0.45 s of a command's 4.6 s start (a
+    collection after the import frees some 4,000 objects of 725,000)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
