@@ -85,8 +85,10 @@ def scalar_text(part: object) -> str:
 
 
 class Cache:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, prepare: Callable[[], None] | None = None):
+        """``prepare()`` runs once, before the first result is computed (not for a lookup that finds it)."""
         self.root = Path(root)
+        self._prepare = prepare
         self.hits = 0
         self.misses = 0
         self._figures: set[Path] = set()  # the figure entries looked up: one shown on two pages counts once
@@ -190,6 +192,7 @@ class Cache:
             self.hits += 1
             return codec.decode(kind, *stored)
         self.misses += 1
+        self._computing()
         result = compute()
         record, arrays = codec.encode(result)
         if arrays:
@@ -209,9 +212,15 @@ class Cache:
                 found[name] = codec.decode(kind, *stored)
         missing = [name for name in keys if name not in found]
         if missing:
+            self._computing()
             computed = compute_missing(missing)
             found.update({name: self.value(keys[name], kind, lambda name=name: computed[name]) for name in missing})
         return {name: found[name] for name in keys}
+
+    def _computing(self) -> None:
+        prepare, self._prepare = self._prepare, None
+        if prepare is not None:
+            prepare()
 
     def figure_entry(self, dest: Path, render: Callable[..., Path], args: tuple, kwargs: dict) -> tuple[Path, bool]:
         """Where the cache keeps ``render(*args, dest, **kwargs)``'s image, and whether it must be drawn

@@ -70,7 +70,6 @@ def _build(args) -> int:
     from generator.config import load_config, with_site_url
 
     config = with_site_url(load_config(args.config), args.site_url)
-    quiet.import_keras()
     build_site(config, executor=args.executor, address=args.address, workers=args.workers)
     return 0
 
@@ -118,10 +117,9 @@ def _layers(args) -> int:
     from generator.config import load_config
 
     config = load_config(args.config)
-    quiet.import_keras()
     from generator.model_checks import rescaling_note, shared_layer_notes
 
-    layers = Analyses(config, Cache(CACHE)).layers
+    layers = Analyses(config, Cache(CACHE, prepare=quiet.import_keras)).layers  # the model only where not cached
     print("\n".join(_layer_lines(layers)))
     for note in [rescaling_note(layers, config.model.preprocess), *shared_layer_notes(layers)]:
         if note:

@@ -76,9 +76,16 @@ def test_a_build_shows_stage_times_and_progress_and_no_tensorflow_lines(tiny_pro
     assert bars["attribution"] == "2/2"
     assert bars["Grad-CAM of the examples"] == "1/1"
     assert bars["faithfulness"] == "2/2"  # the top class and the unit
-    for name in ("views", "groups", "attribution", "faithfulness", "exciters", "pages"):
+    for name in ("import keras", "views", "groups", "attribution", "faithfulness", "exciters", "pages"):
         assert any(re.fullmatch(rf"{name} +\d+\.\d s", line) for line in lines), name
     assert lines[-1].startswith("site written to ")
+    # A rebuild that finds every result in the cache imports neither Keras nor TensorFlow.
+    rebuild = subprocess.run(
+        [sys.executable, "-c", "import sys; from generator.cli import main; code = main(['build']); "
+                               "print(code, 'keras' in sys.modules, 'tensorflow' in sys.modules)"],
+        cwd=tiny_project, env={**os.environ, "PYTHONPATH": str(SOURCE)}, capture_output=True, text=True, timeout=60)
+    assert rebuild.stdout.splitlines()[-1] == "0 False False", rebuild.stdout + rebuild.stderr
+    assert "import keras" not in rebuild.stderr and "site written to" in rebuild.stderr
 
 
 def test_chatter_is_absl_info_and_warning_lines_only():
