@@ -123,25 +123,28 @@ def install_counters(account: Account) -> None:
 
 
 def _count_images(account: Account) -> None:
-    """The photos' predictions (the whole network) and their activations (to the deepest layer asked), float32."""
+    """The photos' predictions (the whole network) and their activations (to the deepest layer asked; the compiled
+    pass, which the activations stage alone runs), float32."""
     from generator.analysis import activations, predictions
-    from generator.analysis.exciters import quality  # imported first: its calls stay its own (counted_vectors)
     from generator.analysis.flops import forward_flops
 
-    assert quality.layer_activations is activations.layer_activations
-    predict, layer_activations = predictions.predict, activations.layer_activations
+    predict, compiled_activations = predictions.predict, activations.compiled_activations
 
     def counted_predict(loaded, pixels):
         side = loaded.network.input.shape[1] or pixels.shape[1]  # a fixed-size network sees the photos resized
         account.add(len(pixels) * forward_flops(loaded.network, side), "float32")
         return predict(loaded, pixels)
 
-    def counted_activations(loaded, pixels, layers, compiled=False):
-        deepest = max(layers, key=[layer.name for layer in loaded.features.layers].index)
-        account.add(len(pixels) * forward_flops(loaded.features, pixels.shape[1], deepest), "float32")
-        return layer_activations(loaded, pixels, layers, compiled)
+    def counted_activations(loaded, pixels, layers):
+        account.add(len(pixels) * forward_flops(loaded.features, pixels.shape[1], _deepest(loaded, layers)), "float32")
+        return compiled_activations(loaded, pixels, layers)
 
-    predictions.predict, activations.layer_activations = counted_predict, counted_activations
+    predictions.predict, activations.compiled_activations = counted_predict, counted_activations
+
+
+def _deepest(loaded, layers: list[str]) -> str:
+    """The one of ``layers`` that comes last in the model's features."""
+    return max(layers, key=[layer.name for layer in loaded.features.layers].index)
 
 
 def _count_exciters(account: Account) -> None:
@@ -200,8 +203,7 @@ def _count_examples(account: Account) -> None:
     shard, vectors = examples.example_shard, quality.layer_vectors
 
     def counted_shard(loaded, layers, paths, first, size, *args, **kwargs):
-        deepest = max(layers, key=lambda name: [l.name for l in loaded.features.layers].index(name))
-        account.add(len(paths) * forward_flops(loaded.features, size, deepest), "float32")
+        account.add(len(paths) * forward_flops(loaded.features, size, _deepest(loaded, layers)), "float32")
         return shard(loaded, layers, paths, first, size, *args, **kwargs)
 
     def counted_vectors(loaded, layer, images):

@@ -60,10 +60,6 @@ def _decoder(kind: object) -> Decoder:
     """:func:`decode` for values of type ``kind``, worked out once a type: what each part of a type needs is decided
     here rather than at every value (a DatasetExamples holds some 70,000). Any value may be None or an array."""
     if kind not in _DECODERS:
-        building: list[Decoder] = []
-        _DECODERS[kind] = lambda record, arrays: building[0](record, arrays)  # a type that holds itself, meanwhile
-        typed = _typed_decoder(kind)
-
         def node(record, arrays):
             if record is None:
                 return None
@@ -71,8 +67,8 @@ def _decoder(kind: object) -> Decoder:
                 return arrays[record[_ARRAY]]
             return typed(record, arrays)
 
-        building.append(node)
-        _DECODERS[kind] = node
+        _DECODERS[kind] = node  # registered first: a type that holds itself finds it while its parts are worked out
+        typed = _typed_decoder(kind)
     return _DECODERS[kind]
 
 
