@@ -5,8 +5,9 @@ parameters), so a rebuild with nothing changed finds every result and recomputes
 and a change anywhere misses exactly the results it affects.
 
 Writes are atomic and durable: written to a temporary name, on the disk before a rename publishes
-it. One at a time (an fsync a file), or, inside :meth:`Cache.batched_writes` (a build), in batches: one
-sync of the disk, then the renames, when a write finds the batch :data:`COMMIT_SECONDS` old and at the end. An entry that cannot be read
+it. One at a time (an fsync a file), or, inside :meth:`Cache.batched_writes` (a build), in batches: written
+behind the compute (:mod:`generator.write_behind`), then one sync of the disk and the renames, when a write finds
+the batch :data:`COMMIT_SECONDS` old and at the end. An entry that cannot be read
 back (truncated by a crash, garbled by a bad copy) is deleted with a one-line warning and recomputed,
 as if it had never been stored.
 """
@@ -29,6 +30,7 @@ from PIL import Image
 
 from generator import codec, durable
 from generator.errors import GeneratorError
+from generator.write_behind import WriteBehind
 
 log = logging.getLogger("generator")
 
@@ -94,25 +96,32 @@ class Cache:
         self._figures: set[Path] = set()  # the figure entries looked up: one shown on two pages counts once
         self._pending: dict[Path, Path] | None = None  # batched writes: entry -> its written temporary file
         self._committed = 0.0  # when the pending entries were last published
+        self._writes: WriteBehind | None = None  # batched writes: the thread writing the entries
 
     @contextmanager
     def batched_writes(self) -> Iterator[Cache]:
         """Within, every entry is written to its temporary file and published in batches (:meth:`commit`): when a
         write finds the last batch :data:`COMMIT_SECONDS` old, and at the end, also on an error or Ctrl-C (what was
-        written whole is kept). A cold default build writes 2,417 entries, an fsync each before. Pending entries
-        read as stored; a power cut loses them, and never leaves a torn one under an entry's name."""
+        written whole is kept, what was still to be written is dropped). A cold default build writes 2,417 entries,
+        an fsync each before. Pending entries read as stored; a power cut loses them, and never leaves a torn one
+        under an entry's name."""
         if self._pending is not None:  # within a batch already: it is this one
             yield self
             return
         self._remove_orphans()
-        self._pending, self._committed = {}, time.monotonic()
+        self._pending, self._committed, self._writes = {}, time.monotonic(), WriteBehind()
+        stopped = False
         try:
             yield self
+        except BaseException:
+            stopped = True
+            raise
         finally:
             try:
-                self.commit()
+                self.commit(drop_unstarted=stopped)
             finally:
-                self._pending = None
+                self._writes.close()
+                self._pending = self._writes = None
 
     def _remove_orphans(self) -> None:
         """Delete the temporary files of processes that no longer run (a build killed before it published them)."""
@@ -132,19 +141,28 @@ class Cache:
         if time.monotonic() - self._committed >= COMMIT_SECONDS:
             self.commit()
 
-    def commit(self) -> None:
-        """Publish the pending entries: their bytes reach the disk (one sync), then each is renamed into place."""
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, {}
-        _or_remove(lambda: _rename_all(pending), list(pending.values()), f"cannot publish the cache entries under {self.root}")
-        self._committed = time.monotonic()
+    def commit(self, drop_unstarted: bool = False) -> None:
+        """Publish the pending entries once written: their bytes reach the disk (one sync), then each is renamed
+        into place. Those a failed write stopped are not (the failure is raised after), nor, ``drop_unstarted``,
+        those whose writing had not started."""
+        unwritten = self._writes.settle(cancel=drop_unstarted) if self._writes else set()
+        if self._pending:
+            pending, self._pending = self._pending, {}
+            for path in unwritten & pending.keys():
+                pending.pop(path).unlink(missing_ok=True)
+            _or_remove(lambda: _rename_all(pending), list(pending.values()),
+                       f"cannot publish the cache entries under {self.root}")
+            self._committed = time.monotonic()
+        if self._writes:
+            self._writes.raise_failed()
 
     def _path(self, key: str, suffix: str) -> Path:
         return self.root / key[:2] / f"{key}{suffix}"
 
     def _stored(self, path: Path) -> Path:
-        """Where the entry ``path`` is read from: its temporary file while it waits to be published."""
+        """Where the entry ``path`` is read from: its temporary file while it waits to be published (once written)."""
+        if self._writes is not None:
+            self._writes.wait(path)
         return self._pending.get(path, path) if self._pending else path
 
     def _load(self, path: Path, read: Callable[[Path], object]) -> object:
@@ -239,7 +257,11 @@ class Cache:
         return path, missing
 
     def _store(self, path: Path, write: Callable[[Path], None]) -> None:
-        self.keep(written(path, write), path)
+        if self._writes is None:
+            self.keep(written(path, write), path)
+        else:
+            self._writes.submit(path, lambda: written(path, write))
+            self.keep(_temporary(path), path)
 
 
 def render_figure(stored: Path, render: Callable[..., Path], args: tuple, kwargs: dict) -> Path:
@@ -258,10 +280,14 @@ def written(path: Path, write: Callable[[Path], None]) -> Path:
     """``write(tmp)`` to a temporary name beside the entry ``path``, which it returns; the entry is published by
     renaming it (:meth:`Cache.keep`), so no reader ever sees half of it. A full disk or a read-only folder is one
     line, and leaves no temporary file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = _temporary(path)
     _or_remove(lambda: (path.parent.mkdir(parents=True, exist_ok=True), write(tmp)), [tmp],
                f"cannot write the cache entry {path}")
     return tmp
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
 def _or_remove(step: Callable[[], object], temporary: list[Path], failed: str) -> None:

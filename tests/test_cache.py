@@ -2,6 +2,7 @@ import errno
 import hashlib
 import logging
 import os
+import threading
 from pathlib import Path
 import json
 from dataclasses import dataclass
@@ -282,6 +283,7 @@ def test_a_damaged_entry_waiting_in_a_batch_is_computed_again_and_published_whol
     cache = Cache(tmp_path)
     with cache.batched_writes():
         cache.value("k", np.ndarray, lambda: np.arange(3))
+        assert cache.has("k")  # written (behind the compute) and intact
         (pending,) = [p for p in tmp_path.rglob(".*.npz.*.tmp")]
         garble(pending)
         with caplog.at_level(logging.WARNING, logger="generator"):
@@ -289,6 +291,47 @@ def test_a_damaged_entry_waiting_in_a_batch_is_computed_again_and_published_whol
         np.testing.assert_array_equal(found["x"], np.arange(4))
         assert len(caplog.records) == 1 and "is damaged" in caplog.records[0].getMessage()
     np.testing.assert_array_equal(Cache(tmp_path).value("k", np.ndarray, _never), np.arange(4))
+    assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_batched_writes_go_on_behind_the_compute_and_an_entry_reads_back_once_written(tmp_path, monkeypatch):
+    release, done, writers = threading.Event(), [], []
+    real_save = cache_module._save_npz
+
+    def slow_save(path, arrays):
+        writers.append(threading.current_thread())
+        assert release.wait(10)
+        real_save(path, arrays)
+        done.append(path)
+
+    monkeypatch.setattr(cache_module, "_save_npz", slow_save)
+    cache = Cache(tmp_path)
+    with cache.batched_writes():
+        np.testing.assert_array_equal(cache.value("k", np.ndarray, lambda: np.arange(5)), np.arange(5))
+        assert done == [] and writers != [threading.current_thread()]  # returned while another thread writes
+        release.set()
+        assert cache.has("k") and len(done) == 1  # a lookup waits for the entry's write
+    np.testing.assert_array_equal(Cache(tmp_path).value("k", np.ndarray, _never), np.arange(5))
+
+
+def test_a_write_failing_behind_the_compute_is_one_line_and_stops_the_writes_after_it(tmp_path, monkeypatch):
+    real_save = cache_module._save_npz
+
+    def full_for_seven(path, arrays):
+        if arrays["a0"].size == 7:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_save(path, arrays)
+
+    monkeypatch.setattr(cache_module, "_save_npz", full_for_seven)
+    cache = Cache(tmp_path)
+    with pytest.raises(GeneratorError, match=r"^cannot write the cache entry .*\.npz: No space left on device$"):
+        with cache.batched_writes():
+            cache.value("a", np.ndarray, lambda: np.arange(3))
+            cache.value("b", np.ndarray, lambda: np.arange(7))
+            cache.value("c", dict, lambda: {"c": 3})  # after the failure: raises, or is never written
+    stored = Cache(tmp_path)
+    np.testing.assert_array_equal(stored.value("a", np.ndarray, _never), np.arange(3))  # written before: kept
+    assert not stored.has("b") and not stored.has("c")
     assert not list(tmp_path.rglob(".*.tmp"))
 
 
