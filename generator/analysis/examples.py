@@ -272,10 +272,9 @@ def _peak_step(features, preprocess, selections: tuple[tuple[str, tuple[int, ...
                maps: bool):
     """Compiled ``uint8 (B, H, W, 3) -> per (layer, channels) of selections, (scores (B, K), flat argmax
     (B, K), (h, w))`` of one batch, with ``stats`` also the (B, K) means and minima over positions, with ``maps``
-    last the maps themselves, channels first (K, B, h, w): a channel's map on an image is one block to copy out,
-    where the layer's (B, h, w, K) left it strided (7 times as slow, VGG16's block2_conv2); transposed by the
-    backend in the same step (a transposed copy held beside the layer's maps raised the examples stage's peak
-    memory by 250 MB). One forward pass for every layer (channels None: all)."""
+    last the (B, h, w, K) maps themselves (as the layer gives them: a transposed copy of a batch's maps held beside
+    them raised the examples stage's peak memory by 250 MB, and one made in the step instead, channels first, a
+    cold build's by 200 MB for 0.2 s): one forward pass for every layer (channels None: all)."""
     cut = graph.cut(features, [graph.layer_output(features, layer, "dataset examples")
                                for layer, _ in selections])
 
@@ -290,7 +289,7 @@ def _peak_step(features, preprocess, selections: tuple[tuple[str, tuple[int, ...
         first = ops.min(ops.where(flat == peak[:, None, :], positions, h * w), axis=1)
         result = (peak, ops.minimum(first, h * w - 1), ops.convert_to_tensor([h, w], dtype="int32"))
         result += (ops.mean(flat, axis=1), ops.min(flat, axis=1)) if stats else ()
-        return (*result, ops.transpose(found, (3, 0, 1, 2))) if maps else result
+        return (*result, found) if maps else result
 
     def step(pixels):
         outputs = cut(preprocess(ops.cast(pixels, "float32")), training=False)
@@ -394,14 +393,14 @@ def _top_tables(features: keras.Model, preprocess: Callable, selections: Sequenc
         for i, found in enumerate(step(padded(pixels, width))):
             if keep_maps:
                 *found, maps = found
-                maps = backend.read_numpy(maps)  # (K, B, h, w), read in place
+                maps = backend.read_numpy(maps)  # (B, h, w, K), read in place
             peak, first, grid, *stats = (keras.ops.convert_to_numpy(t) for t in found)
             peak, first, stats = peak[:n], first[:n], [s[:n] for s in stats]  # less the padding
             widths[i] = int(grid[1])
             index = np.broadcast_to(np.arange(seen, seen + n, dtype=np.int64), (counts[i], n))
             best[i], order = _merge(best[i], (peak.T.astype(np.float32), index, first.T.astype(np.int64)), top_n)
             if keep_maps:
-                kept[i] = _merged_maps(kept[i], order, lambda entry, row, maps=maps: maps[row, entry])
+                kept[i] = _merged_maps(kept[i], order, lambda entry, row, maps=maps: maps[entry, :, :, row])
             if tallies[i] is not None:
                 tallies[i].add(first_image + seen, peak, *stats, first)
         seen += n
