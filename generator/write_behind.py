@@ -17,7 +17,7 @@ class WriteBehind:
     def __init__(self):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-writes")
         self._jobs: dict[Path, Future] = {}  # by the file each writes; a file written again: its last job
-        self._failed: BaseException | None = None
+        self._failed: Exception | None = None
 
     def submit(self, path: Path, write: Callable[[], object]) -> None:
         """Run ``write()`` (which writes ``path``) after the writes submitted before it."""

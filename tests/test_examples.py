@@ -402,3 +402,19 @@ def test_example_crops_writes_a_deterministic_png(tmp_path):
         figures.example_crops(crops.astype(float), maps, scores, tmp_path / "d.png", title="t")
     with pytest.raises(ValueError, match="scores"):
         figures.example_crops(crops, maps, scores[:3], tmp_path / "d.png", title="t")
+
+
+def test_merged_maps_take_each_entry_from_its_table_as_float32():
+    rng = np.random.default_rng(0)
+    kept = rng.random((3, 2, 4, 4)).astype(np.float32)
+    batch = rng.random((5, 4, 4, 3)).astype(np.float16)  # (B, h, w, K), as a half-precision model gives them
+    from_batch = lambda entry, row: batch[entry, :, :, row]  # noqa: E731
+    first = ex._merged_maps(np.empty((3, 0, 0, 0), np.float32), np.array([[4, 0], [1, 2], [3, 3]]), from_batch)
+    assert first.dtype == np.float32 and first.shape == (3, 2, 4, 4)
+    np.testing.assert_array_equal(first[0, 0], batch[4, :, :, 0])
+    np.testing.assert_array_equal(first[2, 1], batch[3, :, :, 2])
+    mixed = ex._merged_maps(kept, np.array([[1, 2], [0, 6], [5, 1]]), from_batch)  # >= 2: the batch's entry - 2
+    assert mixed.dtype == np.float32
+    np.testing.assert_array_equal(mixed[0], np.stack([kept[0, 1], batch[0, :, :, 0]]))
+    np.testing.assert_array_equal(mixed[1], np.stack([kept[1, 0], batch[4, :, :, 1]]))
+    np.testing.assert_array_equal(mixed[2], np.stack([batch[3, :, :, 2], kept[2, 1]]))

@@ -322,10 +322,9 @@ def _merged_maps(kept: np.ndarray, order: np.ndarray, new: Callable[[np.ndarray,
     old = order < kept.shape[1]
     added = new(order[~old] - kept.shape[1], rows[~old])
     if not old.any():  # every entry the second table's (a first batch): gathered in the table's order
-        return added.reshape(*order.shape, *added.shape[1:])
+        return added.reshape(*order.shape, *added.shape[1:]).astype(np.float32, copy=False)
     merged = np.empty((*order.shape, *added.shape[1:]), np.float32)
-    if old.any():
-        merged[old] = kept[rows[old], order[old]]
+    merged[old] = kept[rows[old], order[old]]
     merged[~old] = added
     return merged
 
