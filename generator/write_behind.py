@@ -8,7 +8,7 @@ after its arrays failed), and its error is raised to the caller at its next subm
 
 from __future__ import annotations
 
-from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -47,14 +47,8 @@ class WriteBehind:
         if cancel:
             for job in self._jobs.values():
                 job.cancel()
-        unwritten = set()
-        for path, job in self._jobs.items():
-            try:
-                written = job.result()
-            except (Exception, CancelledError):  # noqa: BLE001 - kept in self._failed, raised by the caller
-                written = False
-            if not written:
-                unwritten.add(path)
+        unwritten = {path for path, job in self._jobs.items()
+                     if job.cancelled() or job.exception() is not None or not job.result()}
         self._jobs.clear()
         return unwritten
 
