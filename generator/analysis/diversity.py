@@ -81,9 +81,9 @@ def gram_matrices(flat):
 
     Its gradient is one matrix product, ``flat (d + d^T)`` for the upstream ``d`` (over P, in ``flat``'s dtype), where
     autodiff takes two (one for each factor) and adds them: a third of the Gram's cost in a step of Lucid's diversity
-    objective. The upstream of a symmetric Gram matrix is symmetric, and the two products then agree bit for bit, so
-    this is autodiff's gradient to the bit wherever the matrix product sums in a fixed order
-    (tests/test_diversity_gram.py).
+    objective. The upstream of a symmetric Gram matrix is symmetric, and the two products then agree, so this is
+    autodiff's gradient to float32 rounding, to the bit where the matrix product sums a transposed operand in the same
+    order (AVX-512's kernels; AVX2's differ in the last bits) (tests/test_diversity_gram.py).
     """
     positions = ops.cast(ops.shape(flat)[1], "float32")
     grams = ops.cast(ops.matmul(ops.transpose(flat, (0, 2, 1)), flat), "float32") / positions
