@@ -19,7 +19,7 @@ def pytest_addoption(parser):
     parser.addoption("--sweeps", action="store_true",
                      help="also run the `sweep` tests (a build of every keras.applications family: tens of minutes)")
     parser.addoption("--slow", action="store_true",
-                     help="run the `slow` tests on a CPU without bfloat16 arithmetic too (about 14 minutes more)")
+                     help="run the `slow` tests on a CPU without bfloat16 arithmetic too (about 19 minutes more)")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(config, items):
         skips["sweep"] = "a sweep (tens of minutes): run with --sweeps"
     if not config.getoption("--slow") and resolve_precision("auto") == "float32":
         skips["slow"] = ("this CPU has no bfloat16 arithmetic (AVX512-BF16, AMX), so the default site builds in "
-                         "float32: 13 minutes on a 2-core AVX2 AMD EPYC against 2 with bfloat16; run with --slow")
+                         "float32: 15 minutes on a 2-core AVX2 AMD EPYC against 2 with bfloat16; run with --slow")
     for item in items:
         for marker, reason in skips.items():
             if marker in item.keywords:
