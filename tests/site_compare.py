@@ -24,6 +24,7 @@ def same_file(name: str, a: bytes, b: bytes) -> bool:
 
 
 def _close(a, b) -> bool:
+    """Equal, but for numbers (also written as text) within 1e-6 of each other."""
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
     if isinstance(a, list):

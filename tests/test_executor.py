@@ -3,7 +3,6 @@ build, a killed worker's job retried, one progress count per job, clear lines fo
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
