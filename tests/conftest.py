@@ -31,10 +31,11 @@ def pytest_collection_modifyitems(config, items):
     if not config.getoption("--slow") and resolve_precision("auto") == "float32":
         skips["slow"] = ("this CPU has no bfloat16 arithmetic (AVX512-BF16, AMX), so the default site builds in "
                          "float32: 15 minutes on a 2-core AVX2 AMD EPYC against 2 with bfloat16; run with --slow")
+    marks = {marker: pytest.mark.skip(reason=reason) for marker, reason in skips.items()}
     for item in items:
-        for marker, reason in skips.items():
+        for marker, mark in marks.items():
             if marker in item.keywords:
-                item.add_marker(pytest.mark.skip(reason=reason))
+                item.add_marker(mark)
 
 
 @pytest.fixture(scope="session")

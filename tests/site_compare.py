@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 
@@ -18,7 +19,7 @@ def same_file(name: str, a: bytes, b: bytes) -> bool:
     if name.endswith(".json"):
         return _close(json.loads(a), json.loads(b))
     if name.endswith(".csv"):
-        rows = [[line.split(",") for line in text.decode().splitlines()] for text in (a, b)]
+        rows = [list(csv.reader(text.decode().splitlines())) for text in (a, b)]
         return len(rows[0]) == len(rows[1]) and all(_close(x, y) for x, y in zip(*rows))
     return False
 

@@ -405,8 +405,7 @@ def test_a_build_over_a_damaged_cache_heals_it_and_writes_the_same_site(built, c
     damaged_read = [p for p in entries if p in read]
     assert sorted(m.split()[2] for m in warned) == [str(p) for p in damaged_read]
     assert {p.suffix for p in damaged_read} == {".npz", ".json", ".png", ".jpg"}
-    figures = [p for p in (project / ".cache").rglob("*.*") if p.suffix in (".png", ".jpg")]
-    new_figures = set(figures) - set(stored)  # drawn under a new key
+    new_figures = {p for p in (project / ".cache").rglob("*.*") if p.suffix in (".png", ".jpg")} - set(stored)
     assert summary["cache_misses"] == len(damaged_read) + len(new_figures)
     after = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}
     assert after.keys() == before.keys()
