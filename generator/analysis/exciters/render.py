@@ -1,8 +1,9 @@
 """Rendering exciters: the recipe a render asks for, run over its items a batch at a time.
 
 The loss of a batch is the sum of each image's own objective, so images never share gradients, and every
-random number of a unit derives from (seed, channel): in float32 a unit's image does not depend on the batch it
-lands in; in bfloat16 it is the same within the rounding of its batch's width. With ``precision="bfloat16"`` (the
+random number of a unit derives from (seed, channel): a unit's image does not depend on the batch it lands in but
+for rounding, which can follow the batch's width (bfloat16; and float32 where oneDNN's kernels sum in an order
+that depends on the batch or the thread count, as its AVX2 convolutions do: a grey level at most in the tests). With ``precision="bfloat16"`` (the
 default ``auto`` picks it where the CPU has AVX512-BF16 or AMX) the network runs in Keras' mixed_bfloat16, about
 twice as fast there.
 """
