@@ -58,8 +58,10 @@ class Account:
         try:
             yield
         finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            seconds = time.perf_counter() - start
+            self.seconds[name] = self.seconds.get(name, 0.0) + seconds
             self.current = previous
+            print(f"# {name} {seconds:.1f} s", file=sys.stderr, flush=True)  # what a run cut short still shows
 
 
 def measured_peak(precision: str, n: int, repeats: int = 5) -> float:
