@@ -13,6 +13,7 @@ from pathlib import Path
 
 BLOCKS = (2, 2, 3, 3, 3)  # convolutions per block
 SIDES = tuple(f"block{b}_conv{n}" for b, n in enumerate(BLOCKS, 1))  # the layers HED's side maps read
+HEAD = ("dsn1", "dsn2", "dsn3", "dsn4", "dsn5", "fuse")  # the side maps' 1x1 convolutions, then the fusing one
 MEAN_BGR = (104.00699, 116.66877, 122.67892)  # the mean HED was trained with (Caffe: BGR less the mean)
 
 
@@ -36,12 +37,10 @@ def edge_network(weights: Path):
                                         name=f"block{b}_conv{n}")(x)
                 values[f"block{b}_conv{n}"] = [kernel, bias]
             blocks.append(x)
-        values.update({name: _vars(saved, name) for name in (*(f"dsn{b}" for b in range(1, 6)), "fuse")})
-    sides = [keras.layers.Conv2D(1, 1, padding="same", name=f"dsn{b}") for b in range(1, 6)]
-    fuse = keras.layers.Conv2D(1, 1, padding="same", name="fuse")
-    network = keras.Model(image, edge_head(image, blocks, sides, fuse), name="hed")
-    for name, (kernel, bias) in values.items():
-        network.get_layer(name).set_weights([kernel, bias])
+        values.update({name: _vars(saved, name) for name in HEAD})
+    network = keras.Model(image, edge_head(image, blocks), name="hed")
+    for name, weights in values.items():
+        network.get_layer(name).set_weights(weights)
     return network
 
 
@@ -51,18 +50,17 @@ def on_trunk(features, edges):
     graph): the numbers of ``edges`` where the size is a multiple of 16."""
     import keras
 
-    names = [f"dsn{b}" for b in range(1, 6)] + ["fuse"]
-    head = [keras.layers.Conv2D(1, 1, padding="same", name=name) for name in names]
     blocks = [features.get_layer(name).output for name in SIDES]
-    network = keras.Model(features.input, edge_head(features.input, blocks, head[:5], head[5]), name="vgg16_hed")
-    for layer, name in zip(head, names):
-        layer.set_weights(edges.get_layer(name).get_weights())
+    network = keras.Model(features.input, edge_head(features.input, blocks), name="vgg16_hed")
+    for name in HEAD:
+        network.get_layer(name).set_weights(edges.get_layer(name).get_weights())
     return network
 
 
-def edge_head(image, blocks: list, sides: list, fuse):
-    """The edge probabilities from the five blocks' outputs (symbolic tensors): side maps, upsampled to
-    ``image``'s size but the first, fused, sigmoid."""
+def edge_head(image, blocks: list):
+    """The edge probabilities from the five blocks' outputs (symbolic tensors), through new layers named as
+    :data:`HEAD` (their weights set by the caller): side maps, upsampled to ``image``'s size but the first, fused,
+    sigmoid."""
     import keras
 
     class ResizeLike(keras.layers.Layer):
@@ -88,6 +86,7 @@ def edge_head(image, blocks: list, sides: list, fuse):
             stacked = keras.ops.stack([x[..., 0] for x in inputs])
             return keras.ops.transpose(stacked, (*range(1, len(stacked.shape)), 0))
 
+    *sides, fuse = (keras.layers.Conv2D(1, 1, padding="same", name=name) for name in HEAD)
     maps = [sides[0](blocks[0])] + [ResizeLike(name=f"{side.name}_resized")(side(x), image)
                                     for side, x in zip(sides[1:], blocks[1:])]
     return keras.layers.Activation("sigmoid", name="edges")(fuse(Concatenate(name="concatenate")(maps)))
